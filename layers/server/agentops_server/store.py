@@ -1,0 +1,160 @@
+"""The chain store interface: what the ingestion, sealing, replay and export cores need from storage.
+
+Implementations: ``memory.InMemoryChainStore`` (tests, benchmarks) and ``dynamodb.DynamoDBChainStore`` (AWS and the
+local stack). Adapters translate their backend's errors into the domain errors below; the core never sees boto3.
+
+Consistency model (docs/architecture.md): batch items are the authority. A batch is stored once, at its first
+sequence number, with a conditional write that fails when any batch already starts there; because every batch's
+first sequence number is the previous batch's last + 1, that single condition keeps the chain linear under races.
+The session head is a cached summary (for reads and for finding sessions due for sealing) that may lag the tail
+after a crash; readers that need the truth read ``tail()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+class StoreError(Exception):
+    """Base class of storage errors."""
+
+
+class SequenceConflictError(StoreError):
+    """A batch (or the seal) already occupies this sequence number: another writer won the race."""
+
+
+class SessionExistsError(StoreError):
+    """The session head already exists (it has an owner)."""
+
+    def __init__(self, owner: str) -> None:
+        super().__init__(f"session already owned by {owner}")
+        self.owner = owner
+
+
+class StoreThrottledError(StoreError):
+    """The backend throttled the request; the caller may retry later (HTTP 429)."""
+
+
+class StoreUnavailableError(StoreError):
+    """The backend failed or timed out; nothing is known to be written (HTTP 5xx, safe to retry)."""
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """One accepted batch: the canonical bytes of its events, exactly as hashed and later archived."""
+
+    session_id: str
+    first_sequence: int
+    lines: tuple[bytes, ...]  # JCS bytes of each full event envelope (ELS section 8 archive line form)
+    event_ids: tuple[str, ...]
+    event_hashes: tuple[str, ...]
+    owner: str
+    request_digest: str  # sha256 hex over the request's canonical events: identifies an idempotent retry
+    accepted_at: datetime
+    ends_session: bool = False  # holds SESSION_END
+    is_seal: bool = False  # holds the session's single CHAIN_SEAL
+
+    @property
+    def last_sequence(self) -> int:
+        return self.first_sequence + len(self.lines) - 1
+
+    @property
+    def last_event_hash(self) -> str:
+        return self.event_hashes[-1]
+
+
+@dataclass(frozen=True)
+class ArchiveRef:
+    bucket: str
+    key: str
+    version_id: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class SessionHead:
+    """Cached per-session summary. ``status`` is OPEN, ENDED, SEALING or SEALED (API.md)."""
+
+    session_id: str
+    owner: str
+    status: str
+    next_sequence_number: int
+    last_event_hash: str | None
+    started_at: datetime
+    last_activity_at: datetime
+    ended_at: datetime | None = None
+    sealed_at: datetime | None = None
+    archive: ArchiveRef | None = None
+    seal_refused_reason: str | None = None  # set when the stored chain failed re-verification
+
+
+@dataclass(frozen=True)
+class SigningKeyRecord:
+    signer_key_id: str
+    algorithm: str
+    public_key_pem: str
+    first_used_at: datetime
+
+
+class ChainStore(Protocol):
+    # --- sessions -----------------------------------------------------------------------------------------
+    def create_session(self, session_id: str, owner: str, started_at: datetime) -> SessionHead:
+        """Create the head of a new session; raise ``SessionExistsError`` when it exists already."""
+        ...
+
+    def get_head(self, session_id: str) -> SessionHead | None: ...
+
+    def advance_head(self, batch: StoredBatch) -> None:
+        """Fold an accepted batch into the cached head (next sequence, last hash, activity, ENDED, seal due
+        time). Idempotent and monotonic: never moves the head backwards."""
+        ...
+
+    # --- the chain ------------------------------------------------------------------------------------------
+    def put_batch(self, batch: StoredBatch) -> None:
+        """Store a batch iff no batch starts at ``batch.first_sequence``; else ``SequenceConflictError``.
+        Writes nothing on any failure."""
+        ...
+
+    def tail(self, session_id: str) -> StoredBatch | None:
+        """The last stored batch, read strongly consistently: the authoritative head of the chain."""
+        ...
+
+    def get_batch(self, session_id: str, first_sequence: int) -> StoredBatch | None: ...
+
+    def iter_lines(self, session_id: str, from_sequence: int = 0) -> Iterator[bytes]:
+        """Stream the canonical event lines in sequence order, starting at ``from_sequence``, in memory
+        bounded by one page of batches."""
+        ...
+
+    def used_event_ids(self, session_id: str, event_ids: Iterable[str]) -> set[str]:
+        """Which of ``event_ids`` the session already holds (exact)."""
+        ...
+
+    # --- sealing ------------------------------------------------------------------------------------------
+    def due_for_sealing(self, now: datetime, limit: int) -> list[str]:
+        """Session ids whose seal is due (ended, or idle past the timeout) as of ``now``, found through the
+        sparse due index, never by scanning the table."""
+        ...
+
+    def mark_sealing(self, session_id: str) -> None:
+        """The seal batch is stored; archive pending (status SEALING)."""
+        ...
+
+    def mark_sealed(self, session_id: str, archive: ArchiveRef, sealed_at: datetime) -> None:
+        """Archive written: status SEALED, leave the due index, let the DynamoDB copy expire by TTL."""
+        ...
+
+    def refuse_seal(self, session_id: str, reason: str) -> None:
+        """The stored chain does not verify: leave the due index and record why (an alarm is raised by the
+        caller)."""
+        ...
+
+    # --- signing keys ---------------------------------------------------------------------------------------
+    def record_signing_key(self, record: SigningKeyRecord) -> None:
+        """Remember a key that signed a seal; the first record for a key id wins (keeps ``first_used_at``)."""
+        ...
+
+    def signing_keys(self) -> list[SigningKeyRecord]: ...

@@ -1,0 +1,78 @@
+"""Strict I-JSON parsing (ELS section 2): the one parser whose reading of hashed data everyone shares."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ._errors import MalformedJSONError
+from ._jcs import MAX_DEPTH, MAX_SAFE_INTEGER
+
+
+def _reject_constant(name: str) -> Any:
+    raise MalformedJSONError(f"{name} is not allowed in I-JSON")
+
+
+def _checked_int(text: str) -> int:
+    value = int(text)
+    if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        return value
+    raise MalformedJSONError(f"integer {text} is outside +-(2**53 - 1)")
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise MalformedJSONError(f"duplicate key {key!r}")
+            seen.add(key)
+    return obj
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_unique_object,
+    parse_constant=_reject_constant,
+    parse_int=_checked_int,
+)
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse one JSON text strictly as I-JSON; raise ``MalformedJSONError`` on anything two parsers could read
+    differently."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
+        value = _DECODER.decode(text)
+    except MalformedJSONError:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedJSONError(str(exc)) from exc
+    _check_tree(value)
+    return value
+
+
+def _check_tree(value: Any) -> None:
+    # Iterative walk: depth limit and lone surrogates, which the stdlib decoder accepts silently.
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            _check_string(node)
+        elif isinstance(node, dict):
+            if depth >= MAX_DEPTH:
+                raise MalformedJSONError(f"nesting deeper than {MAX_DEPTH}")
+            for key, child in node.items():
+                _check_string(key)
+                stack.append((child, depth + 1))
+        elif isinstance(node, list):
+            if depth >= MAX_DEPTH:
+                raise MalformedJSONError(f"nesting deeper than {MAX_DEPTH}")
+            stack.extend((child, depth + 1) for child in node)
+
+
+def _check_string(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MalformedJSONError("string contains a lone surrogate") from exc

@@ -5,16 +5,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
-LOCAL_PACKAGES := -e ./verifier
+LOCAL_PACKAGES := -e ./verifier -e ./layers/server -e ./sdk
 STAMP := $(VENV)/.installed
 
 .PHONY: venv lint test bench dev clean
 
 venv: $(STAMP)
 
-$(STAMP): requirements-dev.txt constraints.txt verifier/pyproject.toml
+$(STAMP): requirements-dev.txt constraints.txt verifier/pyproject.toml layers/server/pyproject.toml sdk/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
+	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps $(LOCAL_PACKAGES)
 	touch $(STAMP)

@@ -1,0 +1,1 @@
+"""AgentOps Replay SDK."""

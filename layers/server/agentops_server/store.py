@@ -88,6 +88,8 @@ class SessionHead:
     ended_at: datetime | None = None
     sealed_at: datetime | None = None
     archive: ArchiveRef | None = None
+    evidence_class: str | None = None  # from the verifier library over the sealed chain; None until sealed
+    partial_reasons: tuple[str, ...] = ()
     seal_refused_reason: str | None = None  # set when the stored chain failed re-verification
 
 
@@ -143,8 +145,15 @@ class ChainStore(Protocol):
         """The seal batch is stored; archive pending (status SEALING)."""
         ...
 
-    def mark_sealed(self, session_id: str, archive: ArchiveRef, sealed_at: datetime) -> None:
-        """Archive written: status SEALED, leave the due index, let the DynamoDB copy expire by TTL."""
+    def mark_sealed(
+        self,
+        session_id: str,
+        archive: ArchiveRef,
+        sealed_at: datetime,
+        evidence_class: str,
+        partial_reasons: tuple[str, ...],
+    ) -> None:
+        """Archive written: status SEALED with the verifier's class, leave the due index."""
         ...
 
     def refuse_seal(self, session_id: str, reason: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, tool
 
 ORDER_ID = "ORD-1042"
@@ -96,7 +97,7 @@ def run_support_agent(callbacks: Sequence[BaseCallbackHandler], max_steps: int =
     """Handle one support ticket; returns the agent's final answer."""
     tools = {t.name: t for t in build_tools()}
     model = scripted_model()
-    config: dict[str, Any] = {"callbacks": list(callbacks)}
+    config = RunnableConfig(callbacks=list(callbacks))
     messages: list[BaseMessage] = [
         SystemMessage(content="You are a customer-support agent. Use the tools to resolve the ticket."),
         HumanMessage(content=f"My headphones from order {ORDER_ID} arrived broken. Please refund me."),

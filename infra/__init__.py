@@ -1,0 +1,1 @@
+"""Running AgentOps Replay without AWS: template reading, resource bootstrap and the local stack."""

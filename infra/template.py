@@ -1,0 +1,107 @@
+"""Read ``template.yaml``: the single source of truth for the table schema and the HTTP routes.
+
+The template is parsed with cfn-lint's YAML decoder, which understands the short-form intrinsics (``!Ref``, ``!Sub``,
+``!GetAtt``) that a plain YAML loader rejects. Everything returned here is plain Python data (dicts, lists, str,
+bool, int) so callers can hand it to boto3 or compare it in tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import cfn_yaml
+
+TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "template.yaml"
+TABLE_TYPE = "AWS::DynamoDB::Table"
+FUNCTION_TYPE = "AWS::Serverless::Function"
+
+
+class TemplateError(Exception):
+    """The template lacks something the local stack needs (a table, a handler folder, a route)."""
+
+
+def load_template(template_path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """The template as plain data (cfn-lint's node subclasses stripped)."""
+    template: dict[str, Any] = _plain(cfn_yaml.load(str(template_path)))
+    return template
+
+
+def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource
+        for logical_id, resource in template.get("Resources", {}).items()
+        if resource.get("Type") == resource_type
+    }
+
+
+def table_properties(template: dict[str, Any]) -> dict[str, Any]:
+    """Properties of the template's only DynamoDB table."""
+    tables = resources_of_type(template, TABLE_TYPE)
+    if len(tables) != 1:
+        raise TemplateError(f"expected exactly one {TABLE_TYPE}, found {sorted(tables)}")
+    (table,) = tables.values()
+    properties: dict[str, Any] = table["Properties"]
+    return properties
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """One ``HttpApi`` event of a function: ``method`` is upper case (or ``ANY``), ``path`` uses ``{name}`` params."""
+
+    function_logical_id: str
+    code_uri: str  # e.g. "functions/ingest/"
+    method: str
+    path: str
+    authorized: bool  # False when the event sets ``Auth: {Authorizer: NONE}``
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def http_routes(template: dict[str, Any]) -> list[HttpRoute]:
+    """Every ``HttpApi`` event declared by the template's functions, in template order."""
+    routes: list[HttpRoute] = []
+    for logical_id, function in resources_of_type(template, FUNCTION_TYPE).items():
+        properties = function.get("Properties", {})
+        for event in properties.get("Events", {}).values():
+            if event.get("Type") != "HttpApi":
+                continue
+            event_properties = event["Properties"]
+            authorizer = event_properties.get("Auth", {}).get("Authorizer")
+            routes.append(
+                HttpRoute(
+                    function_logical_id=logical_id,
+                    code_uri=properties["CodeUri"],
+                    method=event_properties["Method"].upper(),
+                    path=event_properties["Path"],
+                    authorized=authorizer != "NONE",
+                )
+            )
+    return routes
+
+
+def function_code_uri(template: dict[str, Any], logical_id: str) -> str:
+    functions = resources_of_type(template, FUNCTION_TYPE)
+    if logical_id not in functions:
+        raise TemplateError(f"no function {logical_id} in the template")
+    code_uri: str = functions[logical_id]["Properties"]["CodeUri"]
+    return code_uri
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(item) for item in node]
+    if isinstance(node, bool):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node

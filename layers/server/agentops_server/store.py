@@ -17,6 +17,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+# Session statuses (API.md), in the only order a session moves through them.
+STATUS_OPEN = "OPEN"
+STATUS_ENDED = "ENDED"
+STATUS_SEALING = "SEALING"
+STATUS_SEALED = "SEALED"
+_STATUS_ORDER = (STATUS_OPEN, STATUS_ENDED, STATUS_SEALING, STATUS_SEALED)
+
+
+def later_status(current: str, proposed: str) -> str:
+    """The later of two statuses: a head's status never moves backwards."""
+    return max(current, proposed, key=_STATUS_ORDER.index)
+
 
 class StoreError(Exception):
     """Base class of storage errors."""

@@ -1,0 +1,214 @@
+"""PII and secret scan over event payloads, for the export document (issue 5).
+
+Findings say *where* (sequence number, event id, JSON Pointer) and *what kind*, never the matched text: an export must
+not copy a secret into yet another place. Detectors favour precision over recall (checksums for card numbers and
+IBANs, shape exclusions for national ids) because every finding is shown to an auditor; this is a review aid, not a
+guarantee that a payload is free of personal data.
+
+A member name can itself be sensitive (an object keyed by e-mail address), and it would leak through every pointer
+that passes it. Such a name is written in pointers as ``[masked key #N]``, N being the member's position in its
+object (canonical key order for events read from the chain), so the finding still locates the value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from agentops_server.json_pointer import escape_token, walk
+from agentops_server.redaction import has_sibling_hash, is_redacted
+
+EMAIL = "EMAIL_ADDRESS"
+PHONE = "PHONE_NUMBER"
+PAYMENT_CARD = "PAYMENT_CARD_NUMBER"
+IBAN = "IBAN"
+NATIONAL_ID = "NATIONAL_ID"
+IP_ADDRESS = "IP_ADDRESS"
+API_KEY_LIKE = "API_KEY_LIKE"
+REDACTION_WITHOUT_HASH = "REDACTION_WITHOUT_HASH"
+
+# The seal is written by the sealer from a fixed schema and holds no agent data; its base64 signature would only
+# show up as a false "API key".
+UNSCANNED_EVENT_TYPES = frozenset({"CHAIN_SEAL"})
+
+_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?![\w-])")
+# International (E.164, leading '+') or North American with separators; bare digit runs are too ambiguous.
+_PHONE = re.compile(r"(?<![\w+])(?:\+[1-9](?:[ .-]?\(?\d\)?){6,14}|\(?\b[2-9]\d{2}\)?[ .-]\d{3}[ .-]\d{4})(?![\w-])")
+_CARD = re.compile(r"(?<![\d-])\d+(?:[ -]\d+)*(?![\d-])")
+_CARD_MIN_DIGITS = 13
+_CARD_MAX_DIGITS = 19
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+_SSN = re.compile(r"(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d-])")
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_IPV6_CANDIDATE = re.compile(r"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![0-9A-Fa-f:])")
+_AWS_ACCESS_KEY = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
+_API_KEY = re.compile(r"(?<![\w-])sk-[A-Za-z0-9_-]{20,}")
+_PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+_TOKEN = re.compile(r"[A-Za-z0-9+/_=-]{32,}")
+# Shannon entropy per character above which a long mixed-case alphanumeric token looks generated (a key), not written.
+_TOKEN_MIN_ENTROPY = 4.0
+
+# IBAN lengths per country would be stricter; the ISO 13616 mod-97 check already rejects almost every random string.
+_IBAN_MIN_LENGTH = 15
+_IBAN_MAX_LENGTH = 34
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _has_card_number(text: str) -> bool:
+    # Digit groups joined by single spaces or hyphens; any run of consecutive groups holding 13..19 digits is a
+    # candidate, so "4111 1111 1111 1111 0" still finds the card inside.
+    for match in _CARD.finditer(text):
+        groups = re.split(r"[ -]", match.group())
+        for first in range(len(groups)):
+            digits = ""
+            for group in groups[first:]:
+                digits += group
+                if len(digits) > _CARD_MAX_DIGITS:
+                    break
+                if len(digits) >= _CARD_MIN_DIGITS and len(set(digits)) > 1 and _luhn_valid(digits):
+                    return True
+    return False
+
+
+def _iban_valid(compact: str) -> bool:
+    # ISO 13616: move the first four characters to the end, letters become 10..35, the number mod 97 must be 1.
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
+
+
+def _has_iban(text: str) -> bool:
+    # The match may run on into the text after the IBAN ("... 3000 0"): try it cut at each space, longest first.
+    for match in _IBAN.finditer(text):
+        groups = match.group().split(" ")
+        for count in range(len(groups), 0, -1):
+            compact = "".join(groups[:count])
+            if _IBAN_MIN_LENGTH <= len(compact) <= _IBAN_MAX_LENGTH and _iban_valid(compact):
+                return True
+    return False
+
+
+def _has_national_id(text: str) -> bool:
+    # US SSN shape; numbers the SSA never issues are excluded (area 000, 666, 900-999; group 00; serial 0000).
+    for match in _SSN.finditer(text):
+        area, group, serial = match.groups()
+        if area not in {"000", "666"} and not area.startswith("9") and group != "00" and serial != "0000":
+            return True
+    return False
+
+
+def _has_ip_address(text: str) -> bool:
+    for match in _IPV4.finditer(text):
+        if all(int(octet) <= 255 and (octet == "0" or not octet.startswith("0")) for octet in match.group().split(".")):
+            return True
+    for match in _IPV6_CANDIDATE.finditer(text):
+        candidate = match.group()
+        if sum(char.isalnum() for char in candidate) < 2:
+            continue
+        try:
+            ipaddress.IPv6Address(candidate)
+        except ValueError:
+            continue
+        return True
+    return False
+
+
+def _entropy(token: str) -> float:
+    counts = Counter(token)
+    return -sum(count / len(token) * math.log2(count / len(token)) for count in counts.values())
+
+
+def _looks_generated(token: str) -> bool:
+    # Hex digests and UUIDs (lowercase, no capitals) are everywhere in our own envelopes and are not secrets.
+    classes = (any(c.islower() for c in token), any(c.isupper() for c in token), any(c.isdigit() for c in token))
+    return all(classes) and _entropy(token) >= _TOKEN_MIN_ENTROPY
+
+
+def _has_key_material(text: str) -> bool:
+    if _AWS_ACCESS_KEY.search(text) or _API_KEY.search(text) or _PRIVATE_KEY.search(text):
+        return True
+    return any(_looks_generated(match.group()) for match in _TOKEN.finditer(text))
+
+
+def _has_email(text: str) -> bool:
+    return _EMAIL.search(text) is not None
+
+
+def _has_phone(text: str) -> bool:
+    return _PHONE.search(text) is not None
+
+
+# Detector order is the order findings for one location are listed in.
+_TEXT_DETECTORS: tuple[tuple[str, Callable[[str], bool]], ...] = (
+    (EMAIL, _has_email),
+    (PHONE, _has_phone),
+    (PAYMENT_CARD, _has_card_number),
+    (IBAN, _has_iban),
+    (NATIONAL_ID, _has_national_id),
+    (IP_ADDRESS, _has_ip_address),
+    (API_KEY_LIKE, _has_key_material),
+)
+
+
+def detect(text: str) -> list[str]:
+    """The kinds of sensitive data found in one string (each kind at most once)."""
+    return [kind for kind, has_kind in _TEXT_DETECTORS if has_kind(text)]
+
+
+def scan_event(event: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Findings for one event envelope: ``{sequence_number, event_id, path, location, type, severity}``.
+
+    ``path`` is a JSON Pointer into the envelope (``/payload/...``); ``location`` says whether the member's key or
+    its value matched. Integers are scanned as digit strings (a card number can arrive as a JSON number). A
+    ``"[REDACTED]"`` without its ``<key>_hash`` sibling is an ``error``; everything else is a ``warning``.
+    """
+    if event.get("event_type") in UNSCANNED_EVENT_TYPES or "payload" not in event:
+        return []
+    identity = {"sequence_number": event.get("sequence_number"), "event_id": event.get("event_id")}
+    findings: list[dict[str, Any]] = []
+    for node in walk(event["payload"], "/payload", _masked_member_token):
+        if is_redacted(node) and not has_sibling_hash(node):
+            findings.append(
+                {
+                    **identity,
+                    "path": node.pointer,
+                    "location": "value",
+                    "type": REDACTION_WITHOUT_HASH,
+                    "severity": "error",
+                }
+            )
+        if node.key is not None:
+            findings.extend(_findings(identity, node.pointer, "key", detect(node.key)))
+        value = node.value
+        if isinstance(value, str):
+            findings.extend(_findings(identity, node.pointer, "value", detect(value)))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            findings.extend(_findings(identity, node.pointer, "value", detect(str(value))))
+    return findings
+
+
+def _masked_member_token(key: str, position: int) -> str:
+    return f"[masked key #{position}]" if detect(key) else escape_token(key)
+
+
+def _findings(identity: dict[str, Any], pointer: str, location: str, kinds: list[str]) -> list[dict[str, Any]]:
+    return [{**identity, "path": pointer, "location": location, "type": kind, "severity": "warning"} for kind in kinds]
+
+
+def scan_events(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Findings for a whole chain, in sequence order."""
+    return [finding for event in events for finding in scan_event(event)]

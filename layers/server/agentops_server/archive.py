@@ -1,0 +1,299 @@
+"""The write-once archive of sealed chains and published keys (ELS section 8) in an S3 Object Lock bucket.
+
+Layout (docs/architecture.md):
+
+- ``sessions/<session_id>.jsonl``: the sealed chain, each line the JCS form of one event followed by LF, with the
+  object's SHA-256 in its metadata. Its COMPLIANCE retention comes from the bucket's default retention (ELS section 8:
+  "its retention is a deployment parameter"). Sending ``x-amz-object-lock-*`` headers instead would need
+  ``s3:PutObjectRetention``, which the seal role must not have; and a retry never creates a second version anyway
+  (below), so there is no retain-until date for a retry to disagree with.
+- ``keys/<signer_key_id>.pem`` and ``keys/index.json``: every public key that ever signed a seal, the index in the
+  ``GET /v1/keys`` format.
+
+Write once, at most one version: ``write_session`` first looks for the object (``HeadObject``) and, when it is
+there, returns it if its SHA-256 is the expected one (a retry) and raises ``ArchiveConflictError`` otherwise; it never
+writes a second version. When the object is absent it streams a multipart upload whose completion carries
+``If-None-Match: *``, so two sealers racing for the same session cannot both create a version: S3 (and moto) reject the
+loser's ``CompleteMultipartUpload`` with 412, and the loser then compares the winner's object as above. (A delete
+marker would hide the version from ``HeadObject``; the seal role has no delete permission, and the bucket policy
+should deny ``s3:DeleteObject*`` on ``sessions/*`` to everyone so no marker can exist.)
+
+Memory: the body is streamed from the store in parts of ``part_size`` bytes (default 8 MiB), never whole.
+
+IAM needed on the bucket: ``s3:PutObject`` (parts, completion and key files), ``s3:GetObject`` (``keys/index.json``,
+``HeadObject``), ``s3:AbortMultipartUpload`` (cleanup after a failed upload). Presigned links to an archive version
+(the chain route) need ``s3:GetObjectVersion``. No delete, no retention or legal-hold changes, no bypass.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from agentops_verify import canonicalize
+from botocore.exceptions import BotoCoreError, ClientError
+
+from agentops_server.store import ArchiveRef, SigningKeyRecord
+
+logger = logging.getLogger(__name__)
+
+SESSIONS_PREFIX = "sessions/"
+KEYS_PREFIX = "keys/"
+KEYS_INDEX_KEY = KEYS_PREFIX + "index.json"
+ARCHIVE_CONTENT_TYPE = "application/x-ndjson"
+DEFAULT_PART_SIZE = 8 * 1024 * 1024  # S3 parts must be >= 5 MiB except the last; 8 MiB bounds memory per part
+SHA256_METADATA_KEY = "sha256"  # x-amz-meta-sha256: hex SHA-256 of the whole object
+
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+_ALREADY_EXISTS_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
+
+
+class ArchiveError(Exception):
+    """Base class of archive errors."""
+
+
+class ArchiveUnavailableError(ArchiveError):
+    """S3 failed or timed out; no object version was created. The next sealing run retries."""
+
+
+class ArchiveConflictError(ArchiveError):
+    """The session's archive object exists with other content. It is never overwritten: raise an alarm."""
+
+
+class Archive(Protocol):
+    """What the sealer needs from the archive."""
+
+    def write_session(self, session_id: str, lines: Iterable[bytes], sha256: str) -> ArchiveRef:
+        """Store the sealed chain once and return its version; a retry with the same content returns the same
+        version. ``lines`` are the canonical event lines without LF; it is only consumed when the object is
+        written. ``sha256`` is the hex SHA-256 of the object body (every line + LF)."""
+        ...
+
+    def publish_keys(self, keys: Sequence[SigningKeyRecord]) -> None:
+        """Publish every key's PEM and the key index next to the archives (ELS section 8)."""
+        ...
+
+
+def session_archive_key(session_id: str) -> str:
+    return f"{SESSIONS_PREFIX}{session_id}.jsonl"
+
+
+def public_key_object_key(signer_key_id: str) -> str:
+    return f"{KEYS_PREFIX}{signer_key_id}.pem"
+
+
+def keys_document(keys: Sequence[SigningKeyRecord]) -> dict[str, Any]:
+    """The ``GET /v1/keys`` body (API.md): oldest key first."""
+    ordered = sorted(keys, key=lambda record: (record.first_used_at, record.signer_key_id))
+    return {
+        "keys": [
+            {
+                "signer_key_id": record.signer_key_id,
+                "algorithm": record.algorithm,
+                "public_key_pem": record.public_key_pem,
+                "first_used_at": rfc3339(record.first_used_at),
+            }
+            for record in ordered
+        ]
+    }
+
+
+def rfc3339(moment: datetime) -> str:
+    """UTC, millisecond precision, ``Z`` suffix (ELS section 1 timestamp form)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class S3Archive:
+    """``Archive`` over an S3 bucket with Object Lock enabled (versioning on, COMPLIANCE default retention)."""
+
+    def __init__(self, s3_client: Any, bucket: str, part_size: int = DEFAULT_PART_SIZE) -> None:
+        self._s3 = s3_client
+        self._bucket = bucket
+        self._part_size = part_size
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    def write_session(self, session_id: str, lines: Iterable[bytes], sha256: str) -> ArchiveRef:
+        key = session_archive_key(session_id)
+        existing = self._existing_archive(key, sha256)
+        if existing is not None:
+            return existing
+        version_id = self._upload_once(key, lines, sha256)
+        if version_id is None:  # another sealer completed first: accept its object only if it is ours byte-for-byte
+            existing = self._existing_archive(key, sha256)
+            if existing is None:
+                raise ArchiveUnavailableError(f"s3://{self._bucket}/{key} refused the write but cannot be read")
+            return existing
+        return ArchiveRef(bucket=self._bucket, key=key, version_id=version_id, sha256=sha256)
+
+    def publish_keys(self, keys: Sequence[SigningKeyRecord]) -> None:
+        for record in keys:
+            self._put_if_absent(
+                public_key_object_key(record.signer_key_id),
+                record.public_key_pem.encode("ascii"),
+                "application/x-pem-file",
+            )
+        index = canonicalize(keys_document(keys))
+        if self._read_if_present(KEYS_INDEX_KEY) != index:
+            # A new version per key rotation only: the index grows, older versions stay locked as history.
+            self._call(
+                "put_object", Bucket=self._bucket, Key=KEYS_INDEX_KEY, Body=index, ContentType="application/json"
+            )
+
+    def presigned_url(self, archive: ArchiveRef, expires_in: int) -> str:
+        """A presigned GET of exactly the archived version (needs ``s3:GetObjectVersion`` on the signer's role)."""
+        url: str = self._s3.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": archive.bucket, "Key": archive.key, "VersionId": archive.version_id},
+            ExpiresIn=expires_in,
+        )
+        return url
+
+    # --- internals --------------------------------------------------------------------------------------------
+
+    def _existing_archive(self, key: str, sha256: str) -> ArchiveRef | None:
+        try:
+            head = self._s3.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if _error_code(error) in _NOT_FOUND_CODES:
+                return None
+            raise ArchiveUnavailableError(
+                f"HeadObject s3://{self._bucket}/{key} failed: {_error_code(error)}"
+            ) from error
+        except BotoCoreError as error:
+            raise ArchiveUnavailableError(f"HeadObject s3://{self._bucket}/{key} failed: {error}") from error
+        stored_sha256 = head.get("Metadata", {}).get(SHA256_METADATA_KEY)
+        if stored_sha256 != sha256:
+            raise ArchiveConflictError(
+                f"s3://{self._bucket}/{key} version {head.get('VersionId')} has sha256 {stored_sha256}, "
+                f"the sealed chain has {sha256}"
+            )
+        return ArchiveRef(bucket=self._bucket, key=key, version_id=head["VersionId"], sha256=sha256)
+
+    def _upload_once(self, key: str, lines: Iterable[bytes], sha256: str) -> str | None:
+        """Create the object with ``If-None-Match: *``; the new version id, or None if the key exists already.
+
+        A chain that fits in one part goes up in a single ``PutObject``; a longer one as a multipart upload
+        streamed part by part, so memory stays bounded by two parts whatever the session's length.
+        """
+        parts = iter(_parts(lines, self._part_size))
+        first = next(parts, b"")
+        second = next(parts, None)
+        # A checksum header is also what S3 demands of every write to an Object Lock bucket.
+        attributes = {
+            "ContentType": ARCHIVE_CONTENT_TYPE,
+            "Metadata": {SHA256_METADATA_KEY: sha256},
+            "ChecksumAlgorithm": "SHA256",
+        }
+        if second is None:
+            try:
+                created = self._s3.put_object(Bucket=self._bucket, Key=key, Body=first, IfNoneMatch="*", **attributes)
+            except ClientError as error:
+                if _error_code(error) in _ALREADY_EXISTS_CODES:
+                    return None
+                raise ArchiveUnavailableError(f"archiving s3://{self._bucket}/{key} failed: {error}") from error
+            except BotoCoreError as error:
+                raise ArchiveUnavailableError(f"archiving s3://{self._bucket}/{key} failed: {error}") from error
+            version_id: str = created["VersionId"]
+            return version_id
+        return self._multipart_upload_once(key, itertools.chain((first, second), parts), attributes)
+
+    def _multipart_upload_once(self, key: str, parts: Iterable[bytes], attributes: dict[str, Any]) -> str | None:
+        upload_id = self._call("create_multipart_upload", Bucket=self._bucket, Key=key, **attributes)["UploadId"]
+        try:
+            uploaded = [self._upload_part(key, upload_id, number, body) for number, body in enumerate(parts, start=1)]
+            try:
+                completed = self._s3.complete_multipart_upload(
+                    Bucket=self._bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": uploaded},
+                    IfNoneMatch="*",
+                )
+            except ClientError as error:
+                if _error_code(error) in _ALREADY_EXISTS_CODES:
+                    self._abort(key, upload_id)
+                    return None
+                raise
+        except (ClientError, BotoCoreError) as error:
+            self._abort(key, upload_id)
+            raise ArchiveUnavailableError(f"archiving s3://{self._bucket}/{key} failed: {error}") from error
+        except BaseException:
+            self._abort(key, upload_id)
+            raise
+        version_id: str = completed["VersionId"]
+        return version_id
+
+    def _upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
+        response = self._s3.upload_part(
+            Bucket=self._bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=body,
+            ChecksumAlgorithm="SHA256",
+        )
+        return {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": response["ChecksumSHA256"]}
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        """Best effort: an upload left behind is removed by the bucket's AbortIncompleteMultipartUpload rule."""
+        try:
+            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
+        except (ClientError, BotoCoreError):
+            logger.warning("could not abort multipart upload", extra={"key": key, "upload_id": upload_id})
+
+    def _put_if_absent(self, key: str, body: bytes, content_type: str) -> None:
+        try:
+            self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*")
+        except ClientError as error:
+            if _error_code(error) in _ALREADY_EXISTS_CODES:
+                return
+            raise ArchiveUnavailableError(
+                f"PutObject s3://{self._bucket}/{key} failed: {_error_code(error)}"
+            ) from error
+        except BotoCoreError as error:
+            raise ArchiveUnavailableError(f"PutObject s3://{self._bucket}/{key} failed: {error}") from error
+
+    def _read_if_present(self, key: str) -> bytes | None:
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if _error_code(error) in _NOT_FOUND_CODES:
+                return None
+            raise ArchiveUnavailableError(
+                f"GetObject s3://{self._bucket}/{key} failed: {_error_code(error)}"
+            ) from error
+        except BotoCoreError as error:
+            raise ArchiveUnavailableError(f"GetObject s3://{self._bucket}/{key} failed: {error}") from error
+        body: bytes = response["Body"].read()
+        return body
+
+    def _call(self, operation: str, **arguments: Any) -> Any:
+        try:
+            return getattr(self._s3, operation)(**arguments)
+        except ClientError as error:
+            raise ArchiveUnavailableError(f"S3 {operation} failed: {_error_code(error)}") from error
+        except BotoCoreError as error:
+            raise ArchiveUnavailableError(f"S3 {operation} failed: {error}") from error
+
+
+def _parts(lines: Iterable[bytes], part_size: int) -> Iterable[bytes]:
+    """Group ``line + LF`` into parts of at least ``part_size`` bytes (the last may be smaller, or the only one)."""
+    buffer = bytearray()
+    for line in lines:
+        buffer += line
+        buffer += b"\n"
+        if len(buffer) >= part_size:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))

@@ -8,7 +8,7 @@ SAM_VENV := .venv-sam
 LOCAL_PACKAGES := -e ./verifier -e ./layers/server -e ./sdk
 STAMP := $(VENV)/.installed
 
-.PHONY: venv lint test bench dev clean
+.PHONY: venv sam-venv lint test bench dev sam-build clean
 
 venv: $(STAMP)
 
@@ -19,17 +19,35 @@ $(STAMP): requirements-dev.txt constraints.txt verifier/pyproject.toml layers/se
 	$(BIN)/python -m pip install --quiet --no-deps $(LOCAL_PACKAGES)
 	touch $(STAMP)
 
-lint: venv
+lint: venv sam-venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict verifier/src
 	$(BIN)/mypy tests benchmarks
+	$(BIN)/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region us-east-1
 
 test: lint
 	$(BIN)/pytest
 
 bench: venv
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# The SAM CLI pins its own boto3/botocore, so it lives in its own virtual environment.
+sam-venv: $(SAM_VENV)/.installed
+
+$(SAM_VENV)/.installed:
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==1.170.0
+	touch $@
+
+# Builds the functions and the layer into .aws-sam/ without Docker (the layer's Makefile fetches arm64 wheels).
+sam-build: sam-venv
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --region us-east-1
+
+# The local stack of API.md: moto + the real handlers behind a local HTTP front. PORT=0 picks a free port.
+dev: venv
+	$(BIN)/python -m infra.local_stack
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

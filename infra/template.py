@@ -83,12 +83,46 @@ def http_routes(template: dict[str, Any]) -> list[HttpRoute]:
     return routes
 
 
-def function_code_uri(template: dict[str, Any], logical_id: str) -> str:
-    functions = resources_of_type(template, FUNCTION_TYPE)
-    if logical_id not in functions:
-        raise TemplateError(f"no function {logical_id} in the template")
-    code_uri: str = functions[logical_id]["Properties"]["CodeUri"]
-    return code_uri
+@dataclass(frozen=True)
+class FunctionDefinition:
+    """A function's settings with the template's ``Globals.Function`` applied (values may be intrinsics)."""
+
+    logical_id: str
+    code_uri: str
+    handler: str  # "<module>.<attribute>", e.g. "app.lambda_handler"
+    memory_mb: int
+    timeout_seconds: int
+    environment: dict[str, Any]
+
+
+def function_definitions(template: dict[str, Any]) -> list[FunctionDefinition]:
+    defaults = template.get("Globals", {}).get("Function", {})
+    default_environment = defaults.get("Environment", {}).get("Variables", {})
+    definitions = []
+    for logical_id, function in resources_of_type(template, FUNCTION_TYPE).items():
+        properties = function["Properties"]
+        environment = {**default_environment, **properties.get("Environment", {}).get("Variables", {})}
+        definitions.append(
+            FunctionDefinition(
+                logical_id=logical_id,
+                code_uri=properties["CodeUri"],
+                handler=properties.get("Handler", defaults.get("Handler")),
+                # Lambda's own defaults apply when neither the function nor Globals set them.
+                memory_mb=int(properties.get("MemorySize", defaults.get("MemorySize", 128))),
+                timeout_seconds=int(properties.get("Timeout", defaults.get("Timeout", 3))),
+                environment=environment,
+            )
+        )
+    return definitions
+
+
+def parameter_defaults(template: dict[str, Any]) -> dict[str, str]:
+    """Each parameter's default as the string CloudFormation would substitute for ``!Ref``."""
+    return {
+        name: str(parameter["Default"])
+        for name, parameter in template.get("Parameters", {}).items()
+        if "Default" in parameter
+    }
 
 
 def _plain(node: Any) -> Any:

@@ -1,0 +1,408 @@
+"""The local stack (API.md "Local stack"): moto plays AWS, the real handlers serve the HTTP API on 127.0.0.1.
+
+``python -m infra.local_stack`` (``make dev``):
+
+1. starts a moto server on a free port and points boto3 at it (``AWS_ENDPOINT_URL``, dummy credentials, us-east-1)
+   before any handler is imported, so presigned URLs the functions produce point at moto too;
+2. creates the table (schema read from ``template.yaml``), the Object Lock archive bucket and the P-256 seal key;
+3. sets each function's environment variables from the template (``!Ref`` resolved to the local resources and to
+   parameter defaults; a parameter-backed variable already set in the environment, e.g. ``SEAL_IDLE_SECONDS``, wins);
+4. serves the template's ``HttpApi`` routes on 127.0.0.1:``PORT`` (default 3000, 0 picks a free port), turning each
+   request into the API Gateway HTTP API payload 2.0 event and calling the same ``lambda_handler`` as Lambda;
+5. runs the sealer every ``SEAL_INTERVAL_SECONDS`` (default 60) and on ``POST /_local/seal``.
+
+SIGTERM or SIGINT stops the HTTP server, the sealing loop and moto, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+
+from infra.apigw import LOCAL_ACCOUNT_ID, RouteTable, build_http_event
+from infra.lambda_runtime import FunctionPool, FunctionSpec, HandlerNotInstalledError
+from infra.moto_server import SerializedMotoServer
+from infra.resources import create_archive_bucket, create_seal_key, create_table
+from infra.template import (
+    TEMPLATE_PATH,
+    FunctionDefinition,
+    TemplateError,
+    function_definitions,
+    http_routes,
+    load_template,
+    parameter_defaults,
+)
+
+READY_MESSAGE = "AgentOps Replay local stack ready at http://127.0.0.1:{port}"
+REGION = "us-east-1"
+ARCHIVE_BUCKET_NAME = "agentops-replay-archive"
+SEAL_FUNCTION = "SealFunction"
+DEFAULT_PORT = 3000
+DEFAULT_SEAL_INTERVAL_SECONDS = 60.0
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's payload limit; the handler enforces the API's own 1 MiB
+
+
+@dataclass(frozen=True)
+class LocalResources:
+    aws_endpoint: str
+    table: str
+    archive_bucket: str
+    kms_key_id: str
+    kms_key_arn: str
+
+    def info(self) -> dict[str, str]:
+        return {
+            "aws_endpoint": self.aws_endpoint,
+            "region": REGION,
+            "table": self.table,
+            "archive_bucket": self.archive_bucket,
+            "kms_key_id": self.kms_key_id,
+        }
+
+
+def point_boto3_at(endpoint: str) -> None:
+    """Route every boto3 client in this process to moto, with credentials that can never reach a real account."""
+    for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(variable, None)
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "local-stack",
+            "AWS_SECRET_ACCESS_KEY": "local-stack",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+    )
+
+
+def create_resources(endpoint: str, template_path: Path, retention_days: int) -> LocalResources:
+    table = create_table(boto3.client("dynamodb"), template_path)
+    create_archive_bucket(boto3.client("s3"), ARCHIVE_BUCKET_NAME, retention_days)
+    kms = boto3.client("kms")
+    key_id = create_seal_key(kms)
+    key_arn: str = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+    return LocalResources(endpoint, table, ARCHIVE_BUCKET_NAME, key_id, key_arn)
+
+
+def resolve_environment(
+    functions: list[FunctionDefinition], parameters: dict[str, str], resources: LocalResources
+) -> dict[str, str]:
+    """The union of the functions' environment variables with intrinsics resolved against the local resources."""
+    references = {
+        "ChainTable": resources.table,
+        "ArchiveBucket": resources.archive_bucket,
+        "SealKey": resources.kms_key_id,
+    }
+    attributes = {("SealKey", "Arn"): resources.kms_key_arn, ("SealKey", "KeyId"): resources.kms_key_id}
+    environment: dict[str, str] = {}
+    for function in functions:
+        for name, value in function.environment.items():
+            if isinstance(value, str):
+                environment[name] = value
+            elif set(value) == {"Ref"} and value["Ref"] in parameters:
+                environment[name] = os.environ.get(name, parameters[value["Ref"]])
+            elif set(value) == {"Ref"} and value["Ref"] in references:
+                environment[name] = references[value["Ref"]]
+            elif set(value) == {"Fn::GetAtt"} and tuple(_get_att(value["Fn::GetAtt"])) in attributes:
+                environment[name] = attributes[tuple(_get_att(value["Fn::GetAtt"]))]  # type: ignore[index]
+            else:
+                raise TemplateError(f"{function.logical_id}: the local stack cannot resolve {name}={value!r}")
+    return environment
+
+
+def _get_att(value: str | list[str]) -> list[str]:
+    return value.split(".", 1) if isinstance(value, str) else value
+
+
+class SealRunner:
+    """Runs the sealer (``functions/seal/app.py``) once at a time, on demand and on a timer."""
+
+    def __init__(self, pool: FunctionPool | None, interval_seconds: float) -> None:
+        self._pool = pool
+        self._interval = interval_seconds
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="seal-loop", daemon=True)
+
+    @property
+    def installed(self) -> bool:
+        return self._pool is not None and self._pool.spec.installed
+
+    def seal_now(self) -> list[str]:
+        if self._pool is None:
+            raise HandlerNotInstalledError("the template declares no SealFunction")
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": LOCAL_ACCOUNT_ID,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [f"arn:aws:events:{REGION}:{LOCAL_ACCOUNT_ID}:rule/local-seal-schedule"],
+            "detail": {},
+        }
+        with self._lock:
+            result = self._pool.invoke(event)
+        return [str(session_id) for session_id in result["sealed"]]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self._interval):
+            if not self.installed:
+                continue
+            try:
+                self.seal_now()
+            except Exception:
+                # A failing run is logged and retried on the next tick, like a failed scheduled invocation.
+                traceback.print_exc()
+
+
+class LocalStack:
+    def __init__(
+        self, resources: LocalResources, routes: RouteTable, pools: dict[str, FunctionPool], sealer: SealRunner
+    ):
+        self.resources = resources
+        self.routes = routes
+        self.pools = pools
+        self.sealer = sealer
+
+
+class LocalApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, port: int, stack: LocalStack) -> None:
+        super().__init__(("127.0.0.1", port), LocalApiRequestHandler)
+        self.stack = stack
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+class LocalApiRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as API Gateway offers
+    server: LocalApiServer
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log: a test run sends thousands of requests."""
+
+    def _dispatch(self) -> None:
+        try:
+            body = self._read_body()
+        except _BodyTooLargeError:
+            self._send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "PAYLOAD_TOO_LARGE", "request body too large")
+            self.close_connection = True
+            return
+        stack = self.server.stack
+        url = urlsplit(self.path)
+        if url.path == "/_local/info" and self.command == "GET":
+            self._send_json(HTTPStatus.OK, stack.resources.info())
+            return
+        if url.path == "/_local/seal" and self.command == "POST":
+            self._seal_now(stack.sealer)
+            return
+        match = stack.routes.match(self.command, url.path)
+        if match is None:
+            self._send_error(HTTPStatus.NOT_FOUND, "NOT_FOUND", f"no route for {self.command} {url.path}")
+            return
+        event = build_http_event(
+            method=self.command,
+            raw_path=url.path,
+            raw_query=url.query,
+            headers=list(self.headers.items()),
+            body=body,
+            source_ip=self.client_address[0],
+            match=match,
+            request_id=str(uuid.uuid4()),
+            domain_name=self.headers.get("host", f"127.0.0.1:{self.server.port}"),
+        )
+        try:
+            result = stack.pools[match.route.function_logical_id].invoke(event)
+        except HandlerNotInstalledError as error:
+            self._send_error(HTTPStatus.SERVICE_UNAVAILABLE, "HANDLER_NOT_INSTALLED", str(error))
+            return
+        except Exception:
+            # What API Gateway does when the Lambda fails: a 500 (here in the API's error shape).
+            traceback.print_exc()
+            self._send_error(HTTPStatus.INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "the function failed")
+            return
+        self._send_lambda_result(result)
+
+    def _seal_now(self, sealer: SealRunner) -> None:
+        if not sealer.installed:
+            self._send_error(
+                HTTPStatus.SERVICE_UNAVAILABLE, "SEALER_NOT_INSTALLED", "functions/seal/app.py is not installed"
+            )
+            return
+        try:
+            sealed = sealer.seal_now()
+        except Exception:
+            traceback.print_exc()
+            self._send_error(HTTPStatus.INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "the sealer failed")
+            return
+        self._send_json(HTTPStatus.OK, {"sealed": sealed})
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            return self._read_chunked_body()
+        length = int(self.headers.get("content-length") or 0)
+        if length > MAX_BODY_BYTES:
+            raise _BodyTooLargeError
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked_body(self) -> bytes:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY_BYTES:
+                raise _BodyTooLargeError
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _send_lambda_result(self, result: Any) -> None:
+        # Payload format 2.0: a dict with statusCode is a full response; anything else is a 200 JSON body.
+        if not (isinstance(result, dict) and "statusCode" in result):
+            self._send_json(HTTPStatus.OK, result)
+            return
+        body = result.get("body") or ""
+        payload = _decode_body(body, bool(result.get("isBase64Encoded")))
+        headers = dict(result.get("headers") or {})
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            headers[name] = ",".join(values)
+        self.send_response(int(result["statusCode"]))
+        for name, value in headers.items():
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, str(value))
+        for cookie in result.get("cookies") or []:
+            self.send_header("Set-Cookie", cookie)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _send_json(self, status: HTTPStatus, document: Any) -> None:
+        payload = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _send_error(self, status: HTTPStatus, code: str, message: str) -> None:
+        self._send_json(status, {"error": {"code": code, "message": message, "details": {}}})
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+def _decode_body(body: str, is_base64: bool) -> bytes:
+    return base64.b64decode(body) if is_base64 else body.encode("utf-8")
+
+
+def build_function_pools(functions: list[FunctionDefinition], repo_root: Path) -> dict[str, FunctionPool]:
+    pools = {}
+    for function in functions:
+        module, _, attribute = function.handler.rpartition(".")
+        spec = FunctionSpec(
+            logical_id=function.logical_id,
+            handler_file=repo_root / function.code_uri / f"{module}.py",
+            handler_name=attribute,
+            memory_mb=function.memory_mb,
+            timeout_seconds=function.timeout_seconds,
+        )
+        pools[function.logical_id] = FunctionPool(spec)
+    return pools
+
+
+def main() -> int:
+    port = int(os.environ.get("PORT", DEFAULT_PORT))
+    seal_interval = float(os.environ.get("SEAL_INTERVAL_SECONDS", DEFAULT_SEAL_INTERVAL_SECONDS))
+    template_path = TEMPLATE_PATH
+    template = load_template(template_path)
+    parameters = parameter_defaults(template)
+    functions = function_definitions(template)
+
+    moto = SerializedMotoServer()
+    moto.start()
+    point_boto3_at(moto.endpoint)
+    retention_days = int(os.environ.get("ARCHIVE_RETENTION_DAYS", parameters["ArchiveRetentionDays"]))
+    resources = create_resources(moto.endpoint, template_path, retention_days)
+    os.environ.update(resolve_environment(functions, parameters, resources))
+
+    pools = build_function_pools(functions, template_path.parent)
+    for pool in pools.values():
+        if pool.spec.installed:
+            pool.warm_up()
+    sealer = SealRunner(pools.get(SEAL_FUNCTION), seal_interval)
+    server = LocalApiServer(port, LocalStack(resources, RouteTable(http_routes(template)), pools, sealer))
+
+    stop = threading.Event()
+
+    def request_stop(signal_number: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    serving = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+    serving.start()
+    sealer.start()
+    # The socket is bound and listening since LocalApiServer() returned: requests are accepted from here on.
+    print(READY_MESSAGE.format(port=server.port), flush=True)
+
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+    sealer.stop()
+    moto.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

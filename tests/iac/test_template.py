@@ -1,0 +1,208 @@
+"""The deployable template keeps the security promises of DESIGN.md: checked on the template text itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import lint_file
+
+from infra.template import http_routes, load_template, resources_of_type, table_properties
+from tests.support.paths import TEMPLATE
+
+ARCHIVE_TAMPERING_ACTIONS = {
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:DeleteObjects",
+    "s3:PutObjectRetention",
+    "s3:BypassGovernanceRetention",
+    "s3:PutObjectLockConfiguration",
+    "s3:PutObjectLegalHold",
+    "s3:PutBucketVersioning",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE)
+
+
+def statements(node: Any) -> Iterator[dict[str, Any]]:
+    """Every IAM/resource policy statement anywhere in the template."""
+    if isinstance(node, dict):
+        if "Effect" in node and ("Action" in node or "NotAction" in node):
+            yield node
+        for value in node.values():
+            yield from statements(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from statements(item)
+
+
+def actions(statement: dict[str, Any]) -> list[str]:
+    value = statement.get("Action", [])
+    return [value] if isinstance(value, str) else list(value)
+
+
+def resource(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = template["Resources"][logical_id]
+    return found
+
+
+def test_template_passes_cfn_lint() -> None:
+    matches = lint_file(Path(TEMPLATE))
+    assert [str(match) for match in matches] == []
+
+
+def test_no_policy_statement_uses_a_wildcard_or_negated_action(template: dict[str, Any]) -> None:
+    found = list(statements(template))
+    assert len(found) >= 10
+    for statement in found:
+        assert "NotAction" not in statement
+        for action in actions(statement):
+            assert "*" not in action, statement
+
+
+def test_nobody_is_granted_a_way_to_delete_or_unlock_archives(template: dict[str, Any]) -> None:
+    granted = {
+        action for statement in statements(template) if statement["Effect"] == "Allow" for action in actions(statement)
+    }
+    assert granted & ARCHIVE_TAMPERING_ACTIONS == set()
+
+
+def test_only_the_seal_function_role_can_sign_with_the_seal_key(template: dict[str, Any]) -> None:
+    key = resource(template, "SealKey")["Properties"]
+    assert (key["KeySpec"], key["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
+    policy = key["KeyPolicy"]["Statement"]
+    signers = [s["Principal"]["AWS"] for s in policy if s["Effect"] == "Allow" and "kms:Sign" in actions(s)]
+    assert signers == [{"Fn::GetAtt": ["SealFunctionRole", "Arn"]}]
+    (deny,) = [s for s in policy if s["Effect"] == "Deny"]
+    assert actions(deny) == ["kms:Sign"]
+    assert deny["Principal"] == "*"
+    assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["SealFunctionRole", "Arn"]}}}
+    # Without kms:* for the account root, IAM policies in the account cannot grant kms:Sign either.
+    root = [
+        s for s in policy if s["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+    ]
+    assert len(root) == 1
+    assert "kms:Sign" not in actions(root[0])
+    assert "kms:PutKeyPolicy" in actions(root[0])  # the key stays manageable
+
+
+def test_archive_bucket_is_worm_in_compliance_mode_for_the_configured_days(template: dict[str, Any]) -> None:
+    bucket = resource(template, "ArchiveBucket")
+    properties = bucket["Properties"]
+    assert properties["ObjectLockEnabled"] is True
+    assert properties["ObjectLockConfiguration"] == {
+        "ObjectLockEnabled": "Enabled",
+        "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": {"Ref": "ArchiveRetentionDays"}}},
+    }
+    assert properties["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert set(properties["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(properties["PublicAccessBlockConfiguration"]) == 4
+    assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert template["Parameters"]["ArchiveRetentionDays"]["Default"] == 2555
+
+
+def test_archive_bucket_refuses_requests_without_tls(template: dict[str, Any]) -> None:
+    policy = resource(template, "ArchiveBucketPolicy")["Properties"]
+    assert policy["Bucket"] == {"Ref": "ArchiveBucket"}
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Principal"] == "*"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"} <= set(actions(statement))
+
+
+def test_table_is_on_demand_recoverable_encrypted_with_a_sparse_seal_index(template: dict[str, Any]) -> None:
+    table = table_properties(template)
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} == {
+        ("pk", "S"),
+        ("sk", "S"),
+        ("due_shard", "S"),
+        ("due_at", "S"),
+    }
+    assert table["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": "SealDue",
+            "KeySchema": [
+                {"AttributeName": "due_shard", "KeyType": "HASH"},
+                {"AttributeName": "due_at", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_every_route_but_health_requires_sigv4(template: dict[str, Any]) -> None:
+    (api,) = resources_of_type(template, "AWS::Serverless::HttpApi").values()
+    assert api["Properties"]["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
+    assert api["Properties"]["Auth"]["EnableIamAuthorizer"] is True
+    unauthenticated = [route.route_key for route in http_routes(template) if not route.authorized]
+    assert unauthenticated == ["GET /v1/health"]
+
+
+def test_routes_are_served_by_the_functions_of_the_architecture(template: dict[str, Any]) -> None:
+    served = {route.route_key: route.function_logical_id for route in http_routes(template)}
+    expected = {
+        "POST /v1/sessions/{session_id}/events": "IngestFunction",
+        "GET /v1/sessions/{session_id}": "IngestFunction",
+        "GET /v1/health": "IngestFunction",
+        "GET /v1/sessions/{session_id}/chain": "ChainFunction",
+        "GET /v1/keys": "ChainFunction",
+    }
+    assert {key: served[key] for key in expected} == expected
+
+
+def test_agents_may_only_post_events(template: dict[str, Any]) -> None:
+    (statement,) = resource(template, "AgentPolicy")["Properties"]["PolicyDocument"]["Statement"]
+    assert actions(statement) == ["execute-api:Invoke"]
+    assert [arn["Fn::Sub"].split("${HttpApi}/")[1] for arn in statement["Resource"]] == ["*/POST/v1/sessions/*/events"]
+
+
+def test_auditors_may_only_call_read_routes(template: dict[str, Any]) -> None:
+    (statement,) = resource(template, "AuditorPolicy")["Properties"]["PolicyDocument"]["Statement"]
+    assert actions(statement) == ["execute-api:Invoke"]
+    routes = [arn["Fn::Sub"].split("${HttpApi}/")[1] for arn in statement["Resource"]]
+    assert routes
+    assert all(route.startswith("*/GET/") for route in routes)
+
+
+def test_sealer_runs_on_the_configured_schedule(template: dict[str, Any]) -> None:
+    events = resource(template, "SealFunction")["Properties"]["Events"]
+    schedules = [event for event in events.values() if event["Type"] == "Schedule"]
+    assert [event["Properties"]["Schedule"] for event in schedules] == [{"Ref": "SealScheduleRate"}]
+    assert template["Parameters"]["SealScheduleRate"]["Default"] == "rate(5 minutes)"
+
+
+def test_functions_get_the_configuration_of_the_architecture(template: dict[str, Any]) -> None:
+    common = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert common["TABLE_NAME"] == {"Ref": "ChainTable"}
+    assert common["SERVICE_ID"] == {"Ref": "ServiceId"}
+    assert common["SEAL_IDLE_SECONDS"] == {"Ref": "SealIdleSeconds"}
+    assert common["ARCHIVE_BUCKET"] == {"Ref": "ArchiveBucket"}
+    seal = resource(template, "SealFunction")["Properties"]["Environment"]["Variables"]
+    assert seal["SEAL_KEY_ID"] == {"Fn::GetAtt": ["SealKey", "Arn"]}
+    assert seal["ARCHIVE_RETENTION_DAYS"] == {"Ref": "ArchiveRetentionDays"}
+
+
+def test_every_function_uses_the_shared_layer_on_one_runtime(template: dict[str, Any]) -> None:
+    defaults = template["Globals"]["Function"]
+    assert defaults["Runtime"] == "python3.11"
+    assert defaults["Layers"] == [{"Ref": "ServerLayer"}]
+    layer = resource(template, "ServerLayer")
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert layer["Properties"]["CompatibleArchitectures"] == defaults["Architectures"]

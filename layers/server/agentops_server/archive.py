@@ -27,15 +27,16 @@ IAM needed on the bucket: ``s3:PutObject`` (parts, completion and key files), ``
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from agentops_verify import canonicalize
 from botocore.exceptions import BotoCoreError, ClientError
 
+from agentops_server.clock import format_timestamp
 from agentops_server.store import ArchiveRef, SigningKeyRecord
 
 logger = logging.getLogger(__name__)
@@ -94,16 +95,11 @@ def keys_document(keys: Sequence[SigningKeyRecord]) -> dict[str, Any]:
                 "signer_key_id": record.signer_key_id,
                 "algorithm": record.algorithm,
                 "public_key_pem": record.public_key_pem,
-                "first_used_at": rfc3339(record.first_used_at),
+                "first_used_at": format_timestamp(record.first_used_at),
             }
             for record in ordered
         ]
     }
-
-
-def rfc3339(moment: datetime) -> str:
-    """UTC, millisecond precision, ``Z`` suffix (ELS section 1 timestamp form)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 class S3Archive:
@@ -181,7 +177,8 @@ class S3Archive:
         A chain that fits in one part goes up in a single ``PutObject``; a longer one as a multipart upload
         streamed part by part, so memory stays bounded by two parts whatever the session's length.
         """
-        parts = iter(_parts(lines, self._part_size))
+        digest = hashlib.sha256()
+        parts = iter(_parts(lines, self._part_size, digest))
         first = next(parts, b"")
         second = next(parts, None)
         # A checksum header is also what S3 demands of every write to an Object Lock bucket.
@@ -191,6 +188,7 @@ class S3Archive:
             "ChecksumAlgorithm": "SHA256",
         }
         if second is None:
+            _check_digest(key, digest, sha256)
             try:
                 created = self._s3.put_object(Bucket=self._bucket, Key=key, Body=first, IfNoneMatch="*", **attributes)
             except ClientError as error:
@@ -201,12 +199,17 @@ class S3Archive:
                 raise ArchiveUnavailableError(f"archiving s3://{self._bucket}/{key} failed: {error}") from error
             version_id: str = created["VersionId"]
             return version_id
-        return self._multipart_upload_once(key, itertools.chain((first, second), parts), attributes)
+        return self._multipart_upload_once(
+            key, itertools.chain((first, second), parts), attributes, lambda: _check_digest(key, digest, sha256)
+        )
 
-    def _multipart_upload_once(self, key: str, parts: Iterable[bytes], attributes: dict[str, Any]) -> str | None:
+    def _multipart_upload_once(
+        self, key: str, parts: Iterable[bytes], attributes: dict[str, Any], check_digest: Callable[[], None]
+    ) -> str | None:
         upload_id = self._call("create_multipart_upload", Bucket=self._bucket, Key=key, **attributes)["UploadId"]
         try:
             uploaded = [self._upload_part(key, upload_id, number, body) for number, body in enumerate(parts, start=1)]
+            check_digest()
             try:
                 completed = self._s3.complete_multipart_upload(
                     Bucket=self._bucket,
@@ -282,17 +285,29 @@ class S3Archive:
             raise ArchiveUnavailableError(f"S3 {operation} failed: {error}") from error
 
 
-def _parts(lines: Iterable[bytes], part_size: int) -> Iterable[bytes]:
-    """Group ``line + LF`` into parts of at least ``part_size`` bytes (the last may be smaller, or the only one)."""
+def _parts(lines: Iterable[bytes], part_size: int, digest: Any) -> Iterable[bytes]:
+    """Group ``line + LF`` into parts of at least ``part_size`` bytes (the last may be smaller, or the only one),
+    feeding every byte to ``digest`` on the way."""
     buffer = bytearray()
     for line in lines:
         buffer += line
         buffer += b"\n"
+        digest.update(line)
+        digest.update(b"\n")
         if len(buffer) >= part_size:
             yield bytes(buffer)
             buffer.clear()
     if buffer:
         yield bytes(buffer)
+
+
+def _check_digest(key: str, digest: Any, expected_sha256: str) -> None:
+    """The bytes streamed for upload must be the bytes the sealer verified: the store is read twice (verify, then
+    upload), and a copy edited in between must never be published under the verified digest."""
+    if digest.hexdigest() != expected_sha256:
+        raise ArchiveConflictError(
+            f"the chain read for {key} has sha256 {digest.hexdigest()}, the verified chain {expected_sha256}"
+        )
 
 
 def _error_code(error: ClientError) -> str:

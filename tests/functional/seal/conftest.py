@@ -1,0 +1,118 @@
+"""Fixtures for the sealer over moto (S3 Object Lock, KMS with real ECDSA) and the in-memory chain store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from agentops_server.archive import S3Archive
+from agentops_server.memory import InMemoryChainStore
+from agentops_server.signing import KmsSigner
+from agentops_server.store import ChainStore, StoredBatch
+from agentops_verify import canonicalize, sha256_hex
+from moto import mock_aws
+
+from infra.resources import create_archive_bucket, create_seal_key
+from tests.support.chains import Event, build_chain
+
+REGION = "us-east-1"
+BUCKET = "agentops-archive-test"
+RETENTION_DAYS = 30
+SERVICE_ID = "agentops-replay-test"
+OWNER = "arn:aws:iam::111122223333:user/agent"
+IDLE_SECONDS = 3600
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def s3(aws: None) -> Any:
+    client = boto3.client("s3", region_name=REGION)
+    create_archive_bucket(client, BUCKET, RETENTION_DAYS)
+    return client
+
+
+@pytest.fixture
+def kms(aws: None) -> Any:
+    return boto3.client("kms", region_name=REGION)
+
+
+@pytest.fixture
+def seal_key_id(kms: Any) -> str:
+    return create_seal_key(kms)
+
+
+@pytest.fixture
+def signer(kms: Any, seal_key_id: str) -> KmsSigner:
+    return KmsSigner(kms, seal_key_id)
+
+
+@pytest.fixture
+def archive(s3: Any) -> S3Archive:
+    return S3Archive(s3, BUCKET)
+
+
+@pytest.fixture
+def store() -> InMemoryChainStore:
+    return InMemoryChainStore(seal_idle_seconds=IDLE_SECONDS)
+
+
+def store_events(
+    store: ChainStore, events: Sequence[Event], *, batch_size: int = 3, accepted_at: datetime = T0
+) -> None:
+    """Put ``events`` into ``store`` the way ingestion does: one conditional batch at a time, then the head."""
+    session_id = events[0]["session_id"]
+    if events[0]["sequence_number"] == 0:
+        store.create_session(session_id, OWNER, accepted_at)
+    for start in range(0, len(events), batch_size):
+        chunk = events[start : start + batch_size]
+        lines = tuple(canonicalize(event) for event in chunk)
+        batch = StoredBatch(
+            session_id=session_id,
+            first_sequence=chunk[0]["sequence_number"],
+            lines=lines,
+            event_ids=tuple(event["event_id"] for event in chunk),
+            event_hashes=tuple(event["event_hash"] for event in chunk),
+            owner=OWNER,
+            request_digest=sha256_hex(b"\n".join(lines)),
+            accepted_at=accepted_at,
+            ends_session=chunk[-1]["event_type"] == "SESSION_END",
+        )
+        store.put_batch(batch)
+        store.advance_head(batch)
+
+
+def ingest_session(store: ChainStore, n_events: int = 6, *, end: bool = True, accepted_at: datetime = T0) -> str:
+    """A stored server-authority session of ``n_events`` events (ended or not), unsealed; returns its id."""
+    events = build_chain(n_events, end=end, seal=None, start_time=accepted_at)
+    store_events(store, events, accepted_at=accepted_at)
+    session_id: str = events[0]["session_id"]
+    return session_id
+
+
+def after_idle(moment: datetime = T0) -> datetime:
+    return moment + timedelta(seconds=IDLE_SECONDS + 1)
+
+
+def stored_lines(store: ChainStore, session_id: str) -> bytes:
+    return b"".join(line + b"\n" for line in store.iter_lines(session_id))
+
+
+def archive_versions(s3: Any, key: str) -> list[dict[str, Any]]:
+    listing = s3.list_object_versions(Bucket=BUCKET, Prefix=key)
+    return [version for version in listing.get("Versions", []) if version["Key"] == key]

@@ -378,7 +378,12 @@ def main() -> int:
     pools = build_function_pools(functions, template_path.parent)
     for pool in pools.values():
         if pool.spec.installed:
-            pool.warm_up()
+            try:
+                pool.warm_up()
+            except Exception:
+                # As on Lambda, a function whose init fails answers 500 on its own routes; the others keep serving.
+                print(f"{pool.spec.logical_id} failed to start:", file=sys.stderr, flush=True)
+                traceback.print_exc()
     sealer = SealRunner(pools.get(SEAL_FUNCTION), seal_interval)
     server = LocalApiServer(port, LocalStack(resources, RouteTable(http_routes(template)), pools, sealer))
 

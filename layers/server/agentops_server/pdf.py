@@ -1,0 +1,418 @@
+"""The PDF rendering of an export document (ELS section 9): for people; the JSON document is the evidence.
+
+Rendered from the export document alone (nothing else is read), with built-in fonts only, and byte-identical for the
+same document and ``RENDERER_VERSION``: reportlab runs in invariant mode, the creation and modification dates are the
+document's ``generated_at`` (never the clock), and the PDF's document id is derived from the document's SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from io import BytesIO
+from typing import Any
+from xml.sax.saxutils import escape
+
+from agentops_verify import loads
+from reportlab.graphics.shapes import Drawing, Line, Rect, String
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+RENDERER_VERSION = "agentops-replay-pdf/0.1.0"
+PARTIAL_CLASS = "PARTIAL_AUTHORITATIVE_EVIDENCE"
+
+# ELS section 9: what the rendering is not. Printed on the cover, word for word the same in every report.
+EVIDENCE_SUPPORT_STATEMENT = (
+    "This PDF is a rendering of the export document named below; it is not evidence. The evidence is the export "
+    "document itself, which anyone can check offline with agentops-verify and the deployment's published key.",
+    "It is not a compliance certification.",
+    "It is not a guarantee that the agent behaved correctly: it shows what was recorded, not whether it was right.",
+    "It is not legal advice.",
+    "When the evidence class is PARTIAL_AUTHORITATIVE_EVIDENCE, the record is not complete: see the reasons listed.",
+)
+
+# ELS section 3, in the order the timeline draws its rows (top to bottom).
+EVENT_TYPES = (
+    "SESSION_START",
+    "MODEL_REQUEST",
+    "MODEL_RESPONSE",
+    "TOOL_CALL",
+    "TOOL_RESULT",
+    "AGENT_STATE_SNAPSHOT",
+    "DECISION_TRACE",
+    "ANNOTATION",
+    "ERROR",
+    "LOG_DROP",
+    "SESSION_END",
+    "CHAIN_SEAL",
+)
+TABLE_ROWS_PER_CHUNK = 50  # one platypus Table per chunk: splitting one huge table is quadratic in reportlab
+TIMELINE_MAX_BINS = 400
+
+_MARGIN = 15 * mm
+_STYLES = getSampleStyleSheet()
+_BODY = _STYLES["BodyText"]
+_SMALL = ParagraphStyle("Small", parent=_BODY, fontSize=7, leading=8.5)
+_MONO = ParagraphStyle("Mono", parent=_BODY, fontName="Courier", fontSize=6.5, leading=8)
+_H1 = _STYLES["Heading1"]
+_H2 = _STYLES["Heading2"]
+_TITLE = _STYLES["Title"]
+_GRID = TableStyle(
+    [
+        ("FONT", (0, 0), (-1, -1), "Helvetica", 7),
+        ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 7),
+        ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
+    ]
+)
+
+
+def render_pdf(document: bytes, *, compress: bool = True) -> bytes:
+    """The PDF report for one export document (its canonical bytes). ``compress=False`` leaves the page content
+    streams readable, which tests use to find the text."""
+    export = loads(document)
+    document_sha256 = hashlib.sha256(document).hexdigest()
+    pdf_date = _pdf_date(export.get("generated_at"))
+    session_id = str(export.get("session_id"))
+
+    class _FixedCanvas(Canvas):  # type: ignore[misc]
+        """Invariant output, the document's own dates and an id derived from the document."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.setDateFormatter(lambda *_clock: pdf_date)
+            # reportlab writes this as the trailer /ID; setting it replaces the digest it would compute.
+            file_id = document_sha256[:32].encode("ascii")
+            self._doc._ID = b"\n[<" + file_id + b"><" + file_id + b">]\n"
+
+    def _footer(canvas: Canvas, doc: SimpleDocTemplate) -> None:
+        canvas.saveState()
+        canvas.setFont("Helvetica", 7)
+        canvas.drawString(_MARGIN, 8 * mm, f"AgentOps Replay evidence report - session {session_id}")
+        canvas.drawRightString(A4[0] - _MARGIN, 8 * mm, f"page {doc.page}")
+        canvas.restoreState()
+
+    output = BytesIO()
+    template = SimpleDocTemplate(
+        output,
+        pagesize=A4,
+        leftMargin=_MARGIN,
+        rightMargin=_MARGIN,
+        topMargin=_MARGIN,
+        bottomMargin=_MARGIN,
+        title=f"AgentOps Replay evidence report {session_id}",
+        author=str(export.get("generator")),
+        subject=f"Evidence class {export.get('evidence_class')}",
+        creator=RENDERER_VERSION,
+        invariant=1,
+        pageCompression=1 if compress else 0,
+    )
+    story = [
+        *_cover(export, document_sha256),
+        PageBreak(),
+        *_summary(export),
+        *_timeline(export),
+        PageBreak(),
+        *_event_table(export),
+        PageBreak(),
+        *_seal_annex(export),
+        *_pii(export),
+        *_custody(export, document_sha256),
+    ]
+    template.build(story, onFirstPage=_footer, onLaterPages=_footer, canvasmaker=_FixedCanvas)
+    return output.getvalue()
+
+
+def _cover(export: dict[str, Any], document_sha256: str) -> list[Any]:
+    verification = export.get("verification") or {}
+    evidence_class = str(export.get("evidence_class"))
+    flowables: list[Any] = [
+        Spacer(1, 20 * mm),
+        Paragraph("AgentOps Replay evidence report", _TITLE),
+        Spacer(1, 6 * mm),
+        Paragraph(f"Session <b>{_text(export.get('session_id'))}</b>", _BODY),
+        Paragraph(f"Evidence class: <b>{_text(evidence_class)}</b>", _H1),
+        Paragraph(f"Verification status at export: <b>{_text(verification.get('status'))}</b>", _BODY),
+        Paragraph(f"Generated at {_text(export.get('generated_at'))} by {_text(export.get('generator'))}", _BODY),
+        Paragraph(f"Export document SHA-256: <font face='Courier'>{document_sha256}</font>", _SMALL),
+    ]
+    if evidence_class == PARTIAL_CLASS:
+        reasons = ", ".join(str(reason) for reason in verification.get("partial_reasons", []))
+        flowables.append(Paragraph(f"<b>This record is partial.</b> Reasons: {_text(reasons)}", _BODY))
+    flowables += [Spacer(1, 8 * mm), Paragraph("Evidence support statement", _H2)]
+    flowables += [Paragraph(_text(sentence), _BODY) for sentence in EVIDENCE_SUPPORT_STATEMENT]
+    return flowables
+
+
+def _summary(export: dict[str, Any]) -> list[Any]:
+    verification = export.get("verification") or {}
+    events = export.get("events") or []
+    types = Counter(str(event.get("event_type")) for event in events)
+    withheld = sum(1 for event in events if event.get("payload_withheld") is True)
+    rows: list[list[Any]] = [
+        ["Status", verification.get("status")],
+        ["Evidence class", export.get("evidence_class")],
+        ["Partial reasons", ", ".join(map(str, verification.get("partial_reasons", []))) or "none"],
+        ["Chain authority", export.get("chain_authority")],
+        [
+            "Sealed / seal signed / key trusted at export",
+            _flags(verification, "sealed", "seal_signed", "seal_key_trusted"),
+        ],
+        ["Session complete (SESSION_END present)", verification.get("complete")],
+        ["Events", len(events)],
+        ["Events dropped by the producer (declared)", verification.get("total_drops")],
+        ["Payloads withheld in this export", withheld],
+        ["PII findings", len(export.get("pii_findings") or [])],
+        ["Warnings", len(verification.get("warnings") or [])],
+        ["Violations", len(verification.get("violations") or [])],
+    ]
+    rows += [[f"Events of type {name}", types[name]] for name in EVENT_TYPES if types[name]]
+    flowables: list[Any] = [Paragraph("Executive summary", _H1), _table([["Item", "Value"], *rows], [90 * mm, 85 * mm])]
+    findings = [*(verification.get("violations") or []), *(verification.get("warnings") or [])]
+    if findings:
+        flowables.append(Paragraph("Verifier findings", _H2))
+        flowables.append(
+            _table(
+                [["Code", "Sequence", "Message"]]
+                + [
+                    [f.get("type"), f.get("event_sequence"), Paragraph(_text(f.get("message")), _SMALL)]
+                    for f in findings
+                ],
+                [40 * mm, 20 * mm, 115 * mm],
+            )
+        )
+    return flowables
+
+
+def _timeline(export: dict[str, Any]) -> list[Any]:
+    """Event types (rows) over sequence numbers (x), binned; LOG_DROPs as red lines, declared gaps as red bands."""
+    events = export.get("events") or []
+    width, row_height, label_width = 180 * mm, 10.0, 34 * mm
+    plot_width = width - label_width - 4
+    height = row_height * len(EVENT_TYPES) + 24
+    drawing = Drawing(width, height)
+    count = max(len(events), 1)
+    bins = min(count, TIMELINE_MAX_BINS)
+    bin_width = plot_width / bins
+    occupied: set[tuple[int, int]] = set()
+    for position, event in enumerate(events):
+        event_type = event.get("event_type")
+        if event_type in EVENT_TYPES:
+            occupied.add((EVENT_TYPES.index(event_type), position * bins // count))
+    for row, name in enumerate(EVENT_TYPES):
+        y = height - 12 - (row + 1) * row_height
+        drawing.add(String(0, y + 2, name, fontName="Helvetica", fontSize=6))
+        drawing.add(Line(label_width, y, label_width + plot_width, y, strokeColor=colors.lightgrey, strokeWidth=0.3))
+    for row, column in sorted(occupied):
+        y = height - 12 - (row + 1) * row_height
+        colour = colors.red if EVENT_TYPES[row] == "LOG_DROP" else colors.darkblue
+        drawing.add(
+            Rect(
+                label_width + column * bin_width,
+                y + 1,
+                max(bin_width, 1.0),
+                row_height - 3,
+                fillColor=colour,
+                strokeWidth=0,
+            )
+        )
+    for position, event in enumerate(events):
+        if event.get("event_type") != "LOG_DROP":
+            continue
+        x = label_width + (position * bins // count + 0.5) * bin_width
+        drawing.add(Line(x, 10, x, height - 12, strokeColor=colors.red, strokeWidth=0.6))
+        if isinstance(event.get("payload"), dict) and "sequence_range" in event["payload"]:
+            drawing.add(Rect(x - 2, 10, 4, height - 22, fillColor=colors.pink, strokeWidth=0, fillOpacity=0.5))
+    last = len(events) - 1
+    drawing.add(String(label_width, 0, "sequence 0", fontName="Helvetica", fontSize=6))
+    drawing.add(String(label_width + plot_width - 40, 0, f"sequence {max(last, 0)}", fontName="Helvetica", fontSize=6))
+    return [
+        Paragraph("Timeline", _H2),
+        Paragraph(
+            "Each row is an event type; a mark means at least one event of that type in that stretch of sequence "
+            "numbers. Red lines mark LOG_DROP events (events the producer could not record); a red band marks a "
+            "LOG_DROP that declares the missing range.",
+            _SMALL,
+        ),
+        drawing,
+    ]
+
+
+def _event_table(export: dict[str, Any]) -> list[Any]:
+    events = export.get("events") or []
+    flowables: list[Any] = [
+        Paragraph("Events", _H1),
+        Paragraph(
+            f"All {len(events)} events in sequence order. Payloads are shown by their SHA-256 (payload_hash); "
+            "'redacted' lists the fields the producer replaced by [REDACTED] before hashing.",
+            _SMALL,
+        ),
+    ]
+    header = ["Seq", "Time (wall, UTC)", "Type", "Payload hash", "Notes"]
+    widths = [14 * mm, 33 * mm, 33 * mm, 68 * mm, 32 * mm]
+    for start in range(0, len(events), TABLE_ROWS_PER_CHUNK):
+        rows = [_event_row(event) for event in events[start : start + TABLE_ROWS_PER_CHUNK]]
+        table = Table([header, *rows], colWidths=widths, repeatRows=1)
+        table.setStyle(_GRID)
+        table.setStyle(TableStyle([("FONT", (3, 1), (3, -1), "Courier", 5.5)]))
+        flowables.append(table)
+    return flowables
+
+
+def _event_row(event: dict[str, Any]) -> list[Any]:
+    notes = []
+    payload = event.get("payload")
+    if event.get("payload_withheld") is True:
+        notes.append("payload withheld")
+    if isinstance(payload, dict):
+        redacted = _count_redacted(payload)
+        if redacted:
+            notes.append(f"redacted: {redacted}")
+        if event.get("event_type") == "LOG_DROP":
+            notes.append(f"dropped {payload.get('dropped_count')} ({payload.get('drop_reason')})")
+    return [
+        str(event.get("sequence_number")),
+        _plain(event.get("timestamp_wall")),
+        _plain(event.get("event_type")),
+        _plain(event.get("payload_hash")),
+        Paragraph(_text("; ".join(notes)), _SMALL) if notes else "",
+    ]
+
+
+def _count_redacted(value: Any) -> int:
+    if value == "[REDACTED]":
+        return 1
+    if isinstance(value, dict):
+        return sum(_count_redacted(child) for child in value.values())
+    if isinstance(value, list):
+        return sum(_count_redacted(child) for child in value)
+    return 0
+
+
+def _seal_annex(export: dict[str, Any]) -> list[Any]:
+    verification = export.get("verification") or {}
+    seal = export.get("seal")
+    flowables: list[Any] = [Paragraph("Seal and keys", _H1)]
+    if not isinstance(seal, dict):
+        flowables.append(Paragraph("The session has no seal (UNSEALED_SESSION).", _BODY))
+    else:
+        rows = [[name, Paragraph(_text(seal.get(name)), _MONO)] for name in sorted(seal)]
+        flowables.append(_table([["Seal field", "Value"], *rows], [45 * mm, 130 * mm]))
+    flowables.append(Spacer(1, 4 * mm))
+    result = [
+        ["Seal signed", verification.get("seal_signed")],
+        ["Seal key id (fingerprint)", Paragraph(_text(verification.get("seal_key_id")), _MONO)],
+        ["Key trusted by the verifier at export", verification.get("seal_key_trusted")],
+        ["Verification status", verification.get("status")],
+        ["Replay fingerprint", Paragraph(_text(verification.get("replay_fingerprint")), _MONO)],
+    ]
+    flowables.append(_table([["Verification of the seal", ""], *result], [60 * mm, 115 * mm]))
+    for key in export.get("public_keys") or []:
+        flowables += [
+            Paragraph("Public key", _H2),
+            Paragraph(f"signer_key_id: {_text(key.get('signer_key_id'))}", _MONO),
+            Paragraph(f"algorithm: {_text(key.get('algorithm'))}", _MONO),
+            Paragraph(_text(key.get("public_key_pem")).replace("\n", "<br/>"), _MONO),
+        ]
+    return flowables
+
+
+def _pii(export: dict[str, Any]) -> list[Any]:
+    findings = export.get("pii_findings") or []
+    flowables: list[Any] = [
+        Paragraph("PII findings", _H1),
+        Paragraph(
+            "Where the disclosed payloads seem to hold personal data or secrets (location and kind only; the values "
+            "are never repeated here). This is a review aid, not a guarantee that other payloads are free of such "
+            "data.",
+            _SMALL,
+        ),
+    ]
+    if not findings:
+        flowables.append(Paragraph("No findings.", _BODY))
+        return flowables
+    header = ["Seq", "Path (JSON Pointer)", "Where", "Type", "Severity"]
+    widths = [14 * mm, 90 * mm, 14 * mm, 40 * mm, 17 * mm]
+    for start in range(0, len(findings), TABLE_ROWS_PER_CHUNK):
+        rows = [
+            [
+                str(finding.get("sequence_number")),
+                Paragraph(_text(finding.get("path")), _MONO),
+                _plain(finding.get("location")),
+                _plain(finding.get("type")),
+                _plain(finding.get("severity")),
+            ]
+            for finding in findings[start : start + TABLE_ROWS_PER_CHUNK]
+        ]
+        flowables.append(_table([header, *rows], widths))
+    return flowables
+
+
+def _custody(export: dict[str, Any], document_sha256: str) -> list[Any]:
+    verification = export.get("verification") or {}
+    seal_value = export.get("seal")
+    seal: dict[str, Any] = seal_value if isinstance(seal_value, dict) else {}
+    events = export.get("events") or []
+    rows = [
+        ["Events recorded from", _plain(events[0].get("timestamp_wall")) if events else ""],
+        ["Events recorded until", _plain(events[-1].get("timestamp_wall")) if events else ""],
+        ["Sealed by (ingestion service)", _plain(seal.get("ingestion_service_id"))],
+        ["Sealed at", _plain(seal.get("seal_timestamp"))],
+        ["Export generated at", _plain(export.get("generated_at"))],
+        ["Export generator", _plain(export.get("generator"))],
+        ["Export version", _plain(export.get("export_version"))],
+        ["Export document SHA-256", Paragraph(document_sha256, _MONO)],
+        ["Verifier / spec version", f"{verification.get('verifier_version')} / {verification.get('spec_version')}"],
+        ["First event hash", Paragraph(_text(verification.get("first_event_hash")), _MONO)],
+        ["Final event hash", Paragraph(_text(verification.get("final_event_hash")), _MONO)],
+        ["Rendered by", RENDERER_VERSION],
+    ]
+    return [
+        Paragraph("Chain of custody", _H1),
+        _table([["Step", "Record"], *rows], [55 * mm, 120 * mm]),
+        Spacer(1, 4 * mm),
+        Paragraph(
+            "To check the evidence yourself: download the export document (JSON) and run "
+            "<font face='Courier'>agentops-verify --trusted-key KEY export.json</font>, where KEY is the deployment's "
+            "public key from GET /v1/keys or the signer_key_id above.",
+            _SMALL,
+        ),
+    ]
+
+
+def _table(rows: Sequence[Sequence[Any]], widths: Sequence[float]) -> Table:
+    table = Table([[_cell(value) for value in row] for row in rows], colWidths=list(widths), repeatRows=1)
+    table.setStyle(_GRID)
+    return table
+
+
+def _cell(value: Any) -> Any:
+    return value if isinstance(value, Paragraph) else _plain(value)
+
+
+def _flags(verification: dict[str, Any], *names: str) -> str:
+    return " / ".join("yes" if verification.get(name) else "no" for name in names)
+
+
+def _plain(value: Any) -> str:
+    """Text for a table cell in a built-in (Latin-1) font: anything else is shown as a \\u escape."""
+    text = "" if value is None else str(value)
+    return "".join(char if ord(char) < 0x100 else f"\\u{ord(char):04x}" for char in text)
+
+
+def _text(value: Any) -> str:
+    """``_plain`` text escaped for a Paragraph's markup."""
+    return escape(_plain(value))
+
+
+def _pdf_date(generated_at: Any) -> str:
+    """The PDF date (``D:YYYYMMDDHHmmSS+00'00'``) of the export's ``generated_at`` (RFC 3339 UTC)."""
+    moment = datetime.fromisoformat(str(generated_at).replace("Z", "+00:00"))
+    return moment.strftime("D:%Y%m%d%H%M%S+00'00'")

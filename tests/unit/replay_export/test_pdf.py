@@ -1,0 +1,80 @@
+"""The PDF rendering of an export: made from the document alone, readable, and the same bytes every time."""
+
+from __future__ import annotations
+
+import pytest
+from agentops_server.pdf import EVIDENCE_SUPPORT_STATEMENT, render_pdf
+from agentops_verify import loads
+
+from tests.support.chains import build_chain
+from tests.unit.replay_export.exports import export_of, sealed_chain
+from tests.unit.replay_export.pdf_text import pdf_text
+
+
+def test_two_renders_of_one_export_are_byte_identical() -> None:
+    body = export_of(sealed_chain()).body
+
+    assert render_pdf(body) == render_pdf(body)
+
+
+def test_render_reads_no_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = export_of(sealed_chain()).body
+    first = render_pdf(body)
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1893456000")  # reportlab's own timestamp override must not leak in
+    second = render_pdf(body)
+
+    assert first == second
+    assert b"D:20260102083000+00'00'" in first  # the export's generated_at, not a clock
+
+
+def test_different_exports_render_differently() -> None:
+    assert render_pdf(export_of(sealed_chain()).body) != render_pdf(export_of(sealed_chain()).body)
+
+
+def test_pdf_carries_the_statement_the_session_and_every_sequence_number() -> None:
+    events = sealed_chain(60)
+    body = export_of(events).body
+
+    text = pdf_text(render_pdf(body, compress=False))
+
+    for sentence in EVIDENCE_SUPPORT_STATEMENT:
+        assert sentence in text
+    assert events[0]["session_id"] in text
+    table_rows = text[text.index("Seq Time (wall, UTC) Type Payload hash Notes") :]
+    for event in events:
+        assert f" {event['sequence_number']} {event['timestamp_wall']} {event['event_type']} " in table_rows
+        assert event["payload_hash"] in table_rows
+
+
+def test_partial_evidence_says_so_on_the_cover_with_its_reasons() -> None:
+    text = pdf_text(render_pdf(export_of(sealed_chain()).body, compress=False))
+
+    cover = text[: text.index("page 2")]
+    assert "Evidence class: PARTIAL_AUTHORITATIVE_EVIDENCE" in cover
+    assert "This record is partial. Reasons: LOG_DROP_PRESENT" in cover
+
+
+def test_redactions_drops_withheld_payloads_and_pii_findings_are_shown() -> None:
+    body = export_of(sealed_chain(), [6]).body
+
+    text = pdf_text(render_pdf(body, compress=False))
+
+    assert "redacted: 1" in text
+    assert "dropped 2 (BUFFER_FULL)" in text
+    assert "payload withheld" in text
+    assert "/payload/result/note" in text
+    assert "PAYMENT_CARD_NUMBER" in text
+    assert "4111111111111111" not in text
+
+
+def test_seal_and_key_annex_names_the_fingerprint_and_the_verification_result() -> None:
+    body = export_of(build_chain(6)).body
+    document = loads(body)
+
+    text = pdf_text(render_pdf(body, compress=False))
+
+    assert "Evidence class: AUTHORITATIVE_EVIDENCE" in text
+    assert f"signer_key_id: {document['seal']['signer_key_id']}" in text
+    assert "Key trusted by the verifier at export True" in text
+    assert "Chain of custody" in text

@@ -44,8 +44,10 @@ class LocalStackHandle:
 
 
 @contextmanager
-def running_local_stack(log_path: Path, extra_env: dict[str, str] | None = None) -> Iterator[LocalStackHandle]:
-    """Run a local stack on a free port; on exit send SIGTERM and require a clean exit (status 0)."""
+def running_local_stack(
+    log_path: Path, extra_env: dict[str, str] | None = None, stop_signal: signal.Signals = signal.SIGTERM
+) -> Iterator[LocalStackHandle]:
+    """Run a local stack on a free port; on exit send ``stop_signal`` and require a clean exit (status 0)."""
     environment = {
         **os.environ,
         "PORT": "0",
@@ -70,7 +72,7 @@ def running_local_stack(log_path: Path, extra_env: dict[str, str] | None = None)
         yield LocalStackHandle(base_url, info, log_path)
     finally:
         if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+            process.send_signal(stop_signal)
             try:
                 process.wait(timeout=STOP_TIMEOUT_SECONDS)
             except subprocess.TimeoutExpired:

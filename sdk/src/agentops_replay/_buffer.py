@@ -1,0 +1,289 @@
+"""The bounded buffer shared by the agent's threads (which append) and the sender thread (which drains).
+
+Sequence numbers are NOT assigned here. An event gets its sequence number only when the sender puts it into a batch
+(``_batch.py``), after the last checks that can reject it. That is what keeps every chain contiguous:
+
+- an event dropped because the buffer is full never gets a number; consecutive drops in a session are coalesced into
+  one drop run queued in their place, which the sender turns into ONE ``LOG_DROP`` event at that position;
+- an event found invalid off-thread (a nested value that is not I-JSON) is discarded before it gets a number;
+- events that wait longer than ``network_loss_after`` while the server is unreachable are turned into a
+  ``NETWORK_LOSS`` run the same way (``expire_waiting``), so an outage cannot pin memory.
+
+What every record does get at record time is an ordinal: its position in the session's recording order (0 is
+SESSION_START), dropped or not. A LOG_DROP's ``sequence_range`` is the ``[first, last]`` ordinals of the events it
+stands for, so an auditor can tell which of the recorded events were lost even though they never had sequence numbers.
+
+All fields are protected by ``Buffer.lock``; the sender owns ``SessionState`` fields marked "sender only".
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import BUFFER_FULL, NETWORK_LOSS, SESSION_END, SESSION_START
+
+# ELS section 3 / issue 6: a session's start and end are never dropped, whatever the buffer's state.
+_NEVER_DROPPED = frozenset({SESSION_START, SESSION_END})
+
+# A recorded event as the sender sees it: (ordinal, event_id, event_type, payload, wall_ns, mono_ns, hash_key,
+# hash_value). When ``hash_key`` is set the sender stores ``payload_hash(hash_value)`` under it, so hashing content
+# never runs on the agent's thread.
+PendingEvent = tuple[int, str, str, dict[str, Any], int, int, str | None, Any]
+
+
+class DropRun:
+    """Consecutive dropped events of one session, for one reason; becomes exactly one LOG_DROP."""
+
+    __slots__ = ("first_ordinal", "last_ordinal", "reason")
+
+    def __init__(self, reason: str, first_ordinal: int, last_ordinal: int) -> None:
+        self.reason = reason
+        self.first_ordinal = first_ordinal
+        self.last_ordinal = last_ordinal
+
+    @property
+    def count(self) -> int:
+        return self.last_ordinal - self.first_ordinal + 1
+
+
+QueueItem = PendingEvent | DropRun
+
+_SLOTS = 8
+# Slots of a drop run in the flat queue: (first_ordinal, None, reason, None, last_ordinal, 0, None, None).
+_LAST_ORDINAL = 4
+
+
+class SessionQueue:
+    """A session's queued records, FIFO, stored flat: eight slots per record in one deque.
+
+    Why flat: a per-record tuple or object holding a dict is tracked by the cyclic garbage collector for as long as
+    it is buffered, so a full buffer (10,000 records) would make every young-generation collection walk it, and those
+    pauses (about a millisecond) would land on record() calls. Ints, strings and flat dicts in a deque are not
+    collector objects of their own, so a buffered event costs the collector nothing.
+    """
+
+    __slots__ = ("_slots",)
+
+    def __init__(self) -> None:
+        self._slots: deque[Any] = deque()
+
+    def __len__(self) -> int:
+        return len(self._slots) // _SLOTS
+
+    def push_event(self, event: PendingEvent) -> None:
+        self._slots.extend(event)
+
+    def push_drop(self, reason: str, ordinal: int) -> bool:
+        """Record one dropped event; returns True when it started a new run (False: coalesced into the last)."""
+        slots = self._slots
+        if slots and slots[-7] is None and slots[-6] == reason and slots[-_SLOTS + _LAST_ORDINAL] == ordinal - 1:
+            slots[-_SLOTS + _LAST_ORDINAL] = ordinal
+            return False
+        slots.extend((ordinal, None, reason, None, ordinal, 0, None, None))
+        return True
+
+    def pop(self) -> QueueItem | None:
+        slots = self._slots
+        if not slots:
+            return None
+        record = tuple(slots.popleft() for _ in range(_SLOTS))
+        if record[1] is None:
+            return DropRun(record[2], record[0], record[_LAST_ORDINAL])
+        return record
+
+    def push_front(self, items: list[QueueItem]) -> None:
+        for item in reversed(items):
+            if isinstance(item, DropRun):
+                flat: tuple[Any, ...] = (item.first_ordinal, None, item.reason, None, item.last_ordinal, 0, None, None)
+            else:
+                flat = item
+            self._slots.extendleft(reversed(flat))
+
+    def oldest_mono_ns(self) -> int | None:
+        """Recording time of the first queued event (None when the head is a drop run or nothing is queued)."""
+        slots = self._slots
+        return slots[5] if slots and slots[1] is not None else None
+
+    def clear(self) -> None:
+        self._slots.clear()
+
+
+@dataclass(eq=False)
+class SessionState:
+    session_id: str
+    mono_origin_ns: int
+    queue: SessionQueue = field(default_factory=SessionQueue)
+    next_ordinal: int = 0
+    # Why records on this session are refused: "ended", "forked" (inherited by a child process), "rejected" (the
+    # server refused the session), or None while it is open.
+    closed_reason: str | None = None
+    # Sender only:
+    next_sequence: int = 0
+    cumulative_drops: int = 0
+    inflight: Any = None  # the Batch being delivered
+    carry: Any = None  # an event formed for the next batch (the previous one was full)
+    end_sent: bool = False
+
+
+@dataclass
+class Counters:
+    recorded: int = 0
+    dropped: int = 0
+    invalid: int = 0
+    sent: int = 0
+    rejected: int = 0
+    retries: int = 0
+    internal_errors: int = 0
+
+
+class Buffer:
+    def __init__(self, max_buffer: int, batch_size: int) -> None:
+        self.max_buffer = max_buffer
+        self.batch_size = batch_size
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        self.wake = threading.Event()
+        self.sessions: dict[str, SessionState] = {}
+        self.counters = Counters()
+        # Recorded events held in memory (queued or in flight): the quantity max_buffer bounds.
+        self.pending = 0
+        # Queue items (events and drop runs) not yet acknowledged or discarded: flush waits for 0.
+        self.outstanding = 0
+
+    def open_session(self, session_id: str) -> SessionState:
+        state = SessionState(session_id=session_id, mono_origin_ns=time.monotonic_ns())
+        with self.lock:
+            self.sessions[session_id] = state
+        return state
+
+    def append(
+        self,
+        state: SessionState,
+        event_type: str,
+        payload: dict[str, Any],
+        hash_key: str | None = None,
+        hash_value: Any = None,
+    ) -> str | None:
+        """Queue one event (the caller has validated it). Returns its event id, or None when it was not queued."""
+        event_id = str(uuid.uuid4())
+        wall_ns = time.time_ns()
+        mono_ns = time.monotonic_ns()
+        essential = event_type in _NEVER_DROPPED
+        with self.lock:
+            if state.closed_reason is not None:
+                if state.closed_reason == "rejected":
+                    self.counters.rejected += 1
+                else:
+                    self.counters.invalid += 1
+                return None
+            ordinal = state.next_ordinal
+            state.next_ordinal = ordinal + 1
+            queue = state.queue
+            if self.pending >= self.max_buffer and not essential:
+                self.counters.dropped += 1
+                if queue.push_drop(BUFFER_FULL, ordinal):
+                    self.outstanding += 1
+                return None
+            queue.push_event((ordinal, event_id, event_type, payload, wall_ns, mono_ns, hash_key, hash_value))
+            self.pending += 1
+            self.outstanding += 1
+            self.counters.recorded += 1
+            if event_type == SESSION_END:
+                state.closed_reason = "ended"
+            # Wake the sender once, when the queue reaches a full batch (not on every record past it).
+            wake = len(queue) == self.batch_size or essential
+        if wake:
+            self.wake.set()
+        return event_id
+
+    def count_invalid(self) -> None:
+        with self.lock:
+            self.counters.invalid += 1
+
+    def pop(self, state: SessionState) -> QueueItem | None:
+        with self.lock:
+            return state.queue.pop()
+
+    def discard_invalid(self) -> None:
+        """An event failed the off-thread checks: it is counted and forgotten, and never got a sequence number."""
+        with self.lock:
+            self.counters.invalid += 1
+            self.pending -= 1
+            self.outstanding -= 1
+            self.changed.notify_all()
+
+    def acknowledge(self, state: SessionState, events: int, recorded_events: int) -> None:
+        with self.lock:
+            self.counters.sent += events
+            self.pending -= recorded_events
+            self.outstanding -= events
+            state.inflight = None
+            self.changed.notify_all()
+
+    def reject_session(self, state: SessionState) -> None:
+        """The server refused the session for good: count and release everything it still holds."""
+        with self.lock:
+            state.closed_reason = "rejected"
+            items: list[QueueItem] = []
+            while (item := state.queue.pop()) is not None:
+                items.append(item)
+            if state.carry is not None:
+                items.append(state.carry[0])
+                state.carry = None
+            released_items = len(items)
+            recorded = sum(1 for item in items if not isinstance(item, DropRun))
+            if state.inflight is not None:
+                recorded += state.inflight.recorded_events
+                released_items += len(state.inflight.events)
+                state.inflight = None
+            self.counters.rejected += recorded
+            self.pending -= recorded
+            self.outstanding -= released_items
+            self.changed.notify_all()
+
+    def expire_waiting(self, state: SessionState, older_than_ns: int) -> int:
+        """Turn queued events recorded before ``older_than_ns`` into NETWORK_LOSS runs (never SESSION_START or
+        SESSION_END). Returns how many events were dropped."""
+        with self.lock:
+            queue = state.queue
+            kept: list[QueueItem] = []
+            expired = 0
+            while (item := queue.pop()) is not None:
+                if not isinstance(item, DropRun):
+                    ordinal, _, event_type, _, _, mono_ns, _, _ = item
+                    if event_type == SESSION_START:
+                        kept.append(item)
+                        continue
+                    if mono_ns >= older_than_ns or event_type == SESSION_END:
+                        kept.append(item)
+                        break
+                    expired += 1
+                    last = kept[-1] if kept else None
+                    if isinstance(last, DropRun) and last.reason == NETWORK_LOSS and last.last_ordinal == ordinal - 1:
+                        last.last_ordinal = ordinal
+                        self.outstanding -= 1
+                    else:
+                        kept.append(DropRun(NETWORK_LOSS, ordinal, ordinal))
+                else:
+                    kept.append(item)
+            queue.push_front(kept)
+            self.pending -= expired
+            self.counters.dropped += expired
+            return expired
+
+    def forget_finished(self, state: SessionState) -> None:
+        with self.lock:
+            if state.end_sent and not len(state.queue) and state.carry is None and state.inflight is None:
+                self.sessions.pop(state.session_id, None)
+
+    def active_sessions(self) -> list[SessionState]:
+        with self.lock:
+            return list(self.sessions.values())
+
+    def is_idle(self) -> bool:
+        return self.outstanding == 0

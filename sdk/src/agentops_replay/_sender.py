@@ -1,0 +1,162 @@
+"""The background sender: one daemon thread per client that forms batches and delivers them.
+
+Per session there is at most one batch in flight, because the server only accepts a batch that starts at the
+session's next sequence number (API.md). A failed attempt is retried with exponential backoff and full jitter,
+re-sending the batch's identical bytes; meanwhile the session's later events wait in the buffer, and those that wait
+longer than ``network_loss_after`` become a NETWORK_LOSS run (``Buffer.expire_waiting``).
+
+The loop catches every exception, logs it, counts it and carries on: the thread never dies silently. ``close`` sets a
+deadline; the loop keeps delivering until everything is acknowledged or the deadline passes, then exits, and no
+request it makes outlives the deadline by more than the connect/read timeout it was given.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+
+from ._batch import form_batch
+from ._buffer import Buffer, SessionState
+from .transport import Outcome, SendResult, Transport
+
+logger = logging.getLogger("agentops_replay")
+
+_MIN_REQUEST_TIMEOUT = 0.05
+
+
+class Sender:
+    def __init__(
+        self,
+        buffer: Buffer,
+        transport: Transport,
+        *,
+        batch_size: int,
+        flush_interval: float,
+        request_timeout: float,
+        backoff_base: float,
+        backoff_max: float,
+        network_loss_after: float,
+    ) -> None:
+        self._buffer = buffer
+        self._transport = transport
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._request_timeout = request_timeout
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._network_loss_after = network_loss_after
+        self._deadline: float | None = None
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def ensure_running(self) -> None:
+        """Start the thread if it is not running (first session, or it was lost to a fork)."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            return
+        with self._start_lock:
+            if self._deadline is None and (self._thread is None or not self._thread.is_alive()):
+                self._thread = threading.Thread(target=self._run, name="agentops-replay-sender", daemon=True)
+                self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        """Deliver what it can until ``timeout`` seconds from now, then stop. Returns within about ``timeout``."""
+        self._deadline = time.monotonic() + max(timeout, 0.0)
+        self._buffer.wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(timeout, 0.0))
+        if thread is None or not thread.is_alive():
+            self._transport.close()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                if self._step():
+                    return
+            except Exception:
+                # The sender must outlive its own bugs: log, count, pause briefly, and keep going.
+                logger.exception("agentops: sender error (continuing)")
+                with self._buffer.lock:
+                    self._buffer.counters.internal_errors += 1
+                self._buffer.wake.wait(0.1)
+
+    def _step(self) -> bool:
+        """One pass over the sessions. Returns True when the thread should exit."""
+        buffer = self._buffer
+        buffer.wake.clear()
+        now = time.monotonic()
+        deadline = self._deadline
+        if deadline is not None and (now >= deadline or buffer.is_idle()):
+            return True
+        wake_at = now + self._flush_interval
+        for state in buffer.active_sessions():
+            if state.closed_reason in {"rejected", "forked"}:
+                continue
+            if state.inflight is None:
+                state.inflight = form_batch(buffer, state, self._batch_size)
+                if state.inflight is None:
+                    buffer.forget_finished(state)
+                    continue
+            batch = state.inflight
+            if batch.next_attempt_at > now:
+                wake_at = min(wake_at, batch.next_attempt_at)
+                continue
+            result = self._transport.send(batch, self._timeout_for_request())
+            self._settle(state, result)
+            # After a delivery, more may be queued behind it: go round again at once.
+            wake_at = now if state.inflight is None else min(wake_at, state.inflight.next_attempt_at)
+        if deadline is not None:
+            wake_at = min(wake_at, deadline)
+        delay = wake_at - time.monotonic()
+        if delay > 0:
+            buffer.wake.wait(delay)
+        return False
+
+    def _timeout_for_request(self) -> float:
+        if self._deadline is None:
+            return self._request_timeout
+        return max(_MIN_REQUEST_TIMEOUT, min(self._request_timeout, self._deadline - time.monotonic()))
+
+    def _settle(self, state: SessionState, result: SendResult) -> None:
+        batch = state.inflight
+        buffer = self._buffer
+        if result.outcome is Outcome.STORED:
+            if batch.has_end:
+                state.end_sent = True
+            buffer.acknowledge(state, len(batch.events), batch.recorded_events)
+            return
+        if result.outcome is Outcome.REJECTED:
+            logger.error(
+                "agentops: the service refused session %s at sequence %d (%s); its remaining events are counted as "
+                "rejected and no longer sent",
+                state.session_id,
+                batch.first_sequence,
+                result.detail,
+            )
+            buffer.reject_session(state)
+            return
+        now = time.monotonic()
+        batch.attempts += 1
+        if batch.failing_since is None:
+            batch.failing_since = now
+        delay = min(self._backoff_max, self._backoff_base * 2 ** (batch.attempts - 1))
+        batch.next_attempt_at = now + random.uniform(delay / 2, delay)
+        with buffer.lock:
+            buffer.counters.retries += 1
+        if batch.attempts == 1 or batch.attempts % 10 == 0:
+            logger.warning(
+                "agentops: delivery of session %s failed (%s); retrying (attempt %d)",
+                state.session_id,
+                result.detail,
+                batch.attempts,
+            )
+        if now - batch.failing_since >= self._network_loss_after:
+            cutoff = time.monotonic_ns() - int(self._network_loss_after * 1e9)
+            expired = buffer.expire_waiting(state, cutoff)
+            if expired:
+                logger.warning(
+                    "agentops: %d events of session %s lost to the outage (NETWORK_LOSS)", expired, state.session_id
+                )

@@ -1,0 +1,394 @@
+"""The public recorder: ``AgentOpsClient`` and ``Session``.
+
+Promises to the agent (issue 6): ``record`` and the typed helpers never raise and stay cheap (they validate shallowly,
+copy the payload's top level and append it to a bounded buffer; numbering, hashing and sending happen on the sender
+thread); memory is bounded by ``max_buffer``; ``close`` and the interpreter-exit hook are bounded by their timeout;
+a forked child gets a fresh sender and starts empty (see ``_after_fork_in_child``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import time
+import uuid
+import weakref
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from agentops_verify import CanonicalizationError, canonicalize
+
+from ._buffer import Buffer, SessionState
+from ._sender import Sender
+from ._version import VERSION
+from .events import (
+    ANNOTATION,
+    DECISION_TRACE,
+    ERROR,
+    MODEL_REQUEST,
+    MODEL_RESPONSE,
+    SESSION_END,
+    SESSION_END_STATUSES,
+    SESSION_START,
+    TOOL_CALL,
+    TOOL_RESULT,
+    payload_problem,
+)
+from .privacy import REDACTED
+from .transport import HttpTransport, LocalChainWriter, Transport
+
+logger = logging.getLogger("agentops_replay")
+
+_LIVE_CLIENTS: weakref.WeakSet[AgentOpsClient] = weakref.WeakSet()
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class Session:
+    """One recorded agent run. Obtain it from ``AgentOpsClient.start_session`` or ``AgentOpsClient.session``."""
+
+    __slots__ = ("_capture_content", "_client", "_started_ns", "_state", "session_id")
+
+    def __init__(self, client: AgentOpsClient, state: SessionState, capture_content: bool) -> None:
+        # The buffer is looked up through the client on every call, so that after a fork the child's sessions and
+        # inherited ones use the child's fresh buffer (and its unlocked lock).
+        self._client = client
+        self._state = state
+        self._capture_content = capture_content
+        self._started_ns = time.monotonic_ns()
+        self.session_id = state.session_id
+
+    def record(self, event_type: str, payload: Mapping[str, Any]) -> str | None:
+        """Record one event; returns its event id, or None when it was not recorded (invalid, dropped, ended).
+
+        Never raises. The payload's top level is copied; do not mutate nested values after recording them.
+        """
+        try:
+            problem = payload_problem(event_type, payload)
+            if problem is not None:
+                self._client._buffer.count_invalid()
+                logger.debug("agentops: event not recorded: %s", problem)
+                return None
+            return self._client._buffer.append(self._state, event_type, dict(payload))
+        except Exception:
+            self._internal_error()
+            return None
+
+    def _record_content(
+        self, event_type: str, payload: dict[str, Any], content_key: str, hash_key: str, content: Any
+    ) -> str | None:
+        # capture_content=False: the content is replaced by its hash, computed on the sender thread.
+        try:
+            problem = payload_problem(event_type, payload)
+            if problem is not None:
+                self._client._buffer.count_invalid()
+                logger.debug("agentops: event not recorded: %s", problem)
+                return None
+            if content is None:
+                return self._client._buffer.append(self._state, event_type, payload)
+            if self._capture_content:
+                payload[content_key] = content
+                return self._client._buffer.append(self._state, event_type, payload)
+            return self._client._buffer.append(self._state, event_type, payload, hash_key, content)
+        except Exception:
+            self._internal_error()
+            return None
+
+    def _internal_error(self) -> None:
+        # Logging can fail too (a broken handler); the agent must not see that either.
+        with contextlib.suppress(Exception):
+            with self._client._buffer.lock:
+                self._client._buffer.counters.internal_errors += 1
+            logger.exception("agentops: internal error while recording (event not recorded)")
+
+    def model_request(
+        self,
+        model: str,
+        *,
+        messages: Any = None,
+        provider: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        """MODEL_REQUEST. ``messages`` is recorded as ``prompt_hash`` unless the client captures content."""
+        payload: dict[str, Any] = {"model": model}
+        if provider is not None:
+            payload["provider"] = provider
+        if parameters is not None:
+            payload["parameters"] = dict(parameters)
+        return self._record_content(MODEL_REQUEST, payload, "messages", "prompt_hash", messages)
+
+    def model_response(
+        self,
+        model: str,
+        *,
+        content: Any = None,
+        finish_reason: str | None = None,
+        usage: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        """MODEL_RESPONSE. ``content`` is recorded as ``content_hash`` unless the client captures content."""
+        payload: dict[str, Any] = {"model": model}
+        if finish_reason is not None:
+            payload["finish_reason"] = finish_reason
+        if usage is not None:
+            payload["usage"] = dict(usage)
+        return self._record_content(MODEL_RESPONSE, payload, "content", "content_hash", content)
+
+    def tool_call(self, tool_name: str, *, args: Any = None, tool_id: str | None = None) -> str | None:
+        """TOOL_CALL. ``args`` is recorded as ``args_hash`` unless the client captures content."""
+        payload: dict[str, Any] = {"tool_name": tool_name}
+        if tool_id is not None:
+            payload["tool_id"] = tool_id
+        return self._record_content(TOOL_CALL, payload, "args", "args_hash", args)
+
+    def tool_result(
+        self,
+        tool_name: str,
+        *,
+        result: Any = None,
+        tool_id: str | None = None,
+        status: str | None = None,
+        duration_ms: float | None = None,
+    ) -> str | None:
+        """TOOL_RESULT. ``result`` is recorded as ``result_hash`` unless the client captures content."""
+        payload: dict[str, Any] = {"tool_name": tool_name}
+        if tool_id is not None:
+            payload["tool_id"] = tool_id
+        if status is not None:
+            payload["status"] = status
+        if duration_ms is not None:
+            payload["duration_ms"] = duration_ms
+        return self._record_content(TOOL_RESULT, payload, "result", "result_hash", result)
+
+    def decision(
+        self,
+        decision_id: str,
+        *,
+        inputs: Any,
+        outputs: Any,
+        justification: Any,
+        policy_version: str | None = None,
+    ) -> str | None:
+        """DECISION_TRACE. Without content capture, ``justification`` is recorded as ``"[REDACTED]"`` plus
+        ``justification_hash`` (it is usually model text); ``inputs`` and ``outputs`` are recorded as given."""
+        payload: dict[str, Any] = {"decision_id": decision_id, "inputs": inputs, "outputs": outputs}
+        if policy_version is not None:
+            payload["policy_version"] = policy_version
+        if self._capture_content:
+            payload["justification"] = justification
+            return self.record(DECISION_TRACE, payload)
+        payload["justification"] = REDACTED
+        return self._record_content(DECISION_TRACE, payload, "justification", "justification_hash", justification)
+
+    def error(self, error_type: str, message: str, *, fatal: bool = False) -> str | None:
+        """ERROR. No stack trace is recorded (ELS section 3)."""
+        return self.record(ERROR, {"error_type": error_type, "message": message, "fatal": fatal})
+
+    def annotate(
+        self, annotator_id: str, annotation_type: str, content: Any, *, target_event_id: str | None = None
+    ) -> str | None:
+        """ANNOTATION (``annotation_type`` is flag, comment or rating)."""
+        payload: dict[str, Any] = {"annotator_id": annotator_id, "annotation_type": annotation_type, "content": content}
+        if target_event_id is not None:
+            payload["target_event_id"] = target_event_id
+        return self.record(ANNOTATION, payload)
+
+    def end(self, status: str = "success", **fields: Any) -> str | None:
+        """Record SESSION_END (never dropped). ``fields``: ``reason``, ``duration_ms`` (measured when omitted),
+        ``total_cost_usd``. Later records on this session are ignored and counted as invalid."""
+        try:
+            if status not in SESSION_END_STATUSES:
+                self._client._buffer.count_invalid()
+                logger.warning("agentops: SESSION_END status %r is not one of %s", status, sorted(SESSION_END_STATUSES))
+                return None
+            payload: dict[str, Any] = {"status": status, **fields}
+            payload.setdefault("duration_ms", (time.monotonic_ns() - self._started_ns) // 1_000_000)
+            canonicalize(payload)  # once per session: worth checking here, because SESSION_END is never dropped
+            return self._client._buffer.append(self._state, SESSION_END, payload)
+        except CanonicalizationError:
+            self._client._buffer.count_invalid()
+            logger.warning("agentops: SESSION_END fields are not I-JSON; ending with the status only")
+            return self._client._buffer.append(self._state, SESSION_END, {"status": status})
+        except Exception:
+            self._internal_error()
+            return None
+
+
+class _DisabledSession:
+    """What every call returns under ``AGENTOPS_DISABLED=1``: the same surface, doing nothing."""
+
+    def __init__(self) -> None:
+        self.session_id = str(uuid.uuid4())
+
+    def __getattr__(self, name: str) -> Any:
+        return _do_nothing
+
+
+def _do_nothing(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+class AgentOpsClient:
+    """Records agent sessions and delivers them to AgentOps Replay (or, with ``local_path``, chains them locally).
+
+    ``endpoint`` defaults to ``AGENTOPS_ENDPOINT``; requests are SigV4-signed for ``execute-api`` with botocore's
+    default credential chain in ``region`` (default: ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` / botocore's config).
+    ``AGENTOPS_DISABLED=1`` makes every method a cheap no-op. Without an endpoint or ``local_path`` the client is
+    disabled too (with a warning), because there is nowhere to deliver to.
+    """
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        region: str | None = None,
+        max_buffer: int = 10_000,
+        batch_size: int = 100,
+        flush_interval: float = 1.0,
+        capture_content: bool = False,
+        local_path: str | os.PathLike[str] | None = None,
+        request_timeout: float = 5.0,
+        backoff_base: float = 0.2,
+        backoff_max: float = 10.0,
+        network_loss_after: float = 60.0,
+        exit_timeout: float = 2.0,
+    ) -> None:
+        self.capture_content = capture_content
+        self._closed = False
+        self._exit_timeout = exit_timeout
+        endpoint = endpoint or os.environ.get("AGENTOPS_ENDPOINT") or None
+        self.disabled = _env_flag("AGENTOPS_DISABLED")
+        if not self.disabled and endpoint is None and local_path is None:
+            logger.warning("agentops: no endpoint (AGENTOPS_ENDPOINT) and no local_path; recording is disabled")
+            self.disabled = True
+        self.local_writer = LocalChainWriter(local_path) if local_path is not None else None
+        self._endpoint = endpoint
+        self._region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        self._sender_options = {
+            "batch_size": max(1, batch_size),
+            "flush_interval": flush_interval,
+            "request_timeout": request_timeout,
+            "backoff_base": backoff_base,
+            "backoff_max": backoff_max,
+            "network_loss_after": network_loss_after,
+        }
+        self._max_buffer = max(1, max_buffer)
+        if self.disabled:
+            return
+        self._transport = self._new_transport()
+        self._buffer = Buffer(self._max_buffer, self._sender_options["batch_size"])  # type: ignore[arg-type]
+        self._sender = Sender(self._buffer, self._transport, **self._sender_options)  # type: ignore[arg-type]
+        _LIVE_CLIENTS.add(self)
+        atexit.register(self._close_at_exit)
+
+    def _new_transport(self) -> Transport:
+        if self.local_writer is not None:
+            return self.local_writer
+        assert self._endpoint is not None
+        return HttpTransport(self._endpoint, self._region)
+
+    def start_session(self, agent_id: str, *, tags: list[str] | None = None, **metadata: Any) -> Session:
+        """Open a session and record its SESSION_START. ``metadata`` goes into the SESSION_START payload
+        (ELS section 3 names ``environment``, ``framework``, ``framework_version``, ``system_prompt_hash``)."""
+        if self.disabled:
+            return _DisabledSession()  # type: ignore[return-value]
+        payload: dict[str, Any] = {"agent_id": str(agent_id), "sdk_version": VERSION, **metadata}
+        if tags is not None:
+            payload["tags"] = list(tags)
+        try:
+            canonicalize(payload)  # once per session: SESSION_START is never dropped, so it must be valid
+        except CanonicalizationError:
+            logger.warning("agentops: SESSION_START metadata is not I-JSON; recording agent_id only")
+            self._buffer.count_invalid()
+            payload = {"agent_id": str(agent_id), "sdk_version": VERSION}
+        state = self._buffer.open_session(str(uuid.uuid4()))
+        if self._closed:
+            state.closed_reason = "ended"
+        self._buffer.append(state, SESSION_START, payload)
+        if not self._closed:
+            self._sender.ensure_running()
+        return Session(self, state, self.capture_content)
+
+    @contextlib.contextmanager
+    def session(self, agent_id: str, *, tags: list[str] | None = None, **metadata: Any) -> Iterator[Session]:
+        """A session that ends with ``success``, or ``failure`` (reason: the exception's type) if the block raises;
+        the exception is re-raised."""
+        session = self.start_session(agent_id, tags=tags, **metadata)
+        try:
+            yield session
+        except BaseException as exc:
+            session.end("failure", reason=type(exc).__name__)
+            raise
+        session.end("success")
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything recorded so far is acknowledged; True if it was within ``timeout`` seconds."""
+        if self.disabled:
+            return True
+        self._buffer.wake.set()
+        with self._buffer.changed:
+            return self._buffer.changed.wait_for(self._buffer.is_idle, max(timeout, 0.0))
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Flush for at most ``timeout`` seconds, then stop the sender. Returns True when nothing was left unsent.
+        Later records are ignored."""
+        if self.disabled:
+            return True
+        if self._closed:
+            return self._buffer.is_idle()
+        self._closed = True
+        with contextlib.suppress(Exception):
+            atexit.unregister(self._close_at_exit)
+        self._sender.stop(timeout)
+        with self._buffer.lock:
+            for state in self._buffer.sessions.values():
+                if state.closed_reason is None:
+                    state.closed_reason = "ended"
+            idle = self._buffer.is_idle()
+        if not idle:
+            logger.warning("agentops: closed with %d events undelivered", self._buffer.pending)
+        return idle
+
+    def _close_at_exit(self) -> None:
+        self.close(self._exit_timeout)
+
+    def stats(self) -> dict[str, int]:
+        """Counters since the client was created (or since the fork, in a child process)."""
+        if self.disabled:
+            return dict.fromkeys(
+                ("recorded", "sent", "dropped", "invalid", "rejected", "retries", "internal_errors", "pending"), 0
+            )
+        with self._buffer.lock:
+            counters = self._buffer.counters
+            return {
+                "recorded": counters.recorded,
+                "sent": counters.sent,
+                "dropped": counters.dropped,
+                "invalid": counters.invalid,
+                "rejected": counters.rejected,
+                "retries": counters.retries,
+                "internal_errors": counters.internal_errors,
+                "pending": self._buffer.pending,
+            }
+
+    def _after_fork_in_child(self) -> None:
+        # Fork policy: the parent keeps sending what it recorded; the child starts empty with a fresh buffer, lock,
+        # transport and sender. Sessions inherited from the parent are closed in the child (their records are ignored
+        # and counted as invalid), because two processes appending to one session would fork its chain.
+        old_buffer = self._buffer
+        for state in list(old_buffer.sessions.values()):
+            state.closed_reason = "forked"
+        self._transport = self._new_transport()
+        self._buffer = Buffer(self._max_buffer, self._sender_options["batch_size"])  # type: ignore[arg-type]
+        self._sender = Sender(self._buffer, self._transport, **self._sender_options)  # type: ignore[arg-type]
+
+
+def _reset_clients_in_child() -> None:
+    for client in list(_LIVE_CLIENTS):
+        client._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_reset_clients_in_child)

@@ -1,0 +1,243 @@
+"""Recording through AgentOpsClient/Session in local authority mode: never raises, privacy by default, kill switch."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agentops_replay import REDACTED, AgentOpsClient, Session, content_hash, redact
+from agentops_verify import loads, payload_hash
+
+
+def _chain(client: AgentOpsClient, session: Session) -> list[dict[str, Any]]:
+    assert client.local_writer is not None
+    path = client.local_writer.path_of(session.session_id)
+    return [loads(line) for line in path.read_bytes().splitlines()]
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[AgentOpsClient]:
+    recorder = AgentOpsClient(local_path=tmp_path, flush_interval=0.05)
+    yield recorder
+    recorder.close(timeout=2)
+
+
+class _ExplodingMapping(Mapping[str, Any]):
+    def __getitem__(self, key: str) -> Any:
+        raise RuntimeError("boom")
+
+    def __iter__(self) -> Iterator[str]:
+        raise RuntimeError("boom")
+
+    def __len__(self) -> int:
+        raise RuntimeError("boom")
+
+
+BAD_RECORDS = [
+    pytest.param("TOOL_CALL", None, id="payload-none"),
+    pytest.param("TOOL_CALL", ["tool_name"], id="payload-list"),
+    pytest.param("TOOL_CALL", _ExplodingMapping(), id="payload-raises"),
+    pytest.param("TOOL_CALL", {"args": {}}, id="missing-required-key"),
+    pytest.param("NOT_A_TYPE", {"tool_name": "t"}, id="unknown-type"),
+    pytest.param("CHAIN_SEAL", {"event_count": 1}, id="server-only-type"),
+    pytest.param("LOG_DROP", {"dropped_count": 1}, id="sdk-internal-type"),
+    pytest.param("SESSION_START", {"agent_id": "again"}, id="second-start"),
+    pytest.param("TOOL_CALL", {"tool_name": "t", "x": math.nan}, id="nan"),
+    pytest.param("TOOL_CALL", {"tool_name": "t", "x": math.inf}, id="infinity"),
+    pytest.param("TOOL_CALL", {"tool_name": "t", "x": 2**53}, id="unsafe-integer"),
+    pytest.param("TOOL_CALL", {"tool_name": "t", 7: "x"}, id="non-string-key"),
+    pytest.param("TOOL_CALL", {"tool_name": "t", "x": object()}, id="nested-non-json"),
+    pytest.param("TOOL_CALL", {"tool_name": "t", "x": {"y": [math.nan]}}, id="nested-nan"),
+    pytest.param(None, {"tool_name": "t"}, id="type-none"),
+]
+
+
+@pytest.mark.parametrize(("event_type", "payload"), BAD_RECORDS)
+def test_bad_records_never_raise_are_counted_and_never_reach_the_chain(
+    client: AgentOpsClient, event_type: Any, payload: Any
+) -> None:
+    session = client.start_session("agent")
+    session.record(event_type, payload)
+    session.end()
+
+    assert client.flush(timeout=5)
+    assert client.stats()["invalid"] == 1
+    types = [event["event_type"] for event in _chain(client, session)]
+    assert types == ["SESSION_START", "SESSION_END", "CHAIN_SEAL"]
+    assert [event["sequence_number"] for event in _chain(client, session)] == [0, 1, 2]
+
+
+def test_helpers_record_hashes_not_content_by_default(client: AgentOpsClient) -> None:
+    messages = [{"role": "user", "content": "my card is 4111 1111 1111 1111"}]
+    session = client.start_session("agent")
+    session.model_request("gpt-x", messages=messages, provider="openai", parameters={"temperature": 0.2})
+    session.model_response("gpt-x", content="sure", finish_reason="stop", usage={"output_tokens": 1})
+    session.tool_call("lookup", args={"card": "4111"}, tool_id="call-1")
+    session.tool_result("lookup", result={"ok": True}, tool_id="call-1", status="success", duration_ms=3)
+    session.decision("d-1", inputs={"n": 1}, outputs={"pick": "a"}, justification="because the card is valid")
+    session.end()
+    assert client.flush(timeout=5)
+
+    payloads = {event["event_type"]: event["payload"] for event in _chain(client, session)}
+    assert payloads["MODEL_REQUEST"] == {
+        "model": "gpt-x",
+        "provider": "openai",
+        "parameters": {"temperature": 0.2},
+        "prompt_hash": payload_hash(messages),
+    }
+    assert payloads["MODEL_RESPONSE"]["content_hash"] == payload_hash("sure")
+    assert "content" not in payloads["MODEL_RESPONSE"]
+    assert payloads["TOOL_CALL"] == {
+        "tool_name": "lookup",
+        "tool_id": "call-1",
+        "args_hash": payload_hash({"card": "4111"}),
+    }
+    assert payloads["TOOL_RESULT"]["result_hash"] == payload_hash({"ok": True})
+    assert "result" not in payloads["TOOL_RESULT"]
+    assert payloads["DECISION_TRACE"]["justification"] == REDACTED
+    assert payloads["DECISION_TRACE"]["justification_hash"] == payload_hash("because the card is valid")
+    assert client.local_writer is not None
+    assert b"4111" not in client.local_writer.path_of(session.session_id).read_bytes()
+
+
+def test_capture_content_records_the_text(tmp_path: Path) -> None:
+    client = AgentOpsClient(local_path=tmp_path, capture_content=True, flush_interval=0.05)
+    session = client.start_session("agent")
+    session.model_request("gpt-x", messages=[{"role": "user", "content": "hello"}])
+    session.tool_result("lookup", result={"ok": True})
+    session.end()
+    client.close(timeout=5)
+
+    payloads = {event["event_type"]: event["payload"] for event in _chain(client, session)}
+    assert payloads["MODEL_REQUEST"]["messages"] == [{"role": "user", "content": "hello"}]
+    assert payloads["TOOL_RESULT"]["result"] == {"ok": True}
+
+
+def test_redact_replaces_values_with_a_marker_and_their_hash() -> None:
+    payload = {"tool_name": "email", "args": {"to": "dana@example.com"}, "tool_id": "7"}
+
+    redacted = redact(payload, "args", "absent")
+
+    assert redacted == {
+        "tool_name": "email",
+        "args": REDACTED,
+        "args_hash": content_hash({"to": "dana@example.com"}),
+        "tool_id": "7",
+    }
+    assert payload["args"] == {"to": "dana@example.com"}  # the caller's dict is left alone
+
+
+def test_kill_switch_makes_every_call_a_no_op(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AGENTOPS_DISABLED", "1")
+    threads_before = threading.active_count()
+
+    client = AgentOpsClient(local_path=tmp_path)
+    with client.session("agent") as session:
+        assert session.record("TOOL_CALL", {"tool_name": "t"}) is None
+        assert session.tool_call("t", args={"a": 1}) is None
+        session.end()
+
+    assert client.flush(timeout=0) is True
+    assert client.close(timeout=0) is True
+    assert set(client.stats().values()) == {0}
+    assert threading.active_count() == threads_before
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_session_block_that_raises_ends_with_failure_and_reraises(client: AgentOpsClient) -> None:
+    sessions: list[Session] = []
+
+    def run_agent() -> None:
+        with client.session("agent", tags=["t1"], environment="dev") as session:
+            sessions.append(session)
+            session.tool_call("lookup")
+            raise KeyError("order")
+
+    with pytest.raises(KeyError):
+        run_agent()
+    session = sessions[0]
+    assert client.flush(timeout=5)
+
+    chain = _chain(client, session)
+    assert chain[0]["payload"]["tags"] == ["t1"]
+    assert chain[0]["payload"]["environment"] == "dev"
+    end = next(event for event in chain if event["event_type"] == "SESSION_END")
+    assert end["payload"]["status"] == "failure"
+    assert end["payload"]["reason"] == "KeyError"
+
+
+def test_records_after_end_are_ignored_and_counted(client: AgentOpsClient) -> None:
+    session = client.start_session("agent")
+    session.end()
+    assert session.record("TOOL_CALL", {"tool_name": "late"}) is None
+    assert session.end() is None
+    assert client.flush(timeout=5)
+
+    assert [e["event_type"] for e in _chain(client, session)] == ["SESSION_START", "SESSION_END", "CHAIN_SEAL"]
+    assert client.stats()["invalid"] == 2
+
+
+def test_local_mode_writes_an_sdk_authority_chain_with_an_unsigned_seal(client: AgentOpsClient) -> None:
+    from agentops_verify import event_hash
+
+    session = client.start_session("agent")
+    for index in range(5):
+        session.tool_call("t", tool_id=str(index))
+    session.end()
+    assert client.flush(timeout=5)
+
+    chain = _chain(client, session)
+    assert [e["sequence_number"] for e in chain] == list(range(8))
+    assert {e["chain_authority"] for e in chain} == {"sdk"}
+    previous = None
+    for event in chain:
+        assert event["prev_event_hash"] == previous
+        assert event["event_hash"] == event_hash(event)
+        assert event["payload_hash"] == payload_hash(event["payload"])
+        previous = event["event_hash"]
+    seal = chain[-1]
+    assert seal["event_type"] == "CHAIN_SEAL"
+    assert "signature" not in seal["payload"]
+    assert seal["payload"]["event_count"] == 7
+    assert seal["payload"]["session_digest"] == f"sha256:{chain[-2]['event_hash']}"
+
+
+def test_forked_child_starts_empty_and_leaves_the_parents_session_alone(client: AgentOpsClient) -> None:
+    parent_session = client.start_session("parent")
+    parent_session.tool_call("before-fork")
+    assert client.flush(timeout=5)
+
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit status, never through pytest
+        status = 1
+        try:
+            inherited = parent_session.record("TOOL_CALL", {"tool_name": "from-child"})
+            child_session = client.start_session("child")
+            child_session.tool_call("in-child")
+            child_session.end()
+            delivered = client.flush(timeout=5)
+            stats = client.stats()
+            chain = _chain(client, child_session)
+            if (
+                inherited is None
+                and delivered
+                and stats["invalid"] == 1
+                and stats["recorded"] == 3
+                and [e["event_type"] for e in chain] == ["SESSION_START", "TOOL_CALL", "SESSION_END", "CHAIN_SEAL"]
+            ):
+                status = 0
+        finally:
+            os._exit(status)
+    _, wait_status = os.waitpid(pid, 0)
+
+    assert os.waitstatus_to_exitcode(wait_status) == 0
+    parent_session.tool_call("after-fork")
+    parent_session.end()
+    assert client.flush(timeout=5)
+    tools = [e["payload"]["tool_name"] for e in _chain(client, parent_session) if e["event_type"] == "TOOL_CALL"]
+    assert tools == ["before-fork", "after-fork"]

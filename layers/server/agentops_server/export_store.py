@@ -8,7 +8,6 @@ Its COMPLIANCE retention is the bucket's default retention, as for the archives,
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -64,8 +63,8 @@ class S3ExportStore:
                 Body=body,
                 ContentType=CONTENT_TYPES[file_format],
                 IfNoneMatch="*",
-                # S3 requires a checksum on every write to an Object Lock bucket; SHA-256 is also what we report.
-                ChecksumSHA256=base64.b64encode(digest.digest()).decode("ascii"),
+                # S3 requires a checksum on every write to an Object Lock bucket.
+                ChecksumAlgorithm="SHA256",
             )
         except ClientError as error:
             code = str(error.response.get("Error", {}).get("Code", ""))

@@ -1,0 +1,97 @@
+"""Fixtures for replay and export over moto S3 (Object Lock bucket) and the in-memory chain store.
+
+Sessions are stored the way ingestion and the sealer leave them: batches in the chain store, and for a sealed session
+the CHAIN_SEAL batch, the write-once archive object, the signing key record and the SEALED head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from agentops_server.archive import S3Archive
+from agentops_server.memory import InMemoryChainStore
+from agentops_server.store import ChainStore, SigningKeyRecord, StoredBatch
+from agentops_verify import canonicalize, sha256_hex
+from moto import mock_aws
+
+from infra.resources import create_archive_bucket
+from tests.support.chains import Event, to_jsonl
+from tests.support.keys import SIGNATURE_ALGORITHM, default_signer
+
+REGION = "us-east-1"
+BUCKET = "agentops-archive-test"
+RETENTION_DAYS = 30
+OWNER = "arn:aws:iam::111122223333:user/agent"
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def s3(aws: None) -> Any:
+    client = boto3.client("s3", region_name=REGION)
+    create_archive_bucket(client, BUCKET, RETENTION_DAYS)
+    return client
+
+
+@pytest.fixture
+def store() -> InMemoryChainStore:
+    return InMemoryChainStore()
+
+
+def store_events(store: ChainStore, events: Sequence[Event], *, batch_size: int = 50) -> None:
+    """Put ``events`` into ``store`` as ingestion (and, for a CHAIN_SEAL, the sealer) does: batch by batch."""
+    session_id = events[0]["session_id"]
+    store.create_session(session_id, OWNER, T0)
+    ordinary = [event for event in events if event["event_type"] != "CHAIN_SEAL"]
+    chunks = [ordinary[start : start + batch_size] for start in range(0, len(ordinary), batch_size)]
+    chunks += [[event] for event in events if event["event_type"] == "CHAIN_SEAL"]
+    for chunk in chunks:
+        lines = tuple(canonicalize(event) for event in chunk)
+        batch = StoredBatch(
+            session_id=session_id,
+            first_sequence=chunk[0]["sequence_number"],
+            lines=lines,
+            event_ids=tuple(event["event_id"] for event in chunk),
+            event_hashes=tuple(event["event_hash"] for event in chunk),
+            owner=OWNER,
+            request_digest=sha256_hex(b"\n".join(lines)),
+            accepted_at=T0,
+            ends_session=chunk[-1]["event_type"] == "SESSION_END",
+            is_seal=chunk[-1]["event_type"] == "CHAIN_SEAL",
+        )
+        store.put_batch(batch)
+        store.advance_head(batch)
+
+
+def record_default_key(store: ChainStore) -> None:
+    signer = default_signer()
+    store.record_signing_key(SigningKeyRecord(signer.key_id, SIGNATURE_ALGORITHM, signer.public_key_pem, T0))
+
+
+def seal_into_archive(store: ChainStore, s3: Any, events: Sequence[Event], *, evidence_class: str) -> None:
+    """Store a sealed chain (its last event is the CHAIN_SEAL) and archive it, as the sealer would."""
+    store_events(store, events)
+    record_default_key(store)
+    session_id = events[0]["session_id"]
+    body = to_jsonl(events)
+    archive = S3Archive(s3, BUCKET).write_session(
+        session_id, (canonicalize(event) for event in events), sha256_hex(body)
+    )
+    store.mark_sealing(session_id)
+    store.mark_sealed(session_id, archive, T0, evidence_class, ())

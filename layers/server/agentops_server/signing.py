@@ -115,11 +115,11 @@ class KmsSigner:
     def _load_public_key(self) -> _PublicKey:
         if self._public_key is None:
             response = self._call("get_public_key", KeyId=self._kms_key_id)
-            if response.get("KeySpec") != KMS_KEY_SPEC or KMS_SIGNING_ALGORITHM not in response.get(
-                "SigningAlgorithms", []
-            ):
+            # KMS answers with KeySpec and its deprecated twin CustomerMasterKeySpec; moto sends only the latter.
+            key_spec = response.get("KeySpec", response.get("CustomerMasterKeySpec"))
+            if key_spec != KMS_KEY_SPEC or KMS_SIGNING_ALGORITHM not in response.get("SigningAlgorithms", []):
                 raise SigningKeyMisconfiguredError(
-                    f"KMS key {self._kms_key_id} is {response.get('KeySpec')}/{response.get('KeyUsage')}; "
+                    f"KMS key {self._kms_key_id} is {key_spec}/{response.get('KeyUsage')}; "
                     f"ELS seals need {KMS_KEY_SPEC} SIGN_VERIFY with {KMS_SIGNING_ALGORITHM}"
                 )
             der: bytes = response["PublicKey"]

@@ -1,0 +1,194 @@
+"""A fake ingestion service for the SDK's functional tests: API.md's append semantics, minimally, plus faults.
+
+It keeps what a real server keeps per session (the chain it built with ``agentops_verify.chain_event``, authority
+``server``), treats a re-sent stored batch as an idempotent 200, answers 409 SEQUENCE_CONFLICT with the head for
+anything else that does not start at the next sequence number, and refuses requests without a SigV4
+``Authorization`` header like the local stack does. Faults are scripted per request: ``"500"``, ``"429"``,
+``"reset"`` (close the connection without storing or answering), ``"store_then_reset"`` (store, then close without
+answering: the lost-response case), ``"store_then_stall"`` (store, then answer only after ``stall_seconds``),
+``"store_then_conflict"`` (store, then answer 409 SEQUENCE_CONFLICT with the new head, as a server does when a
+concurrent retry of the same batch won the race).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from agentops_verify import canonicalize, chain_event, loads
+
+_CLIENT_FIELDS = (
+    "event_id",
+    "session_id",
+    "sequence_number",
+    "timestamp_wall",
+    "timestamp_monotonic",
+    "event_type",
+    "source_sdk_ver",
+    "schema_ver",
+    "payload",
+)
+
+
+class FakeIngest:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.received: dict[str, list[dict[str, Any]]] = {}  # events as the client sent them, by sequence
+        self.chains: dict[str, list[dict[str, Any]]] = {}  # the chain the "server" built
+        self.faults: deque[str] = deque()
+        self.requests = 0
+        self.stall_seconds = 2.0
+        self.authorizations: list[str] = []
+
+    def chain_bytes(self, session_id: str) -> bytes:
+        with self.lock:
+            return b"".join(canonicalize(event) + b"\n" for event in self.chains.get(session_id, []))
+
+    def event_types(self, session_id: str) -> list[str]:
+        with self.lock:
+            return [event["event_type"] for event in self.chains.get(session_id, [])]
+
+    def payloads(self, session_id: str, event_type: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [event["payload"] for event in self.chains.get(session_id, []) if event["event_type"] == event_type]
+
+    def head(self, session_id: str) -> dict[str, Any]:
+        chain = self.chains.get(session_id, [])
+        return {
+            "next_sequence_number": len(chain),
+            "last_event_hash": chain[-1]["event_hash"] if chain else None,
+            "status": "ENDED" if chain and chain[-1]["event_type"] == "SESSION_END" else "OPEN",
+        }
+
+    def append(self, session_id: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        try:
+            events = loads(body)["events"]
+        except (ValueError, KeyError, TypeError):
+            return 400, _error("INVALID_JSON", {})
+        if not events:
+            return 400, _error("EMPTY_BATCH", {})
+        first = events[0]["sequence_number"]
+        if [event["sequence_number"] for event in events] != list(range(first, first + len(events))):
+            return 400, _error("NON_CONTIGUOUS_BATCH", {})
+        received = self.received.setdefault(session_id, [])
+        chain = self.chains.setdefault(session_id, [])
+        if first < len(received):
+            if received[first : first + len(events)] == [_client_form(event) for event in events]:
+                return 200, self._accepted(session_id, first, len(events))
+            return 409, _error("SEQUENCE_CONFLICT", {"head": self.head(session_id)})
+        if first > len(received):
+            return 409, _error("SEQUENCE_CONFLICT", {"head": self.head(session_id)})
+        if chain and chain[-1]["event_type"] == "SESSION_END":
+            return 409, _error("SESSION_ENDED", {})
+        if first == 0 and events[0]["event_type"] != "SESSION_START":
+            return 400, _error("INVALID_FIRST_EVENT", {})
+        ids = {event["event_id"] for event in received}
+        for event in events:
+            if event["event_id"] in ids:
+                return 400, _error("DUPLICATE_EVENT_ID", {})
+            ids.add(event["event_id"])
+        for event in events:
+            received.append(_client_form(event))
+            chain.append(
+                chain_event(
+                    **{key: event[key] for key in _CLIENT_FIELDS if key != "session_id"},
+                    session_id=session_id,
+                    prev_event_hash=chain[-1]["event_hash"] if chain else None,
+                    chain_authority="server",
+                    authority_id="fake-ingest",
+                )
+            )
+        return 200, self._accepted(session_id, first, len(events))
+
+    def _accepted(self, session_id: str, first: int, count: int) -> dict[str, Any]:
+        stored = self.chains[session_id][first : first + count]
+        return {
+            "session_id": session_id,
+            "accepted": count,
+            "events": [
+                {"sequence_number": e["sequence_number"], "event_id": e["event_id"], "event_hash": e["event_hash"]}
+                for e in stored
+            ],
+            "head": self.head(session_id),
+        }
+
+
+def _client_form(event: dict[str, Any]) -> dict[str, Any]:
+    return {key: event.get(key) for key in _CLIENT_FIELDS}
+
+
+def _error(code: str, details: dict[str, Any]) -> dict[str, Any]:
+    return {"error": {"code": code, "message": f"fake ingest: {code}", "details": details}}
+
+
+def _handler_for(fake: FakeIngest) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with fake.lock:
+                fake.requests += 1
+                fault = fake.faults.popleft() if fake.faults else None
+                if fault == "reset":
+                    self._reset()
+                    return
+                if fault in ("500", "429"):
+                    self._reply(int(fault), _error("INTERNAL" if fault == "500" else "THROTTLED", {}))
+                    return
+                authorization = self.headers.get("Authorization", "")
+                fake.authorizations.append(authorization)
+                parts = self.path.split("/")
+                if not authorization.startswith("AWS4-HMAC-SHA256 Credential="):
+                    status, answer = 403, _error("FORBIDDEN", {})
+                elif len(parts) != 5 or parts[1:3] != ["v1", "sessions"] or parts[4] != "events":
+                    status, answer = 404, _error("NOT_FOUND", {})
+                else:
+                    status, answer = fake.append(parts[3], body)
+            if fault == "store_then_reset":
+                self._reset()
+                return
+            if fault == "store_then_stall":
+                time.sleep(fake.stall_seconds)
+            if fault == "store_then_conflict" and status == 200:
+                with fake.lock:
+                    status, answer = 409, _error("SEQUENCE_CONFLICT", {"head": fake.head(parts[3])})
+            self._reply(status, answer)
+
+        def _reply(self, status: int, answer: dict[str, Any]) -> None:
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _reset(self) -> None:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    return Handler
+
+
+@contextmanager
+def running_fake_ingest() -> Iterator[tuple[FakeIngest, str]]:
+    fake = FakeIngest()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield fake, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,241 @@
+"""Delivery against a fake ingestion service that fails, throttles, times out and loses responses.
+
+Whatever the faults, the stored chain holds every recorded event exactly once, in order, with no gap, except the
+events the SDK itself reported as dropped, which appear as LOG_DROP events in their place.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from typing import Any
+
+from agentops_replay import AgentOpsClient
+from agentops_verify import event_hash, loads, payload_hash
+
+from tests.functional.sdk.fake_ingest import FakeIngest
+from tests.support.paths import REPO_ROOT
+
+Ingest = tuple[FakeIngest, str]
+
+
+def _chain(fake: FakeIngest, session_id: str) -> list[dict[str, Any]]:
+    return [loads(line) for line in fake.chain_bytes(session_id).splitlines()]
+
+
+def _assert_verifiable_chain(chain: list[dict[str, Any]]) -> None:
+    previous = None
+    for number, event in enumerate(chain):
+        assert event["sequence_number"] == number
+        assert event["prev_event_hash"] == previous
+        assert event["payload_hash"] == payload_hash(event["payload"])
+        assert event["event_hash"] == event_hash(event)
+        previous = event["event_hash"]
+    assert len({event["event_id"] for event in chain}) == len(chain)
+
+
+def _fast_client(endpoint: str, **options: Any) -> AgentOpsClient:
+    settings: dict[str, Any] = {"flush_interval": 0.02, "backoff_base": 0.01, "backoff_max": 0.05, "batch_size": 10}
+    settings.update(options)
+    return AgentOpsClient(endpoint, **settings)
+
+
+def test_every_fault_is_retried_without_loss_duplicates_or_gaps(ingest: Ingest) -> None:
+    fake, endpoint = ingest
+    fake.stall_seconds = 0.5
+    fake.faults.extend(["500", "429", "reset", "store_then_reset", "store_then_stall", "store_then_conflict"] * 3)
+    client = _fast_client(endpoint, request_timeout=0.2)
+
+    session = client.start_session("agent")
+    for index in range(300):
+        session.tool_call("t", tool_id=str(index))
+    session.end()
+    assert client.flush(timeout=30)
+    client.close(timeout=1)
+
+    chain = _chain(fake, session.session_id)
+    _assert_verifiable_chain(chain)
+    assert [e["payload"].get("tool_id") for e in chain[1:-1]] == [str(index) for index in range(300)]
+    assert [chain[0]["event_type"], chain[-1]["event_type"]] == ["SESSION_START", "SESSION_END"]
+    stats = client.stats()
+    assert stats["sent"] == stats["recorded"] == 302
+    assert stats["dropped"] == stats["invalid"] == stats["rejected"] == stats["pending"] == 0
+    assert stats["retries"] >= 15
+
+
+def test_requests_are_signed_with_sigv4_for_execute_api(ingest: Ingest) -> None:
+    fake, endpoint = ingest
+    client = _fast_client(endpoint)
+    with client.session("agent"):
+        pass
+    assert client.flush(timeout=5)
+
+    assert fake.authorizations
+    credential = fake.authorizations[0].split("Credential=")[1].split(",")[0]
+    assert credential.startswith("AKIDSDKFUNCTIONAL/")
+    assert credential.endswith("/us-east-1/execute-api/aws4_request")
+
+
+def test_a_full_buffer_during_an_outage_shows_up_as_log_drop_when_the_link_returns(ingest: Ingest) -> None:
+    fake, endpoint = ingest
+    fake.faults.extend(["500"] * 10_000)
+    client = _fast_client(endpoint, max_buffer=50)
+
+    session = client.start_session("agent")
+    for index in range(200):
+        session.tool_call("t", tool_id=str(index))
+    session.end()
+    time.sleep(0.2)
+    fake.faults.clear()
+    assert client.flush(timeout=10)
+    client.close(timeout=1)
+
+    chain = _chain(fake, session.session_id)
+    _assert_verifiable_chain(chain)
+    drops = [e["payload"] for e in chain if e["event_type"] == "LOG_DROP"]
+    stats = client.stats()
+    assert stats["dropped"] > 0
+    assert sum(drop["dropped_count"] for drop in drops) == stats["dropped"]
+    assert {drop["drop_reason"] for drop in drops} == {"BUFFER_FULL"}
+    assert drops[-1]["cumulative_drops"] == stats["dropped"]
+    tool_ids = [e["payload"]["tool_id"] for e in chain if e["event_type"] == "TOOL_CALL"]
+    assert len(tool_ids) + stats["dropped"] == 200
+    assert tool_ids == sorted(tool_ids, key=int)
+    assert chain[-1]["event_type"] == "SESSION_END"
+
+
+def test_events_stuck_in_a_long_outage_become_network_loss(ingest: Ingest) -> None:
+    fake, endpoint = ingest
+    fake.faults.extend(["500"] * 10_000)
+    client = _fast_client(endpoint, network_loss_after=0.2)
+
+    session = client.start_session("agent")
+    for index in range(30):
+        session.tool_call("t", tool_id=str(index))
+    time.sleep(0.6)
+    fake.faults.clear()
+    session.tool_call("t", tool_id="after")
+    session.end()
+    assert client.flush(timeout=10)
+    client.close(timeout=1)
+
+    chain = _chain(fake, session.session_id)
+    _assert_verifiable_chain(chain)
+    drops = [e["payload"] for e in chain if e["event_type"] == "LOG_DROP"]
+    assert drops
+    assert {drop["drop_reason"] for drop in drops} == {"NETWORK_LOSS"}
+    assert sum(drop["dropped_count"] for drop in drops) == client.stats()["dropped"]
+    assert [e["payload"]["tool_id"] for e in chain if e["event_type"] == "TOOL_CALL"][-1] == "after"
+
+
+def test_a_refused_session_is_counted_and_never_raised(ingest: Ingest, monkeypatch: Any) -> None:
+    fake, endpoint = ingest
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    client = _fast_client(endpoint)
+
+    session = client.start_session("agent")
+    assert client.flush(timeout=5)
+    session.tool_call("t")
+    session.end()
+    assert client.flush(timeout=5)
+
+    assert fake.chains.get(session.session_id, []) == []
+    stats = client.stats()
+    assert stats["rejected"] == 3
+    assert stats["sent"] == 0
+
+
+def _dead_endpoint() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_a_dead_endpoint_leaves_the_agent_unaffected_and_close_is_bounded() -> None:
+    client = AgentOpsClient(_dead_endpoint(), max_buffer=1000)
+
+    session = client.start_session("agent")
+    started = time.perf_counter()
+    for index in range(5000):
+        session.tool_call("t", tool_id=str(index))
+    session.end()
+    recording_seconds = time.perf_counter() - started
+    closing_started = time.perf_counter()
+    delivered = client.close(timeout=1)
+    closing_seconds = time.perf_counter() - closing_started
+
+    assert delivered is False
+    assert closing_seconds < 2
+    assert recording_seconds < 5  # generous: the benchmark measures the real figure
+    stats = client.stats()
+    assert stats["pending"] <= 1000 + 2  # max_buffer, plus start and end, which are never dropped
+    assert stats["dropped"] == 5001 - 1000
+    assert session.record("TOOL_CALL", {"tool_name": "after close"}) is None
+
+
+def test_a_silent_endpoint_cannot_hold_close_past_its_timeout(ingest: Ingest) -> None:
+    fake, endpoint = ingest
+    fake.stall_seconds = 10
+    fake.faults.append("store_then_stall")
+    client = AgentOpsClient(endpoint, request_timeout=30)
+    session = client.start_session("agent")
+    time.sleep(0.3)  # the first request is now stalled in the server
+    session.end()
+
+    started = time.perf_counter()
+    client.close(timeout=1)
+
+    assert time.perf_counter() - started < 2
+
+
+_EXIT_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from agentops_replay import AgentOpsClient
+
+    client = AgentOpsClient(sys.argv[1], flush_interval=60)
+    session = client.start_session("exiting-agent")
+    for index in range(50):
+        session.tool_call("t", tool_id=str(index))
+    session.end()
+    print(session.session_id, flush=True)
+    """
+)
+
+
+def _run_exit_script(endpoint: str) -> tuple[str, float]:
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, "-c", _EXIT_SCRIPT, endpoint],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO_ROOT,
+        check=True,
+    )
+    return completed.stdout.strip(), time.perf_counter() - started
+
+
+def test_exit_without_close_delivers_the_session_within_the_exit_bound(ingest: Ingest) -> None:
+    fake, endpoint = ingest
+
+    session_id, _ = _run_exit_script(endpoint)
+
+    chain = _chain(fake, session_id)
+    _assert_verifiable_chain(chain)
+    assert len(chain) == 52
+    assert chain[-1]["event_type"] == "SESSION_END"
+
+
+def test_exit_without_close_against_a_dead_endpoint_is_prompt() -> None:
+    _, seconds = _run_exit_script(_dead_endpoint())
+
+    assert seconds < 8  # interpreter start and imports, plus the 2 s exit bound

@@ -260,6 +260,18 @@ def test_archive_bucket_is_compliance_locked_versioned_private_and_encrypted(tem
     assert "LifecycleConfiguration" not in properties
 
 
+def test_bucket_policy_only_denies_and_refuses_every_granted_s3_action_without_tls(template: dict[str, Any]) -> None:
+    policy = template["Resources"]["ArchiveBucketPolicy"]["Properties"]
+    assert policy["Bucket"] == {"Ref": "ArchiveBucket"}
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Principal"] == "*"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert {render(r) for r in statement["Resource"]} == {BUCKET, BUCKET + "/*"}
+    granted_s3 = {action for rows in EXPECTED_GRANTS.values() for action, _ in rows if action.startswith("s3:")}
+    assert granted_s3 <= set(as_list(statement["Action"]))
+
+
 def test_every_route_but_health_requires_sigv4(template: dict[str, Any]) -> None:
     (api,) = resources(template, "AWS::Serverless::HttpApi").values()
     assert api["Properties"]["Auth"]["DefaultAuthorizer"] == "AWS_IAM"

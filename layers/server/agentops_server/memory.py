@@ -18,6 +18,7 @@ from agentops_server.store import (
     STATUS_SEALED,
     STATUS_SEALING,
     ArchiveRef,
+    ChainTip,
     SequenceConflictError,
     SessionExistsError,
     SessionHead,
@@ -111,6 +112,10 @@ class InMemoryChainStore:
                 return None
             return batches[max(batches)]
 
+    def tip(self, session_id: str) -> ChainTip | None:
+        batch = self.tail(session_id)
+        return None if batch is None else ChainTip.of(batch)
+
     def get_batch(self, session_id: str, first_sequence: int) -> StoredBatch | None:
         with self._lock:
             return self._batches.get(session_id, {}).get(first_sequence)
@@ -124,7 +129,9 @@ class InMemoryChainStore:
             skip = max(0, from_sequence - batch.first_sequence)
             yield from batch.lines[skip:]
 
-    def used_event_ids(self, session_id: str, event_ids: Iterable[str]) -> set[str]:
+    def used_event_ids(
+        self, session_id: str, event_ids: Iterable[str], known_next_sequence: int | None = None
+    ) -> set[str]:
         with self._lock:
             used = self._event_ids.get(session_id, set())
             return {event_id for event_id in event_ids if event_id in used}

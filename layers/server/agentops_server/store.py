@@ -79,6 +79,33 @@ class StoredBatch:
 
 
 @dataclass(frozen=True)
+class ChainTip:
+    """Where a session's chain ends, without the event bytes: what an append needs to know about the last batch."""
+
+    session_id: str
+    first_sequence: int  # of the last batch
+    last_sequence: int
+    last_event_hash: str
+    owner: str
+    accepted_at: datetime
+    ends_session: bool
+    is_seal: bool
+
+    @classmethod
+    def of(cls, batch: StoredBatch) -> ChainTip:
+        return cls(
+            session_id=batch.session_id,
+            first_sequence=batch.first_sequence,
+            last_sequence=batch.last_sequence,
+            last_event_hash=batch.last_event_hash,
+            owner=batch.owner,
+            accepted_at=batch.accepted_at,
+            ends_session=batch.ends_session,
+            is_seal=batch.is_seal,
+        )
+
+
+@dataclass(frozen=True)
 class ArchiveRef:
     bucket: str
     key: str
@@ -136,6 +163,10 @@ class ChainStore(Protocol):
         """The last stored batch, read strongly consistently: the authoritative head of the chain."""
         ...
 
+    def tip(self, session_id: str) -> ChainTip | None:
+        """``tail()`` without the event bytes (strongly consistent): cheaper to read and decode on every append."""
+        ...
+
     def get_batch(self, session_id: str, first_sequence: int) -> StoredBatch | None: ...
 
     def iter_lines(self, session_id: str, from_sequence: int = 0) -> Iterator[bytes]:
@@ -143,8 +174,12 @@ class ChainStore(Protocol):
         bounded by one page of batches."""
         ...
 
-    def used_event_ids(self, session_id: str, event_ids: Iterable[str]) -> set[str]:
-        """Which of ``event_ids`` the session already holds (exact)."""
+    def used_event_ids(
+        self, session_id: str, event_ids: Iterable[str], known_next_sequence: int | None = None
+    ) -> set[str]:
+        """Which of ``event_ids`` the session already holds (exact). A caller that has just read the chain's end
+        passes its next sequence number: events stored after that point need not be considered (a batch written on
+        top of them would lose the conditional write anyway), which spares the adapter a read."""
         ...
 
     # --- sealing ------------------------------------------------------------------------------------------

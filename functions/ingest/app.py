@@ -1,0 +1,69 @@
+"""Ingest Lambda: POST /v1/sessions/{id}/events, GET /v1/sessions/{id}, GET /v1/health (API.md).
+
+Thin: clients and the core are built once per container from the environment; routes check the request envelope
+(caller identity first, then media type, then size) and hand the body to the core; errors become responses in
+``agentops_server.http``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from agentops_server.clock import SystemClock
+from agentops_server.config import Settings
+from agentops_server.dynamodb import DynamoDBChainStore
+from agentops_server.http import (
+    caller_identity,
+    install_error_handlers,
+    json_response,
+    request_body,
+    require_json_content_type,
+)
+from agentops_server.ingest import IngestService
+from agentops_server.sessions import session_view
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+settings = Settings.from_env()
+logger = Logger()
+tracer = Tracer()  # inactive outside Lambda, and inside it unless the function enables X-Ray tracing
+# Fail fast and let the client retry (a 5xx is safe to retry): short timeouts, few attempts.
+dynamodb = boto3.client(
+    "dynamodb",
+    config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}),
+)
+store = DynamoDBChainStore(dynamodb, settings.table_name, settings.seal_idle_seconds)
+ingest = IngestService(store, SystemClock(), settings.service_id)
+
+app = APIGatewayHttpResolver()
+install_error_handlers(app, logger)
+
+
+def append_events(session_id: str) -> Response[str]:
+    event = app.current_event.raw_event
+    caller = caller_identity(event)
+    require_json_content_type(app.current_event.headers)
+    return json_response(200, ingest.append(session_id, caller, request_body(event)))
+
+
+def get_session(session_id: str) -> Response[str]:
+    caller_identity(app.current_event.raw_event)
+    return json_response(200, session_view(store, session_id))
+
+
+def health() -> Response[str]:
+    return json_response(200, {"status": "ok"})
+
+
+app.post("/v1/sessions/<session_id>/events")(append_events)
+app.get("/v1/sessions/<session_id>")(get_session)
+app.get("/v1/health")(health)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

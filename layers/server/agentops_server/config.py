@@ -1,0 +1,53 @@
+"""Settings from environment variables, read once at cold start (docs/architecture.md "Configuration")."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_SERVICE_ID = "agentops-replay"
+DEFAULT_SEAL_IDLE_SECONDS = 3600
+DEFAULT_ARCHIVE_RETENTION_DAYS = 2555
+
+
+class ConfigurationError(Exception):
+    """A required variable is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    service_id: str = DEFAULT_SERVICE_ID
+    seal_idle_seconds: int = DEFAULT_SEAL_IDLE_SECONDS
+    archive_bucket: str | None = None
+    seal_key_id: str | None = None
+    archive_retention_days: int = DEFAULT_ARCHIVE_RETENTION_DAYS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        table_name = env.get("TABLE_NAME")
+        if not table_name:
+            raise ConfigurationError("TABLE_NAME is not set")
+        return cls(
+            table_name=table_name,
+            service_id=env.get("SERVICE_ID") or DEFAULT_SERVICE_ID,
+            seal_idle_seconds=_positive_int(env, "SEAL_IDLE_SECONDS", DEFAULT_SEAL_IDLE_SECONDS),
+            archive_bucket=env.get("ARCHIVE_BUCKET") or None,
+            seal_key_id=env.get("SEAL_KEY_ID") or None,
+            archive_retention_days=_positive_int(env, "ARCHIVE_RETENTION_DAYS", DEFAULT_ARCHIVE_RETENTION_DAYS),
+        )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be an integer, got {text!r}") from exc
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive, got {value}")
+    return value

@@ -1,0 +1,260 @@
+"""The append use case: validate a batch, chain it under server authority, store it with one conditional write.
+
+Pure core: storage, time and the deployment id come in; no AWS, no HTTP. Decision order after validation (see
+``agentops_server.validation`` for the request-only checks), every step before the first write:
+
+1. payload hashes; a client ``payload_hash`` that differs -> PAYLOAD_HASH_MISMATCH
+2. the authoritative end of the chain (``ChainStore.tip``; the head item is only a cache):
+   no tail and no session -> the batch must open the session (INVALID_FIRST_EVENT);
+   another principal's session -> FORBIDDEN;
+   first sequence already stored -> idempotent retry (same request digest and owner: the original 200) or 409;
+   sealed -> SESSION_SEALED; ended -> SESSION_ENDED; not the next sequence number -> SEQUENCE_CONFLICT
+3. chaining; an event whose canonical form exceeds 256 KiB -> PAYLOAD_TOO_LARGE
+4. an event id the session already holds -> DUPLICATE_EVENT_ID
+5. ``create_session`` (first batch) and ``put_batch``: the conditional write decides every race. A lost race is
+   answered like step 2 from a fresh tail; then ``advance_head`` folds the batch into the cached head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from agentops_verify import canonicalize, event_hash, sha256_hex
+
+from agentops_server.clock import Clock
+from agentops_server.errors import ApiError
+from agentops_server.store import (
+    STATUS_ENDED,
+    STATUS_OPEN,
+    STATUS_SEALED,
+    STATUS_SEALING,
+    ChainStore,
+    ChainTip,
+    SequenceConflictError,
+    SessionExistsError,
+    StoredBatch,
+)
+from agentops_server.validation import ValidatedBatch, validate_batch
+
+MAX_EVENT_BYTES = 256 * 1024  # API.md: one event's canonical form
+CHAIN_AUTHORITY = "server"  # ELS section 4: this service is the chain authority
+# In the canonical envelope (RFC 8785 section 3.2.3, keys sorted) "payload" sorts directly before "payload_hash".
+_PAYLOAD_HASH_MEMBER = b',"payload_hash":'
+
+
+@dataclass(frozen=True)
+class _PreparedEvent:
+    envelope: dict[str, Any]  # every envelope field but payload and the chain fields
+    payload_bytes: bytes  # JCS of the payload, computed once and reused for the hash and the stored line
+
+
+class IngestService:
+    def __init__(self, store: ChainStore, clock: Clock, service_id: str) -> None:
+        self._store = store
+        self._clock = clock
+        self._service_id = service_id
+
+    def append(self, session_id: str, caller: str, body: bytes | str) -> dict[str, Any]:
+        """Append the batch in ``body`` for ``caller``; return the API.md 200 body or raise ``ApiError``."""
+        batch = validate_batch(body, session_id)
+        prepared = _prepare(batch)
+        digest = _request_digest(prepared)
+        store = self._store
+
+        tip = store.tip(session_id)
+        new_session = False
+        if tip is None:
+            head = store.get_head(session_id)
+            if head is None:
+                if batch.first_sequence != 0:
+                    raise ApiError(
+                        "INVALID_FIRST_EVENT",
+                        "A new session starts at sequence 0 with SESSION_START.",
+                        {"event_index": 0, "field": "sequence_number", "expected": 0},
+                    )
+                new_session = True
+            elif head.owner != caller:
+                raise _forbidden()
+            elif batch.first_sequence != 0:
+                raise _sequence_conflict(0, None, STATUS_OPEN)
+            previous_hash = None
+        else:
+            if tip.owner != caller:
+                raise _forbidden()
+            expected = tip.last_sequence + 1
+            if batch.first_sequence < expected:
+                return self._replay_or_conflict(session_id, batch.first_sequence, digest, caller)
+            if batch.first_sequence > expected or tip.is_seal or tip.ends_session:
+                raise self._conflict(tip)
+            previous_hash = tip.last_event_hash
+
+        lines, event_hashes = _chain(prepared, previous_hash, self._service_id)
+        event_ids = tuple(event["event_id"] for event in (p.envelope for p in prepared))
+        if tip is not None:
+            used = store.used_event_ids(session_id, event_ids, known_next_sequence=batch.first_sequence)
+            if used:
+                index = next(i for i, event_id in enumerate(event_ids) if event_id in used)
+                raise ApiError(
+                    "DUPLICATE_EVENT_ID",
+                    f"Event {index} reuses an event id already stored in this session.",
+                    {"event_index": index, "field": "event_id", "value": event_ids[index]},
+                )
+
+        now = self._clock.now()
+        if new_session:
+            try:
+                store.create_session(session_id, caller, now)
+            except SessionExistsError as exc:  # another first batch raced us
+                if exc.owner != caller:
+                    raise _forbidden() from exc
+        stored = StoredBatch(
+            session_id=session_id,
+            first_sequence=batch.first_sequence,
+            lines=lines,
+            event_ids=event_ids,
+            event_hashes=event_hashes,
+            owner=caller,
+            request_digest=digest,
+            accepted_at=now,
+            ends_session=batch.ends_session,
+        )
+        try:
+            store.put_batch(stored)
+        except SequenceConflictError:
+            return self._replay_or_conflict(session_id, batch.first_sequence, digest, caller)
+        store.advance_head(stored)
+        return accepted_body(stored)
+
+    def _replay_or_conflict(self, session_id: str, first_sequence: int, digest: str, caller: str) -> dict[str, Any]:
+        """The first sequence is taken: an identical retry gets the original answer, anything else a 409."""
+        stored = self._store.get_batch(session_id, first_sequence)
+        if stored is not None and stored.request_digest == digest and stored.owner == caller:
+            # A retry after a lost response or a crash: finish the fold the first attempt may not have done.
+            self._store.advance_head(stored)
+            return accepted_body(stored)
+        tip = self._store.tip(session_id)
+        if tip is None:  # only a batch at first_sequence sends us here, and batches are never deleted
+            raise _sequence_conflict(0, None, STATUS_OPEN)
+        if tip.owner != caller:
+            raise _forbidden()
+        raise self._conflict(tip)
+
+    def _conflict(self, tip: ChainTip) -> ApiError:
+        """The 409 that describes a session whose chain ends at ``tip``."""
+        next_sequence = tip.last_sequence + 1
+        if tip.is_seal:
+            head = self._store.get_head(tip.session_id)
+            status = STATUS_SEALED if head is not None and head.status == STATUS_SEALED else STATUS_SEALING
+            details = _head_details(next_sequence, tip.last_event_hash, status)
+            return ApiError("SESSION_SEALED", "The session is sealed; it accepts no more events.", details)
+        if tip.ends_session:
+            head = self._store.get_head(tip.session_id)
+            if head is not None and head.status == STATUS_OPEN:
+                # A crash left the end unrecorded in the head (and so not due for sealing): fold it in now.
+                tail = self._store.tail(tip.session_id)
+                if tail is not None:
+                    self._store.advance_head(tail)
+            details = _head_details(next_sequence, tip.last_event_hash, STATUS_ENDED)
+            return ApiError("SESSION_ENDED", "The session has ended; it accepts no more events.", details)
+        return _sequence_conflict(next_sequence, tip.last_event_hash, STATUS_OPEN)
+
+
+def accepted_body(batch: StoredBatch) -> dict[str, Any]:
+    """The API.md 200 body, computed from the stored batch alone so a retry gets exactly the original answer."""
+    return {
+        "session_id": batch.session_id,
+        "accepted": len(batch.lines),
+        "events": [
+            {"sequence_number": batch.first_sequence + offset, "event_id": event_id, "event_hash": event_hash_}
+            for offset, (event_id, event_hash_) in enumerate(zip(batch.event_ids, batch.event_hashes, strict=True))
+        ],
+        "head": _head_details(
+            batch.last_sequence + 1, batch.last_event_hash, STATUS_ENDED if batch.ends_session else STATUS_OPEN
+        )["head"],
+    }
+
+
+def _prepare(batch: ValidatedBatch) -> list[_PreparedEvent]:
+    prepared = []
+    session_id = batch.session_id
+    for index, (event, raw) in enumerate(zip(batch.events, batch.raw_events, strict=True)):
+        payload_bytes = canonicalize(raw["payload"])
+        payload_hash = sha256_hex(payload_bytes)  # ELS section 2: hex(SHA-256(JCS(payload)))
+        if event.payload_hash is not None and event.payload_hash != payload_hash:
+            raise ApiError(
+                "PAYLOAD_HASH_MISMATCH",
+                f"Event {index} carries a payload_hash that differs from the service's computation.",
+                {"event_index": index, "field": "payload_hash", "expected": payload_hash},
+            )
+        envelope = {
+            "event_id": event.event_id,
+            "session_id": session_id,
+            "sequence_number": event.sequence_number,
+            "timestamp_wall": event.timestamp_wall,
+            "timestamp_monotonic": event.timestamp_monotonic,
+            "event_type": event.event_type,
+            "source_sdk_ver": event.source_sdk_ver,
+            "schema_ver": event.schema_ver,
+            "payload_hash": payload_hash,
+        }
+        prepared.append(_PreparedEvent(envelope, payload_bytes))
+    return prepared
+
+
+def _request_digest(prepared: list[_PreparedEvent]) -> str:
+    """Identifies a request's events (with defaults applied) independently of where they land in the chain: an
+    idempotency key, not evidence. JSON of lists of validated strings and integers is unambiguous."""
+    rows = [list(p.envelope.values()) for p in prepared]
+    return hashlib.sha256(json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
+def _chain(
+    prepared: list[_PreparedEvent], previous_hash: str | None, service_id: str
+) -> tuple[tuple[bytes, ...], tuple[str, ...]]:
+    """ELS sections 2 and 4: link each event to the previous one and return the canonical lines and hashes."""
+    lines = []
+    hashes = []
+    for index, event in enumerate(prepared):
+        envelope = dict(event.envelope)
+        envelope["prev_event_hash"] = previous_hash
+        envelope["chain_authority"] = CHAIN_AUTHORITY
+        envelope["authority_id"] = service_id
+        previous_hash = envelope["event_hash"] = event_hash(envelope)
+        line = _with_payload(canonicalize(envelope), event.payload_bytes)
+        if len(line) > MAX_EVENT_BYTES:
+            raise ApiError(
+                "PAYLOAD_TOO_LARGE",
+                f"Event {index} is {len(line)} bytes in canonical form; the limit is {MAX_EVENT_BYTES}.",
+                {"event_index": index, "limit_bytes": MAX_EVENT_BYTES, "event_bytes": len(line)},
+            )
+        lines.append(line)
+        hashes.append(previous_hash)
+    return tuple(lines), tuple(hashes)
+
+
+def _with_payload(envelope_without_payload: bytes, payload_bytes: bytes) -> bytes:
+    """JCS of the full envelope from the JCS of the rest and the JCS of the payload, without canonicalizing the
+    payload twice. RFC 8785 serializes each member value independently of its siblings, and "payload" is the
+    member just before "payload_hash" in key order; ``,"payload_hash":`` cannot occur inside a canonical string
+    (its quote would be escaped), so the split point is exact."""
+    cut = envelope_without_payload.index(_PAYLOAD_HASH_MEMBER)
+    return b"".join((envelope_without_payload[:cut], b',"payload":', payload_bytes, envelope_without_payload[cut:]))
+
+
+def _head_details(next_sequence: int, last_event_hash: str | None, status: str) -> dict[str, Any]:
+    return {"head": {"next_sequence_number": next_sequence, "last_event_hash": last_event_hash, "status": status}}
+
+
+def _sequence_conflict(next_sequence: int, last_event_hash: str | None, status: str) -> ApiError:
+    return ApiError(
+        "SEQUENCE_CONFLICT",
+        f"The batch does not start at the session's next sequence number ({next_sequence}).",
+        _head_details(next_sequence, last_event_hash, status),
+    )
+
+
+def _forbidden() -> ApiError:
+    return ApiError("FORBIDDEN", "The session belongs to another principal.")

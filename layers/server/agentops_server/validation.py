@@ -1,0 +1,462 @@
+"""Request validation for POST /v1/sessions/{id}/events: strict I-JSON, strict types, ELS section 3 payload rules.
+
+Checks run in a fixed precedence, so a request with several problems always gets the same answer (first match wins):
+
+1. path session id is not a canonical UUID -> SESSION_ID_MISMATCH
+2. body is not strict I-JSON (ELS section 2) -> INVALID_JSON
+3. body is not ``{"events": [...]}`` -> VALIDATION_ERROR; no events -> EMPTY_BATCH; over 500 -> BATCH_TOO_LARGE
+4. an event claims a server field -> AUTHORITY_FIELD_REJECTED (ELS section 4)
+5. an event is a CHAIN_SEAL -> SERVER_ONLY_EVENT_TYPE; a type outside the closed set -> UNKNOWN_EVENT_TYPE
+6. fields and payloads (types, formats, unknown envelope fields, required payload keys, enums) -> VALIDATION_ERROR,
+   listing every problem of the batch in ``details.errors``
+7. an event's ``session_id`` differs from the path -> SESSION_ID_MISMATCH
+8. sequence numbers not consecutive -> NON_CONTIGUOUS_BATCH
+9. sequence 0 is not SESSION_START, or SESSION_START elsewhere -> INVALID_FIRST_EVENT
+10. anything after SESSION_END, or two SESSION_ENDs -> ORDER_VIOLATION
+11. an event id twice in the batch -> DUPLICATE_EVENT_ID
+
+The ingestion core continues with the checks that need hashes or stored state (``agentops_server.ingest``).
+Validation never changes the client's values: hashing uses the parsed dicts, not the models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from agentops_verify import MalformedJSONError, loads
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
+
+from agentops_server.errors import ApiError
+
+T = TypeVar("T")
+MAX_BATCH_EVENTS = 500
+MAX_SAFE_INTEGER = 2**53 - 1
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_UUID_CHECK = TypeAdapter(Annotated[str, StringConstraints(pattern=UUID_PATTERN)])
+
+# ELS section 4: fields only the chain authority sets.
+AUTHORITY_FIELDS = frozenset({"prev_event_hash", "event_hash", "chain_authority", "authority_id"})
+SERVER_ONLY_EVENT_TYPES = frozenset({"CHAIN_SEAL"})
+CLIENT_EVENT_TYPES = frozenset(
+    {
+        "SESSION_START",
+        "SESSION_END",
+        "MODEL_REQUEST",
+        "MODEL_RESPONSE",
+        "TOOL_CALL",
+        "TOOL_RESULT",
+        "AGENT_STATE_SNAPSHOT",
+        "DECISION_TRACE",
+        "ERROR",
+        "ANNOTATION",
+        "LOG_DROP",
+    }
+)
+
+
+def _calendar_date(value: str) -> str:
+    # The pattern fixes the shape; this rejects impossible dates and times such as 2026-02-30 or 25:00:00.
+    try:
+        datetime.fromisoformat(value[:19])
+    except ValueError as exc:
+        raise ValueError("not a valid calendar date and time") from exc
+    return value
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("must not be null; leave the field out instead")
+    return value
+
+
+Uuid = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
+# An optional field may be left out, but when present it has its type: null is not a way to say "absent".
+Omittable = Annotated[T | None, AfterValidator(_not_null)]
+# ELS section 1: RFC 3339 UTC with Z, YYYY-MM-DDTHH:MM:SS[.fraction]Z.
+Timestamp = Annotated[
+    str,
+    StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"),
+    AfterValidator(_calendar_date),
+]
+SafeCount = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
+Name = Annotated[str, StringConstraints(min_length=1)]
+
+
+class _Payload(BaseModel):
+    # Payloads are open (redaction adds ``<key>_hash`` siblings, producers add their own keys); what ELS section 3
+    # names is checked strictly. Free-form values (messages, args, results, ...) are any JSON, "[REDACTED]" included.
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class SessionStartPayload(_Payload):
+    agent_id: Name
+    environment: Omittable[Literal["prod", "staging", "dev"]] = None
+    framework: Omittable[str] = None
+    framework_version: Omittable[str] = None
+    sdk_version: Omittable[str] = None
+    tags: Omittable[list[str] | Literal["[REDACTED]"]] = None
+    system_prompt_hash: Omittable[str] = None
+
+
+class SessionEndPayload(_Payload):
+    status: Literal["success", "failure", "timeout", "cancelled"]
+    reason: Omittable[str] = None
+    duration_ms: Omittable[SafeCount] = None
+    total_cost_usd: Omittable[Annotated[float, Field(ge=0)]] = None
+
+
+class ModelRequestPayload(_Payload):
+    model: Name
+    provider: Omittable[str] = None
+    messages: Any = None
+    prompt_hash: Omittable[str] = None
+    parameters: Any = None
+
+
+class ModelResponsePayload(_Payload):
+    model: Name
+    content: Any = None
+    content_hash: Omittable[str] = None
+    finish_reason: Omittable[str] = None
+    usage: Any = None
+
+
+class ToolCallPayload(_Payload):
+    tool_name: Name
+    tool_id: Omittable[str] = None
+    args: Any = None
+    args_hash: Omittable[str] = None
+
+
+class ToolResultPayload(_Payload):
+    tool_name: Name
+    tool_id: Omittable[str] = None
+    result: Any = None
+    result_hash: Omittable[str] = None
+    status: Omittable[str] = None
+    duration_ms: Omittable[SafeCount] = None
+
+
+class AgentStateSnapshotPayload(_Payload):
+    state: Any = None
+    checkpoint_id: Omittable[str] = None
+
+
+class DecisionTracePayload(_Payload):
+    decision_id: Name
+    inputs: Any
+    outputs: Any
+    justification: Any
+    policy_version: Omittable[str] = None
+
+
+class ErrorPayload(_Payload):
+    error_type: Name
+    message: str
+    fatal: Omittable[bool] = None
+
+
+class AnnotationPayload(_Payload):
+    annotator_id: Name
+    annotation_type: Literal["flag", "comment", "rating"]
+    content: Any
+    target_event_id: Omittable[Uuid] = None
+
+
+class LogDropPayload(_Payload):
+    dropped_count: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)]
+    cumulative_drops: SafeCount
+    drop_reason: Literal["BUFFER_FULL", "NETWORK_LOSS", "SDK_CRASH"]
+    sequence_range: Any = None
+
+
+class _Envelope(BaseModel):
+    """ELS section 1 fields a client may send (API.md); absent optional fields take the documented defaults."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    event_id: Uuid
+    event_type: str  # narrowed to one literal by each event model below
+    sequence_number: SafeCount
+    timestamp_wall: Timestamp
+    timestamp_monotonic: SafeCount = 0
+    source_sdk_ver: str = "unknown"
+    schema_ver: Literal["v0.6"] = "v0.6"
+    session_id: Omittable[Uuid] = None  # optional, but never null
+    payload_hash: Omittable[str] = None  # optional end-to-end check, compared with the server's value
+
+
+class SessionStartEvent(_Envelope):
+    event_type: Literal["SESSION_START"]
+    payload: SessionStartPayload
+
+
+class SessionEndEvent(_Envelope):
+    event_type: Literal["SESSION_END"]
+    payload: SessionEndPayload
+
+
+class ModelRequestEvent(_Envelope):
+    event_type: Literal["MODEL_REQUEST"]
+    payload: ModelRequestPayload
+
+
+class ModelResponseEvent(_Envelope):
+    event_type: Literal["MODEL_RESPONSE"]
+    payload: ModelResponsePayload
+
+
+class ToolCallEvent(_Envelope):
+    event_type: Literal["TOOL_CALL"]
+    payload: ToolCallPayload
+
+
+class ToolResultEvent(_Envelope):
+    event_type: Literal["TOOL_RESULT"]
+    payload: ToolResultPayload
+
+
+class AgentStateSnapshotEvent(_Envelope):
+    event_type: Literal["AGENT_STATE_SNAPSHOT"]
+    payload: AgentStateSnapshotPayload
+
+
+class DecisionTraceEvent(_Envelope):
+    event_type: Literal["DECISION_TRACE"]
+    payload: DecisionTracePayload
+
+
+class ErrorEvent(_Envelope):
+    event_type: Literal["ERROR"]
+    payload: ErrorPayload
+
+
+class AnnotationEvent(_Envelope):
+    event_type: Literal["ANNOTATION"]
+    payload: AnnotationPayload
+
+
+class LogDropEvent(_Envelope):
+    event_type: Literal["LOG_DROP"]
+    payload: LogDropPayload
+
+
+ClientEvent = Annotated[
+    SessionStartEvent
+    | SessionEndEvent
+    | ModelRequestEvent
+    | ModelResponseEvent
+    | ToolCallEvent
+    | ToolResultEvent
+    | AgentStateSnapshotEvent
+    | DecisionTraceEvent
+    | ErrorEvent
+    | AnnotationEvent
+    | LogDropEvent,
+    Discriminator("event_type"),
+]
+# One validator call for the whole batch (the hot path): pydantic-core walks the list in Rust.
+_BATCH = TypeAdapter(list[ClientEvent])
+
+
+@dataclass(frozen=True)
+class ValidatedBatch:
+    session_id: str
+    events: Sequence[_Envelope]  # validated envelopes, in batch order
+    raw_events: Sequence[dict[str, Any]]  # the parsed client objects; payloads are hashed from these
+    first_sequence: int
+    ends_session: bool
+    starts_session: bool
+
+    @property
+    def last_sequence(self) -> int:
+        return self.first_sequence + len(self.events) - 1
+
+
+def is_canonical_uuid(value: str) -> bool:
+    try:
+        _UUID_CHECK.validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def validate_batch(body: bytes | str, path_session_id: str) -> ValidatedBatch:
+    """Parse and check a request body; raise ``ApiError`` with the first problem in the precedence above."""
+    if not is_canonical_uuid(path_session_id):
+        raise ApiError(
+            "SESSION_ID_MISMATCH",
+            "The session id in the path is not a UUID in canonical lowercase form.",
+            {"field": "session_id", "value": path_session_id},
+        )
+    try:
+        document = loads(body)
+    except MalformedJSONError as exc:
+        raise ApiError("INVALID_JSON", "The body is not valid I-JSON.", {"problem": str(exc)}) from exc
+    events = _events_of(document)
+    _reject_authority_fields(events)
+    _reject_event_types(events)
+    try:
+        validated = _BATCH.validate_python(events)
+    except ValidationError as exc:
+        errors = [_describe(error) for error in exc.errors(include_url=False, include_context=False)]
+        raise ApiError(
+            "VALIDATION_ERROR", f"{len(errors)} problem(s) in the batch; see details.errors.", {"errors": errors}
+        ) from exc
+    _check_session_ids(validated, path_session_id)
+    _check_contiguous(validated)
+    _check_first_event(validated)
+    _check_order(validated)
+    _check_unique_ids(validated)
+    return ValidatedBatch(
+        session_id=path_session_id,
+        events=validated,
+        raw_events=events,
+        first_sequence=validated[0].sequence_number,
+        ends_session=any(event.event_type == "SESSION_END" for event in validated),
+        starts_session=validated[0].event_type == "SESSION_START",
+    )
+
+
+def _events_of(document: Any) -> list[Any]:
+    if not isinstance(document, dict) or not isinstance(document.get("events"), list):
+        raise _validation_error(None, "events", "the body must be an object with an array 'events'")
+    unknown = sorted(set(document) - {"events"})
+    if unknown:
+        raise _validation_error(None, unknown[0], "unknown field")
+    events: list[Any] = document["events"]
+    if not events:
+        raise ApiError("EMPTY_BATCH", "The batch holds no events.")
+    if len(events) > MAX_BATCH_EVENTS:
+        raise ApiError(
+            "BATCH_TOO_LARGE",
+            f"The batch holds {len(events)} events; the limit is {MAX_BATCH_EVENTS}.",
+            {"limit": MAX_BATCH_EVENTS, "count": len(events)},
+        )
+    return events
+
+
+def _reject_authority_fields(events: list[Any]) -> None:
+    for index, event in enumerate(events):
+        if isinstance(event, dict):
+            claimed = AUTHORITY_FIELDS.intersection(event)
+            if claimed:
+                field = sorted(claimed)[0]
+                raise ApiError(
+                    "AUTHORITY_FIELD_REJECTED",
+                    f"Event {index} sets {field}; only the service computes chain fields.",
+                    {"event_index": index, "field": field},
+                )
+
+
+def _reject_event_types(events: list[Any]) -> None:
+    for index, event in enumerate(events):
+        if isinstance(event, dict) and event.get("event_type") in SERVER_ONLY_EVENT_TYPES:
+            raise ApiError(
+                "SERVER_ONLY_EVENT_TYPE",
+                f"Event {index} is a {event['event_type']}; only the service appends it.",
+                {"event_index": index, "field": "event_type", "value": event["event_type"]},
+            )
+    for index, event in enumerate(events):
+        if isinstance(event, dict):
+            event_type = event.get("event_type")
+            if isinstance(event_type, str) and event_type not in CLIENT_EVENT_TYPES:
+                raise ApiError(
+                    "UNKNOWN_EVENT_TYPE",
+                    f"Event {index} has an event type outside ELS section 3.",
+                    {"event_index": index, "field": "event_type", "value": event_type},
+                )
+
+
+def _describe(error: Any) -> dict[str, Any]:
+    location = list(error["loc"])
+    event_index = location.pop(0) if location and isinstance(location[0], int) else None
+    if location and location[0] in CLIENT_EVENT_TYPES:
+        location.pop(0)  # the union tag pydantic inserts; not a field of the event
+    field = ""
+    for part in location:
+        field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
+    kind = error["type"]
+    if kind in {"union_tag_not_found", "union_tag_invalid"}:
+        field, problem = "event_type", "missing or not a string"
+    elif kind == "extra_forbidden":
+        problem = "unknown field"
+    elif kind in {"model_type", "model_attributes_type", "dict_type"} and not field:
+        problem = "an event must be a JSON object"
+    else:
+        problem = error["msg"]
+    return {"event_index": event_index, "field": field or "event", "problem": problem}
+
+
+def _validation_error(event_index: int | None, field: str, problem: str) -> ApiError:
+    return ApiError(
+        "VALIDATION_ERROR",
+        f"{field}: {problem}.",
+        {"errors": [{"event_index": event_index, "field": field, "problem": problem}]},
+    )
+
+
+def _check_session_ids(events: list[Any], path_session_id: str) -> None:
+    for index, event in enumerate(events):
+        if event.session_id is not None and event.session_id != path_session_id:
+            raise ApiError(
+                "SESSION_ID_MISMATCH",
+                f"Event {index} names another session than the path.",
+                {"event_index": index, "field": "session_id", "value": event.session_id},
+            )
+
+
+def _check_contiguous(events: list[Any]) -> None:
+    first = events[0].sequence_number
+    for index, event in enumerate(events):
+        if event.sequence_number != first + index:
+            raise ApiError(
+                "NON_CONTIGUOUS_BATCH",
+                f"Event {index} has sequence number {event.sequence_number}; expected {first + index}.",
+                {"event_index": index, "field": "sequence_number", "expected": first + index},
+            )
+
+
+def _check_first_event(events: list[Any]) -> None:
+    # ELS section 3: sequence 0 is SESSION_START, and there is no other SESSION_START.
+    for index, event in enumerate(events):
+        if (event.sequence_number == 0) != (event.event_type == "SESSION_START"):
+            raise ApiError(
+                "INVALID_FIRST_EVENT",
+                "A session starts at sequence 0 with SESSION_START, and SESSION_START appears nowhere else.",
+                {"event_index": index, "field": "event_type", "sequence_number": event.sequence_number},
+            )
+
+
+def _check_order(events: list[Any]) -> None:
+    for index, event in enumerate(events[:-1]):
+        if event.event_type == "SESSION_END":
+            raise ApiError(
+                "ORDER_VIOLATION",
+                f"Event {index + 1} follows SESSION_END; nothing but the seal may follow it.",
+                {"event_index": index + 1, "field": "event_type"},
+            )
+
+
+def _check_unique_ids(events: list[Any]) -> None:
+    seen: dict[str, int] = {}
+    for index, event in enumerate(events):
+        first = seen.setdefault(event.event_id, index)
+        if first != index:
+            raise ApiError(
+                "DUPLICATE_EVENT_ID",
+                f"Events {first} and {index} share an event id.",
+                {"event_index": index, "field": "event_id", "value": event.event_id, "first_index": first},
+            )

@@ -1,0 +1,135 @@
+"""The ingest handler over moto: a table created from template.yaml, API Gateway HTTP API (payload 2.0) events."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra.resources import create_table
+from tests.support.handlers import load_handler_module
+
+REGION = "us-east-1"
+SERVICE_ID = "agentops-replay-test"
+AGENT = "arn:aws:iam::111122223333:user/agent"
+INTRUDER = "arn:aws:iam::111122223333:user/intruder"
+NO_CALLER = ""
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def dynamodb(aws: None) -> Any:
+    return boto3.client("dynamodb", region_name=REGION)
+
+
+@pytest.fixture
+def table_name(dynamodb: Any) -> str:
+    return create_table(dynamodb)
+
+
+@dataclass
+class Response:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+class Api:
+    """Calls the ingest Lambda handler with the event API Gateway would send."""
+
+    def __init__(self, module: ModuleType) -> None:
+        self.module = module
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | str | None = None,
+        caller: str = AGENT,
+        content_type: str = "application/json",
+    ) -> Response:
+        headers = {"content-type": content_type} if content_type else {}
+        request_context: dict[str, Any] = {
+            "accountId": "111122223333",
+            "apiId": "test",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "timeEpoch": 0,
+        }
+        if caller:
+            request_context["authorizer"] = {"iam": {"userArn": caller, "accessKey": "AKIA"}}
+        event: dict[str, Any] = {
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": path,
+            "rawQueryString": "",
+            "headers": headers,
+            "requestContext": request_context,
+            "isBase64Encoded": False,
+        }
+        if body is not None:
+            event["body"] = body.decode("utf-8") if isinstance(body, bytes) else body
+        result = self.module.lambda_handler(event, LambdaContextStub())
+        return Response(result["statusCode"], json.loads(result["body"]), result.get("headers", {}))
+
+    def post_events(self, session_id: str, events: list[dict[str, Any]], **options: Any) -> Response:
+        return self.call("POST", f"/v1/sessions/{session_id}/events", body=json.dumps({"events": events}), **options)
+
+    def get_session(self, session_id: str, caller: str = AGENT) -> Response:
+        return self.call("GET", f"/v1/sessions/{session_id}", caller=caller)
+
+
+class LambdaContextStub:
+    function_name = "IngestFunction"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:111122223333:function:IngestFunction"
+    aws_request_id = "test-request"
+
+
+@pytest.fixture
+def handler(table_name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.setenv("TABLE_NAME", table_name)
+    monkeypatch.setenv("SERVICE_ID", SERVICE_ID)
+    monkeypatch.setenv("SEAL_IDLE_SECONDS", "3600")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")
+    return load_handler_module("ingest")
+
+
+@pytest.fixture
+def api(handler: ModuleType) -> Api:
+    return Api(handler)
+
+
+def table_items(dynamodb: Any, table_name: str) -> list[dict[str, Any]]:
+    """Every item of the table, sorted: the "nothing was written" oracle."""
+    items: list[dict[str, Any]] = []
+    arguments: dict[str, Any] = {"TableName": table_name, "ConsistentRead": True}
+    while True:
+        page = dynamodb.scan(**arguments)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            break
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sorted(items, key=lambda item: (item["pk"]["S"], item["sk"]["S"]))

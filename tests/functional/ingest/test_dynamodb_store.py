@@ -1,0 +1,110 @@
+"""The DynamoDB adapter over moto: the shared ChainStore contract, plus what only this layout can get wrong."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from agentops_server.dynamodb import INLINE_LIMIT, SEGMENT_SIZE, DynamoDBChainStore
+from agentops_server.store import StoredBatch
+
+from tests.unit.server.store_contract import IDLE_SECONDS, T0, ChainStoreContract, make_batch, new_session
+
+
+@pytest.fixture
+def store(dynamodb: Any, table_name: str) -> DynamoDBChainStore:
+    return DynamoDBChainStore(dynamodb, table_name, seal_idle_seconds=IDLE_SECONDS)
+
+
+class TestDynamoDBChainStore(ChainStoreContract):
+    pass
+
+
+def _append(store: DynamoDBChainStore, session_id: str, count: int, prev: StoredBatch | None) -> StoredBatch:
+    first = 0 if prev is None else prev.last_sequence + 1
+    batch = make_batch(session_id, first, count, None if prev is None else prev.last_event_hash)
+    store.put_batch(batch)
+    store.advance_head(batch)
+    return batch
+
+
+def test_event_ids_are_found_across_index_segments(store: DynamoDBChainStore) -> None:
+    session_id = new_session(store)
+    batches = []
+    previous = None
+    for _ in range(SEGMENT_SIZE * 2 // 50 + 2):
+        previous = _append(store, session_id, 50, previous)
+        batches.append(previous)
+    every_id = [event_id for batch in batches for event_id in batch.event_ids]
+    probe = [every_id[0], every_id[SEGMENT_SIZE - 1], every_id[SEGMENT_SIZE], every_id[-1], str(uuid.uuid4())]
+    assert store.used_event_ids(session_id, probe) == set(probe[:4])
+    assert store.used_event_ids(session_id, probe, known_next_sequence=len(every_id)) == set(probe[:4])
+
+
+def test_fingerprint_collision_is_not_a_duplicate(store: DynamoDBChainStore) -> None:
+    session_id = new_session(store)
+    batch = _append(store, session_id, 3, None)
+    stored_id = batch.event_ids[1]
+    # Same first 8 hex digits (the stored fingerprint), different event id.
+    lookalike = stored_id[:8] + "-0000-4000-8000-000000000000"
+    assert store.used_event_ids(session_id, [lookalike]) == set()
+    assert store.used_event_ids(session_id, [lookalike, stored_id]) == {stored_id}
+
+
+def test_index_left_behind_by_a_crash_is_still_exact_and_repaired(store: DynamoDBChainStore) -> None:
+    session_id = new_session(store)
+    first = _append(store, session_id, 5, None)
+    # Crash: the second batch is stored but neither indexed nor folded into the head.
+    second = make_batch(session_id, 5, 5, first.last_event_hash)
+    store.put_batch(second)
+    fresh = DynamoDBChainStore(store._client, store._table, IDLE_SECONDS)  # a new container, no cached index
+    assert fresh.used_event_ids(session_id, [second.event_ids[2]]) == {second.event_ids[2]}
+    third = make_batch(session_id, 10, 5, second.last_event_hash)
+    fresh.put_batch(third)
+    fresh.advance_head(third)  # repairs the index for the second batch too
+    assert fresh.used_event_ids(session_id, [second.event_ids[2]], known_next_sequence=15) == {second.event_ids[2]}
+
+
+def test_batch_larger_than_one_item_is_stored_in_chunks(store: DynamoDBChainStore) -> None:
+    session_id = new_session(store)
+    batch = make_batch(session_id, 0, 1, None)
+    # Incompressible lines, well over one DynamoDB item once compressed.
+    noise = [os.urandom(120_000).hex().encode() for _ in range(4)]
+    big = StoredBatch(
+        session_id=session_id,
+        first_sequence=1,
+        lines=tuple(noise),
+        event_ids=tuple(str(uuid.uuid4()) for _ in noise),
+        event_hashes=tuple("e" * 64 for _ in noise),
+        owner=batch.owner,
+        request_digest="f" * 64,
+        accepted_at=T0,
+    )
+    assert len(b"".join(noise)) > 2 * INLINE_LIMIT
+    store.put_batch(batch)
+    store.put_batch(_with_parsable_lines(big))
+    stored = store.get_batch(session_id, 1)
+    assert stored is not None
+    assert stored.lines == _with_parsable_lines(big).lines
+    assert list(store.iter_lines(session_id)) == [*batch.lines, *stored.lines]
+
+
+def _with_parsable_lines(batch: StoredBatch) -> StoredBatch:
+    lines = tuple(
+        b'{"event_hash":"' + b"e" * 64 + b'","event_id":"' + event_id.encode() + b'","noise":"' + line + b'"}'
+        for line, event_id in zip(batch.lines, batch.event_ids, strict=True)
+    )
+    return StoredBatch(**{**batch.__dict__, "lines": lines})
+
+
+def test_active_session_is_not_sealed_before_its_idle_time(store: DynamoDBChainStore) -> None:
+    session_id = new_session(store)
+    first = make_batch(session_id, 0, 2, None, accepted_at=T0 + timedelta(seconds=IDLE_SECONDS - 10))
+    store.put_batch(first)
+    store.advance_head(first)
+    # The index still holds the creation-time lower bound; the adapter checks the chain's tip before answering.
+    assert store.due_for_sealing(T0 + timedelta(seconds=IDLE_SECONDS + 1), 10) == []
+    assert store.due_for_sealing(T0 + timedelta(seconds=2 * IDLE_SECONDS - 10), 10) == [session_id]

@@ -62,6 +62,11 @@ class Session:
         self._started_ns = time.monotonic_ns()
         self.session_id = state.session_id
 
+    @property
+    def capture_content(self) -> bool:
+        """Whether content (prompts, completions, arguments, results) is recorded as text rather than hashes."""
+        return self._capture_content
+
     def record(self, event_type: str, payload: Mapping[str, Any]) -> str | None:
         """Record one event; returns its event id, or None when it was not recorded (invalid, dropped, ended).
 
@@ -99,6 +104,7 @@ class Session:
             return None
 
     def _internal_error(self) -> None:
+        """Count and log an unexpected exception of the SDK (or of an integration); never raises."""
         # Logging can fail too (a broken handler); the agent must not see that either.
         with contextlib.suppress(Exception):
             with self._client._buffer.lock:

@@ -1,0 +1,1 @@
+"""Framework integrations. Each module imports its framework itself; importing this package imports neither."""

@@ -1,0 +1,78 @@
+"""The local stack's own contract (API.md "Local stack"): resources, local routes, errors, clean shutdown."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.integration.ingest.builders import batch_body, event, new_session_id, opening_batch
+from tests.integration.ingest.storage import stored_items
+from tests.support.http import ApiClient
+from tests.support.local_stack import LocalStackHandle, running_local_stack
+
+pytestmark = pytest.mark.integration
+
+
+def aws_client(stack: LocalStackHandle, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=stack.info["aws_endpoint"],
+        region_name=stack.info["region"],
+        aws_access_key_id="local-stack",
+        aws_secret_access_key="local-stack",
+    )
+
+
+def test_info_names_the_emulated_resources_and_they_exist(local_stack: LocalStackHandle) -> None:
+    info = local_stack.info
+    assert set(info) == {"aws_endpoint", "region", "table", "archive_bucket", "kms_key_id"}
+    assert info["region"] == "us-east-1"
+    assert info["aws_endpoint"].startswith("http://127.0.0.1:")
+    table = aws_client(local_stack, "dynamodb").describe_table(TableName=info["table"])["Table"]
+    assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == ["SealDue"]
+    lock = aws_client(local_stack, "s3").get_object_lock_configuration(Bucket=info["archive_bucket"])
+    assert lock["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE"
+    key = aws_client(local_stack, "kms").describe_key(KeyId=info["kms_key_id"])["KeyMetadata"]
+    assert (key["KeySpec"], key["KeyUsage"]) == ("ECC_NIST_P256", "SIGN_VERIFY")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v2/anything"), ("DELETE", "/v1/sessions/3f1c2b6e-0000-4000-8000-000000000001"), ("GET", "/")],
+)
+def test_unknown_route_is_a_json_404(api: ApiClient, method: str, path: str) -> None:
+    response = api.request(method, path)
+    assert response.status == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_sealing_on_demand_seals_an_ended_session_and_appends_then_conflict(
+    api: ApiClient, local_stack: LocalStackHandle
+) -> None:
+    session_id = new_session_id()
+    path = f"/v1/sessions/{session_id}/events"
+    assert api.post(path, batch_body([*opening_batch(extra_events=1), event(2, "SESSION_END")])).status == 200
+
+    assert session_id in local_stack.seal_now()
+
+    view = api.get(f"/v1/sessions/{session_id}").json()
+    assert view["status"] == "SEALED"
+    assert view["archive"]["bucket"] == local_stack.info["archive_bucket"]
+    items = stored_items(local_stack, session_id)
+    refused = api.post(path, batch_body([event(4)]))
+    assert refused.status == 409
+    assert refused.json()["error"]["code"] == "SESSION_SEALED"
+    assert stored_items(local_stack, session_id) == items
+    assert session_id not in local_stack.seal_now()  # sealing twice changes nothing
+    assert stored_items(local_stack, session_id) == items
+
+
+def test_stack_stops_cleanly_on_sigint(tmp_path: Path) -> None:
+    with running_local_stack(tmp_path / "stack.log", stop_signal=signal.SIGINT) as stack:
+        unsigned = ApiClient(stack.base_url, access_key_id=None)
+        assert unsigned.get("/v1/health").status == 200
+    # running_local_stack asserted exit status 0 after SIGINT.

@@ -32,7 +32,7 @@ import base64
 import hashlib
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -95,9 +95,11 @@ class Sealer:
         self._limit = limit
         self._key_published = False
 
-    def seal_due_sessions(self, now: datetime) -> list[str]:
+    def seal_due_sessions(self, now: datetime, time_left: Callable[[], bool] = lambda: True) -> list[str]:
         """Seal every session due as of ``now`` (up to the run's limit); return the ids sealed by this run.
 
+        ``time_left`` is asked before each session; when it says no, the rest wait for the next run (a session cut
+        off by the Lambda timeout is only a crash, which the next run recovers from, but stopping early is cleaner).
         A session that fails for a transient reason (KMS, S3 or DynamoDB down) is logged and left due; a misconfigured
         signing key stops the run, since no session could be sealed with it.
         """
@@ -107,6 +109,9 @@ class Sealer:
         self._publish_signing_key(now)
         sealed: list[str] = []
         for session_id in due:
+            if not time_left():
+                logger.info("run out of time; the remaining sessions wait for the next run")
+                break
             try:
                 if self.seal_session(session_id, now):
                     sealed.append(session_id)
@@ -129,14 +134,16 @@ class Sealer:
         head = self._store.get_head(session_id)
         if head is None or head.status == STATUS_SEALED:
             return False
-        tail = self._store.tail(session_id)
-        if tail is None:
+        tip = self._store.tip(session_id)
+        if tip is None:
             # Created but no batch was ever stored (the first request failed after creating the head and was never
             # retried): nothing to seal and nothing to verify.
             logger.warning("session has no events; not sealed", extra={"session_id": session_id})
             self._store.refuse_seal(session_id, EMPTY_SESSION_REASON)
             return False
-        seal = tail if tail.is_seal else self._decide_seal(session_id, head.owner, now)
+        seal = self._store.get_batch(session_id, tip.first_sequence) if tip.is_seal else None
+        if seal is None:
+            seal = self._decide_seal(session_id, head.owner, now)
         if seal is None:
             return False
         self._store.advance_head(seal)

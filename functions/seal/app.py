@@ -1,0 +1,64 @@
+"""SealFunction: on every EventBridge schedule tick, seal the sessions that are due (``agentops_server.sealing``).
+
+Returns ``{"sealed": [session ids]}`` (the local stack's ``POST /_local/seal`` answers with exactly that).
+
+Environment: ``TABLE_NAME``, ``ARCHIVE_BUCKET``, ``SEAL_KEY_ID`` (KMS key id or ARN, ECC_NIST_P256 SIGN_VERIFY),
+``SERVICE_ID`` (the seals' ``ingestion_service_id``), ``SEAL_IDLE_SECONDS``. The archive's retention is the bucket's
+default COMPLIANCE retention (``ArchiveRetentionDays`` in the template), so this function needs no retention setting.
+
+IAM (least privilege):
+- KMS, on the seal key only: ``kms:Sign``, ``kms:GetPublicKey``.
+- S3, on ``sessions/*`` and ``keys/*``: ``s3:PutObject`` (PutObject, multipart create/part/complete),
+  ``s3:GetObject`` (HeadObject, reading ``keys/index.json``), ``s3:AbortMultipartUpload``; on the bucket
+  ``s3:ListBucket`` so a missing archive answers 404 rather than 403. No delete, no retention or legal-hold change.
+- DynamoDB, on the table: what ``DynamoDBChainStore`` calls for ``get_head``, ``tail``, ``iter_lines``, ``put_batch``,
+  ``advance_head``, ``mark_sealing``, ``mark_sealed``, ``refuse_seal``, ``record_signing_key``, ``signing_keys``
+  (GetItem, Query, PutItem, UpdateItem), and ``dynamodb:Query`` on the ``SealDue`` index.
+
+Memory: the sealer streams (one page of batches plus one or two 8 MiB archive parts at a time); a 100,000-event
+session seals in one invocation within 256 MB (``benchmarks/seal_large_session.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from agentops_server.archive import S3Archive
+from agentops_server.config import ConfigurationError, Settings
+from agentops_server.dynamodb import DynamoDBChainStore
+from agentops_server.sealing import Sealer
+from agentops_server.signing import KmsSigner
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# Stop starting new sessions when less than this is left of the invocation: enough to seal a 100,000-event session.
+SAFETY_MARGIN_MILLIS = 180_000
+
+logger = Logger()
+# The core logs through the standard library (``agentops_server.*``); give it the same structured JSON output so the
+# ``alarm`` field of a refused seal reaches CloudWatch as a field a metric filter can match.
+copy_config_to_registered_loggers(source_logger=logger, include={"agentops_server.sealing", "agentops_server.archive"})
+
+settings = Settings.from_env()
+if settings.archive_bucket is None or settings.seal_key_id is None:
+    raise ConfigurationError("the sealer needs ARCHIVE_BUCKET and SEAL_KEY_ID")
+sealer = Sealer(
+    store=DynamoDBChainStore(
+        boto3.client("dynamodb"), settings.table_name, seal_idle_seconds=settings.seal_idle_seconds
+    ),
+    signer=KmsSigner(boto3.client("kms"), settings.seal_key_id),
+    archive=S3Archive(boto3.client("s3"), settings.archive_bucket),
+    service_id=settings.service_id,
+)
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[str]]:
+    sealed = sealer.seal_due_sessions(
+        datetime.now(UTC), time_left=lambda: context.get_remaining_time_in_millis() > SAFETY_MARGIN_MILLIS
+    )
+    logger.info("sealing run finished", extra={"sealed_count": len(sealed)})
+    return {"sealed": sealed}

@@ -1,0 +1,153 @@
+"""The seal and chain Lambda handlers over moto, built from the environment the template gives them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from agentops_server.dynamodb import DynamoDBChainStore
+from agentops_server.signing import KmsSigner
+from agentops_server.store import ChainStore
+
+from infra.lambda_runtime import LocalLambdaContext
+from infra.resources import create_table
+from tests.functional.seal.conftest import BUCKET, REGION, SERVICE_ID, archive_versions, ingest_session
+from tests.functional.seal.verify import verify_archive
+from tests.support.handlers import load_handler_module
+
+AUDITOR = "arn:aws:iam::111122223333:user/auditor"
+SCHEDULED_EVENT = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+
+
+@pytest.fixture
+def table_name(aws: None) -> str:
+    return create_table(boto3.client("dynamodb", region_name=REGION))
+
+
+@pytest.fixture
+def environment(table_name: str, s3: Any, seal_key_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "TABLE_NAME": table_name,
+        "ARCHIVE_BUCKET": BUCKET,
+        "SEAL_KEY_ID": seal_key_id,
+        "SERVICE_ID": SERVICE_ID,
+        "SEAL_IDLE_SECONDS": "3600",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def dynamodb_store(environment: None, table_name: str) -> ChainStore:
+    return DynamoDBChainStore(boto3.client("dynamodb", region_name=REGION), table_name, seal_idle_seconds=3600)
+
+
+@pytest.fixture
+def seal_handler(environment: None) -> ModuleType:
+    return load_handler_module("seal")
+
+
+@pytest.fixture
+def chain_handler(environment: None) -> ModuleType:
+    return load_handler_module("chain")
+
+
+def run_sealer(module: ModuleType) -> dict[str, Any]:
+    result: dict[str, Any] = module.lambda_handler(SCHEDULED_EVENT, LocalLambdaContext("SealFunction", 256, 900))
+    return result
+
+
+def get(module: ModuleType, path: str, caller: str | None = AUDITOR) -> tuple[int, dict[str, Any]]:
+    request_context: dict[str, Any] = {
+        "accountId": "111122223333",
+        "apiId": "test",
+        "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+        "requestId": str(uuid.uuid4()),
+        "routeKey": "$default",
+        "stage": "$default",
+        "timeEpoch": 0,
+    }
+    if caller is not None:
+        request_context["authorizer"] = {"iam": {"userArn": caller, "accessKey": "AKIA"}}
+    event = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {},
+        "requestContext": request_context,
+        "isBase64Encoded": False,
+    }
+    result = module.lambda_handler(event, LocalLambdaContext("ChainFunction", 512, 15))
+    return result["statusCode"], json.loads(result["body"])
+
+
+def test_scheduled_run_seals_due_sessions_once(seal_handler: ModuleType, dynamodb_store: ChainStore, s3: Any) -> None:
+    ended = ingest_session(dynamodb_store)
+    assert run_sealer(seal_handler) == {"sealed": [ended]}
+    assert run_sealer(seal_handler) == {"sealed": []}
+    head = dynamodb_store.get_head(ended)
+    assert head is not None
+    assert (head.status, head.evidence_class) == ("SEALED", "AUTHORITATIVE_EVIDENCE")
+    assert len(archive_versions(s3, head.archive.key)) == 1
+
+
+def test_chain_link_downloads_the_archived_version_which_verifies_with_the_published_keys(
+    seal_handler: ModuleType, chain_handler: ModuleType, dynamodb_store: ChainStore
+) -> None:
+    session_id = ingest_session(dynamodb_store)
+    run_sealer(seal_handler)
+
+    status, chain = get(chain_handler, f"/v1/sessions/{session_id}/chain")
+    assert status == 200
+    head = dynamodb_store.get_head(session_id)
+    assert head is not None
+    assert head.archive is not None
+    assert {key: chain[key] for key in ("bucket", "key", "version_id", "sha256")} == {
+        "bucket": head.archive.bucket,
+        "key": head.archive.key,
+        "version_id": head.archive.version_id,
+        "sha256": head.archive.sha256,
+    }
+    assert chain["expires_in"] == 900
+    download = requests.get(chain["url"], timeout=10)
+    assert download.status_code == 200
+
+    status, keys = get(chain_handler, "/v1/keys")
+    assert status == 200
+    report = verify_archive(download.content, json.dumps(keys).encode())
+    assert (report.status, report.evidence_class) == ("PASS", "AUTHORITATIVE_EVIDENCE")
+
+
+def test_chain_of_an_unsealed_session_is_409_not_sealed(chain_handler: ModuleType, dynamodb_store: ChainStore) -> None:
+    session_id = ingest_session(dynamodb_store, end=False)
+    status, body = get(chain_handler, f"/v1/sessions/{session_id}/chain")
+    assert (status, body["error"]["code"]) == (409, "NOT_SEALED")
+
+
+def test_chain_of_an_unknown_session_is_404(chain_handler: ModuleType) -> None:
+    status, body = get(chain_handler, f"/v1/sessions/{uuid.uuid4()}/chain")
+    assert (status, body["error"]["code"]) == (404, "SESSION_NOT_FOUND")
+
+
+@pytest.mark.parametrize("path", ["/v1/keys", "/v1/sessions/7a1d2c3b-4e5f-4a6b-9c7d-8e9f0a1b2c3d/chain"])
+def test_routes_refuse_a_caller_without_identity(chain_handler: ModuleType, path: str) -> None:
+    status, body = get(chain_handler, path, caller=None)
+    assert (status, body["error"]["code"]) == (403, "FORBIDDEN")
+
+
+def test_keys_route_lists_every_key_that_ever_signed(
+    seal_handler: ModuleType, chain_handler: ModuleType, dynamodb_store: ChainStore, signer: KmsSigner
+) -> None:
+    assert get(chain_handler, "/v1/keys") == (200, {"keys": []})
+    ingest_session(dynamodb_store)
+    run_sealer(seal_handler)
+    status, keys = get(chain_handler, "/v1/keys")
+    assert status == 200
+    assert [entry["algorithm"] for entry in keys["keys"]] == ["ECDSA_P256_SHA256"]
+    assert keys["keys"][0]["signer_key_id"] == signer.key_id

@@ -1,0 +1,176 @@
+"""OpenTelemetry span exporter (``pip install agentops-replay[otel]``): GenAI semantic-convention spans -> events.
+
+Add it to a tracer provider you own, e.g. ``provider.add_span_processor(SimpleSpanProcessor(
+AgentOpsSpanExporter(client)))``; it never installs itself globally. Spans without ``gen_ai.operation.name`` are
+ignored. Sessions: one per ``gen_ai.conversation.id``, else one per trace. A trace's session ends when the trace's
+local root span ends (``failure`` if that span's status is an error); a conversation's session ends at
+``shutdown()``, because a conversation outlives any one trace. A session starts when its first GenAI span ends (a
+child span, usually); its ``agent_id`` is that span's ``gen_ai.agent.name`` or else the exporter's ``agent_id``.
+
+| ``gen_ai.operation.name`` | events |
+|---|---|
+| ``chat``, ``text_completion``, ``generate_content`` | MODEL_REQUEST, MODEL_RESPONSE |
+| ``execute_tool`` | TOOL_CALL, TOOL_RESULT |
+| any, when the span's status is an error | ERROR (``error.type`` or the status description) |
+
+Events are recorded when a span ends, in the order spans end. Content attributes (``gen_ai.input.messages``,
+``gen_ai.output.messages``, ``gen_ai.tool.call.arguments``, ``gen_ai.tool.call.result``) are recorded as hashes unless
+the client captures content.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import StatusCode
+
+from agentops_replay.client import AgentOpsClient, Session
+from agentops_replay.privacy import jsonable
+
+logger = logging.getLogger("agentops_replay")
+
+_MODEL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
+_TOOL_OPERATION = "execute_tool"
+_REQUEST_PARAMETERS = {
+    "gen_ai.request.temperature": "temperature",
+    "gen_ai.request.max_tokens": "max_tokens",
+    "gen_ai.request.top_p": "top_p",
+    "gen_ai.request.top_k": "top_k",
+    "gen_ai.request.seed": "seed",
+    "gen_ai.request.frequency_penalty": "frequency_penalty",
+    "gen_ai.request.presence_penalty": "presence_penalty",
+}
+
+_USAGE = {"gen_ai.usage.input_tokens": "input_tokens", "gen_ai.usage.output_tokens": "output_tokens"}
+
+
+def _content(value: Any) -> Any:
+    """Content attributes are JSON strings or plain attribute values; record them as I-JSON either way."""
+    if isinstance(value, str):
+        try:
+            return jsonable(json.loads(value))
+        except ValueError:
+            return value
+    return jsonable(value)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class AgentOpsSpanExporter(SpanExporter):
+    """Turns GenAI spans into AgentOps Replay sessions recorded through ``client``."""
+
+    def __init__(self, client: AgentOpsClient, *, agent_id: str = "opentelemetry-agent") -> None:
+        self._client = client
+        self._agent_id = agent_id
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        for span in spans:
+            try:
+                self._export_span(span)
+            except Exception:
+                logger.exception("agentops: span %r could not be recorded (skipped)", getattr(span, "name", "?"))
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        """End every session still open (conversations, and traces whose root never ended). The client stays open:
+        it belongs to the caller."""
+        with self._lock:
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+        for session in sessions:
+            session.end("success")
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._client.flush(timeout_millis / 1000)
+
+    def _export_span(self, span: ReadableSpan) -> None:
+        attributes: Mapping[str, Any] = span.attributes or {}
+        operation = attributes.get("gen_ai.operation.name")
+        trace_key = f"trace:{span.context.trace_id:032x}" if span.context is not None else None
+        if operation is not None:
+            session = self._session_for(attributes, trace_key)
+            if session is not None:
+                self._record(session, str(operation), span, attributes)
+        is_local_root = span.parent is None or span.parent.is_remote
+        if is_local_root and trace_key is not None:
+            with self._lock:
+                finished = self._sessions.pop(trace_key, None)
+            if finished is not None:
+                if span.status.status_code is StatusCode.ERROR:
+                    finished.end("failure", reason=self._error_type(span))
+                else:
+                    finished.end("success")
+
+    def _session_for(self, attributes: Mapping[str, Any], trace_key: str | None) -> Session | None:
+        conversation = attributes.get("gen_ai.conversation.id")
+        key = f"conversation:{conversation}" if conversation else trace_key
+        if key is None:
+            return None
+        with self._lock:
+            session = self._sessions.get(key)
+            if session is None:
+                agent = _text(attributes.get("gen_ai.agent.name")) or self._agent_id
+                metadata: dict[str, Any] = {"framework": "opentelemetry"}
+                if conversation:
+                    metadata["conversation_id"] = str(conversation)
+                session = self._client.start_session(agent, **metadata)
+                self._sessions[key] = session
+            return session
+
+    def _record(self, session: Session, operation: str, span: ReadableSpan, attributes: Mapping[str, Any]) -> None:
+        duration_ms = None
+        if span.start_time is not None and span.end_time is not None:
+            duration_ms = round((span.end_time - span.start_time) / 1e6, 3)
+        failed = span.status.status_code is StatusCode.ERROR
+        if operation in _MODEL_OPERATIONS:
+            model = _text(attributes.get("gen_ai.request.model")) or "unknown"
+            parameters = {
+                name: attributes[key] for key, name in _REQUEST_PARAMETERS.items() if attributes.get(key) is not None
+            }
+            messages = attributes.get("gen_ai.input.messages")
+            session.model_request(
+                model,
+                messages=_content(messages) if messages is not None else None,
+                provider=_text(attributes.get("gen_ai.provider.name")) or _text(attributes.get("gen_ai.system")),
+                parameters=jsonable(parameters) if parameters else None,
+            )
+            usage = {name: attributes[key] for key, name in _USAGE.items() if attributes.get(key) is not None}
+            reasons = attributes.get("gen_ai.response.finish_reasons")
+            output = attributes.get("gen_ai.output.messages")
+            if not failed:
+                session.model_response(
+                    _text(attributes.get("gen_ai.response.model")) or model,
+                    content=_content(output) if output is not None else None,
+                    finish_reason=str(reasons[0]) if reasons else None,
+                    usage=jsonable(usage) if usage else None,
+                )
+        elif operation == _TOOL_OPERATION:
+            name = _text(attributes.get("gen_ai.tool.name")) or span.name
+            tool_id = _text(attributes.get("gen_ai.tool.call.id")) or f"{span.context.span_id:016x}"
+            arguments = attributes.get("gen_ai.tool.call.arguments")
+            session.tool_call(name, args=_content(arguments) if arguments is not None else None, tool_id=tool_id)
+            result = attributes.get("gen_ai.tool.call.result")
+            session.tool_result(
+                name,
+                result=_content(result) if result is not None else None,
+                tool_id=tool_id,
+                status="error" if failed else "success",
+                duration_ms=duration_ms,
+            )
+        if failed:
+            session.error(self._error_type(span), span.status.description or span.name)
+
+    @staticmethod
+    def _error_type(span: ReadableSpan) -> str:
+        error_type = (span.attributes or {}).get("error.type")
+        return str(error_type) if error_type else "SpanError"

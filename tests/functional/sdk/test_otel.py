@@ -1,0 +1,164 @@
+"""OpenTelemetry: GenAI semantic-convention spans on a local TracerProvider become recorded sessions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from agentops_replay import AgentOpsClient
+from agentops_replay.integrations.otel import AgentOpsSpanExporter
+from agentops_verify import payload_hash
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import Status, StatusCode
+
+from tests.functional.sdk.fake_ingest import FakeIngest
+from tests.functional.sdk.test_delivery import _assert_verifiable_chain, _chain
+
+Ingest = tuple[FakeIngest, str]
+
+
+@pytest.fixture
+def recorded(ingest: Ingest) -> Iterator[tuple[FakeIngest, AgentOpsClient, TracerProvider]]:
+    fake, endpoint = ingest
+    client = AgentOpsClient(endpoint, flush_interval=0.05)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(AgentOpsSpanExporter(client, agent_id="otel-agent")))
+    yield fake, client, provider
+    client.close(timeout=1)
+
+
+def _only_session(fake: FakeIngest) -> str:
+    assert len(fake.chains) == 1
+    return next(iter(fake.chains))
+
+
+def test_an_instrumented_agent_run_becomes_one_verifying_session(
+    recorded: tuple[FakeIngest, AgentOpsClient, TracerProvider],
+) -> None:
+    fake, client, provider = recorded
+    tracer = provider.get_tracer("agent")
+    messages = [{"role": "user", "parts": [{"type": "text", "content": "weather in Paris?"}]}]
+
+    with tracer.start_as_current_span("invoke_agent planner") as agent_span:
+        agent_span.set_attribute("gen_ai.operation.name", "invoke_agent")
+        agent_span.set_attribute("gen_ai.agent.name", "planner")
+        with tracer.start_as_current_span("chat gpt-4o") as chat:
+            chat.set_attributes(
+                {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": "gpt-4o",
+                    "gen_ai.request.temperature": 0.1,
+                    "gen_ai.response.model": "gpt-4o-2024-08-06",
+                    "gen_ai.response.finish_reasons": ["tool_calls"],
+                    "gen_ai.usage.input_tokens": 12,
+                    "gen_ai.usage.output_tokens": 5,
+                    "gen_ai.input.messages": json.dumps(messages),
+                }
+            )
+        with tracer.start_as_current_span("execute_tool get_weather") as tool_span:
+            tool_span.set_attributes(
+                {
+                    "gen_ai.operation.name": "execute_tool",
+                    "gen_ai.tool.name": "get_weather",
+                    "gen_ai.tool.call.id": "call-9",
+                    "gen_ai.tool.call.arguments": '{"city": "Paris"}',
+                }
+            )
+        with tracer.start_as_current_span("an unrelated http span"):
+            pass
+    assert client.flush(timeout=10)
+
+    session_id = _only_session(fake)
+    chain = _chain(fake, session_id)
+    _assert_verifiable_chain(chain)
+    assert [event["event_type"] for event in chain] == [
+        "SESSION_START",
+        "MODEL_REQUEST",
+        "MODEL_RESPONSE",
+        "TOOL_CALL",
+        "TOOL_RESULT",
+        "SESSION_END",
+    ]
+    start, request, response, call, result, end = (event["payload"] for event in chain)
+    # Spans end children first: the session starts with the first GenAI span to end, before the agent span.
+    assert start["agent_id"] == "otel-agent"
+    assert request == {
+        "model": "gpt-4o",
+        "provider": "openai",
+        "parameters": {"temperature": 0.1},
+        "prompt_hash": payload_hash(messages),
+    }
+    assert response == {
+        "model": "gpt-4o-2024-08-06",
+        "finish_reason": "tool_calls",
+        "usage": {"input_tokens": 12, "output_tokens": 5},
+    }
+    assert call == {"tool_name": "get_weather", "tool_id": "call-9", "args_hash": payload_hash({"city": "Paris"})}
+    assert result["status"] == "success"
+    assert end["status"] == "success"
+
+
+def test_spans_of_one_conversation_share_a_session_that_ends_at_shutdown(
+    recorded: tuple[FakeIngest, AgentOpsClient, TracerProvider],
+) -> None:
+    fake, client, provider = recorded
+    tracer = provider.get_tracer("agent")
+
+    for turn in range(2):  # two separate traces
+        with tracer.start_as_current_span(f"chat turn {turn}") as chat:
+            chat.set_attributes(
+                {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "gen_ai.conversation.id": "conv-1"}
+            )
+    assert client.flush(timeout=10)
+    assert fake.event_types(_only_session(fake))[-1] == "MODEL_RESPONSE"  # still open between turns
+    provider.shutdown()
+    assert client.flush(timeout=10)
+
+    chain = _chain(fake, _only_session(fake))
+    _assert_verifiable_chain(chain)
+    assert [event["event_type"] for event in chain].count("MODEL_REQUEST") == 2
+    assert chain[0]["payload"]["conversation_id"] == "conv-1"
+    assert chain[-1]["event_type"] == "SESSION_END"
+
+
+def test_a_failed_tool_span_records_an_error_and_fails_the_trace_session(
+    recorded: tuple[FakeIngest, AgentOpsClient, TracerProvider],
+) -> None:
+    fake, client, provider = recorded
+    tracer = provider.get_tracer("agent")
+
+    with tracer.start_as_current_span("invoke_agent") as agent_span:
+        agent_span.set_attribute("gen_ai.operation.name", "invoke_agent")
+        with tracer.start_as_current_span("execute_tool refund") as tool_span:
+            tool_span.set_attributes({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "refund"})
+            tool_span.set_attribute("error.type", "TimeoutError")
+            tool_span.set_status(Status(StatusCode.ERROR, "gateway timed out"))
+        agent_span.set_attribute("error.type", "TimeoutError")
+        agent_span.set_status(Status(StatusCode.ERROR, "tool failed"))
+    assert client.flush(timeout=10)
+
+    chain = _chain(fake, _only_session(fake))
+    _assert_verifiable_chain(chain)
+    assert [event["event_type"] for event in chain] == [
+        "SESSION_START",
+        "TOOL_CALL",
+        "TOOL_RESULT",
+        "ERROR",
+        "ERROR",
+        "SESSION_END",
+    ]
+    assert chain[2]["payload"]["status"] == "error"
+    assert chain[3]["payload"] == {"error_type": "TimeoutError", "message": "gateway timed out", "fatal": False}
+    assert chain[-1]["payload"]["status"] == "failure"
+
+
+def test_the_exporter_never_installs_itself_globally(
+    recorded: tuple[FakeIngest, AgentOpsClient, TracerProvider],
+) -> None:
+    _, _, provider = recorded
+
+    assert trace.get_tracer_provider() is not provider

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from ._errors import MalformedJSONError
@@ -11,6 +12,14 @@ from ._jcs import MAX_DEPTH, MAX_SAFE_INTEGER
 
 def _reject_constant(name: str) -> Any:
     raise MalformedJSONError(f"{name} is not allowed in I-JSON")
+
+
+def _finite_float(text: str) -> float:
+    # float() turns an out-of-range literal such as 1e400 into infinity, which I-JSON forbids (ELS section 2).
+    value = float(text)
+    if math.isfinite(value):
+        return value
+    raise MalformedJSONError(f"number {text} is outside the range of a double")
 
 
 def _checked_int(text: str) -> int:
@@ -35,6 +44,7 @@ _DECODER = json.JSONDecoder(
     object_pairs_hook=_unique_object,
     parse_constant=_reject_constant,
     parse_int=_checked_int,
+    parse_float=_finite_float,
 )
 
 
@@ -48,11 +58,12 @@ def loads(data: bytes | str) -> Any:
         raise
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise MalformedJSONError(str(exc)) from exc
-    _check_tree(value)
+    check_tree(value)
     return value
 
 
-def _check_tree(value: Any) -> None:
+def check_tree(value: Any) -> None:
+    """Raise ``MalformedJSONError`` for nesting deeper than 64 or a string with a lone surrogate."""
     # Iterative walk: depth limit and lone surrogates, which the stdlib decoder accepts silently.
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:

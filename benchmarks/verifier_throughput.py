@@ -1,0 +1,261 @@
+"""Verifier throughput against the floor (issue 2): how much slower than merely parsing and hashing every line?
+
+Generates a server-authority chain of ``--events`` events (default 100,000) of about 1 KB each, sealed with a signed
+seal when ``cryptography`` is installed (unsigned otherwise), then times, in fresh subprocesses of the same Python:
+
+- the verifier CLI: ``python -m agentops_verify --format json --trusted-key <pem> FILE``;
+- the floor: a script doing ``json.loads`` and ``hashlib.sha256(...).hexdigest()`` of every line of the same file.
+
+Each is run ``--repeat`` times (best wall time kept). Peak RSS is the child's ``ru_maxrss``, measured by a small
+wrapper process so the two programs never share a figure. Prints one JSON object. Targets: ratio <= 2.0 and peak RSS
+<= 64 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from agentops_verify import canonicalize, chain_event, seal_signed_bytes
+
+TARGET_RATIO = 2.0
+TARGET_RSS_MB = 64
+
+FLOOR_SCRIPT = """
+import hashlib, json, sys
+with open(sys.argv[1], "rb") as stream:
+    for line in stream:
+        json.loads(line)
+        hashlib.sha256(line).hexdigest()
+"""
+
+# Runs argv[1:] as a child, then prints its wall time, exit status and peak RSS (KiB on Linux).
+WRAPPER_SCRIPT = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+completed = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)
+wall = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"wall": wall, "returncode": completed.returncode, "maxrss_kib": usage.ru_maxrss}))
+"""
+
+_WORDS = (
+    "quarterly",
+    "revenue",
+    "forecast",
+    "risk",
+    "customer",
+    "churn",
+    "region",
+    "pipeline",
+    "latency",
+    "invoice",
+    "contract",
+    "renewal",
+    "escalation",
+    "compliance",
+    "audit",
+    "ledger",
+    "reconciliation",
+    "vendor",
+    "shipment",
+    "backlog",
+    "approval",
+    "threshold",
+)
+
+
+def _sentence(seed: int, words: int) -> str:
+    return " ".join(_WORDS[(seed * 7 + index * 3) % len(_WORDS)] for index in range(words)).capitalize() + "."
+
+
+def _payload(sequence_number: int) -> tuple[str, dict[str, Any]]:
+    """Payloads shaped like a model-and-tools agent's, about 1 KB per event once enveloped."""
+    kind = sequence_number % 4
+    digest = hashlib.sha256(str(sequence_number).encode()).hexdigest()
+    if kind == 1:
+        return "MODEL_REQUEST", {
+            "model": "gpt-4o-2024-08-06",
+            "provider": "openai",
+            "messages": [
+                {"role": "system", "content": _sentence(sequence_number, 18)},
+                {"role": "user", "content": _sentence(sequence_number + 1, 30)},
+            ],
+            "parameters": {"temperature": 0.2, "max_tokens": 1024, "top_p": 0.95},
+            "prompt_hash": digest,
+        }
+    if kind == 2:
+        return "MODEL_RESPONSE", {
+            "model": "gpt-4o-2024-08-06",
+            "content": _sentence(sequence_number, 60),
+            "content_hash": digest,
+            "finish_reason": "tool_calls",
+            "usage": {"prompt_tokens": 812, "completion_tokens": 96, "total_tokens": 908, "cost_usd": 0.00731},
+        }
+    if kind == 3:
+        return "TOOL_CALL", {
+            "tool_name": "crm.search_accounts",
+            "tool_id": f"call-{sequence_number}",
+            "args": {
+                "query": _sentence(sequence_number, 12),
+                "limit": 25,
+                "filters": {"region": "emea", "active": True},
+            },
+            "args_hash": digest,
+        }
+    return "TOOL_RESULT", {
+        "tool_name": "crm.search_accounts",
+        "tool_id": f"call-{sequence_number - 1}",
+        "result": {"accounts": [{"id": f"acct-{index}", "name": _sentence(index, 4)} for index in range(6)]},
+        "result_hash": digest,
+        "status": "success",
+        "duration_ms": 184,
+    }
+
+
+def _signer() -> tuple[Any, str, str] | None:
+    try:
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+    except ImportError:
+        return None
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    public = private_key.public_key()
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def sign(message: bytes) -> bytes:
+        return private_key.sign(message, ec.ECDSA(hashes.SHA256()))
+
+    return sign, "sha256:" + hashlib.sha256(der).hexdigest(), pem
+
+
+def generate_chain(path: Path, events: int, key_path: Path) -> bool:
+    """Write the chain as the archive does (one JCS line per event); returns whether the seal is signed."""
+    session_id = str(uuid.uuid4())
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    signer = _signer()
+    previous: dict[str, Any] | None = None
+    with path.open("wb") as out:
+        for sequence_number in range(events):
+            if sequence_number == 0:
+                event_type, payload = "SESSION_START", {"agent_id": "bench-agent", "environment": "prod"}
+            elif sequence_number == events - 1:
+                event_type, payload = "SESSION_END", {"status": "success", "duration_ms": events * 250}
+            else:
+                event_type, payload = _payload(sequence_number)
+            previous = chain_event(
+                event_id=str(uuid.uuid4()),
+                session_id=session_id,
+                sequence_number=sequence_number,
+                timestamp_wall=(start + timedelta(milliseconds=250 * sequence_number)).strftime(
+                    "%Y-%m-%dT%H:%M:%S.%fZ"
+                ),
+                event_type=event_type,
+                payload=payload,
+                prev_event_hash=previous["event_hash"] if previous else None,
+                chain_authority="server",
+                timestamp_monotonic=sequence_number * 250_000_000,
+                source_sdk_ver="agentops-replay-python/0.1.0",
+                authority_id="agentops-replay-bench",
+            )
+            out.write(canonicalize(previous) + b"\n")
+        assert previous is not None
+        seal: dict[str, Any] = {
+            "ingestion_service_id": "agentops-replay-bench",
+            "seal_timestamp": "2026-01-02T00:00:00Z",
+            "event_count": events,
+            "final_event_hash": previous["event_hash"],
+            "session_digest": "sha256:" + previous["event_hash"],
+        }
+        if signer is not None:
+            sign, key_id, pem = signer
+            seal["signature_algorithm"] = "ECDSA_P256_SHA256"
+            seal["signer_key_id"] = key_id
+            seal["signature"] = base64.b64encode(sign(seal_signed_bytes(session_id, seal))).decode()
+            key_path.write_text(pem)
+        sealed = chain_event(
+            event_id=str(uuid.uuid4()),
+            session_id=session_id,
+            sequence_number=events,
+            timestamp_wall="2026-01-02T00:00:00Z",
+            event_type="CHAIN_SEAL",
+            payload=seal,
+            prev_event_hash=previous["event_hash"],
+            chain_authority="server",
+            timestamp_monotonic=events * 250_000_000,
+            source_sdk_ver="agentops-replay-sealer/0.1.0",
+        )
+        out.write(canonicalize(sealed) + b"\n")
+    return signer is not None
+
+
+def _measure(command: list[str]) -> dict[str, Any]:
+    completed = subprocess.run(
+        [sys.executable, "-c", WRAPPER_SCRIPT, *command], capture_output=True, text=True, check=True
+    )
+    result: dict[str, Any] = json.loads(completed.stdout)
+    return result
+
+
+def _best(command: list[str], repeat: int) -> dict[str, Any]:
+    runs = [_measure(command) for _ in range(repeat)]
+    return {
+        "wall_seconds": min(run["wall"] for run in runs),
+        "returncodes": sorted({run["returncode"] for run in runs}),
+        "peak_rss_mb": max(run["maxrss_kib"] for run in runs) / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="also leave the generated chain at this path")
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        chain = arguments.keep or Path(folder) / "chain.jsonl"
+        key = Path(folder) / "seal-key.pem"
+        signed = generate_chain(chain, arguments.events, key)
+        verify_command = [sys.executable, "-m", "agentops_verify", "--format", "json"]
+        if signed:
+            verify_command += ["--trusted-key", str(key)]
+        verifier = _best([*verify_command, str(chain)], arguments.repeat)
+        floor = _best([sys.executable, "-c", FLOOR_SCRIPT, str(chain)], arguments.repeat)
+        report = json.loads(subprocess.run([*verify_command, str(chain)], capture_output=True, check=False).stdout)
+        size = chain.stat().st_size
+    ratio = verifier["wall_seconds"] / floor["wall_seconds"]
+    print(
+        json.dumps(
+            {
+                "events": arguments.events + 1,
+                "file_bytes": size,
+                "mean_event_bytes": round(size / (arguments.events + 1)),
+                "seal_signed": signed,
+                "verifier_status": report["status"],
+                "verifier_evidence_class": report["evidence_class"],
+                "verifier_wall_seconds": round(verifier["wall_seconds"], 3),
+                "floor_wall_seconds": round(floor["wall_seconds"], 3),
+                "ratio": round(ratio, 3),
+                "verifier_peak_rss_mb": round(verifier["peak_rss_mb"], 1),
+                "floor_peak_rss_mb": round(floor["peak_rss_mb"], 1),
+                "target_ratio": TARGET_RATIO,
+                "target_peak_rss_mb": TARGET_RSS_MB,
+                "meets_targets": ratio <= TARGET_RATIO and verifier["peak_rss_mb"] <= TARGET_RSS_MB,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""``agentops-verify``: the command line of ELS section 7.
+
+Exit status: 0 when every session passes (and meets the policy), 1 when any fails, 2 when the command itself could
+not run (bad arguments, an unreadable file, a bad key file). Text output follows ``aws cloudtrail validate-logs``:
+one tab-separated line per file, then the details, then ``N/M sessions valid``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from ._ecdsa import KeyFormatError
+from ._files import verify_file
+from ._keys import TrustStore, is_key_id, parse_key_file
+from ._policy import Policy
+from ._report import Report
+
+EXIT_PASS = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+
+PROG = "agentops-verify"
+# Files at least this large get a progress indicator (only when stderr is a terminal).
+_PROGRESS_MIN_BYTES = 16 * 1024 * 1024
+_PROGRESS_INTERVAL_SECONDS = 0.5
+
+
+class _UsageError(Exception):
+    """The command cannot run as asked; the message is printed as is."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _argument_parser()
+    arguments = parser.parse_args(argv)  # exits with status 2 on bad arguments
+    try:
+        trust = _trust_store(arguments.trusted_key)
+        policy = Policy(
+            reject_local_authority=arguments.reject_local_authority,
+            require_authoritative=arguments.require_authoritative,
+            accept_unsigned_seals=arguments.accept_unsigned_seals,
+        )
+        reports = [_verify(path, trust, policy) for path in arguments.files]
+    except _UsageError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if arguments.format == "json":
+        _print_json(reports, sys.stdout)
+    else:
+        _print_text(reports, sys.stdout)
+    return EXIT_PASS if all(report.passed for report in reports) else EXIT_FAIL
+
+
+def _argument_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Verify AgentOps Replay evidence (JSON Lines chains, JSON arrays of events, export documents) "
+        "offline. Exit status: 0 all sessions pass, 1 any fails, 2 the command could not run.",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    parser.add_argument(
+        "--trusted-key",
+        metavar="KEY",
+        action="append",
+        default=[],
+        help="a PEM public key file, a GET /v1/keys JSON file (every key in it trusted), or a sha256: key id that "
+        "pins a key listed in an export document; repeatable",
+    )
+    parser.add_argument(
+        "--reject-local-authority", action="store_true", help="fail sessions whose chain authority is sdk"
+    )
+    parser.add_argument(
+        "--require-authoritative", action="store_true", help="fail anything that is not AUTHORITATIVE_EVIDENCE"
+    )
+    parser.add_argument(
+        "--accept-unsigned-seals",
+        action="store_true",
+        help="count a legacy unsigned server seal as a seal (the original v0.6 classification)",
+    )
+    parser.add_argument("files", metavar="FILE", nargs="+", help="evidence files to verify")
+    return parser
+
+
+def _trust_store(keys: Sequence[str]) -> TrustStore:
+    store = TrustStore()
+    for key in keys:
+        if key.startswith("sha256:"):
+            if not is_key_id(key):
+                raise _UsageError(f"--trusted-key {key}: not 'sha256:' followed by 64 lowercase hex digits")
+            store.pin(key)
+            continue
+        try:
+            with open(key, "rb") as stream:
+                data = stream.read()
+        except OSError as error:
+            raise _UsageError(f"cannot read key file {key}: {error.strerror or error}") from None
+        try:
+            for public_key in parse_key_file(data):
+                store.add(public_key)
+        except KeyFormatError as error:
+            raise _UsageError(f"bad key file {key}: {error}") from None
+    return store
+
+
+def _verify(path: str, trust: TrustStore, policy: Policy) -> Report:
+    try:
+        return verify_file(path, trust=trust, policy=policy, progress=_progress_for(path))
+    except OSError as error:
+        raise _UsageError(f"cannot read {path}: {error.strerror or error}") from None
+    finally:
+        _clear_progress()
+
+
+def _progress_for(path: str) -> Callable[[int], None] | None:
+    # A progress indicator only for large files, and only for a person watching a terminal.
+    if not sys.stderr.isatty():
+        return None
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return None
+    if size < _PROGRESS_MIN_BYTES:
+        return None
+    last_shown = 0.0
+
+    def show(done: int) -> None:
+        nonlocal last_shown
+        now = time.monotonic()
+        if now - last_shown >= _PROGRESS_INTERVAL_SECONDS:
+            last_shown = now
+            sys.stderr.write(f"\r{path}: {min(100, done * 100 // size)}% verified")
+            sys.stderr.flush()
+
+    return show
+
+
+def _clear_progress() -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+
+
+def _print_json(reports: Sequence[Report], out: TextIO) -> None:
+    if len(reports) == 1:
+        document: object = reports[0].to_dict()
+    else:
+        passed = sum(report.passed for report in reports)
+        document = {
+            "reports": [report.to_dict() for report in reports],
+            "passed": passed,
+            "failed": len(reports) - passed,
+        }
+    out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def summary_line(report: Report) -> str:
+    """``name<TAB>PASS|FAIL<TAB>class<TAB>first violation or partial reasons``."""
+    violation = report.first_violation
+    if violation is not None:
+        where = violation.location()
+        detail = f"{violation.type} {where}" if where else violation.type
+    elif report.partial_reasons:
+        detail = ",".join(report.partial_reasons)
+    else:
+        detail = "-"
+    return "\t".join((report.source or "-", report.status, report.evidence_class, detail))
+
+
+def detail_lines(report: Report) -> list[str]:
+    """What an auditor reads after the summary: who sealed, what was checked, every finding."""
+    lines = [f"{report.source or '-'}:"]
+    if report.session_id is not None:
+        lines.append(f"  session {report.session_id}, authority {report.authority}, {report.event_count} events")
+    if report.seal_signed:
+        trusted = "trusted" if report.seal_key_trusted else "NOT trusted"
+        lines.append(f"  seal signed by {report.seal_key_id} ({trusted})")
+    elif report.sealed:
+        lines.append("  seal unsigned (legacy)")
+    else:
+        lines.append("  no seal")
+    lines.append(f"  session end {'present' if report.complete else 'missing'}, {report.total_drops} events dropped")
+    for violation in report.violations:
+        where = violation.location()
+        lines.append(f"  violation {violation.type}{' ' + where if where else ''}: {violation.message}")
+    for warning in report.warnings:
+        where = warning.location()
+        lines.append(f"  warning {warning.type}{' ' + where if where else ''}: {warning.message}")
+    if report.replay_fingerprint is not None:
+        lines.append(f"  replay fingerprint {report.replay_fingerprint}")
+    return lines
+
+
+def _print_text(reports: Sequence[Report], out: TextIO) -> None:
+    for report in reports:
+        out.write(summary_line(report) + "\n")
+    out.write("\n")
+    for report in reports:
+        out.write("\n".join(detail_lines(report)) + "\n")
+    passed = sum(report.passed for report in reports)
+    out.write(f"\n{passed}/{len(reports)} sessions valid\n")

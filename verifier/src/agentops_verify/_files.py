@@ -1,0 +1,71 @@
+"""Reading inputs from files: the only I/O of the library (the CLI adds argument parsing and printing).
+
+JSON Lines are verified as they are read, one line at a time, so memory does not grow with the file. Binary-mode
+line iteration splits on LF bytes only, so U+2028, U+2029 and NEL inside strings stay ordinary characters (ELS
+section 2). A JSON array or an export document is one JSON value and is read whole.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import BinaryIO
+
+from ._chain import ChainVerifier
+from ._documents import detect_shape, verify_bytes
+from ._eventline import JSON_WHITESPACE
+from ._keys import TrustStore
+from ._policy import Policy
+from ._report import Report
+
+_WHITESPACE = JSON_WHITESPACE.encode("ascii")
+# How many lines pass between two progress callbacks.
+_PROGRESS_EVERY = 4096
+
+
+def verify_file(
+    path: str | os.PathLike[str],
+    *,
+    trust: TrustStore | None = None,
+    policy: Policy = Policy(),  # noqa: B008
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Verify one file; ``progress`` (if given) is called now and then with the number of bytes read so far.
+    Raises ``OSError`` when the file cannot be read."""
+    with open(path, "rb") as stream:
+        return verify_stream(stream, trust=trust, policy=policy, source=os.fspath(path), progress=progress)
+
+
+def verify_stream(
+    stream: BinaryIO,
+    *,
+    trust: TrustStore | None = None,
+    policy: Policy = Policy(),  # noqa: B008
+    source: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Verify the input read from a binary stream (JSON Lines streamed; other shapes read whole)."""
+    leading: list[bytes] = []
+    first = stream.readline()
+    while first and not first.strip(_WHITESPACE):
+        leading.append(first)
+        first = stream.readline()
+    shape, _ = detect_shape(first, None)
+    if shape != "jsonl":
+        return verify_bytes(b"".join(leading) + first + stream.read(), trust=trust, policy=policy, source=source)
+    verifier = ChainVerifier(trust, policy)
+    for line in leading:
+        verifier.add_line(line)
+    verifier.add_line(first)
+    if progress is None:
+        for line in stream:
+            verifier.add_line(line)
+    else:
+        done = sum(map(len, leading)) + len(first)
+        for count, line in enumerate(stream, start=1):
+            verifier.add_line(line)
+            done += len(line)
+            if count % _PROGRESS_EVERY == 0:
+                progress(done)
+        progress(done)
+    return verifier.finish(source=source)

@@ -131,6 +131,7 @@ def _error(code: str, details: dict[str, Any]) -> dict[str, Any]:
 def _handler_for(fake: FakeIngest) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stall
 
         def log_message(self, format: str, *args: Any) -> None:
             return

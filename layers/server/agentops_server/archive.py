@@ -12,17 +12,23 @@ Layout (docs/architecture.md):
 
 Write once, at most one version: ``write_session`` first looks for the object (``HeadObject``) and, when it is
 there, returns it if its SHA-256 is the expected one (a retry) and raises ``ArchiveConflictError`` otherwise; it never
-writes a second version. When the object is absent it streams a multipart upload whose completion carries
-``If-None-Match: *``, so two sealers racing for the same session cannot both create a version: S3 (and moto) reject the
-loser's ``CompleteMultipartUpload`` with 412, and the loser then compares the winner's object as above. (A delete
-marker would hide the version from ``HeadObject``; the seal role has no delete permission, and the bucket policy
-should deny ``s3:DeleteObject*`` on ``sessions/*`` to everyone so no marker can exist.)
+writes a second version. When the object is absent it creates it with ``If-None-Match: *`` (on ``PutObject``, or on
+``CompleteMultipartUpload`` for a chain longer than one part), so two sealers racing for the same session cannot both
+create a version: S3 (and moto) reject the loser with 412, and the loser then compares the winner's object as above.
+Before creating, the bytes streamed from the store are hashed and must match the SHA-256 of the chain the sealer
+verified, so a copy edited between the verification pass and the upload pass is never published. (A delete marker
+would hide the version from ``HeadObject``; the seal role has no delete permission, and the bucket policy should deny
+``s3:DeleteObject*`` on ``sessions/*`` to everyone so no marker can exist.)
 
-Memory: the body is streamed from the store in parts of ``part_size`` bytes (default 8 MiB), never whole.
+Memory: the body is streamed from the store in parts of ``part_size`` bytes (default 8 MiB), never whole; at most two
+parts are held at once. moto gap: moto applies neither the bucket's default retention nor lock headers to multipart
+uploads, so locally only single-part archives show ``ObjectLockMode``; S3 applies the default retention to both.
 
-IAM needed on the bucket: ``s3:PutObject`` (parts, completion and key files), ``s3:GetObject`` (``keys/index.json``,
-``HeadObject``), ``s3:AbortMultipartUpload`` (cleanup after a failed upload). Presigned links to an archive version
-(the chain route) need ``s3:GetObjectVersion``. No delete, no retention or legal-hold changes, no bypass.
+IAM needed on the bucket: ``s3:PutObject`` (PutObject, multipart create/part/complete, key files), ``s3:GetObject``
+(``HeadObject``, ``keys/index.json``), ``s3:AbortMultipartUpload`` (cleanup after a failed upload), and
+``s3:ListBucket`` on the bucket so that HeadObject of a missing archive answers 404 rather than 403. Presigned links to
+an archive version (the chain route) need ``s3:GetObjectVersion``. No delete, no retention or legal-hold change, no
+bypass.
 """
 
 from __future__ import annotations

@@ -6,14 +6,14 @@ import base64
 import json
 import logging
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from agentops_server.archive import KEYS_INDEX_KEY, S3Archive, public_key_object_key, session_archive_key
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.sealing import ALARM_SEAL_REFUSED, Sealer
-from agentops_server.signing import KmsSigner
+from agentops_server.signing import KmsSigner, SigningKeyMisconfiguredError
 from agentops_server.store import STATUS_ENDED, STATUS_OPEN, STATUS_SEALED, SequenceConflictError, StoredBatch
 from agentops_verify import canonicalize, chain_event, loads, seal_signed_bytes
 from agentops_verify._ecdsa import load_pem_public_key, verify_signature
@@ -35,6 +35,7 @@ from tests.functional.seal.conftest import (
 )
 from tests.functional.seal.verify import verify_archive
 from tests.support.chains import build_chain
+from tests.support.keys import TestSigner
 
 
 @pytest.fixture
@@ -367,3 +368,40 @@ def test_local_authority_session_is_never_sealed_by_the_server(
     assert sealer.seal_due_sessions(T0) == []
     assert store.get_head(session_id).seal_refused_reason is not None
     assert archive_versions(s3, session_archive_key(session_id)) == []
+
+
+class WrongKeySigner:
+    """Publishes one key but signs with another, as a misconfigured or swapped KMS key would."""
+
+    def __init__(self, published: TestSigner, signing: TestSigner) -> None:
+        self.key_id = published.key_id
+        self.public_key_pem = published.public_key_pem
+        self._signing = signing
+
+    def sign(self, message: bytes) -> bytes:
+        return self._signing.sign(message)
+
+
+def test_signature_that_its_published_key_cannot_check_is_never_persisted(
+    store: InMemoryChainStore, archive: S3Archive, s3: Any
+) -> None:
+    session_id = ingest_session(store)
+    lines = stored_lines(store, session_id)
+    sealer = Sealer(store, WrongKeySigner(TestSigner(), TestSigner()), archive, SERVICE_ID)
+
+    with pytest.raises(SigningKeyMisconfiguredError):
+        sealer.seal_due_sessions(T0)
+
+    assert stored_lines(store, session_id) == lines
+    assert store.get_head(session_id).status == STATUS_ENDED
+    assert archive_versions(s3, session_archive_key(session_id)) == []
+
+
+def test_run_out_of_time_leaves_the_remaining_sessions_due(store: InMemoryChainStore, sealer: Sealer) -> None:
+    first = ingest_session(store)
+    second = ingest_session(store, accepted_at=T0 + timedelta(seconds=1))
+    answers = iter([True, False])
+
+    assert sealer.seal_due_sessions(after_idle(T0), time_left=lambda: next(answers)) == [first]
+    assert store.get_head(second).status == STATUS_ENDED
+    assert sealer.seal_due_sessions(after_idle(T0)) == [second]

@@ -17,6 +17,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from agentops_server.json_pointer import escape_token, walk
@@ -152,21 +153,41 @@ def _has_phone(text: str) -> bool:
     return _PHONE.search(text) is not None
 
 
-# Detector order is the order findings for one location are listed in.
-_TEXT_DETECTORS: tuple[tuple[str, Callable[[str], bool]], ...] = (
-    (EMAIL, _has_email),
-    (PHONE, _has_phone),
-    (PAYMENT_CARD, _has_card_number),
-    (IBAN, _has_iban),
-    (NATIONAL_ID, _has_national_id),
-    (IP_ADDRESS, _has_ip_address),
-    (API_KEY_LIKE, _has_key_material),
+# Detector order is the order findings for one location are listed in. Each detector has a cheap precondition
+# (a character its matches cannot lack) that spares the regular expressions on most strings of a payload.
+_TEXT_DETECTORS: tuple[tuple[str, Callable[[str, bool], bool], Callable[[str], bool]], ...] = (
+    (EMAIL, lambda text, _digits: "@" in text, _has_email),
+    (PHONE, lambda _text, digits: digits, _has_phone),
+    (PAYMENT_CARD, lambda _text, digits: digits, _has_card_number),
+    (IBAN, lambda _text, digits: digits, _has_iban),
+    (NATIONAL_ID, lambda text, digits: digits and "-" in text, _has_national_id),
+    (IP_ADDRESS, lambda text, _digits: "." in text or ":" in text, _has_ip_address),
+    (API_KEY_LIKE, lambda text, _digits: len(text) >= _SHORTEST_KEY_MATERIAL, _has_key_material),
 )
+# Nothing any detector finds is shorter: "a@b.cd" (email) is the shortest match of all.
+_SHORTEST_MATCH = 6
+# "AKIA" + 16 characters; "sk-" + 20; the private key armour line; generated tokens of 32 and more.
+_SHORTEST_KEY_MATERIAL = 20
+_ANY_DIGIT = re.compile(r"\d")
+_CACHED_MAX_LENGTH = 128
 
 
-def detect(text: str) -> list[str]:
+def detect(text: str) -> tuple[str, ...]:
     """The kinds of sensitive data found in one string (each kind at most once)."""
-    return [kind for kind, has_kind in _TEXT_DETECTORS if has_kind(text)]
+    if len(text) < _SHORTEST_MATCH:
+        return ()
+    # Member names and short values repeat across the events of a session; long values are not worth keeping.
+    return _detect_short(text) if len(text) <= _CACHED_MAX_LENGTH else _detect(text)
+
+
+@lru_cache(maxsize=4096)
+def _detect_short(text: str) -> tuple[str, ...]:
+    return _detect(text)
+
+
+def _detect(text: str) -> tuple[str, ...]:
+    digits = _ANY_DIGIT.search(text) is not None
+    return tuple(kind for kind, may_match, matches in _TEXT_DETECTORS if may_match(text, digits) and matches(text))
 
 
 def scan_event(event: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -205,7 +226,7 @@ def _masked_member_token(key: str, position: int) -> str:
     return f"[masked key #{position}]" if detect(key) else escape_token(key)
 
 
-def _findings(identity: dict[str, Any], pointer: str, location: str, kinds: list[str]) -> list[dict[str, Any]]:
+def _findings(identity: dict[str, Any], pointer: str, location: str, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
     return [{**identity, "path": pointer, "location": location, "type": kind, "severity": "warning"} for kind in kinds]
 
 

@@ -72,7 +72,7 @@ def test_each_kind_of_sensitive_data_is_detected(text: str, kind: str) -> None:
     ],
 )
 def test_ordinary_text_and_near_misses_are_not_flagged(text: str) -> None:
-    assert detect(text) == []
+    assert detect(text) == ()
 
 
 def test_finding_names_the_event_and_the_json_pointer_of_the_value() -> None:

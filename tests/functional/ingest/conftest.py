@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -133,3 +133,8 @@ def table_items(dynamodb: Any, table_name: str) -> list[dict[str, Any]]:
             break
         arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     return sorted(items, key=lambda item: (item["pk"]["S"], item["sk"]["S"]))
+
+
+@pytest.fixture
+def snapshot(dynamodb: Any, table_name: str) -> Callable[[], list[dict[str, Any]]]:
+    return lambda: table_items(dynamodb, table_name)

@@ -35,7 +35,7 @@ def event(sequence: int, event_type: str | None = None, **fields: Any) -> dict[s
         "event_type": chosen,
         "source_sdk_ver": "agentops-replay-python/0.1.0",
         "schema_ver": "v0.6",
-        "payload": dict(PAYLOADS[chosen]),
+        "payload": dict(PAYLOADS.get(chosen, PAYLOADS["TOOL_CALL"])),
     }
     built.update(fields)
     return built

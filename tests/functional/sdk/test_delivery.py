@@ -14,27 +14,12 @@ import time
 from typing import Any
 
 from agentops_replay import AgentOpsClient
-from agentops_verify import event_hash, loads, payload_hash
 
+from tests.functional.sdk.evidence import assert_verifies, stored_chain
 from tests.functional.sdk.fake_ingest import FakeIngest
 from tests.support.paths import REPO_ROOT
 
 Ingest = tuple[FakeIngest, str]
-
-
-def _chain(fake: FakeIngest, session_id: str) -> list[dict[str, Any]]:
-    return [loads(line) for line in fake.chain_bytes(session_id).splitlines()]
-
-
-def _assert_verifiable_chain(chain: list[dict[str, Any]]) -> None:
-    previous = None
-    for number, event in enumerate(chain):
-        assert event["sequence_number"] == number
-        assert event["prev_event_hash"] == previous
-        assert event["payload_hash"] == payload_hash(event["payload"])
-        assert event["event_hash"] == event_hash(event)
-        previous = event["event_hash"]
-    assert len({event["event_id"] for event in chain}) == len(chain)
 
 
 def _fast_client(endpoint: str, **options: Any) -> AgentOpsClient:
@@ -56,8 +41,8 @@ def test_every_fault_is_retried_without_loss_duplicates_or_gaps(ingest: Ingest) 
     assert client.flush(timeout=30)
     client.close(timeout=1)
 
-    chain = _chain(fake, session.session_id)
-    _assert_verifiable_chain(chain)
+    assert_verifies(fake, session.session_id)
+    chain = stored_chain(fake, session.session_id)
     assert [e["payload"].get("tool_id") for e in chain[1:-1]] == [str(index) for index in range(300)]
     assert [chain[0]["event_type"], chain[-1]["event_type"]] == ["SESSION_START", "SESSION_END"]
     stats = client.stats()
@@ -93,8 +78,8 @@ def test_a_full_buffer_during_an_outage_shows_up_as_log_drop_when_the_link_retur
     assert client.flush(timeout=10)
     client.close(timeout=1)
 
-    chain = _chain(fake, session.session_id)
-    _assert_verifiable_chain(chain)
+    assert_verifies(fake, session.session_id, drops=client.stats()["dropped"])
+    chain = stored_chain(fake, session.session_id)
     drops = [e["payload"] for e in chain if e["event_type"] == "LOG_DROP"]
     stats = client.stats()
     assert stats["dropped"] > 0
@@ -122,8 +107,8 @@ def test_events_stuck_in_a_long_outage_become_network_loss(ingest: Ingest) -> No
     assert client.flush(timeout=10)
     client.close(timeout=1)
 
-    chain = _chain(fake, session.session_id)
-    _assert_verifiable_chain(chain)
+    assert_verifies(fake, session.session_id, drops=client.stats()["dropped"])
+    chain = stored_chain(fake, session.session_id)
     drops = [e["payload"] for e in chain if e["event_type"] == "LOG_DROP"]
     assert drops
     assert {drop["drop_reason"] for drop in drops} == {"NETWORK_LOSS"}
@@ -229,8 +214,8 @@ def test_exit_without_close_delivers_the_session_within_the_exit_bound(ingest: I
 
     session_id, _ = _run_exit_script(endpoint)
 
-    chain = _chain(fake, session_id)
-    _assert_verifiable_chain(chain)
+    assert_verifies(fake, session_id)
+    chain = stored_chain(fake, session_id)
     assert len(chain) == 52
     assert chain[-1]["event_type"] == "SESSION_END"
 

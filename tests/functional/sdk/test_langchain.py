@@ -15,8 +15,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.tools import tool
 
+from tests.functional.sdk.evidence import assert_verifies, stored_chain
 from tests.functional.sdk.fake_ingest import FakeIngest
-from tests.functional.sdk.test_delivery import _assert_verifiable_chain, _chain
 
 Ingest = tuple[FakeIngest, str]
 
@@ -72,8 +72,8 @@ def test_a_tool_calling_run_becomes_a_verifying_session_without_its_content(inge
     client.close(timeout=1)
 
     assert answer.startswith("The refund could not be issued")
-    chain = _chain(fake, session.session_id)
-    _assert_verifiable_chain(chain)
+    assert_verifies(fake, session.session_id)
+    chain = stored_chain(fake, session.session_id)
     assert [event["event_type"] for event in chain] == [
         "SESSION_START",
         "MODEL_REQUEST",

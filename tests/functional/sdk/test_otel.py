@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
+from tests.functional.sdk.evidence import assert_verifies, stored_chain
 from tests.functional.sdk.fake_ingest import FakeIngest
-from tests.functional.sdk.test_delivery import _assert_verifiable_chain, _chain
 
 Ingest = tuple[FakeIngest, str]
 
@@ -73,8 +73,8 @@ def test_an_instrumented_agent_run_becomes_one_verifying_session(
     assert client.flush(timeout=10)
 
     session_id = _only_session(fake)
-    chain = _chain(fake, session_id)
-    _assert_verifiable_chain(chain)
+    assert_verifies(fake, session_id)
+    chain = stored_chain(fake, session_id)
     assert [event["event_type"] for event in chain] == [
         "SESSION_START",
         "MODEL_REQUEST",
@@ -118,8 +118,8 @@ def test_spans_of_one_conversation_share_a_session_that_ends_at_shutdown(
     provider.shutdown()
     assert client.flush(timeout=10)
 
-    chain = _chain(fake, _only_session(fake))
-    _assert_verifiable_chain(chain)
+    assert_verifies(fake, _only_session(fake))
+    chain = stored_chain(fake, _only_session(fake))
     assert [event["event_type"] for event in chain].count("MODEL_REQUEST") == 2
     assert chain[0]["payload"]["conversation_id"] == "conv-1"
     assert chain[-1]["event_type"] == "SESSION_END"
@@ -141,8 +141,8 @@ def test_a_failed_tool_span_records_an_error_and_fails_the_trace_session(
         agent_span.set_status(Status(StatusCode.ERROR, "tool failed"))
     assert client.flush(timeout=10)
 
-    chain = _chain(fake, _only_session(fake))
-    _assert_verifiable_chain(chain)
+    assert_verifies(fake, _only_session(fake))
+    chain = stored_chain(fake, _only_session(fake))
     assert [event["event_type"] for event in chain] == [
         "SESSION_START",
         "TOOL_CALL",

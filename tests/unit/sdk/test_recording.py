@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from agentops_replay import REDACTED, AgentOpsClient, Session, content_hash, redact
-from agentops_verify import loads, payload_hash
+from agentops_verify import NON_AUTHORITATIVE_EVIDENCE, PASS, Policy, loads, payload_hash, verify_bytes
 
 
 def _chain(client: AgentOpsClient, session: Session) -> list[dict[str, Any]]:
@@ -102,7 +102,10 @@ def test_helpers_record_hashes_not_content_by_default(client: AgentOpsClient) ->
     assert payloads["DECISION_TRACE"]["justification"] == REDACTED
     assert payloads["DECISION_TRACE"]["justification_hash"] == payload_hash("because the card is valid")
     assert client.local_writer is not None
-    assert b"4111" not in client.local_writer.path_of(session.session_id).read_bytes()
+    recorded = client.local_writer.path_of(session.session_id).read_bytes()
+    assert b"4111 1111" not in recorded
+    assert b'"card"' not in recorded
+    assert b"the card is valid" not in recorded
 
 
 def test_capture_content_records_the_text(tmp_path: Path) -> None:
@@ -182,29 +185,37 @@ def test_records_after_end_are_ignored_and_counted(client: AgentOpsClient) -> No
     assert client.stats()["invalid"] == 2
 
 
-def test_local_mode_writes_an_sdk_authority_chain_with_an_unsigned_seal(client: AgentOpsClient) -> None:
-    from agentops_verify import event_hash
-
+def test_local_mode_writes_an_sdk_authority_chain_that_verifies_as_non_authoritative(client: AgentOpsClient) -> None:
     session = client.start_session("agent")
     for index in range(5):
         session.tool_call("t", tool_id=str(index))
     session.end()
     assert client.flush(timeout=5)
+    assert client.local_writer is not None
 
+    report = verify_bytes(client.local_writer.path_of(session.session_id).read_bytes())
+
+    assert (report.status, report.evidence_class, report.authority) == (PASS, NON_AUTHORITATIVE_EVIDENCE, "sdk")
+    assert report.event_count == 8
+    assert report.sealed
+    assert not report.seal_signed
     chain = _chain(client, session)
-    assert [e["sequence_number"] for e in chain] == list(range(8))
     assert {e["chain_authority"] for e in chain} == {"sdk"}
-    previous = None
-    for event in chain:
-        assert event["prev_event_hash"] == previous
-        assert event["event_hash"] == event_hash(event)
-        assert event["payload_hash"] == payload_hash(event["payload"])
-        previous = event["event_hash"]
-    seal = chain[-1]
-    assert seal["event_type"] == "CHAIN_SEAL"
-    assert "signature" not in seal["payload"]
-    assert seal["payload"]["event_count"] == 7
-    assert seal["payload"]["session_digest"] == f"sha256:{chain[-2]['event_hash']}"
+    assert chain[-1]["event_type"] == "CHAIN_SEAL"
+    assert "signature" not in chain[-1]["payload"]
+
+
+def test_local_mode_chain_refused_under_the_reject_local_authority_policy(client: AgentOpsClient) -> None:
+    with client.session("agent"):
+        pass
+    assert client.flush(timeout=5)
+    assert client.local_writer is not None
+    path = next(client.local_writer.directory.iterdir())
+
+    report = verify_bytes(path.read_bytes(), policy=Policy(reject_local_authority=True))
+
+    assert report.status == "FAIL"
+    assert [violation.type for violation in report.violations] == ["POLICY_VIOLATION"]
 
 
 def test_forked_child_starts_empty_and_leaves_the_parents_session_alone(client: AgentOpsClient) -> None:

@@ -26,7 +26,13 @@ from agentops_server.clock import Clock, format_timestamp
 from agentops_server.errors import ApiError
 from agentops_server.export_store import ExportStore
 from agentops_server.pii import scan_event
-from agentops_server.replay import ArchiveReader, archive_mismatch, session_not_found, verification_failed
+from agentops_server.replay import (
+    ArchiveReader,
+    archive_mismatch,
+    session_mismatch,
+    session_not_found,
+    verification_failed,
+)
 from agentops_server.store import ChainStore, SigningKeyRecord
 
 EXPORT_VERSION = "1.0"
@@ -178,7 +184,8 @@ class ExportService:
         self._render_pdf = render_pdf
 
     def export(self, session_id: str, file_format: str, withholding: Withholding) -> dict[str, Any]:
-        """The 201 body of API.md; ``ApiError`` SESSION_NOT_FOUND, VALIDATION_ERROR or VERIFICATION_FAILED."""
+        """The 201 body of API.md; ``ApiError`` SESSION_NOT_FOUND, VALIDATION_ERROR or VERIFICATION_FAILED (the
+        chain does not verify, as replay answers it: nothing is written)."""
         head = self._store.get_head(session_id)
         if head is None:
             raise session_not_found(session_id)
@@ -195,6 +202,10 @@ class ExportService:
             raise verification_failed(
                 {"session_id": session_id, "status": "FAIL", "violations": [archive_mismatch(head.archive)]}
             )
+        if document.report.get("status") != "PASS":
+            raise verification_failed(document.report)  # evidence that does not verify is not exported
+        if document.report.get("session_id") != session_id:
+            raise verification_failed(session_mismatch(session_id, document.report))
         export_id = self._new_export_id()
         stored = self._exports.put(session_id, export_id, "json", document.body)
         if file_format == "pdf":

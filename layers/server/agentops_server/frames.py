@@ -78,10 +78,10 @@ def build_page(events: Iterable[Mapping[str, Any]], from_sequence: int, limit: i
     """Frames for the events with ``from_sequence <= sequence_number < from_sequence + limit``.
 
     ``events`` yields the chain in order starting at or before ``from_sequence`` (a reader that seeks may start a
-    little early); ``event_count`` is the number of events in the verified chain, so the last page says so
-    (``next_from_sequence`` null) without reading past it.
+    little early); ``event_count`` is the number of events in the verified chain: nothing past it is served (an
+    open session may have grown since it was verified), and the last page says so (``next_from_sequence`` null).
     """
-    end = from_sequence + limit
+    end = min(from_sequence + limit, event_count)
     frames: list[dict[str, Any]] = []
     for event in events:
         sequence_number = event["sequence_number"]

@@ -64,6 +64,23 @@ def archive_mismatch(archive: ArchiveRef) -> dict[str, Any]:
     }
 
 
+def session_mismatch(session_id: str, report: dict[str, Any]) -> dict[str, Any]:
+    """A failing report for a chain that verifies but belongs to another session than the one asked for."""
+    return {
+        **report,
+        "status": "FAIL",
+        "violations": [
+            {
+                "type": "SESSION_MISMATCH",
+                "message": f"the stored chain is session {report.get('session_id')}, not {session_id}",
+                "event_sequence": 0,
+                "event_id": None,
+                "context": {"requested": session_id, "found": report.get("session_id")},
+            }
+        ],
+    }
+
+
 def _summary(report: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in report.items() if key not in _PER_EVENT_REPORT_KEYS}
 
@@ -134,6 +151,8 @@ class ReplayService:
             lines = self._store.iter_lines(session_id, from_sequence)
         if not verified.passed:
             raise verification_failed(verified.report)
+        if verified.report.get("session_id") != session_id:
+            raise verification_failed(session_mismatch(session_id, verified.report))
         page = build_page((loads(line) for line in lines), from_sequence, limit, verified.event_count)
         return {
             "session_id": session_id,

@@ -54,9 +54,12 @@ def store() -> InMemoryChainStore:
     return InMemoryChainStore()
 
 
-def store_events(store: ChainStore, events: Sequence[Event], *, batch_size: int = 50) -> None:
-    """Put ``events`` into ``store`` as ingestion (and, for a CHAIN_SEAL, the sealer) does: batch by batch."""
-    session_id = events[0]["session_id"]
+def store_events(
+    store: ChainStore, events: Sequence[Event], *, batch_size: int = 50, session_id: str | None = None
+) -> None:
+    """Put ``events`` into ``store`` as ingestion (and, for a CHAIN_SEAL, the sealer) does: batch by batch, under
+    their own session id unless ``session_id`` says otherwise (a chain stored where it does not belong)."""
+    session_id = session_id if session_id is not None else events[0]["session_id"]
     store.create_session(session_id, OWNER, T0)
     ordinary = [event for event in events if event["event_type"] != "CHAIN_SEAL"]
     chunks = [ordinary[start : start + batch_size] for start in range(0, len(ordinary), batch_size)]

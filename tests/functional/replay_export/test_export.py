@@ -45,7 +45,7 @@ def _download(s3: Any, body: dict[str, Any]) -> bytes:
     return data
 
 
-def _export_keys(s3: Any) -> list[str]:
+def _export_objects(s3: Any) -> list[str]:
     return [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET, Prefix="exports/").get("Contents", [])]
 
 
@@ -118,7 +118,7 @@ def test_pdf_export_writes_the_rendering_beside_its_json_document(
 
     json_key = f"exports/{session_id}/11111111-1111-4111-8111-111111111111.json"
     assert body["key"] == json_key.replace(".json", ".pdf")
-    assert sorted(_export_keys(s3)) == [json_key, body["key"]]
+    assert sorted(_export_objects(s3)) == [json_key, body["key"]]
     pdf = _download(s3, body)
     assert pdf.startswith(b"%PDF-")
     document = s3.get_object(Bucket=BUCKET, Key=json_key)["Body"].read()
@@ -146,7 +146,7 @@ def test_every_export_is_a_new_object(store: InMemoryChainStore, s3: Any, sealed
     second = service.export(sealed[0]["session_id"], "json", Withholding())
 
     assert first["key"] != second["key"]
-    assert len(_export_keys(s3)) == 2
+    assert len(_export_objects(s3)) == 2
 
 
 def test_an_export_id_is_never_written_twice(store: InMemoryChainStore, s3: Any, sealed: list[Event]) -> None:
@@ -169,7 +169,7 @@ def test_withholding_a_missing_sequence_number_is_400_and_writes_nothing(
         _service(store, s3).export(sealed[0]["session_id"], "json", Withholding.from_request([5, 4000]))
 
     assert refused.value.code == "VALIDATION_ERROR"
-    assert _export_keys(s3) == []
+    assert _export_objects(s3) == []
 
 
 def test_unknown_session_is_404_and_writes_nothing(store: InMemoryChainStore, s3: Any) -> None:
@@ -177,4 +177,17 @@ def test_unknown_session_is_404_and_writes_nothing(store: InMemoryChainStore, s3
         _service(store, s3).export("6f1d1f4e-6f4b-4f0e-9a53-5d0f3f1c2a10", "json", Withholding())
 
     assert refused.value.code == "SESSION_NOT_FOUND"
-    assert _export_keys(s3) == []
+    assert _export_objects(s3) == []
+
+
+def test_a_chain_that_does_not_verify_is_not_exported(store: InMemoryChainStore, s3: Any) -> None:
+    events = build_chain(9, end=False, seal=None)
+    tampered = [*events[:4], {**events[4], "payload": {**events[4]["payload"], "status": "edited"}}, *events[5:]]
+    store_events(store, tampered)
+
+    with pytest.raises(ApiError) as refused:
+        _service(store, s3).export(events[0]["session_id"], "pdf", Withholding())
+
+    assert refused.value.code == "VERIFICATION_FAILED"
+    assert refused.value.details["violations"][0]["type"] == "PAYLOAD_HASH_MISMATCH"
+    assert _export_objects(s3) == []

@@ -215,3 +215,36 @@ def test_unknown_session_is_404(store: InMemoryChainStore, s3: Any) -> None:
         ReplayService(store, S3ArchiveReader(s3)).replay("6f1d1f4e-6f4b-4f0e-9a53-5d0f3f1c2a10", 0, 10)
 
     assert refused.value.code == "SESSION_NOT_FOUND"
+
+
+def test_another_sessions_chain_stored_under_this_id_is_refused(store: InMemoryChainStore, s3: Any) -> None:
+    requested = "6f1d1f4e-6f4b-4f0e-9a53-5d0f3f1c2a10"
+    foreign = build_chain(8, end=False, seal=None)
+    store_events(store, foreign, session_id=requested)
+
+    with pytest.raises(ApiError) as refused:
+        ReplayService(store, S3ArchiveReader(s3)).replay(requested, 0, 10)
+
+    assert refused.value.code == "VERIFICATION_FAILED"
+    assert refused.value.details["violations"][0]["type"] == "SESSION_MISMATCH"
+
+
+def test_pages_never_serve_events_appended_after_the_verification(s3: Any) -> None:
+    events = build_chain(12, end=False, seal=None)
+
+    class AppendDuringRequest(InMemoryChainStore):  # type: ignore[misc]
+        """An append lands between the verification pass (from 0) and the page read (from 8)."""
+
+        def iter_lines(self, session_id: str, from_sequence: int = 0) -> Iterator[bytes]:
+            yield from super().iter_lines(session_id, from_sequence)
+            if from_sequence > 0:
+                yield canonicalize(events[10])
+
+    store = AppendDuringRequest()
+    store_events(store, events[:10])
+
+    page = ReplayService(store, S3ArchiveReader(s3)).replay(events[0]["session_id"], 8, 50)
+
+    assert [frame["sequence_number"] for frame in page["frames"]] == [8, 9]
+    assert page["next_from_sequence"] is None
+    assert page["verification"]["event_count"] == 10

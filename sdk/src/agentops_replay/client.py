@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import math
 import os
 import time
 import uuid
@@ -34,6 +35,7 @@ from .events import (
     SESSION_START,
     TOOL_CALL,
     TOOL_RESULT,
+    mistyped_keys,
     payload_problem,
 )
 from .privacy import REDACTED
@@ -159,14 +161,15 @@ class Session:
         status: str | None = None,
         duration_ms: float | None = None,
     ) -> str | None:
-        """TOOL_RESULT. ``result`` is recorded as ``result_hash`` unless the client captures content."""
+        """TOOL_RESULT. ``result`` is recorded as ``result_hash`` unless the client captures content;
+        ``duration_ms`` is rounded to a whole number of milliseconds (ELS keeps it an integer)."""
         payload: dict[str, Any] = {"tool_name": tool_name}
         if tool_id is not None:
             payload["tool_id"] = tool_id
         if status is not None:
             payload["status"] = status
-        if duration_ms is not None:
-            payload["duration_ms"] = duration_ms
+        if isinstance(duration_ms, (int, float)) and not isinstance(duration_ms, bool) and math.isfinite(duration_ms):
+            payload["duration_ms"] = max(0, round(duration_ms))
         return self._record_content(TOOL_RESULT, payload, "result", "result_hash", result)
 
     def decision(
@@ -212,7 +215,9 @@ class Session:
                 return None
             payload: dict[str, Any] = {"status": status, **fields}
             payload.setdefault("duration_ms", (time.monotonic_ns() - self._started_ns) // 1_000_000)
-            canonicalize(payload)  # once per session: worth checking here, because SESSION_END is never dropped
+            # Once per session, worth checking fully here: SESSION_END is never dropped, and must never be refused.
+            _drop_mistyped(SESSION_END, payload)
+            canonicalize(payload)
             return self._client._buffer.append(self._state, SESSION_END, payload)
         except CanonicalizationError:
             self._client._buffer.count_invalid()
@@ -221,6 +226,12 @@ class Session:
         except Exception:
             self._internal_error()
             return None
+
+
+def _drop_mistyped(event_type: str, payload: dict[str, Any]) -> None:
+    for key in mistyped_keys(event_type, payload):
+        logger.warning("agentops: %s key %r does not have its ELS type; left out", event_type, key)
+        del payload[key]
 
 
 class _DisabledSession:
@@ -304,8 +315,12 @@ class AgentOpsClient:
         payload: dict[str, Any] = {"agent_id": str(agent_id), "sdk_version": VERSION, **metadata}
         if tags is not None:
             payload["tags"] = list(tags)
+        if not payload["agent_id"]:
+            payload["agent_id"] = "unnamed-agent"
         try:
-            canonicalize(payload)  # once per session: SESSION_START is never dropped, so it must be valid
+            # Once per session, worth checking fully here: SESSION_START is never dropped, and must never be refused.
+            _drop_mistyped(SESSION_START, payload)
+            canonicalize(payload)
         except CanonicalizationError:
             logger.warning("agentops: SESSION_START metadata is not I-JSON; recording agent_id only")
             self._buffer.count_invalid()

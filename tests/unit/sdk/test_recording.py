@@ -54,6 +54,18 @@ BAD_RECORDS = [
     pytest.param("TOOL_CALL", {"tool_name": "t", "x": object()}, id="nested-non-json"),
     pytest.param("TOOL_CALL", {"tool_name": "t", "x": {"y": [math.nan]}}, id="nested-nan"),
     pytest.param(None, {"tool_name": "t"}, id="type-none"),
+    pytest.param("TOOL_CALL", {"tool_name": ""}, id="empty-name"),
+    pytest.param("TOOL_CALL", {"tool_name": 7}, id="name-not-a-string"),
+    pytest.param("TOOL_CALL", {"tool_name": "t", "tool_id": None}, id="optional-key-null"),
+    pytest.param("TOOL_RESULT", {"tool_name": "t", "duration_ms": 1.5}, id="fractional-duration"),
+    pytest.param("TOOL_RESULT", {"tool_name": "t", "duration_ms": True}, id="boolean-duration"),
+    pytest.param("ERROR", {"error_type": "E", "message": "m", "fatal": "yes"}, id="fatal-not-boolean"),
+    pytest.param("ANNOTATION", {"annotator_id": "a", "annotation_type": "vote", "content": 1}, id="annotation-type"),
+    pytest.param(
+        "ANNOTATION",
+        {"annotator_id": "a", "annotation_type": "flag", "content": 1, "target_event_id": "not-a-uuid"},
+        id="target-not-a-uuid",
+    ),
 ]
 
 
@@ -70,6 +82,30 @@ def test_bad_records_never_raise_are_counted_and_never_reach_the_chain(
     types = [event["event_type"] for event in _chain(client, session)]
     assert types == ["SESSION_START", "SESSION_END", "CHAIN_SEAL"]
     assert [event["sequence_number"] for event in _chain(client, session)] == [0, 1, 2]
+
+
+def test_start_and_end_leave_out_mistyped_metadata_instead_of_failing_the_session(client: AgentOpsClient) -> None:
+    session = client.start_session("agent", environment="laptop", framework="custom", system_prompt_hash=5)
+    session.end("success", total_cost_usd="free", reason="done")
+    assert client.flush(timeout=5)
+
+    chain = _chain(client, session)
+    assert chain[0]["payload"] == {
+        "agent_id": "agent",
+        "sdk_version": chain[0]["payload"]["sdk_version"],
+        "framework": "custom",
+    }
+    assert {key: chain[1]["payload"][key] for key in ("status", "reason")} == {"status": "success", "reason": "done"}
+    assert "total_cost_usd" not in chain[1]["payload"]
+
+
+def test_helpers_round_tool_durations_to_whole_milliseconds(client: AgentOpsClient) -> None:
+    session = client.start_session("agent")
+    session.tool_result("t", duration_ms=12.6)
+    session.end()
+    assert client.flush(timeout=5)
+
+    assert _chain(client, session)[1]["payload"]["duration_ms"] == 13
 
 
 def test_helpers_record_hashes_not_content_by_default(client: AgentOpsClient) -> None:

@@ -163,8 +163,10 @@ def test_routes_are_served_by_the_functions_of_the_architecture(template: dict[s
         "GET /v1/health": "IngestFunction",
         "GET /v1/sessions/{session_id}/chain": "ChainFunction",
         "GET /v1/keys": "ChainFunction",
+        "GET /v1/sessions/{session_id}/replay": "ReplayFunction",
+        "POST /v1/sessions/{session_id}/exports": "ExportFunction",
     }
-    assert {key: served[key] for key in expected} == expected
+    assert served == expected
 
 
 def test_agents_may_only_post_events(template: dict[str, Any]) -> None:
@@ -173,12 +175,20 @@ def test_agents_may_only_post_events(template: dict[str, Any]) -> None:
     assert [arn["Fn::Sub"].split("${HttpApi}/")[1] for arn in statement["Resource"]] == ["*/POST/v1/sessions/*/events"]
 
 
-def test_auditors_may_only_call_read_routes(template: dict[str, Any]) -> None:
+def test_auditors_may_read_and_export_but_never_append(template: dict[str, Any]) -> None:
     (statement,) = resource(template, "AuditorPolicy")["Properties"]["PolicyDocument"]["Statement"]
     assert actions(statement) == ["execute-api:Invoke"]
     routes = [arn["Fn::Sub"].split("${HttpApi}/")[1] for arn in statement["Resource"]]
-    assert routes
-    assert all(route.startswith("*/GET/") for route in routes)
+    assert sorted(routes) == ["*/GET/v1/keys", "*/GET/v1/sessions/*", "*/POST/v1/sessions/*/exports"]
+
+
+def test_exports_are_written_only_under_exports(template: dict[str, Any]) -> None:
+    writes = [
+        statement
+        for statement in statements(resource(template, "ExportFunction"))
+        if "s3:PutObject" in actions(statement)
+    ]
+    assert [statement["Resource"] for statement in writes] == [{"Fn::Sub": "${ArchiveBucket.Arn}/exports/*"}]
 
 
 def test_sealer_runs_on_the_configured_schedule(template: dict[str, Any]) -> None:

@@ -49,6 +49,15 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         | grants(["s3:GetObject", "s3:GetObjectVersion"], [SESSIONS, KEYS])
         | grants(["kms:GetPublicKey"], [SEAL_KEY])
     ),
+    "ReplayFunction": (
+        grants(["dynamodb:GetItem", "dynamodb:Query"], [TABLE])
+        | grants(["s3:GetObject", "s3:GetObjectVersion"], [SESSIONS])
+    ),
+    "ExportFunction": (
+        grants(["dynamodb:GetItem", "dynamodb:Query"], [TABLE])
+        | grants(["s3:GetObject", "s3:GetObjectVersion"], [SESSIONS, EXPORTS])
+        | grants(["s3:PutObject"], [EXPORTS])
+    ),
 }
 
 # What would let someone rewrite history: delete or overwrite-protect-off archives, loosen the lock, rewrite the

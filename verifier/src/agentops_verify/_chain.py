@@ -467,7 +467,15 @@ class ChainVerifier:
     def _check_field_set(self, event: dict[str, Any], index: int) -> bool:
         """Missing, then unknown fields; returns whether the payload is withheld (export documents only)."""
         event_id = event.get("event_id")
-        withheld = self._allow_withheld and rules.WITHHELD_MARK in event
+        if rules.WITHHELD_MARK in event and not self._allow_withheld:
+            raise self._fail(
+                codes.UNKNOWN_FIELD,
+                f"{rules.WITHHELD_MARK!r} is only allowed in an export document",
+                index,
+                event_id,
+                field=rules.WITHHELD_MARK,
+            )
+        withheld = rules.WITHHELD_MARK in event
         if withheld:
             if event[rules.WITHHELD_MARK] is not True:
                 raise self._invalid_field(rules.WITHHELD_MARK, "true", event[rules.WITHHELD_MARK], index, event_id)
@@ -482,9 +490,8 @@ class ChainVerifier:
         for name in rules.ENVELOPE_FIELDS:
             if name not in event and not (withheld and name == "payload"):
                 raise self._fail(codes.MISSING_FIELD, f"missing field {name!r}", index, event_id, field=name)
-        known = _KNOWN_FIELDS if self._allow_withheld else _FIELDS_WITH_AUTHORITY_ID
         for name in event:
-            if name not in known:
+            if name not in _KNOWN_FIELDS:
                 raise self._fail(codes.UNKNOWN_FIELD, f"unknown field {name!r}", index, event_id, field=name)
         return withheld
 

@@ -176,14 +176,18 @@ def detail_lines(report: Report) -> list[str]:
     lines = [f"{report.source or '-'}:"]
     if report.session_id is not None:
         lines.append(f"  session {report.session_id}, authority {report.authority}, {report.event_count} events")
-    if report.seal_signed:
-        trusted = "trusted" if report.seal_key_trusted else "NOT trusted"
-        lines.append(f"  seal signed by {report.seal_key_id} ({trusted})")
-    elif report.sealed:
-        lines.append("  seal unsigned (legacy)")
+    if report.passed:
+        if report.seal_signed:
+            trusted = "trusted" if report.seal_key_trusted else "NOT trusted"
+            lines.append(f"  seal signed by {report.seal_key_id} ({trusted})")
+        elif report.sealed:
+            lines.append("  seal unsigned (legacy)")
+        else:
+            lines.append("  no seal")
+        end = "present" if report.complete else "missing"
+        lines.append(f"  session end {end}, {report.total_drops} events dropped")
     else:
-        lines.append("  no seal")
-    lines.append(f"  session end {'present' if report.complete else 'missing'}, {report.total_drops} events dropped")
+        lines.append("  checking stopped at the first violation")
     for violation in report.violations:
         where = violation.location()
         lines.append(f"  violation {violation.type}{' ' + where if where else ''}: {violation.message}")

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import json
 import json.encoder
-import math
 import re
 from collections.abc import Callable
 from typing import Any
 
 from ._errors import CanonicalizationError, MalformedJSONError
 from ._jcs import MAX_DEPTH, canonicalize
-from ._json import _checked_int, _reject_constant, _unique_object, check_tree
+from ._json import _checked_int, _reject_constant, _unique_object, check_tree, checked_float
 
 # RFC 8259 section 2: the only insignificant whitespace.
 JSON_WHITESPACE = " \t\r\n"
@@ -85,9 +84,8 @@ class EventLineParser:
 
     def _parse_float(self, text: str) -> float:
         value = float(text)
-        if not math.isfinite(value):
-            raise MalformedJSONError(f"number {text} is outside the range of a double")
         if not float_prints_as_jcs(value):
+            checked_float(text, value)
             self._needs_exact = True
         return value
 

@@ -59,7 +59,7 @@ print(server.server_address[1], flush=True)
 server.serve_forever()
 """
 
-PAYLOAD = {"tool_name": "search_orders", "tool_id": "call-1", "status": "success", "duration_ms": 12.5}
+PAYLOAD = {"tool_name": "search_orders", "tool_id": "call-1", "status": "success", "duration_ms": 12}
 
 
 def _summary(latencies_ns: list[int]) -> dict[str, float | int]:

@@ -263,7 +263,7 @@ HOSTILE: list[Hostile] = [
     ),
     Hostile(
         "event_under_256_kib_as_sent_but_over_it_in_canonical_form",
-        lambda t: event_bytes_with(b'"numbers": [' + b",".join([b"1e20"] * 15_000) + b"]"),
+        lambda t: event_bytes_with(b'"numbers": [' + b",".join([b"1e15"] * 20_000) + b"]"),
         413,
         "PAYLOAD_TOO_LARGE",
     ),

@@ -237,6 +237,8 @@ def _drop_mistyped(event_type: str, payload: dict[str, Any]) -> None:
 class _DisabledSession:
     """What every call returns under ``AGENTOPS_DISABLED=1``: the same surface, doing nothing."""
 
+    capture_content = False
+
     def __init__(self) -> None:
         self.session_id = str(uuid.uuid4())
 

@@ -148,21 +148,18 @@ def test_a_dead_endpoint_leaves_the_agent_unaffected_and_close_is_bounded() -> N
     client = AgentOpsClient(_dead_endpoint(), max_buffer=1000)
 
     session = client.start_session("agent")
-    started = time.perf_counter()
-    for index in range(5000):
-        session.tool_call("t", tool_id=str(index))
+    accepted = [session.tool_call("t", tool_id=str(index)) for index in range(5000)]
     session.end()
-    recording_seconds = time.perf_counter() - started
     closing_started = time.perf_counter()
     delivered = client.close(timeout=1)
     closing_seconds = time.perf_counter() - closing_started
 
     assert delivered is False
     assert closing_seconds < 2
-    assert recording_seconds < 5  # generous: the benchmark measures the real figure
     stats = client.stats()
     assert stats["pending"] <= 1000 + 2  # max_buffer, plus start and end, which are never dropped
     assert stats["dropped"] == 5001 - 1000
+    assert sum(event_id is not None for event_id in accepted) == 1000 - 1  # SESSION_START holds one place
     assert session.record("TOOL_CALL", {"tool_name": "after close"}) is None
 
 

@@ -1,0 +1,462 @@
+"""Cost of ingesting events: DynamoDB units, all-in price per million events, handler CPU per event.
+
+Ingests realistic ~1 KB agent events (model messages, tool arguments and results, as an agent framework produces
+them) in batches of 50 through the real ingest handler over moto, counts every DynamoDB request with botocore event
+hooks, and prices them by DynamoDB's sizing rules:
+
+- writes: 1 WRU per started KB of the larger of the item before and after; a failed conditional write still costs;
+  a write that adds, changes or removes an item's SealDue key also writes the index (1 WRU per started KB of the
+  projected keys; a key change is a delete plus a put);
+- reads: 1 RRU per started 4 KB strongly consistent, half of that eventually consistent; a Query pays for the whole
+  items it reads (projections do not reduce the bill), at least one unit even when it finds nothing.
+
+The baseline is the layout this design replaces, priced from the same events in the same run: one item per event
+holding its canonical line, written with the head in a transaction per batch (transactions bill twice).
+
+Lambda duration is modelled as the handler's own compute (measured with the in-memory store), plus the adapter's
+compression of the batch (measured), plus a network round trip per DynamoDB request (``DYNAMODB_ROUND_TRIP_MS``, an
+assumption for in-region calls); the duration measured against in-process moto is printed beside it.
+Prices: us-east-1 list prices (HTTP API, Lambda x86, DynamoDB on-demand).
+
+Prints one JSON object. Run: ``.venv/bin/python benchmarks/ingest_cost.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+import uuid
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+BATCH_SIZE = 50
+BATCHES = 40
+CPU_BATCHES = 200
+MEMORY_MB = 512  # template.yaml Globals.Function.MemorySize
+DYNAMODB_ROUND_TRIP_MS = 6.0
+PRICE_HTTP_API_PER_REQUEST = 1.00 / 1e6
+PRICE_LAMBDA_PER_INVOCATION = 0.20 / 1e6
+PRICE_LAMBDA_PER_GB_SECOND = 0.0000166667
+PRICE_WRU = 0.625 / 1e6
+PRICE_RRU = 0.125 / 1e6
+TARGETS = {"wru_per_event": 0.25, "usd_per_million_events": 0.25, "handler_cpu_us_per_event": 30.0}
+INDEX_KEYS = ("due_shard", "due_at")
+TABLE_KEYS = ("pk", "sk")
+
+# --------------------------------------------------------------------------------------------- realistic events
+_CITIES = ["Lisbon", "Boston", "Berlin", "Tokyo", "Nairobi", "Lima", "Oslo", "Seoul", "Denver", "Porto"]
+_USER_ASKS = [
+    "Find me a flight from {a} to {b} on {d}, window seat, under ${p}, and a hotel near the old town for {n} nights.",
+    "My meeting in {b} moved to {d}. Can you rebook the flight from {a} and keep the same hotel if it has rooms?",
+    "Compare the refundable fares from {a} to {b} for {d}; I need to arrive before 6pm local time.",
+    "Book the cheapest option to {b} you found, charge the corporate card, and send the itinerary to my assistant.",
+]
+_ASSISTANT = [
+    "I found {k} options from {a} to {b}. The best value is flight {f} departing {t}, ${p} including taxes.",
+    "The hotel near the old town has availability for {n} nights at ${r} per night; breakfast is included.",
+    "Your corporate policy caps hotel rates at ${r} per night in {b}, so I filtered out two properties above it.",
+    "I could not confirm the seat yet; the airline API returned a timeout. I will retry once before asking you.",
+]
+_SYSTEM = (
+    "You are a corporate travel assistant. Follow the travel policy: economy for flights under 6 hours, hotel rates "
+    "within the city cap, refundable fares when the trip is less than 7 days away. Use the tools to search, hold and "
+    "book. Never book without explicit confirmation from the traveller. Keep answers short and list prices in USD."
+)
+
+
+def _fill(template: str, rng: random.Random) -> str:
+    a, b = rng.sample(_CITIES, 2)
+    return template.format(
+        a=a,
+        b=b,
+        d=f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+        p=rng.randint(180, 1400),
+        n=rng.randint(1, 6),
+        k=rng.randint(2, 9),
+        f=f"{rng.choice(['TP', 'LH', 'UA', 'KE'])}{rng.randint(100, 9999)}",
+        t=f"{rng.randint(5, 22):02d}:{rng.choice(['05', '20', '35', '50'])}",
+        r=rng.randint(90, 420),
+    )
+
+
+def _payload(event_type: str, rng: random.Random) -> dict[str, Any]:
+    if event_type == "MODEL_REQUEST":
+        return {
+            "model": "claude-sonnet-4-5",
+            "provider": "anthropic",
+            "messages": [
+                {"role": "system", "content": _SYSTEM},
+                {"role": "user", "content": _fill(rng.choice(_USER_ASKS), rng)},
+                {"role": "assistant", "content": _fill(rng.choice(_ASSISTANT), rng)},
+                {"role": "user", "content": _fill(rng.choice(_USER_ASKS), rng)},
+            ],
+            "parameters": {"temperature": 0.2, "max_tokens": 1024, "top_p": 1},
+        }
+    if event_type == "MODEL_RESPONSE":
+        return {
+            "model": "claude-sonnet-4-5",
+            "content": " ".join(_fill(rng.choice(_ASSISTANT), rng) for _ in range(5)),
+            "finish_reason": rng.choice(["end_turn", "tool_use"]),
+            "usage": {"input_tokens": rng.randint(800, 4000), "output_tokens": rng.randint(40, 400)},
+        }
+    if event_type == "TOOL_CALL":
+        a, b = rng.sample(_CITIES, 2)
+        return {
+            "tool_name": rng.choice(["search_flights", "search_hotels", "hold_fare"]),
+            "tool_id": f"toolu_{uuid.UUID(int=rng.getrandbits(128)).hex[:24]}",
+            "args": {
+                "origin": a,
+                "destination": b,
+                "date": f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                "cabin": "economy",
+                "max_price_usd": rng.randint(300, 1500),
+                "passengers": [{"type": "adult", "loyalty": f"FF{rng.randint(10**7, 10**8)}"}],
+                "note": _fill(rng.choice(_USER_ASKS), rng),
+            },
+        }
+    return {  # TOOL_RESULT
+        "tool_name": "search_flights",
+        "tool_id": f"toolu_{uuid.UUID(int=rng.getrandbits(128)).hex[:24]}",
+        "status": "ok",
+        "duration_ms": rng.randint(80, 2400),
+        "result": {
+            "offers": [
+                {
+                    "flight": f"{rng.choice(['TP', 'LH', 'UA'])}{rng.randint(100, 9999)}",
+                    "departs": f"{rng.randint(5, 22):02d}:{rng.randint(0, 59):02d}",
+                    "price_usd": rng.randint(180, 1400),
+                    "refundable": rng.random() < 0.5,
+                    "seats_left": rng.randint(1, 9),
+                }
+                for _ in range(6)
+            ],
+            "currency": "USD",
+        },
+    }
+
+
+def realistic_batches(session_id: str, rng: random.Random, batches: int) -> list[list[dict[str, Any]]]:
+    cycle = ["MODEL_REQUEST", "MODEL_RESPONSE", "TOOL_CALL", "TOOL_RESULT"]
+    result = []
+    sequence = 0
+    for _ in range(batches):
+        events = []
+        for _ in range(BATCH_SIZE):
+            event_type = "SESSION_START" if sequence == 0 else cycle[sequence % 4]
+            payload = (
+                {"agent_id": "travel-assistant", "environment": "prod", "framework": "langchain", "tags": ["bench"]}
+                if sequence == 0
+                else _payload(event_type, rng)
+            )
+            events.append(
+                {
+                    "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    "sequence_number": sequence,
+                    "timestamp_wall": f"2026-11-25T18:{sequence // 60 % 60:02d}:{sequence % 60:02d}.{sequence:06d}Z",
+                    "timestamp_monotonic": 1_000_000 * sequence,
+                    "event_type": event_type,
+                    "source_sdk_ver": "agentops-replay-python/0.1.0",
+                    "schema_ver": "v0.6",
+                    "payload": payload,
+                }
+            )
+            sequence += 1
+        result.append(events)
+    return result
+
+
+# --------------------------------------------------------------------------------------------- DynamoDB sizing
+def attribute_size(value: dict[str, Any]) -> int:
+    (kind, inner), *_ = value.items()
+    if kind == "S":
+        return len(inner.encode("utf-8"))
+    if kind == "N":
+        digits = len(str(Decimal(inner)).replace("-", "").replace(".", "").lstrip("0")) or 1
+        return math.ceil(digits / 2) + 1
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":
+        return 3 + sum(1 + attribute_size(element) for element in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(name.encode()) + attribute_size(element) for name, element in inner.items())
+    raise ValueError(kind)
+
+
+def item_size(item: dict[str, Any] | None) -> int:
+    if not item:
+        return 0
+    return sum(len(name.encode("utf-8")) + attribute_size(value) for name, value in item.items())
+
+
+def write_units(size: int) -> int:
+    return max(1, math.ceil(size / 1024))
+
+
+def read_units(size: int, consistent: bool) -> float:
+    units = max(1, math.ceil(size / 4096))
+    return float(units) if consistent else units / 2
+
+
+def index_writes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
+    def keys(item: dict[str, Any] | None) -> tuple[Any, ...] | None:
+        if not item or any(name not in item for name in INDEX_KEYS):
+            return None
+        return tuple(item[name]["S"] for name in INDEX_KEYS)
+
+    old, new = keys(before), keys(after)
+    if old == new:
+        return 0
+    return (old is not None) + (new is not None)  # KEYS_ONLY projections are far below 1 KB
+
+
+class DynamoDBMeter:
+    """Counts requests and prices them; an unmetered client reads item states before and after each write."""
+
+    def __init__(self, metered: Any, raw: Any, table: str) -> None:
+        self.raw = raw
+        self.table = table
+        self.requests: Counter[str] = Counter()
+        self.wru = 0.0
+        self.rru = 0.0
+        self.index_wru = 0.0
+        self._before: dict[str, Any] | None = None
+        metered.meta.events.register("provide-client-params.dynamodb.*", self._before_call)
+        metered.meta.events.register("after-call.dynamodb.*", self._after_call)
+        metered.meta.events.register("after-call-error.dynamodb.*", self._after_error)
+        self._pending: dict[str, Any] = {}
+
+    def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self.raw.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+        return item
+
+    def _key(self, params: dict[str, Any]) -> dict[str, Any]:
+        source = params.get("Key") or params["Item"]
+        return {name: source[name] for name in TABLE_KEYS}
+
+    def _before_call(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self._pending = {"operation": model.name, "params": dict(params)}
+        if model.name in ("PutItem", "UpdateItem", "DeleteItem"):
+            self._pending["before"] = self._get(self._key(params))
+
+    def _after_call(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        self._account(model.name, self._pending["params"], parsed, failed=False)
+
+    def _after_error(self, model: Any, **_: Any) -> None:
+        self._account(model.name, self._pending["params"], {}, failed=True)
+
+    def _account(self, operation: str, params: dict[str, Any], parsed: dict[str, Any], failed: bool) -> None:
+        self.requests[operation + (" (condition failed)" if failed else "")] += 1
+        if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            before = self._pending.get("before")
+            after = before if failed else self._get(self._key(params))
+            self.wru += write_units(max(item_size(before), item_size(after)))
+            if not failed:
+                self.index_wru += index_writes(before, after)
+        elif operation == "GetItem":
+            self.rru += read_units(item_size(parsed.get("Item")), params.get("ConsistentRead", False))
+        elif operation == "Query":
+            unprojected = {
+                name: value
+                for name, value in params.items()
+                if name not in ("ProjectionExpression", "ExpressionAttributeNames")
+            }
+            if "IndexName" in params:
+                unprojected["ExpressionAttributeNames"] = params.get("ExpressionAttributeNames", {})
+            full = self.raw.query(**unprojected).get("Items", []) if not failed else []
+            self.rru += read_units(sum(item_size(item) for item in full), params.get("ConsistentRead", False))
+        else:
+            raise ValueError(f"unmetered DynamoDB operation {operation}")
+
+
+# --------------------------------------------------------------------------------------------- the run
+def _api_event(session_id: str, body: str, caller: str) -> dict[str, Any]:
+    path = f"/v1/sessions/{session_id}/events"
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1"},
+            "authorizer": {"iam": {"userArn": caller}},
+            "requestId": "bench",
+            "routeKey": "$default",
+            "stage": "$default",
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+class _Context:
+    function_name = "IngestFunction"
+    memory_limit_in_mb = MEMORY_MB
+    invoked_function_arn = "arn:aws:lambda:us-east-1:111122223333:function:IngestFunction"
+    aws_request_id = "bench"
+
+
+def _baseline_wru(lines_per_batch: list[tuple[bytes, ...]], session_id: str) -> float:
+    """One item per event (pk, sk, the canonical line) plus the head, in one transaction per batch."""
+    head = {
+        "pk": {"S": f"S#{session_id}"},
+        "sk": {"S": "HEAD"},
+        "next_seq": {"N": "1000"},
+        "last_hash": {"S": "e" * 64},
+    }
+    total = 0
+    for lines in lines_per_batch:
+        units = write_units(item_size(head))
+        for sequence, line in enumerate(lines):
+            item = {"pk": {"S": f"S#{session_id}"}, "sk": {"S": f"E#{sequence:012d}"}, "event": {"B": line}}
+            units += write_units(item_size(item))
+        total += 2 * units
+    return total
+
+
+def measure_storage(rng: random.Random) -> dict[str, Any]:
+    import boto3
+    from moto import mock_aws
+
+    from infra.resources import create_table
+    from tests.support.handlers import load_handler_module
+
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        POWERTOOLS_LOG_LEVEL="ERROR",
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    with mock_aws():
+        raw = boto3.client("dynamodb", region_name="us-east-1")
+        table = create_table(raw)
+        os.environ.update(TABLE_NAME=table, SERVICE_ID="agentops-replay", SEAL_IDLE_SECONDS="3600")
+        handler = load_handler_module("ingest")
+        meter = DynamoDBMeter(handler.dynamodb, raw, table)
+        session_id = str(uuid.uuid4())
+        batches = realistic_batches(session_id, rng, BATCHES)
+        bodies = [json.dumps({"events": events}) for events in batches]
+        started = time.perf_counter()
+        for body in bodies:
+            response = handler.lambda_handler(
+                _api_event(session_id, body, "arn:aws:iam::111122223333:role/agent"), _Context()
+            )
+            if response["statusCode"] != 200:
+                raise SystemExit(f"ingest failed: {response['body']}")
+        moto_ms = (time.perf_counter() - started) * 1000 / len(bodies)
+        requests, wru, index_wru, rru = Counter(meter.requests), meter.wru, meter.index_wru, meter.rru
+        stored_batches = [handler.store.get_batch(session_id, i * BATCH_SIZE).lines for i in range(BATCHES)]
+    from agentops_server.dynamodb import encode_lines
+
+    encode_started = time.process_time()
+    for lines in stored_batches:
+        encode_lines(lines)
+    encode_ms = (time.process_time() - encode_started) * 1000 / len(stored_batches)
+    events = BATCHES * BATCH_SIZE
+    line_bytes = sum(len(line) for lines in stored_batches for line in lines)
+    return {
+        "events": events,
+        "request_body_bytes_per_event": round(sum(len(body) for body in bodies) / events, 1),
+        "canonical_line_bytes_per_event": round(line_bytes / events, 1),
+        "requests": dict(requests),
+        "requests_per_batch": round(sum(requests.values()) / BATCHES, 2),
+        "wru_per_event": round((wru + index_wru) / events, 4),
+        "table_wru_per_event": round(wru / events, 4),
+        "index_wru_per_event": round(index_wru / events, 4),
+        "rru_per_event": round(rru / events, 4),
+        "baseline_wru_per_event": round(_baseline_wru(stored_batches, session_id) / events, 4),
+        "handler_ms_per_batch_with_moto": round(moto_ms, 2),
+        "adapter_compress_ms_per_batch": round(encode_ms, 3),
+    }
+
+
+def measure_cpu(rng: random.Random) -> dict[str, Any]:
+    """Handler CPU per event with storage replaced by the in-memory store (storage excluded)."""
+    from agentops_server.clock import SystemClock
+    from agentops_server.ingest import IngestService
+    from agentops_server.memory import InMemoryChainStore
+
+    from tests.support.handlers import load_handler_module
+
+    os.environ.setdefault("TABLE_NAME", "bench")
+    os.environ.update(AWS_DEFAULT_REGION="us-east-1", POWERTOOLS_LOG_LEVEL="ERROR")
+    handler = load_handler_module("ingest")
+    store = InMemoryChainStore()
+    # The route reads these module globals: swap the DynamoDB adapter for the in-memory store.
+    setattr(handler, "store", store)  # noqa: B010
+    setattr(handler, "ingest", IngestService(store, SystemClock(), "agentops-replay"))  # noqa: B010
+    sessions: list[tuple[str, str]] = []
+    for _ in range(CPU_BATCHES // 20):
+        session_id = str(uuid.uuid4())
+        sessions.extend(
+            (session_id, json.dumps({"events": events})) for events in realistic_batches(session_id, rng, 20)
+        )
+    api_events = [_api_event(session_id, body, "arn:aws:iam::111122223333:role/agent") for session_id, body in sessions]
+    handler.lambda_handler(api_events[0], _Context())  # warm-up call: cold-start work is not counted
+    cpu_started, wall_started = time.process_time(), time.perf_counter()
+    for api_event in api_events[1:]:
+        response = handler.lambda_handler(api_event, _Context())
+        if response["statusCode"] != 200:
+            raise SystemExit(f"ingest failed: {response['body']}")
+    cpu = time.process_time() - cpu_started
+    wall = time.perf_counter() - wall_started
+    events = (len(api_events) - 1) * BATCH_SIZE
+    return {
+        "handler_cpu_us_per_event": round(cpu / events * 1e6, 2),
+        "handler_compute_ms_per_batch": round(wall / (len(api_events) - 1) * 1000, 3),
+    }
+
+
+def price(storage: dict[str, Any], cpu: dict[str, Any]) -> dict[str, Any]:
+    per_batch_requests = storage["requests_per_batch"]
+    duration_ms = math.ceil(
+        cpu["handler_compute_ms_per_batch"]
+        + storage["adapter_compress_ms_per_batch"]
+        + per_batch_requests * DYNAMODB_ROUND_TRIP_MS
+    )
+    lambda_per_batch = (
+        PRICE_LAMBDA_PER_INVOCATION + PRICE_LAMBDA_PER_GB_SECOND * (MEMORY_MB / 1024) * duration_ms / 1000
+    )
+    per_event = {
+        "http_api": PRICE_HTTP_API_PER_REQUEST / BATCH_SIZE,
+        "lambda": lambda_per_batch / BATCH_SIZE,
+        "dynamodb_writes": storage["wru_per_event"] * PRICE_WRU,
+        "dynamodb_reads": storage["rru_per_event"] * PRICE_RRU,
+    }
+    baseline_dynamodb = storage["baseline_wru_per_event"] * PRICE_WRU
+    return {
+        "modelled_lambda_ms_per_batch": duration_ms,
+        "usd_per_million_events": round(sum(per_event.values()) * 1e6, 4),
+        "usd_per_million_events_by_part": {name: round(value * 1e6, 4) for name, value in per_event.items()},
+        "baseline_usd_per_million_events_dynamodb_writes_only": round(baseline_dynamodb * 1e6, 4),
+    }
+
+
+def main() -> None:
+    storage = measure_storage(random.Random(20261125))
+    cpu = measure_cpu(random.Random(7))
+    cost = price(storage, cpu)
+    figures = {**storage, **cpu, **cost}
+    figures["baseline_over_this_wru_ratio"] = round(storage["baseline_wru_per_event"] / storage["wru_per_event"], 2)
+    figures["targets"] = TARGETS
+    figures["meets_targets"] = {name: figures[name] <= limit for name, limit in TARGETS.items()}
+    figures["batch_size"] = BATCH_SIZE
+    figures["memory_mb"] = MEMORY_MB
+    figures["assumed_dynamodb_round_trip_ms"] = DYNAMODB_ROUND_TRIP_MS
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
 from typing import Any
@@ -21,8 +22,9 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 RENDERER_VERSION = "agentops-replay-pdf/0.1.0"
 PARTIAL_CLASS = "PARTIAL_AUTHORITATIVE_EVIDENCE"
@@ -52,7 +54,7 @@ EVENT_TYPES = (
     "SESSION_END",
     "CHAIN_SEAL",
 )
-TABLE_ROWS_PER_CHUNK = 50  # one platypus Table per chunk: splitting one huge table is quadratic in reportlab
+ROWS_PER_PAGE = 80  # rows of the long tables per page: 81 lines of 8.5 pt fit the A4 frame
 TIMELINE_MAX_BINS = 400
 
 _MARGIN = 15 * mm
@@ -251,22 +253,24 @@ def _event_table(export: dict[str, Any]) -> list[Any]:
         Paragraph("Events", _H1),
         Paragraph(
             f"All {len(events)} events in sequence order. Payloads are shown by their SHA-256 (payload_hash); "
-            "'redacted' lists the fields the producer replaced by [REDACTED] before hashing.",
+            "'redacted' counts the values the producer replaced by [REDACTED] before hashing.",
             _SMALL,
         ),
     ]
-    header = ["Seq", "Time (wall, UTC)", "Type", "Payload hash", "Notes"]
-    widths = [14 * mm, 33 * mm, 33 * mm, 68 * mm, 32 * mm]
-    for start in range(0, len(events), TABLE_ROWS_PER_CHUNK):
-        rows = [_event_row(event) for event in events[start : start + TABLE_ROWS_PER_CHUNK]]
-        table = Table([header, *rows], colWidths=widths, repeatRows=1)
-        table.setStyle(_GRID)
-        table.setStyle(TableStyle([("FONT", (3, 1), (3, -1), "Courier", 5.5)]))
-        flowables.append(table)
+    # 180 mm, the frame's width: the hash column holds 64 Courier digits, the others their longest usual value.
+    columns = (
+        _Column("Seq", 11 * mm),
+        _Column("Time (wall, UTC)", 31 * mm),
+        _Column("Type", 30 * mm),
+        _Column("Payload hash", 70 * mm, "Courier", 5),
+        _Column("Notes", 38 * mm),
+    )
+    rows = [_event_row(event) for event in events]
+    flowables += [_Rows(columns, rows[start : start + ROWS_PER_PAGE]) for start in range(0, len(rows), ROWS_PER_PAGE)]
     return flowables
 
 
-def _event_row(event: dict[str, Any]) -> list[Any]:
+def _event_row(event: dict[str, Any]) -> tuple[str, ...]:
     notes = []
     payload = event.get("payload")
     if event.get("payload_withheld") is True:
@@ -277,13 +281,69 @@ def _event_row(event: dict[str, Any]) -> list[Any]:
             notes.append(f"redacted: {redacted}")
         if event.get("event_type") == "LOG_DROP":
             notes.append(f"dropped {payload.get('dropped_count')} ({payload.get('drop_reason')})")
-    return [
+    return (
         str(event.get("sequence_number")),
         _plain(event.get("timestamp_wall")),
         _plain(event.get("event_type")),
         _plain(event.get("payload_hash")),
-        Paragraph(_text("; ".join(notes)), _SMALL) if notes else "",
-    ]
+        _plain("; ".join(notes)),
+    )
+
+
+@dataclass(frozen=True)
+class _Column:
+    title: str
+    width: float
+    font: str = "Helvetica"
+    size: float = 6
+
+
+class _Rows(Flowable):  # type: ignore[misc]
+    """One page of a long table, drawn straight on the canvas: a platypus ``Table`` costs about 1 ms per row, which
+    a 100,000-event session cannot afford. Rows are one line each; a cell too wide for its column is cut short with
+    "..." (the export document has every value in full)."""
+
+    ROW_HEIGHT = 8.5
+
+    def __init__(self, columns: Sequence[_Column], rows: Sequence[Sequence[str]]) -> None:
+        super().__init__()
+        self._columns = columns
+        self._rows = rows
+        self._width = sum(column.width for column in columns)
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        return self._width, (len(self._rows) + 1) * self.ROW_HEIGHT
+
+    def draw(self) -> None:
+        canvas = self.canv
+        top = (len(self._rows) + 1) * self.ROW_HEIGHT
+        canvas.setFillColor(colors.lightgrey)
+        canvas.rect(0, top - self.ROW_HEIGHT, self._width, self.ROW_HEIGHT, stroke=0, fill=1)
+        canvas.setFillColor(colors.black)
+        canvas.setStrokeColor(colors.grey)
+        canvas.setLineWidth(0.2)
+        for index in range(1, len(self._rows) + 2):
+            canvas.line(0, top - index * self.ROW_HEIGHT, self._width, top - index * self.ROW_HEIGHT)
+        # One text object per column, a line per row: far fewer PDF operators than positioning every cell.
+        x = 0.0
+        for position, column in enumerate(self._columns):
+            text = canvas.beginText(x + 1.5, top - self.ROW_HEIGHT + 2.2)
+            text.setFont("Helvetica-Bold", column.size, leading=self.ROW_HEIGHT)
+            text.textLine(_fit(column.title, "Helvetica-Bold", column.size, column.width - 3))
+            text.setFont(column.font, column.size, leading=self.ROW_HEIGHT)
+            for row in self._rows:
+                text.textLine(_fit(row[position], column.font, column.size, column.width - 3))
+            canvas.drawText(text)
+            x += column.width
+
+
+def _fit(text: str, font: str, size: float, width: float) -> str:
+    # No glyph of the built-in fonts is wider than 1.02 em (Courier: 0.6 em), so short text needs no measuring.
+    if len(text) * size * (0.6 if font == "Courier" else 1.02) <= width or stringWidth(text, font, size) <= width:
+        return text
+    while text and stringWidth(text + "...", font, size) > width:
+        text = text[:-1]
+    return text + "..."
 
 
 def _count_redacted(value: Any) -> int:
@@ -338,20 +398,24 @@ def _pii(export: dict[str, Any]) -> list[Any]:
     if not findings:
         flowables.append(Paragraph("No findings.", _BODY))
         return flowables
-    header = ["Seq", "Path (JSON Pointer)", "Where", "Type", "Severity"]
-    widths = [14 * mm, 90 * mm, 14 * mm, 40 * mm, 17 * mm]
-    for start in range(0, len(findings), TABLE_ROWS_PER_CHUNK):
-        rows = [
-            [
-                str(finding.get("sequence_number")),
-                Paragraph(_text(finding.get("path")), _MONO),
-                _plain(finding.get("location")),
-                _plain(finding.get("type")),
-                _plain(finding.get("severity")),
-            ]
-            for finding in findings[start : start + TABLE_ROWS_PER_CHUNK]
-        ]
-        flowables.append(_table([header, *rows], widths))
+    columns = (
+        _Column("Seq", 11 * mm),
+        _Column("Path (JSON Pointer)", 100 * mm, "Courier", 5.5),
+        _Column("Where", 12 * mm),
+        _Column("Type", 40 * mm),
+        _Column("Severity", 17 * mm),
+    )
+    rows = [
+        (
+            str(finding.get("sequence_number")),
+            _plain(finding.get("path")),
+            _plain(finding.get("location")),
+            _plain(finding.get("type")),
+            _plain(finding.get("severity")),
+        )
+        for finding in findings
+    ]
+    flowables += [_Rows(columns, rows[start : start + ROWS_PER_PAGE]) for start in range(0, len(rows), ROWS_PER_PAGE)]
     return flowables
 
 
@@ -404,6 +468,8 @@ def _flags(verification: dict[str, Any], *names: str) -> str:
 def _plain(value: Any) -> str:
     """Text for a table cell in a built-in (Latin-1) font: anything else is shown as a \\u escape."""
     text = "" if value is None else str(value)
+    if text.isascii():
+        return text
     return "".join(char if ord(char) < 0x100 else f"\\u{ord(char):04x}" for char in text)
 
 

@@ -33,6 +33,10 @@ def _unescape(raw: bytes) -> str:
     return out.decode("latin-1")
 
 
+def pdf_strings(pdf: bytes) -> list[str]:
+    """Every string the pages show, in content-stream order."""
+    return [_unescape(literal) for shown in _SHOW.findall(pdf) for literal in _LITERAL.findall(shown)]
+
+
 def pdf_text(pdf: bytes) -> str:
-    pieces = [_unescape(literal) for shown in _SHOW.findall(pdf) for literal in _LITERAL.findall(shown)]
-    return re.sub(r"\s+", " ", " ".join(pieces))
+    return re.sub(r"\s+", " ", " ".join(pdf_strings(pdf)))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from agentops_server.pdf import EVIDENCE_SUPPORT_STATEMENT, render_pdf
 from agentops_verify import loads
 
 from tests.support.chains import build_chain
 from tests.unit.replay_export.exports import export_of, sealed_chain
-from tests.unit.replay_export.pdf_text import pdf_text
+from tests.unit.replay_export.pdf_text import pdf_strings, pdf_text
 
 
 def test_two_renders_of_one_export_are_byte_identical() -> None:
@@ -33,18 +35,25 @@ def test_different_exports_render_differently() -> None:
 
 
 def test_pdf_carries_the_statement_the_session_and_every_sequence_number() -> None:
-    events = sealed_chain(60)
-    body = export_of(events).body
+    events = sealed_chain(200)
+    pdf = render_pdf(export_of(events).body, compress=False)
 
-    text = pdf_text(render_pdf(body, compress=False))
+    text = pdf_text(pdf)
+    strings = pdf_strings(pdf)
 
     for sentence in EVIDENCE_SUPPORT_STATEMENT:
         assert sentence in text
     assert events[0]["session_id"] in text
-    table_rows = text[text.index("Seq Time (wall, UTC) Type Payload hash Notes") :]
+    event_table = strings[strings.index("Events") : strings.index("Seal and keys")]
+    # Each page of the table is drawn column by column: "Seq", then that page's sequence numbers.
+    sequence_numbers = []
+    for position, piece in enumerate(event_table):
+        if piece == "Seq":
+            sequence_numbers += [int(value) for value in itertools.takewhile(str.isdigit, event_table[position + 1 :])]
+    assert sequence_numbers == [event["sequence_number"] for event in events]
     for event in events:
-        assert f" {event['sequence_number']} {event['timestamp_wall']} {event['event_type']} " in table_rows
-        assert event["payload_hash"] in table_rows
+        assert event["timestamp_wall"] in event_table
+        assert event["payload_hash"] in event_table
 
 
 def test_partial_evidence_says_so_on_the_cover_with_its_reasons() -> None:

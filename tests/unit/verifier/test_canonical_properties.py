@@ -1,0 +1,120 @@
+"""Properties of canonicalization (ELS section 2), and proof that the verifier's fast path computes exactly what the
+reference ``canonicalize`` computes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from agentops_verify import MalformedJSONError, canonicalize, event_hash, loads, payload_hash, verify_lines
+from agentops_verify._eventline import EventLineParser, canonical_bytes, fast_canonical_text, float_prints_as_jcs
+from agentops_verify._jcs import MAX_SAFE_INTEGER, format_number
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from tests.support.chains import build_chain, to_jsonl
+
+# I-JSON values whose canonical form reads back: no integral doubles from 2**53 to 1e21 (they print as integer
+# literals beyond the safe range, which the strict loader refuses), no lone surrogates.
+_safe_floats = st.floats(allow_nan=False, allow_infinity=False).filter(
+    lambda value: not (value.is_integer() and MAX_SAFE_INTEGER < abs(value) < 1e21)
+)
+_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
+_scalars = st.none() | st.booleans() | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER) | _safe_floats | _text
+json_values = st.recursive(
+    _scalars,
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(_text, children, max_size=5),
+    max_leaves=30,
+)
+# The same without floats: the values the fast encoder handles directly.
+json_values_without_floats = st.recursive(
+    st.none() | st.booleans() | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER) | _text,
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(_text, children, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300)
+@given(json_values)
+def test_canonical_form_is_stable_under_reparsing(value: Any) -> None:
+    canonical = canonicalize(value)
+    assert canonicalize(loads(canonical)) == canonical
+
+
+@settings(max_examples=300)
+@given(json_values)
+def test_canonical_form_reads_back_as_the_same_value(value: Any) -> None:
+    reread = loads(canonicalize(value))
+    assert _same_json(reread, value)
+
+
+def _same_json(left: Any, right: Any) -> bool:
+    # JCS prints 1.0 as 1, which reads back as an int: numbers compare by value, everything else by structure.
+    if isinstance(left, bool) or isinstance(right, bool):
+        return left is right
+    if isinstance(left, (int, float)) and isinstance(right, (int, float)):
+        return left == right
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(map(_same_json, left, right))
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(_same_json(left[key], right[key]) for key in left)
+    return type(left) is type(right) and left == right
+
+
+@settings(max_examples=500)
+@given(json_values_without_floats)
+def test_fast_encoder_equals_canonicalize_without_floats_when_keys_are_in_the_bmp(value: Any) -> None:
+    text = json.dumps(value, ensure_ascii=False)
+    if any(ord(character) > 0xFFFF for character in text):
+        return  # astral characters go to the exact path (UTF-16 order differs from code-point order)
+    assert fast_canonical_text(value).encode("utf-8") == canonicalize(value)
+
+
+@settings(max_examples=3000)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+@example(0.1)
+@example(1e-4)
+@example(0.00012345)
+@example(123456789012345.6)
+@example(9999999999999998.0)
+def test_floats_the_fast_path_keeps_print_exactly_as_jcs(value: float) -> None:
+    if float_prints_as_jcs(value):
+        assert repr(value) == format_number(value)
+        assert fast_canonical_text([value]) == "[" + format_number(value) + "]"
+
+
+def test_floats_outside_the_fast_range_are_sent_to_the_exact_path() -> None:
+    for value in (1.0, -0.0, 1e-5, 1e16, 1e21, 5e-324, 2.0**60):
+        assert not float_prints_as_jcs(value)
+
+
+@settings(max_examples=150)
+@given(json_values)
+def test_line_parser_and_canonical_bytes_agree_with_the_reference(value: Any) -> None:
+    # Whatever the producer's spacing and escaping, the parser plus canonical_bytes gives canonicalize's bytes.
+    for text in (json.dumps(value), json.dumps(value, ensure_ascii=False), canonicalize(value).decode("utf-8")):
+        parsed, exact = EventLineParser().parse(text.encode("utf-8"))
+        assert canonical_bytes(parsed, exact=exact) == canonicalize(value)
+
+
+def test_escaped_astral_keys_sort_by_utf16_on_the_exact_path() -> None:
+    # U+E000 sorts after U+1F600 in UTF-16 (surrogates D83D DE00 come first) but before it by code point.
+    text = b'{"\\ue000":1,"\\ud83d\\ude00":2}'
+    parsed, exact = EventLineParser().parse(text)
+    assert exact
+    assert canonical_bytes(parsed, exact=exact) == '{"\U0001f600":2,"\ue000":1}'.encode()
+
+
+def test_verifier_event_hash_matches_the_reference_event_hash() -> None:
+    # The verifier formats the seven hashed fields itself; the chain built with event_hash() must verify.
+    events = build_chain(12, seal=None)
+    assert all(event["event_hash"] == event_hash(event) for event in events)
+    assert all(event["payload_hash"] == payload_hash(event["payload"]) for event in events)
+    assert verify_lines(to_jsonl(events).splitlines()).passed
+
+
+@pytest.mark.parametrize("text", [b'{"x":NaN}', b'{"x":Infinity}', b'{"x":1e999}', b'{"x":-1e999}'])
+def test_nan_and_infinity_never_reach_the_encoder(text: bytes) -> None:
+    with pytest.raises(MalformedJSONError):
+        EventLineParser().parse(text)

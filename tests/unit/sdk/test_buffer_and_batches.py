@@ -192,3 +192,27 @@ def test_timestamps_are_rfc3339_utc_and_monotonic_counts_from_session_start() ->
         assert event["source_sdk_ver"].startswith("agentops-replay-python/")
         assert event["schema_ver"] == "v0.6"
         assert not {"payload_hash", "prev_event_hash", "event_hash", "chain_authority"} & set(event)
+
+
+def test_event_ids_are_canonical_random_uuids_that_a_forked_child_does_not_repeat() -> None:
+    import os
+    import re
+    import uuid
+
+    from agentops_replay._buffer import new_event_id
+
+    ids = [new_event_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    for event_id in ids[:100]:
+        assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", event_id)
+        assert str(uuid.UUID(event_id)) == event_id
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write_end, new_event_id().encode())
+        os._exit(0)
+    os.close(write_end)
+    child_id = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert child_id != new_event_id()

@@ -13,12 +13,13 @@ it is as large as the archived chain.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agentops_verify import Report, TrustStore, canonicalize, load_pem_public_key, loads, verify_lines
+from agentops_verify import Report, TrustStore, canonicalize, load_pem_public_key, verify_lines
 
 from agentops_server import pdf
 from agentops_server.archive_reader import ArchiveLines
@@ -57,10 +58,6 @@ class Withholding:
 
     def applies_to(self, sequence_number: Any) -> bool:
         return self.all_payloads or sequence_number in self.sequence_numbers
-
-    @property
-    def any(self) -> bool:
-        return self.all_payloads or bool(self.sequence_numbers)
 
 
 @dataclass(frozen=True)
@@ -103,7 +100,9 @@ def build_export_document(
     seal: dict[str, Any] | None = None
     chain_authority: str | None = None
     for line in lines:
-        event = loads(line)
+        # The standard parser is enough here: the verifier reads every line strictly below, and a chain it fails is
+        # never exported (ExportService), so nothing parsed differently can reach a document.
+        event = json.loads(line)
         sequence_number = event.get("sequence_number")
         chain_authority = chain_authority or event.get("chain_authority")
         if event.get("event_type") == "CHAIN_SEAL":

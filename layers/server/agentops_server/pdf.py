@@ -8,6 +8,7 @@ document's ``generated_at`` (never the clock), and the PDF's document id is deri
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from io import BytesIO
 from typing import Any
 from xml.sax.saxutils import escape
 
-from agentops_verify import loads
 from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -79,7 +79,7 @@ _GRID = TableStyle(
 def render_pdf(document: bytes, *, compress: bool = True) -> bytes:
     """The PDF report for one export document (its canonical bytes). ``compress=False`` leaves the page content
     streams readable, which tests use to find the text."""
-    export = loads(document)
+    export = json.loads(document)
     document_sha256 = hashlib.sha256(document).hexdigest()
     pdf_date = _pdf_date(export.get("generated_at"))
     session_id = str(export.get("session_id"))

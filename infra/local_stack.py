@@ -223,6 +223,12 @@ class LocalApiRequestHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch()
 
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch()
+
     def log_message(self, format: str, *args: Any) -> None:
         """No access log: a test run sends thousands of requests."""
 
@@ -323,7 +329,7 @@ class LocalApiRequestHandler(BaseHTTPRequestHandler):
             self.send_header("Set-Cookie", cookie)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(payload)
+        self._write_body(payload)
 
     def _send_json(self, status: HTTPStatus, document: Any) -> None:
         payload = json.dumps(document).encode()
@@ -331,7 +337,11 @@ class LocalApiRequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(payload)
+        self._write_body(payload)
+
+    def _write_body(self, payload: bytes) -> None:
+        if self.command != "HEAD":  # a HEAD response announces the length but carries no body
+            self.wfile.write(payload)
 
     def _send_error(self, status: HTTPStatus, code: str, message: str) -> None:
         self._send_json(status, {"error": {"code": code, "message": message, "details": {}}})
@@ -385,7 +395,12 @@ def main() -> int:
                 print(f"{pool.spec.logical_id} failed to start:", file=sys.stderr, flush=True)
                 traceback.print_exc()
     sealer = SealRunner(pools.get(SEAL_FUNCTION), seal_interval)
-    server = LocalApiServer(port, LocalStack(resources, RouteTable(http_routes(template)), pools, sealer))
+    try:
+        server = LocalApiServer(port, LocalStack(resources, RouteTable(http_routes(template)), pools, sealer))
+    except OSError as error:
+        moto.stop()
+        print(f"cannot listen on 127.0.0.1:{port} ({error.strerror}); set PORT to a free port, or 0", file=sys.stderr)
+        return 1
 
     stop = threading.Event()
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -13,6 +20,7 @@ from tests.integration.ingest.builders import batch_body, event, new_session_id,
 from tests.integration.ingest.storage import stored_items
 from tests.support.http import ApiClient
 from tests.support.local_stack import LocalStackHandle, running_local_stack
+from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -76,3 +84,48 @@ def test_stack_stops_cleanly_on_sigint(tmp_path: Path) -> None:
         unsigned = ApiClient(stack.base_url, access_key_id=None)
         assert unsigned.get("/v1/health").status == 200
     # running_local_stack asserted exit status 0 after SIGINT.
+
+
+def test_sealing_loop_seals_ended_sessions_on_its_own(tmp_path: Path) -> None:
+    with running_local_stack(tmp_path / "stack.log", {"SEAL_INTERVAL_SECONDS": "0.2"}) as stack:
+        api = ApiClient(stack.base_url, access_key_id="AKIDSEALLOOP00000001")
+        session_id = new_session_id()
+        ended = [*opening_batch(), event(1, "SESSION_END")]
+        assert api.post(f"/v1/sessions/{session_id}/events", batch_body(ended)).status == 200
+        deadline = time.monotonic() + 30
+        while api.get(f"/v1/sessions/{session_id}").json()["status"] != "SEALED":
+            assert time.monotonic() < deadline, stack.log()
+            time.sleep(0.1)
+
+
+def test_head_and_options_get_a_bodiless_or_json_answer(local_stack: LocalStackHandle) -> None:
+    url = urlsplit(local_stack.base_url)
+    connection = http.client.HTTPConnection(url.netloc, timeout=10)
+    try:
+        connection.request("HEAD", "/v1/nothing")
+        head = connection.getresponse()
+        assert head.status == 404
+        assert head.read() == b""
+        # The connection is still usable: the HEAD answer carried no stray body.
+        connection.request("OPTIONS", "/v1/nothing")
+        options = connection.getresponse()
+        assert options.status == 404
+        assert json.loads(options.read())["error"]["code"] == "NOT_FOUND"
+    finally:
+        connection.close()
+
+
+def test_busy_port_is_reported_and_exits_non_zero(local_stack: LocalStackHandle) -> None:
+    busy_port = urlsplit(local_stack.base_url).port
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.local_stack"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PORT": str(busy_port)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{busy_port}" in result.stderr
+    assert "ready" not in result.stdout

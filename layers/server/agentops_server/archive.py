@@ -16,9 +16,10 @@ writes a second version. When the object is absent it creates it with ``If-None-
 ``CompleteMultipartUpload`` for a chain longer than one part), so two sealers racing for the same session cannot both
 create a version: S3 (and moto) reject the loser with 412, and the loser then compares the winner's object as above.
 Before creating, the bytes streamed from the store are hashed and must match the SHA-256 of the chain the sealer
-verified, so a copy edited between the verification pass and the upload pass is never published. (A delete marker
-would hide the version from ``HeadObject``; the seal role has no delete permission, and the bucket policy should deny
-``s3:DeleteObject*`` on ``sessions/*`` to everyone so no marker can exist.)
+verified, so a copy edited between the verification pass and the upload pass is never published. A delete marker
+(which Object Lock does not prevent) would hide the version from ``HeadObject``: it is reported as a conflict, never
+written over; the seal role has no delete permission, and the bucket policy should deny ``s3:DeleteObject`` on
+``sessions/*`` to everyone so that no marker can exist.
 
 Memory: the body is streamed from the store in parts of ``part_size`` bytes (default 8 MiB), never whole; at most two
 parts are held at once. moto gap: moto applies neither the bucket's default retention nor lock headers to multipart
@@ -163,6 +164,12 @@ class S3Archive:
             head = self._s3.head_object(Bucket=self._bucket, Key=key)
         except ClientError as error:
             if _error_code(error) in _NOT_FOUND_CODES:
+                headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+                if headers.get("x-amz-delete-marker") == "true":
+                    # The archive exists but someone hid it; writing now would make a second sealed version.
+                    raise ArchiveConflictError(
+                        f"s3://{self._bucket}/{key} is hidden by a delete marker; not writing a second version"
+                    ) from error
                 return None
             raise ArchiveUnavailableError(
                 f"HeadObject s3://{self._bucket}/{key} failed: {_error_code(error)}"

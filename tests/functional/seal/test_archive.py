@@ -108,6 +108,15 @@ def test_existing_archive_with_other_content_is_never_overwritten(s3: Any, archi
     assert read_version(s3, ref.key, ref.version_id) == jsonl(original)
 
 
+def test_archive_hidden_by_a_delete_marker_is_not_written_again(s3: Any, archive: S3Archive) -> None:
+    lines = sample_lines()
+    ref = archive.write_session(SESSION, iter(lines), sha256(jsonl(lines)))
+    s3.delete_object(Bucket=BUCKET, Key=ref.key)  # no version id: Object Lock allows adding a delete marker
+    with pytest.raises(ArchiveConflictError, match="delete marker"):
+        archive.write_session(SESSION, iter(lines), sha256(jsonl(lines)))
+    assert [version["VersionId"] for version in archive_versions(s3, ref.key)] == [ref.version_id]
+
+
 @pytest.mark.parametrize("line_count", [5, 2_600], ids=["single-put", "multipart"])
 def test_two_writers_racing_create_one_version(s3: Any, line_count: int) -> None:
     lines = sample_lines(line_count, padding=4_000)

@@ -1,16 +1,18 @@
-"""Seal one 100,000-event session in a single sealer run, and say how long it took and how much memory it used.
+"""Seal one 100,000-event session in a single run of the seal Lambda handler: how long it takes, how much memory.
 
-Everything runs in this process: moto plays KMS and the Object Lock bucket, the chain sits in the in-memory store (the
-DynamoDB adapter streams the same lines page by page). Figures, printed as one JSON object:
+Set-up (not measured): a moto server in this process plays DynamoDB, KMS and the Object Lock bucket; the session is
+stored through the real ``DynamoDBChainStore`` (packed, compressed batches of 100 events), ended, unsealed.
 
-- ``baseline_read_seconds``: reading every stored line once, doing nothing with it: the floor for any pass over the
-  chain. The sealer reads the chain three times (verify, classify and hash, upload), so a ratio near 3 plus the
-  verifier's per-event cost is expected.
-- ``seal_seconds`` and ``seal_to_baseline_ratio``.
-- ``seal_peak_traced_mib``: the peak of Python allocations made during sealing (tracemalloc, measured in a second,
-  separate run because tracing slows the code down), which includes moto's copy of the uploaded parts.
-- ``process_peak_rss_mib``: the whole process (the stored chain, moto and the interpreter included): an upper bound
-  for the sealer's own footprint, and the number to compare with the 256 MB Lambda.
+Measured, each in a fresh child process that talks to moto over HTTP as a Lambda talks to AWS, so that neither moto's
+data nor the benchmark's own copy of the chain is counted:
+
+- ``idle_rss_mib``: the child after importing ``functions/seal/app.py`` (interpreter, boto3, Powertools, the core):
+  the fixed cost of the runtime.
+- ``baseline_read_seconds``: reading every stored line once through the store and doing nothing with it, the floor
+  for any pass over the chain. The sealer makes three passes (verify before signing; verify the sealed chain with the
+  key trusted while hashing it; stream it to S3), so the ratio is about three reads plus two verifications.
+- ``seal_seconds``, ``seal_peak_rss_mib``: the handler's run (``lambda_handler`` on a scheduled event) and the child's
+  peak resident memory, the figure to compare with the function's 256 MB.
 
 Usage: ``python benchmarks/seal_large_session.py [--events N]``
 """
@@ -18,40 +20,39 @@ Usage: ``python benchmarks/seal_large_session.py [--events N]``
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
+import subprocess
 import sys
 import time
-import tracemalloc
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
-from agentops_server.archive import S3Archive, session_archive_key
-from agentops_server.memory import InMemoryChainStore
-from agentops_server.sealing import Sealer
-from agentops_server.signing import KmsSigner
+from agentops_server.archive import session_archive_key
+from agentops_server.dynamodb import DynamoDBChainStore
 from agentops_server.store import StoredBatch
 from agentops_verify import canonicalize, chain_event, sha256_hex
-from moto import mock_aws
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infra.resources import create_archive_bucket, create_seal_key
-
+REPO_ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "agentops-benchmark-archive"
+SERVICE_ID = "agentops-benchmark"
 OWNER = "arn:aws:iam::111122223333:user/benchmark-agent"
 BATCH_SIZE = 100
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 MIB = 1024 * 1024
 
 
-def build_store(session_id: str, n_events: int) -> InMemoryChainStore:
-    """A stored, ended, unsealed server-authority session of ``n_events`` events, in batches of ``BATCH_SIZE``."""
-    store = InMemoryChainStore()
-    store.create_session(session_id, OWNER, T0)
+def build_batches(session_id: str, n_events: int) -> list[StoredBatch]:
+    """A complete, ended, unsealed server-authority session of ``n_events`` events, in batches of ``BATCH_SIZE``."""
+    batches: list[StoredBatch] = []
     prev_hash: str | None = None
     for first in range(0, n_events, BATCH_SIZE):
         events = []
@@ -68,25 +69,25 @@ def build_store(session_id: str, n_events: int) -> InMemoryChainStore:
                 chain_authority="server",
                 timestamp_monotonic=sequence * 1_000_000,
                 source_sdk_ver="agentops-replay-python/0.1.0",
-                authority_id="agentops-benchmark",
+                authority_id=SERVICE_ID,
             )
             prev_hash = event["event_hash"]
             events.append(event)
         lines = tuple(canonicalize(event) for event in events)
-        batch = StoredBatch(
-            session_id=session_id,
-            first_sequence=first,
-            lines=lines,
-            event_ids=tuple(event["event_id"] for event in events),
-            event_hashes=tuple(event["event_hash"] for event in events),
-            owner=OWNER,
-            request_digest=sha256_hex(b"\n".join(lines)),
-            accepted_at=T0,
-            ends_session=events[-1]["event_type"] == "SESSION_END",
+        batches.append(
+            StoredBatch(
+                session_id=session_id,
+                first_sequence=first,
+                lines=lines,
+                event_ids=tuple(event["event_id"] for event in events),
+                event_hashes=tuple(event["event_hash"] for event in events),
+                owner=OWNER,
+                request_digest=sha256_hex(b"\n".join(lines)),
+                accepted_at=T0,
+                ends_session=events[-1]["event_type"] == "SESSION_END",
+            )
         )
-        store.put_batch(batch)
-        store.advance_head(batch)
-    return store
+    return batches
 
 
 def _event(sequence: int, n_events: int) -> tuple[str, dict[str, Any]]:
@@ -113,63 +114,149 @@ def _event(sequence: int, n_events: int) -> tuple[str, dict[str, Any]]:
     return "TOOL_RESULT", {"tool_name": "ticket_search", "tool_id": f"call-{sequence}", "result": {"hits": 3}}
 
 
-def seal_once(n_events: int, *, trace: bool) -> dict[str, Any]:
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        kms = boto3.client("kms", region_name="us-east-1")
-        create_archive_bucket(s3, BUCKET, 30)
-        signer = KmsSigner(kms, create_seal_key(kms))
-        session_id = str(uuid.uuid4())
-        store = build_store(session_id, n_events)
-        sealer = Sealer(store, signer, S3Archive(s3, BUCKET), "agentops-benchmark")
+# --- children: each prints one JSON object --------------------------------------------------------------------------
 
-        started = time.perf_counter()
-        line_count = sum(1 for _ in store.iter_lines(session_id))
-        baseline = time.perf_counter() - started
 
-        if trace:
-            tracemalloc.start()
-        started = time.perf_counter()
-        sealed = sealer.seal_due_sessions(T0 + timedelta(hours=1))
-        elapsed = time.perf_counter() - started
-        peak = tracemalloc.get_traced_memory()[1] if trace else None
-        if trace:
-            tracemalloc.stop()
+def _peak_rss_mib() -> float:
+    """This process's peak resident set. ``VmHWM`` belongs to the process image itself; ``ru_maxrss`` would also carry
+    the parent's size from before the exec (Linux keeps it across exec), so it is only the fallback."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
-        head = store.get_head(session_id)
-        archive_size = s3.head_object(Bucket=BUCKET, Key=session_archive_key(session_id))["ContentLength"]
-        if sealed != [session_id] or head is None or line_count != n_events:
-            raise SystemExit(f"benchmark session was not sealed: {sealed}, {head}")
-        return {
-            "baseline_read_seconds": baseline,
-            "seal_seconds": elapsed,
-            "peak_traced_bytes": peak,
-            "archive_bytes": archive_size,
-            "evidence_class": head.evidence_class,
-        }
+
+def _load_seal_handler() -> Any:
+    spec = importlib.util.spec_from_file_location("seal_app", REPO_ROOT / "functions" / "seal" / "app.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def child_idle() -> dict[str, Any]:
+    _load_seal_handler()
+    return {"rss_mib": _peak_rss_mib()}
+
+
+def child_baseline(session_id: str) -> dict[str, Any]:
+    _load_seal_handler()  # same imports as the sealing child, so the two are comparable
+    store = DynamoDBChainStore(boto3.client("dynamodb"), os.environ["TABLE_NAME"])
+    started = time.perf_counter()
+    count = sum(1 for _ in store.iter_lines(session_id))
+    return {"seconds": time.perf_counter() - started, "lines": count, "rss_mib": _peak_rss_mib()}
+
+
+class _LambdaContext:
+    """The attributes of a Lambda context the handler and Powertools read (infra's version would import moto)."""
+
+    function_name = "SealFunction"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:111122223333:function:SealFunction"
+    aws_request_id = "benchmark"
+
+    def __init__(self, timeout_seconds: int) -> None:
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def child_seal() -> dict[str, Any]:
+    handler = _load_seal_handler()
+    context = _LambdaContext(timeout_seconds=900)
+    started = time.perf_counter()
+    result = handler.lambda_handler({"source": "aws.events", "detail-type": "Scheduled Event"}, context)
+    return {"seconds": time.perf_counter() - started, "sealed": result["sealed"], "rss_mib": _peak_rss_mib()}
+
+
+def run_child(*arguments: str) -> dict[str, Any]:
+    completed = subprocess.run(
+        [sys.executable, __file__, "--child", *arguments], capture_output=True, check=True, text=True, timeout=1800
+    )
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+# --- the benchmark --------------------------------------------------------------------------------------------------
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.child:
+        role, *rest = arguments.child
+        children: dict[str, Callable[..., dict[str, Any]]] = {
+            "idle": child_idle,
+            "baseline": child_baseline,
+            "seal": child_seal,
+        }
+        result = children[role](*rest)
+        print(json.dumps(result))
+        return 0
 
-    timed = seal_once(arguments.events, trace=False)
-    traced = seal_once(arguments.events, trace=True)
-    # ru_maxrss is in KiB on Linux.
-    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # moto is imported here only: the measured children must not carry it.
+    from infra.local_stack import point_boto3_at
+    from infra.moto_server import SerializedMotoServer
+    from infra.resources import create_archive_bucket, create_seal_key, create_table
+
+    server = SerializedMotoServer()
+    server.start()
+    try:
+        point_boto3_at(server.endpoint)
+        dynamodb, s3, kms = boto3.client("dynamodb"), boto3.client("s3"), boto3.client("kms")
+        table = create_table(dynamodb)
+        create_archive_bucket(s3, BUCKET, 30)
+        os.environ.update(
+            {
+                "TABLE_NAME": table,
+                "ARCHIVE_BUCKET": BUCKET,
+                "SEAL_KEY_ID": create_seal_key(kms),
+                "SERVICE_ID": SERVICE_ID,
+                "SEAL_IDLE_SECONDS": "3600",
+                "POWERTOOLS_LOG_LEVEL": "WARNING",
+            }
+        )
+        session_id = str(uuid.uuid4())
+        batches = build_batches(session_id, arguments.events)
+        store = DynamoDBChainStore(dynamodb, table)
+        store.create_session(session_id, OWNER, T0)
+        for batch in batches:
+            store.put_batch(batch)
+            store.advance_head(batch)
+        del batches
+
+        idle = run_child("idle")
+        baseline = run_child("baseline", session_id)
+        sealed = run_child("seal")
+        head = store.get_head(session_id)
+        archive = s3.head_object(Bucket=BUCKET, Key=session_archive_key(session_id))
+        if sealed["sealed"] != [session_id] or head is None or baseline["lines"] != arguments.events:
+            raise SystemExit(f"the benchmark session was not sealed: {sealed}")
+    finally:
+        server.stop()
+
     print(
         json.dumps(
             {
                 "benchmark": "seal_large_session",
                 "events": arguments.events,
-                "archive_mib": round(timed["archive_bytes"] / MIB, 2),
-                "evidence_class": timed["evidence_class"],
-                "baseline_read_seconds": round(timed["baseline_read_seconds"], 3),
-                "seal_seconds": round(timed["seal_seconds"], 2),
-                "seal_to_baseline_ratio": round(timed["seal_seconds"] / timed["baseline_read_seconds"], 1),
-                "seal_peak_traced_mib": round(traced["peak_traced_bytes"] / MIB, 1),
-                "process_peak_rss_mib": round(peak_rss_mib, 1),
+                "archive_mib": round(archive["ContentLength"] / MIB, 1),
+                "evidence_class": head.evidence_class,
+                "baseline_read_seconds": round(baseline["seconds"], 2),
+                "seal_seconds": round(sealed["seconds"], 2),
+                "seal_to_baseline_ratio": round(sealed["seconds"] / baseline["seconds"], 1),
+                "idle_rss_mib": round(idle["rss_mib"], 1),
+                "baseline_peak_rss_mib": round(baseline["rss_mib"], 1),
+                "seal_peak_rss_mib": round(sealed["rss_mib"], 1),
                 "lambda_memory_mib": 256,
             },
             indent=2,

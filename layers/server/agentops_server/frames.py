@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from agentops_verify import loads
+
 from agentops_server.redaction import find_redactions
 
 EVENT = "EVENT"
@@ -25,6 +27,8 @@ REDACTION = "REDACTION"
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
+# Lambda answers at most 6 MB; the events of a page may take 5 MiB, leaving room for the report and the frame keys.
+MAX_PAGE_BYTES = 5 * 1024 * 1024
 
 
 def frames_for(event: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -74,19 +78,30 @@ class Page:
     next_from_sequence: int | None
 
 
-def build_page(events: Iterable[Mapping[str, Any]], from_sequence: int, limit: int, event_count: int) -> Page:
+def build_page(
+    lines: Iterable[bytes], from_sequence: int, limit: int, event_count: int, max_bytes: int = MAX_PAGE_BYTES
+) -> Page:
     """Frames for the events with ``from_sequence <= sequence_number < from_sequence + limit``.
 
-    ``events`` yields the chain in order starting at or before ``from_sequence`` (a reader that seeks may start a
-    little early); ``event_count`` is the number of events in the verified chain: nothing past it is served (an
-    open session may have grown since it was verified), and the last page says so (``next_from_sequence`` null).
+    ``lines`` yields the verified chain's canonical lines in order, starting at or before ``from_sequence`` (a
+    reader that seeks may start a little early); ``event_count`` is the number of events in the verified chain:
+    nothing past it is served (an open session may have grown since it was verified), and the last page says so
+    (``next_from_sequence`` null). A page also stops before its events would pass ``max_bytes`` (it always holds at
+    least one), so a response stays under Lambda's 6 MB cap whatever the payload sizes; ``next_from_sequence`` then
+    names the first event left out.
     """
     end = min(from_sequence + limit, event_count)
     frames: list[dict[str, Any]] = []
-    for event in events:
+    used = 0
+    for line in lines:
+        event = loads(line)
         sequence_number = event["sequence_number"]
         if sequence_number >= end:
             break
-        if sequence_number >= from_sequence:
-            frames.extend(frames_for(event))
+        if sequence_number < from_sequence:
+            continue
+        if frames and used + len(line) > max_bytes:
+            return Page(frames, sequence_number)
+        used += len(line)
+        frames.extend(frames_for(event))
     return Page(frames, end if end < event_count else None)

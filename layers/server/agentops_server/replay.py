@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agentops_verify import Report, TrustStore, load_pem_public_key, loads, verify_lines
+from agentops_verify import Report, TrustStore, load_pem_public_key, verify_lines
 
 from agentops_server.archive_reader import ArchiveLines
 from agentops_server.errors import ApiError
@@ -153,7 +153,7 @@ class ReplayService:
             raise verification_failed(verified.report)
         if verified.report.get("session_id") != session_id:
             raise verification_failed(session_mismatch(session_id, verified.report))
-        page = build_page((loads(line) for line in lines), from_sequence, limit, verified.event_count)
+        page = build_page(lines, from_sequence, limit, verified.event_count)
         return {
             "session_id": session_id,
             "verification": _summary(verified.report),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentops_server.frames import build_page, frames_for
+from agentops_verify import canonicalize
 
 from tests.support.chains import build_chain, ordinary_payload
 
@@ -25,6 +26,10 @@ def _special_payloads(sequence_number: int) -> tuple[str, dict[str, Any]]:
 
 def _chain(n_events: int = 6) -> list[dict[str, Any]]:
     return build_chain(n_events, payload_factory=_special_payloads)
+
+
+def _lines(chain: list[dict[str, Any]]) -> list[bytes]:
+    return [canonicalize(event) for event in chain]
 
 
 def test_ordinary_event_is_one_event_frame_carrying_the_envelope() -> None:
@@ -86,7 +91,7 @@ def test_pages_cover_every_event_exactly_once_in_order() -> None:
     from_sequence: int | None = 0
     pages = 0
     while from_sequence is not None:
-        page = build_page(iter(chain), from_sequence, 5, len(chain))
+        page = build_page(_lines(chain), from_sequence, 5, len(chain))
         seen.extend(frame["sequence_number"] for frame in page.frames if frame["type"] in {"EVENT", "LOG_DROP"})
         from_sequence = page.next_from_sequence
         pages += 1
@@ -98,7 +103,7 @@ def test_pages_cover_every_event_exactly_once_in_order() -> None:
 def test_page_may_start_reading_early_but_returns_only_its_range() -> None:
     chain = _chain(12)
 
-    page = build_page(iter(chain), 4, 3, len(chain))
+    page = build_page(_lines(chain), 4, 3, len(chain))
 
     assert [frame["sequence_number"] for frame in page.frames] == [4, 5, 6]
     assert page.next_from_sequence == 7
@@ -107,7 +112,7 @@ def test_page_may_start_reading_early_but_returns_only_its_range() -> None:
 def test_page_past_the_end_is_empty_and_final() -> None:
     chain = _chain(6)
 
-    page = build_page(iter(chain), 50, 10, len(chain))
+    page = build_page(_lines(chain), 50, 10, len(chain))
 
     assert page.frames == []
     assert page.next_from_sequence is None
@@ -116,4 +121,24 @@ def test_page_past_the_end_is_empty_and_final() -> None:
 def test_same_chain_always_gives_the_same_frames() -> None:
     chain = _chain(10)
 
-    assert build_page(iter(chain), 0, 200, len(chain)) == build_page(iter(chain), 0, 200, len(chain))
+    assert build_page(_lines(chain), 0, 200, len(chain)) == build_page(_lines(chain), 0, 200, len(chain))
+
+
+def test_a_page_stops_before_its_events_pass_the_size_cap() -> None:
+    chain = _chain(30)
+    lines = _lines(chain)
+    cap = sum(len(line) for line in lines[:10]) + 1
+
+    page = build_page(lines, 0, 200, len(chain), max_bytes=cap)
+
+    assert [frame["sequence_number"] for frame in page.frames if frame["type"] != "REDACTION"][-1] == 9
+    assert page.next_from_sequence == 10
+
+
+def test_a_page_always_holds_at_least_one_event_however_large() -> None:
+    chain = _chain(6)
+
+    page = build_page(_lines(chain), 2, 200, len(chain), max_bytes=1)
+
+    assert [frame["sequence_number"] for frame in page.frames] == [2, 2]  # the LOG_DROP and the gap it declares
+    assert page.next_from_sequence == 3

@@ -46,8 +46,7 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
     ),
     "ChainFunction": (
         grants(["dynamodb:GetItem", "dynamodb:Query"], [TABLE])
-        | grants(["s3:GetObject", "s3:GetObjectVersion"], [SESSIONS, KEYS])
-        | grants(["kms:GetPublicKey"], [SEAL_KEY])
+        | grants(["s3:GetObject", "s3:GetObjectVersion"], [SESSIONS])
     ),
     "ReplayFunction": (
         grants(["dynamodb:GetItem", "dynamodb:Query"], [TABLE])

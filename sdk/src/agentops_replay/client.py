@@ -75,12 +75,13 @@ class Session:
         Never raises. The payload's top level is copied; do not mutate nested values after recording them.
         """
         try:
-            problem = payload_problem(event_type, payload)
+            copied = _plain_dict(payload)
+            problem = payload_problem(event_type, copied)
             if problem is not None:
                 self._client._buffer.count_invalid()
                 logger.debug("agentops: event not recorded: %s", problem)
                 return None
-            return self._client._buffer.append(self._state, event_type, dict(payload))
+            return self._client._buffer.append(self._state, event_type, copied)
         except Exception:
             self._internal_error()
             return None
@@ -226,6 +227,19 @@ class Session:
         except Exception:
             self._internal_error()
             return None
+
+
+def _plain_dict(payload: Any) -> Any:
+    """A shallow copy as a plain dict of any mapping (dict subclasses, read-only views); anything else unchanged, for
+    the validation to refuse. A mapping that fails to copy is refused the same way."""
+    if type(payload) is dict:
+        return payload.copy()
+    if isinstance(payload, Mapping):
+        try:
+            return dict(payload)
+        except Exception:
+            return None
+    return payload
 
 
 def _drop_mistyped(event_type: str, payload: dict[str, Any]) -> None:

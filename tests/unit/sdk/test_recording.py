@@ -99,6 +99,19 @@ def test_start_and_end_leave_out_mistyped_metadata_instead_of_failing_the_sessio
     assert "total_cost_usd" not in chain[1]["payload"]
 
 
+def test_any_mapping_is_recorded_as_a_plain_dict(client: AgentOpsClient) -> None:
+    from collections import OrderedDict
+    from types import MappingProxyType
+
+    session = client.start_session("agent")
+    session.record("TOOL_CALL", OrderedDict(tool_name="ordered"))
+    session.record("TOOL_CALL", MappingProxyType({"tool_name": "read-only"}))
+    session.end()
+    assert client.flush(timeout=5)
+
+    assert [e["payload"]["tool_name"] for e in _chain(client, session)[1:3]] == ["ordered", "read-only"]
+
+
 def test_helpers_round_tool_durations_to_whole_milliseconds(client: AgentOpsClient) -> None:
     session = client.start_session("agent")
     session.tool_result("t", duration_ms=12.6)

@@ -32,7 +32,7 @@ def grants(actions: list[str], resources: list[str]) -> set[Grant]:
     return {(action, resource) for action in actions for resource in resources}
 
 
-TABLE_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
+TABLE_READ = ["dynamodb:GetItem", "dynamodb:Query"]
 TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
 
 EXPECTED_GRANTS: dict[str, set[Grant]] = {
@@ -40,7 +40,7 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
     "SealFunction": (
         grants(TABLE_READ + TABLE_WRITE, [TABLE])
         | grants(["dynamodb:Query"], [SEAL_INDEX])
-        | grants(["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject", "s3:GetObjectVersion"], [SESSIONS, KEYS])
+        | grants(["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"], [SESSIONS, KEYS])
         | grants(["s3:ListBucket"], [BUCKET])
         | grants(["kms:Sign", "kms:GetPublicKey", "kms:DescribeKey"], [SEAL_KEY])
     ),

@@ -40,7 +40,8 @@ SAFETY_MARGIN_MILLIS = 180_000
 logger = Logger()
 # The core logs through the standard library (``agentops_server.*``); give it the same structured JSON output so the
 # ``alarm`` field of a refused seal reaches CloudWatch as a field a metric filter can match.
-copy_config_to_registered_loggers(source_logger=logger, include={"agentops_server.sealing", "agentops_server.archive"})
+# (Powertools configures top-level loggers only; the core's module loggers propagate to "agentops_server".)
+copy_config_to_registered_loggers(source_logger=logger, include={"agentops_server"})
 
 settings = Settings.from_env()
 if settings.archive_bucket is None or settings.seal_key_id is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from types import ModuleType
@@ -10,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from agentops_server.dynamodb import DynamoDBChainStore
+from agentops_server.dynamodb import DynamoDBChainStore, decode_lines, encode_lines
 from agentops_server.signing import KmsSigner
 from agentops_server.store import ChainStore
 
@@ -151,3 +152,44 @@ def test_keys_route_lists_every_key_that_ever_signed(
     assert status == 200
     assert [entry["algorithm"] for entry in keys["keys"]] == ["ECDSA_P256_SHA256"]
     assert keys["keys"][0]["signer_key_id"] == signer.key_id
+
+
+def tamper_table_copy(table_name: str, session_id: str) -> None:
+    """Edit the payload of event 1 in the DynamoDB copy, as someone with write access to the table could."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    key = {"pk": {"S": f"S#{session_id}"}, "sk": {"S": "B#000000000000"}}
+    lines = list(decode_lines(dynamodb.get_item(TableName=table_name, Key=key)["Item"]["events"]["B"]))
+    lines[1] = lines[1].replace(b'"payload":{', b'"payload":{"edited":true,', 1)
+    dynamodb.update_item(
+        TableName=table_name,
+        Key=key,
+        UpdateExpression="SET events = :events",
+        ExpressionAttributeValues={":events": {"B": encode_lines(tuple(lines))}},
+    )
+
+
+def test_tampered_table_copy_is_refused_with_a_structured_alarm_and_nothing_archived(
+    seal_handler: ModuleType,
+    dynamodb_store: ChainStore,
+    table_name: str,
+    s3: Any,
+) -> None:
+    session_id = ingest_session(dynamodb_store)
+    tamper_table_copy(table_name, session_id)
+    log = io.StringIO()
+    seal_handler.logger.registered_handler.setStream(log)  # what CloudWatch would receive, one JSON per line
+
+    assert run_sealer(seal_handler) == {"sealed": []}
+
+    records = [json.loads(line) for line in log.getvalue().splitlines()]
+    alarms = [record for record in records if record.get("alarm") == "SEAL_REFUSED"]
+    assert [(alarm["session_id"], alarm["level"]) for alarm in alarms] == [(session_id, "ERROR")]
+    assert alarms[0]["reason"].startswith("PAYLOAD_HASH_MISMATCH")
+    head = dynamodb_store.get_head(session_id)
+    assert head is not None
+    assert head.status == "ENDED"
+    assert head.seal_refused_reason is not None
+    tip = dynamodb_store.tip(session_id)
+    assert tip is not None
+    assert not tip.is_seal
+    assert archive_versions(s3, f"sessions/{session_id}.jsonl") == []

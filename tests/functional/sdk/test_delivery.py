@@ -13,7 +13,9 @@ import textwrap
 import time
 from typing import Any
 
+import pytest
 from agentops_replay import AgentOpsClient
+from agentops_replay._batch import form_batch
 
 from tests.functional.sdk.evidence import assert_verifies, stored_chain
 from tests.functional.sdk.fake_ingest import FakeIngest
@@ -51,9 +53,12 @@ def test_every_fault_is_retried_without_loss_duplicates_or_gaps(ingest: Ingest) 
     assert stats["retries"] >= 15
 
 
-def test_requests_are_signed_with_sigv4_for_execute_api(ingest: Ingest) -> None:
+def test_requests_are_signed_with_sigv4_for_execute_api_in_the_chosen_region(
+    ingest: Ingest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake, endpoint = ingest
-    client = _fast_client(endpoint)
+    monkeypatch.setenv("AGENTOPS_ENDPOINT", endpoint)
+    client = AgentOpsClient(region="eu-west-1", flush_interval=0.02)
     with client.session("agent"):
         pass
     assert client.flush(timeout=5)
@@ -61,7 +66,28 @@ def test_requests_are_signed_with_sigv4_for_execute_api(ingest: Ingest) -> None:
     assert fake.authorizations
     credential = fake.authorizations[0].split("Credential=")[1].split(",")[0]
     assert credential.startswith("AKIDSDKFUNCTIONAL/")
-    assert credential.endswith("/us-east-1/execute-api/aws4_request")
+    assert credential.endswith("/eu-west-1/execute-api/aws4_request")
+
+
+def test_the_sender_survives_its_own_errors(ingest: Ingest, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake, endpoint = ingest
+    calls = []
+
+    def failing_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in the sender")
+        return form_batch(*args, **kwargs)
+
+    monkeypatch.setattr("agentops_replay._sender.form_batch", failing_once)
+    client = _fast_client(endpoint)
+    with client.session("agent") as session:
+        session.tool_call("t")
+    assert client.flush(timeout=10)
+    client.close(timeout=1)
+
+    assert client.stats()["internal_errors"] == 1
+    assert fake.event_types(session.session_id) == ["SESSION_START", "TOOL_CALL", "SESSION_END"]
 
 
 def test_a_full_buffer_during_an_outage_shows_up_as_log_drop_when_the_link_returns(ingest: Ingest) -> None:
@@ -116,7 +142,7 @@ def test_events_stuck_in_a_long_outage_become_network_loss(ingest: Ingest) -> No
     assert [e["payload"]["tool_id"] for e in chain if e["event_type"] == "TOOL_CALL"][-1] == "after"
 
 
-def test_a_refused_session_is_counted_and_never_raised(ingest: Ingest, monkeypatch: Any) -> None:
+def test_a_refused_session_is_counted_and_never_raised(ingest: Ingest, monkeypatch: pytest.MonkeyPatch) -> None:
     fake, endpoint = ingest
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)

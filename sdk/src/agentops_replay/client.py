@@ -65,6 +65,11 @@ class Session:
         self.session_id = state.session_id
 
     @property
+    def ended(self) -> bool:
+        """True once the session takes no more records (ended, or closed with its client)."""
+        return self._state.closed_reason is not None
+
+    @property
     def capture_content(self) -> bool:
         """Whether content (prompts, completions, arguments, results) is recorded as text rather than hashes."""
         return self._capture_content
@@ -252,6 +257,7 @@ class _DisabledSession:
     """What every call returns under ``AGENTOPS_DISABLED=1``: the same surface, doing nothing."""
 
     capture_content = False
+    ended = False
 
     def __init__(self) -> None:
         self.session_id = str(uuid.uuid4())
@@ -352,14 +358,16 @@ class AgentOpsClient:
     @contextlib.contextmanager
     def session(self, agent_id: str, *, tags: list[str] | None = None, **metadata: Any) -> Iterator[Session]:
         """A session that ends with ``success``, or ``failure`` (reason: the exception's type) if the block raises;
-        the exception is re-raised."""
+        the exception is re-raised. A session the block ended itself is left as it is."""
         session = self.start_session(agent_id, tags=tags, **metadata)
         try:
             yield session
         except BaseException as exc:
-            session.end("failure", reason=type(exc).__name__)
+            if not session.ended:
+                session.end("failure", reason=type(exc).__name__)
             raise
-        session.end("success")
+        if not session.ended:
+            session.end("success")
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything recorded so far is acknowledged; True if it was within ``timeout`` seconds."""

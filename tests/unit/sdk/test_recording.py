@@ -223,6 +223,16 @@ def test_session_block_that_raises_ends_with_failure_and_reraises(client: AgentO
     assert end["payload"]["reason"] == "KeyError"
 
 
+def test_a_session_ended_inside_its_block_keeps_its_own_status(client: AgentOpsClient) -> None:
+    with client.session("agent") as session:
+        session.end("timeout", reason="budget exhausted")
+
+    assert client.flush(timeout=5)
+    ends = [e["payload"] for e in _chain(client, session) if e["event_type"] == "SESSION_END"]
+    assert [(end["status"], end["reason"]) for end in ends] == [("timeout", "budget exhausted")]
+    assert client.stats()["invalid"] == 0
+
+
 def test_records_after_end_are_ignored_and_counted(client: AgentOpsClient) -> None:
     session = client.start_session("agent")
     session.end()

@@ -1,9 +1,11 @@
 """A moto server on 127.0.0.1 whose requests are applied one at a time.
 
 DynamoDB applies a conditional write atomically and S3 applies ``If-None-Match: *`` atomically; the chain's
-integrity under racing writers rests on exactly that. moto's threaded server handles requests concurrently without
-locking its backends, so two racing conditional puts could both succeed there. Serializing requests restores the
-atomicity the real services guarantee (the local stack is for correctness, not throughput).
+integrity under racing writers rests on exactly that. moto's threaded server handles requests on concurrent threads
+without locking its backends, so a thread switch between a condition check and the write would let two racing
+conditional puts both succeed. That is rare (the GIL seldom switches there), but a race test must not pass by luck:
+serializing requests gives the atomicity the real services guarantee (the local stack is for correctness, not
+throughput).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Figures, printed as one JSON object:
 
-- ``baseline``: the same timing loop around a no-op function call and around ``list.append`` of a fresh dict, so the
-  timer's own cost and the machine's noise are visible next to the SDK's figures.
+- ``baseline``: the same timing loop around a no-op function call, around ``list.append`` of a fresh dict, and around
+  ``comparable_work`` (pure Python of about record()'s own cost, no thread), so the timer's own cost and the
+  machine's noise (preemptions landing in a loop of the same length) are visible next to the SDK's figures.
 - ``record_live`` / ``record_dead``: 20,000 ``Session.record`` calls timed one by one (mean, p50, p99, max, calls
   over 1 ms), against a live endpoint (a minimal HTTP server answering 200, in a separate process so it does not
   compete for this interpreter's lock) and against a dead one (a port with nothing listening); ``ratio_to_append``
@@ -113,9 +114,17 @@ def _baseline(calls: int, rounds: int) -> dict[str, Any]:
         sink: list[dict[str, Any]] = []
         return dict(_time_calls(lambda: sink.append(dict(PAYLOAD)), calls))
 
+    def comparable_work() -> dict[str, Any]:
+        # Pure Python work of about record()'s own cost (copy, format, clock, append) and no thread: a loop as long
+        # as the record() loops, exposed to the same preemptions, so its max and over_1ms show the machine's noise.
+        sink: list[tuple[dict[str, Any], str, int]] = []
+        counter = iter(range(calls))
+        return dict(_time_calls(lambda: sink.append((dict(PAYLOAD), f"{next(counter):032x}", time.time_ns())), calls))
+
     return {
         "noop_call": _best_of(rounds, lambda: dict(_time_calls(noop, calls))),
         "list_append": _best_of(rounds, appends),
+        "comparable_work": _best_of(rounds, comparable_work),
     }
 
 

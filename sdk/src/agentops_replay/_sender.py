@@ -16,6 +16,7 @@ import logging
 import random
 import threading
 import time
+from dataclasses import dataclass
 
 from ._batch import form_batch
 from ._buffer import Buffer, SessionState
@@ -26,27 +27,26 @@ logger = logging.getLogger("agentops_replay")
 _MIN_REQUEST_TIMEOUT = 0.05
 
 
+@dataclass(frozen=True)
+class SenderSettings:
+    batch_size: int
+    flush_interval: float
+    request_timeout: float
+    backoff_base: float
+    backoff_max: float
+    network_loss_after: float
+
+
 class Sender:
-    def __init__(
-        self,
-        buffer: Buffer,
-        transport: Transport,
-        *,
-        batch_size: int,
-        flush_interval: float,
-        request_timeout: float,
-        backoff_base: float,
-        backoff_max: float,
-        network_loss_after: float,
-    ) -> None:
+    def __init__(self, buffer: Buffer, transport: Transport, settings: SenderSettings) -> None:
         self._buffer = buffer
         self._transport = transport
-        self._batch_size = batch_size
-        self._flush_interval = flush_interval
-        self._request_timeout = request_timeout
-        self._backoff_base = backoff_base
-        self._backoff_max = backoff_max
-        self._network_loss_after = network_loss_after
+        self._batch_size = settings.batch_size
+        self._flush_interval = settings.flush_interval
+        self._request_timeout = settings.request_timeout
+        self._backoff_base = settings.backoff_base
+        self._backoff_max = settings.backoff_max
+        self._network_loss_after = settings.network_loss_after
         self._deadline: float | None = None
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()

@@ -22,7 +22,7 @@ from typing import Any
 from agentops_verify import CanonicalizationError, canonicalize
 
 from ._buffer import Buffer, SessionState
-from ._sender import Sender
+from ._sender import Sender, SenderSettings
 from ._version import VERSION
 from .events import (
     ANNOTATION,
@@ -306,20 +306,26 @@ class AgentOpsClient:
         self.local_writer = LocalChainWriter(local_path) if local_path is not None else None
         self._endpoint = endpoint
         self._region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        self._sender_options = {
-            "batch_size": max(1, batch_size),
-            "flush_interval": flush_interval,
-            "request_timeout": request_timeout,
-            "backoff_base": backoff_base,
-            "backoff_max": backoff_max,
-            "network_loss_after": network_loss_after,
-        }
+        self._settings = SenderSettings(
+            batch_size=max(1, batch_size),
+            flush_interval=flush_interval,
+            request_timeout=request_timeout,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            network_loss_after=network_loss_after,
+        )
         self._max_buffer = max(1, max_buffer)
         if self.disabled:
             return
-        self._transport = self._new_transport()
-        self._buffer = Buffer(self._max_buffer, self._sender_options["batch_size"])  # type: ignore[arg-type]
-        self._sender = Sender(self._buffer, self._transport, **self._sender_options)  # type: ignore[arg-type]
+        try:
+            self._transport = self._new_transport()
+        except Exception:
+            # Fail open: a malformed endpoint or AWS configuration must not stop the agent from starting.
+            logger.exception("agentops: cannot set up delivery; recording is disabled")
+            self.disabled = True
+            return
+        self._buffer = Buffer(self._max_buffer, self._settings.batch_size)
+        self._sender = Sender(self._buffer, self._transport, self._settings)
         _LIVE_CLIENTS.add(self)
         atexit.register(self._close_at_exit)
 
@@ -334,6 +340,15 @@ class AgentOpsClient:
         (ELS section 3 names ``environment``, ``framework``, ``framework_version``, ``system_prompt_hash``)."""
         if self.disabled:
             return _DisabledSession()  # type: ignore[return-value]
+        try:
+            return self._start_session(agent_id, tags, metadata)
+        except Exception:
+            logger.exception("agentops: internal error while starting a session (not recorded)")
+            with contextlib.suppress(Exception), self._buffer.lock:
+                self._buffer.counters.internal_errors += 1
+            return _DisabledSession()  # type: ignore[return-value]
+
+    def _start_session(self, agent_id: str, tags: list[str] | None, metadata: dict[str, Any]) -> Session:
         payload: dict[str, Any] = {"agent_id": str(agent_id), "sdk_version": VERSION, **metadata}
         if tags is not None:
             payload["tags"] = list(tags)
@@ -427,8 +442,8 @@ class AgentOpsClient:
         for state in list(old_buffer.sessions.values()):
             state.closed_reason = "forked"
         self._transport = self._new_transport()
-        self._buffer = Buffer(self._max_buffer, self._sender_options["batch_size"])  # type: ignore[arg-type]
-        self._sender = Sender(self._buffer, self._transport, **self._sender_options)  # type: ignore[arg-type]
+        self._buffer = Buffer(self._max_buffer, self._settings.batch_size)
+        self._sender = Sender(self._buffer, self._transport, self._settings)
 
 
 def _reset_clients_in_child() -> None:

@@ -201,6 +201,17 @@ def test_kill_switch_makes_every_call_a_no_op(monkeypatch: pytest.MonkeyPatch, t
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("endpoint", ["ftp://ingest.example", "not a url", "http://"])
+def test_a_malformed_endpoint_disables_recording_instead_of_raising(endpoint: str) -> None:
+    client = AgentOpsClient(endpoint)
+
+    with client.session("agent") as session:
+        assert session.tool_call("t") is None
+
+    assert client.disabled
+    assert client.flush(timeout=0)
+
+
 def test_session_block_that_raises_ends_with_failure_and_reraises(client: AgentOpsClient) -> None:
     sessions: list[Session] = []
 

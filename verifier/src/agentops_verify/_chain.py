@@ -77,6 +77,32 @@ class ChainOutcome:
     total_drops: int
 
 
+@dataclass(frozen=True)
+class SegmentResult:
+    """What a worker verifying one segment of a JSON Lines file hands back (see ``ChainVerifier.begin_segment``)."""
+
+    lines: int
+    events: int
+    first_line: bytes | None
+    first_line_number: int
+    usable: bool
+    violation: Violation | None
+    warnings: tuple[Finding, ...]
+    warning_counts: dict[str, int]
+    drops: tuple[tuple[int, str, Any, Any], ...]
+    ids: tuple[int, ...]
+    last_hash: str | None
+    last_time: str | None
+    has_end: bool
+    seal_index: int | None
+    seal_signed: bool
+    seal_key_id: str | None
+    seal_key_trusted: bool
+    seal_valid_if_trusted: bool
+    seal_payload_hash: str | None
+    has_log_drop: bool
+
+
 class ChainVerifier:
     """Verifies one session incrementally: ``add_line`` / ``add_event`` for each event in order, then ``finish``.
 
@@ -121,6 +147,9 @@ class ChainVerifier:
         self._excessive_drops_reported = False
         self._legacy_schema_reported = False
         self._withheld: list[int] = []
+        # Set only in a segment worker of parallel verification (see begin_segment).
+        self._segment_ids: list[int] | None = None
+        self._deferred_drops: list[tuple[int, str, Any, Any]] | None = None
 
     # -- input -------------------------------------------------------------------------------------------------
 
@@ -215,6 +244,133 @@ class ChainVerifier:
         """An export document's ``public_keys`` by id (ELS section 9): not trusted, only used to recompute the
         class the document may claim."""
         self._document_keys = dict(document_keys)
+
+    # -- parallel verification of one file in segments (see _parallel) -------------------------------------------
+
+    def begin_segment(self, line: bytes) -> bool:
+        """Worker side: continue the chain from ``line`` as if every event before it had verified. The main process
+        verifies that line itself with the real state; this only sets the state it would leave behind. Returns
+        False when the line cannot be a starting point (the main process then reports what is wrong with it)."""
+        self._line_number += 1
+        try:
+            event, _ = self._parse(line.strip(_JSON_WHITESPACE_BYTES))
+        except MalformedJSONError:
+            return False
+        if type(event) is not dict:
+            return False
+        sequence_number = event.get("sequence_number")
+        event_id = event.get("event_id")
+        session_id = event.get("session_id")
+        claimed_hash = event.get("event_hash")
+        timestamp_wall = event.get("timestamp_wall")
+        event_type = event.get("event_type")
+        authority = event.get("chain_authority")
+        if not (
+            type(sequence_number) is int
+            and type(event_id) is str
+            and _uuid(event_id)
+            and type(session_id) is str
+            and type(claimed_hash) is str
+            and type(timestamp_wall) is str
+            and _timestamp(timestamp_wall)
+            and type(event_type) is str
+            and authority in rules.AUTHORITIES
+        ):
+            return False
+        id_number = int(event_id.replace("-", ""), 16)
+        self._count = sequence_number + 1
+        self._session_id = session_id
+        self._authority = authority
+        self._last_hash = claimed_hash
+        self._last_time = timestamp_wall
+        self._seen_ids.add(id_number)
+        self._segment_ids = [id_number]
+        self._deferred_drops = []
+        self._has_end = event_type == rules.SESSION_END
+        self._seal_index = sequence_number if event_type == rules.CHAIN_SEAL else None
+        return True
+
+    @property
+    def events_counted(self) -> int:
+        """Events seen so far (for a segment worker: the first event's sequence number plus those after it)."""
+        return self._count
+
+    def segment_result(
+        self, *, lines: int, events: int, first_line: bytes | None, first_line_number: int, usable: bool
+    ) -> SegmentResult:
+        """Worker side: what the main process needs to continue from the end of this segment."""
+        return SegmentResult(
+            lines=lines,
+            events=events,
+            first_line=first_line,
+            first_line_number=first_line_number,
+            usable=usable,
+            violation=self._violation,
+            warnings=tuple(self._warnings),
+            warning_counts=dict(self._warning_counts),
+            drops=tuple(self._deferred_drops or ()),
+            ids=tuple(self._segment_ids or ()),
+            last_hash=self._last_hash,
+            last_time=self._last_time,
+            has_end=self._has_end,
+            seal_index=self._seal_index,
+            seal_signed=self._seal_signed,
+            seal_key_id=self._seal_key_id,
+            seal_key_trusted=self._seal_key_trusted,
+            seal_valid_if_trusted=self._seal_valid_if_trusted,
+            seal_payload_hash=self._seal_payload_hash,
+            has_log_drop=self._has_log_drop,
+        )
+
+    def absorb_segment(self, segment: SegmentResult) -> bool:
+        """Main side: continue with a worker's segment. The segment's first line is verified here with the real
+        state. Returns False when the worker's result cannot simply be taken over (it found a violation, or an
+        event id repeats one of an earlier segment): the caller then verifies the whole input serially, which
+        reports exactly what a serial run reports."""
+        if segment.first_line is None:
+            self._line_number += segment.lines
+            return True
+        self._line_number += segment.first_line_number - 1
+        self.add_line(segment.first_line)
+        remaining_lines = segment.lines - segment.first_line_number
+        if self._violation is not None:  # decided here, before anything the worker saw
+            self._count += segment.events - 1
+            self._line_number += remaining_lines
+            return True
+        if (
+            not segment.usable
+            or segment.violation is not None
+            or any(id_number in self._seen_ids for id_number in segment.ids[1:])
+            or any(count > _MAX_WARNINGS_PER_TYPE for count in segment.warning_counts.values())
+        ):
+            return False
+        first_index = self._count - 1
+        listed_before = len(self._warnings)
+        for warning in segment.warnings:
+            if warning.type == codes.LEGACY_SCHEMA_VERSION and self._legacy_schema_reported:
+                continue
+            self._legacy_schema_reported |= warning.type == codes.LEGACY_SCHEMA_VERSION
+            self._warn(warning.type, warning.message, warning.event_sequence, warning.event_id, **warning.context)
+        for index, event_id, dropped, cumulative in segment.drops:
+            self._check_drop_counts(dropped, cumulative, index, event_id)
+        self._warnings[listed_before:] = sorted(
+            self._warnings[listed_before:], key=lambda finding: finding.event_sequence or 0
+        )
+        self._seen_ids.update(segment.ids)
+        self._count = first_index + segment.events
+        self._line_number += remaining_lines
+        self._last_hash = segment.last_hash
+        self._last_time = segment.last_time
+        self._has_end = self._has_end or segment.has_end
+        self._has_log_drop = self._has_log_drop or segment.has_log_drop
+        if segment.seal_index is not None and segment.seal_index != first_index:
+            self._seal_index = segment.seal_index
+            self._seal_signed = segment.seal_signed
+            self._seal_key_id = segment.seal_key_id
+            self._seal_key_trusted = segment.seal_key_trusted
+            self._seal_valid_if_trusted = segment.seal_valid_if_trusted
+            self._seal_payload_hash = segment.seal_payload_hash
+        return True
 
     # -- findings ----------------------------------------------------------------------------------------------
 
@@ -385,6 +541,8 @@ class ChainVerifier:
         if id_number in self._seen_ids:
             raise self._fail(codes.DUPLICATE_EVENT_ID, f"event_id {event_id} appears twice", index, event_id)
         self._seen_ids.add(id_number)
+        if self._segment_ids is not None:
+            self._segment_ids.append(id_number)
 
         # 7. type, order, authority and seal rules
         required = rules.REQUIRED_PAYLOAD_KEYS.get(event_type)
@@ -434,7 +592,12 @@ class ChainVerifier:
         if event_type == rules.LOG_DROP:
             self._has_log_drop = True
             if payload is not None:
-                self._check_drop_counts(payload, index, event_id)
+                if self._deferred_drops is None:
+                    self._check_drop_counts(payload["dropped_count"], payload["cumulative_drops"], index, event_id)
+                else:  # a segment worker: the running total lives in the main process
+                    self._deferred_drops.append(
+                        (index, event_id, payload["dropped_count"], payload["cumulative_drops"])
+                    )
         # Same-length timestamps compare as strings; otherwise the fraction lengths differ and need aligning.
         last_time = self._last_time
         if last_time is not None and (
@@ -609,9 +772,7 @@ class ChainVerifier:
             )
         self._seal_key_trusted = True
 
-    def _check_drop_counts(self, payload: dict[str, Any], index: int, event_id: str) -> None:
-        dropped = payload["dropped_count"]
-        cumulative = payload["cumulative_drops"]
+    def _check_drop_counts(self, dropped: Any, cumulative: Any, index: int, event_id: str) -> None:
         if type(dropped) is not int or dropped < 1:
             self._warn(codes.INVALID_DROP_COUNT, "dropped_count is not an integer >= 1", index, event_id)
             dropped = 0

@@ -15,10 +15,13 @@ from ._chain import ChainVerifier
 from ._documents import detect_shape, verify_bytes
 from ._eventline import JSON_WHITESPACE
 from ._keys import TrustStore
+from ._parallel import verify_file_in_parallel
 from ._policy import Policy
 from ._report import Report
 
 _WHITESPACE = JSON_WHITESPACE.encode("ascii")
+# Files smaller than this are not worth starting processes for.
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 # How many lines pass between two progress callbacks.
 _PROGRESS_EVERY = 4096
 
@@ -29,11 +32,41 @@ def verify_file(
     trust: TrustStore | None = None,
     policy: Policy = Policy(),  # noqa: B008
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> Report:
     """Verify one file; ``progress`` (if given) is called now and then with the number of bytes read so far.
-    Raises ``OSError`` when the file cannot be read."""
+
+    With ``workers`` > 1, a JSON Lines file of at least 8 MiB is verified by that many processes (``_parallel``);
+    the report is the same as a serial run's. Raises ``OSError`` when the file cannot be read."""
+    source = os.fspath(path)
     with open(path, "rb") as stream:
-        return verify_stream(stream, trust=trust, policy=policy, source=os.fspath(path), progress=progress)
+
+        def verify_serially() -> Report:
+            stream.seek(0)
+            return verify_stream(stream, trust=trust, policy=policy, source=source, progress=progress)
+
+        size = os.fstat(stream.fileno()).st_size
+        if workers > 1 and size >= PARALLEL_MIN_BYTES and _starts_json_lines(stream):
+            stream.seek(0)
+            return verify_file_in_parallel(
+                source,
+                stream,
+                size,
+                workers=workers,
+                trust=trust,
+                policy=policy,
+                source=source,
+                progress=progress,
+                verify_serially=verify_serially,
+            )
+        return verify_serially()
+
+
+def _starts_json_lines(stream: BinaryIO) -> bool:
+    first = stream.readline()
+    while first and not first.strip(_WHITESPACE):
+        first = stream.readline()
+    return detect_shape(first, None)[0] == "jsonl"
 
 
 def verify_stream(

@@ -1,0 +1,105 @@
+"""Verifying one large file with several processes gives exactly the serial report, for clean and tampered chains
+alike (the CLI's fast path, ``agentops_verify._parallel``)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from agentops_verify import _files, canonicalize, verify_file
+
+from tests.support.chains import Event, build_chain, rehash_from, to_jsonl
+from tests.support.keys import default_signer
+from tests.tamper.support import trust_for
+
+
+def _drops(sequence_number: int) -> tuple[str, dict[str, object]]:
+    if sequence_number % 17 == 0:
+        return "LOG_DROP", {"dropped_count": 2, "cumulative_drops": 2 * (sequence_number // 17), "drop_reason": "X"}
+    return "ANNOTATION", {"annotator_id": "r", "annotation_type": "flag", "content": f"note {sequence_number}"}
+
+
+def _clean() -> list[Event]:
+    return build_chain(60)
+
+
+def _payload_edited_late() -> list[Event]:
+    events = _clean()
+    events[50]["payload"]["content"] = "edited"
+    return events
+
+
+def _payload_edited_early() -> list[Event]:
+    events = _clean()
+    events[3]["payload"]["content"] = "edited"
+    return events
+
+
+def _duplicate_id_across_halves() -> list[Event]:
+    events = _clean()
+    events[45]["event_id"] = events[5]["event_id"]
+    return rehash_from(events, 45)
+
+
+def _link_broken_in_the_middle() -> list[Event]:
+    events = _clean()
+    events[30]["prev_event_hash"] = "0" * 64
+    return events
+
+
+def _clock_backwards_and_drops() -> list[Event]:
+    events = build_chain(60, seal=None, payload_factory=_drops)
+    events[40]["timestamp_wall"] = "2026-01-01T11:00:00Z"
+    return rehash_from(events, 40)
+
+
+def _legacy_schema_everywhere() -> list[Event]:
+    events = copy.deepcopy(_clean())
+    for event in events:
+        event["schema_ver"] = "v0.5"
+    return events
+
+
+CHAINS: dict[str, Callable[[], list[Event]]] = {
+    "clean": _clean,
+    "payload-edited-late": _payload_edited_late,
+    "payload-edited-early": _payload_edited_early,
+    "duplicate-id-across-halves": _duplicate_id_across_halves,
+    "link-broken-in-the-middle": _link_broken_in_the_middle,
+    "clock-backwards-and-drops": _clock_backwards_and_drops,
+    "legacy-schema": _legacy_schema_everywhere,
+}
+
+
+@pytest.fixture(autouse=True)
+def _small_files_go_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_files, "PARALLEL_MIN_BYTES", 1)
+
+
+@pytest.mark.parametrize("name", sorted(CHAINS))
+@pytest.mark.parametrize("workers", [2, 3])
+def test_parallel_report_equals_serial_report(tmp_path: Path, name: str, workers: int) -> None:
+    path = tmp_path / f"{name}.jsonl"
+    path.write_bytes(to_jsonl(CHAINS[name]()))
+    trust = trust_for(default_signer())
+    assert verify_file(path, trust=trust, workers=workers).to_dict() == verify_file(path, trust=trust).to_dict()
+
+
+def test_malformed_line_at_a_range_boundary_is_reported_with_its_line_number(tmp_path: Path) -> None:
+    lines = [canonicalize(event) for event in _clean()]
+    lines[31] = b'{"broken": '
+    path = tmp_path / "broken.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n\n\n")
+    parallel = verify_file(path, workers=2)
+    assert parallel.to_dict() == verify_file(path).to_dict()
+    assert parallel.violations[0].context == {"line": 32}
+
+
+def test_blank_lines_and_crlf_do_not_shift_counts(tmp_path: Path) -> None:
+    path = tmp_path / "spaced.jsonl"
+    path.write_bytes(b"\r\n\r\n".join(canonicalize(event) for event in _clean()) + b"\r\n")
+    parallel = verify_file(path, workers=3)
+    assert parallel.passed
+    assert parallel.to_dict() == verify_file(path).to_dict()

@@ -14,9 +14,14 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from agentops_server.archive import ArchiveUnavailableError
-from agentops_server.store import ArchiveRef
+from agentops_server.store import ArchiveRef, StoreUnavailableError
 
 STREAM_CHUNK_SIZE = 1024 * 1024
+
+
+class ArchiveReadError(ArchiveUnavailableError, StoreUnavailableError):
+    """Reading an archive version failed or timed out. A storage outage like any other to the API (503, nothing was
+    written, retry the same request)."""
 
 
 class S3ArchiveReader:
@@ -29,7 +34,7 @@ class S3ArchiveReader:
         try:
             yield from body.iter_chunks(STREAM_CHUNK_SIZE)
         except BotoCoreError as error:
-            raise ArchiveUnavailableError(f"reading s3://{archive.bucket}/{archive.key} failed: {error}") from error
+            raise ArchiveReadError(f"reading s3://{archive.bucket}/{archive.key} failed: {error}") from error
         finally:
             body.close()
 
@@ -39,7 +44,7 @@ class S3ArchiveReader:
         try:
             data: bytes = response["Body"].read()
         except BotoCoreError as error:
-            raise ArchiveUnavailableError(f"reading s3://{archive.bucket}/{archive.key} failed: {error}") from error
+            raise ArchiveReadError(f"reading s3://{archive.bucket}/{archive.key} failed: {error}") from error
         return data
 
     def _get(self, archive: ArchiveRef, **extra: Any) -> Any:
@@ -47,9 +52,9 @@ class S3ArchiveReader:
             return self._s3.get_object(Bucket=archive.bucket, Key=archive.key, VersionId=archive.version_id, **extra)
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
-            raise ArchiveUnavailableError(f"GetObject s3://{archive.bucket}/{archive.key} failed: {code}") from error
+            raise ArchiveReadError(f"GetObject s3://{archive.bucket}/{archive.key} failed: {code}") from error
         except BotoCoreError as error:
-            raise ArchiveUnavailableError(f"GetObject s3://{archive.bucket}/{archive.key} failed: {error}") from error
+            raise ArchiveReadError(f"GetObject s3://{archive.bucket}/{archive.key} failed: {error}") from error
 
 
 class ArchiveLines:

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from agentops_server.store import StoreUnavailableError
+
 EXPORTS_PREFIX = "exports/"
 CONTENT_TYPES = {"json": "application/json", "pdf": "application/pdf"}
 
@@ -22,8 +24,8 @@ class ExportStoreError(Exception):
     """Base class of export storage errors."""
 
 
-class ExportUnavailableError(ExportStoreError):
-    """S3 failed; nothing usable was written and the request may be retried (a retry gets a new export id)."""
+class ExportUnavailableError(ExportStoreError, StoreUnavailableError):
+    """S3 failed; nothing usable was written and the request may be retried (503; a retry gets a new export id)."""
 
 
 class ExportExistsError(ExportStoreError):

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from agentops_server.dynamodb import DynamoDBChainStore
-from agentops_server.store import StoredBatch
+from agentops_server.store import ArchiveRef, StoredBatch
 from agentops_verify import TrustStore, canonicalize, sha256_hex, verify_bytes
 
 from infra.resources import create_table
@@ -271,4 +271,35 @@ def test_export_of_an_unknown_session_is_404_and_writes_nothing(export_handler: 
 
     assert status == 404
     assert body["error"]["code"] == "SESSION_NOT_FOUND"
+    assert _export_objects(s3) == []
+
+
+def test_archive_outage_during_replay_is_503(
+    replay_handler: ModuleType, dynamodb_store: DynamoDBChainStore, sealed: list[Event]
+) -> None:
+    session_id = sealed[0]["session_id"]
+    head = dynamodb_store.get_head(session_id)
+    assert head is not None
+    assert head.archive is not None
+    unreachable = ArchiveRef(
+        "agentops-bucket-that-is-gone", head.archive.key, head.archive.version_id, head.archive.sha256
+    )
+    dynamodb_store.mark_sealed(session_id, unreachable, T0, "AUTHORITATIVE_EVIDENCE", ())
+
+    status, body = call(replay_handler, http_event("GET", f"/v1/sessions/{session_id}/replay"))
+
+    assert status == 503
+    assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
+
+
+def test_export_bucket_outage_is_503(sealed: list[Event], s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARCHIVE_BUCKET", "agentops-bucket-that-is-gone")
+    handler = load_handler_module("export")
+
+    status, body = call(
+        handler, http_event("POST", f"/v1/sessions/{sealed[0]['session_id']}/exports", body={"format": "json"})
+    )
+
+    assert status == 503
+    assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert _export_objects(s3) == []

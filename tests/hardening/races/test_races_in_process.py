@@ -80,6 +80,7 @@ def append_until_refused(
     rounds: int,
     acknowledged: dict[int, tuple[str, str]],
     rng: random.Random,
+    *,
     pause: float = 0.0,
 ) -> list[str]:
     """One writer: appends 1-3 events at the head it believes in; on 409 SEQUENCE_CONFLICT it moves to the head the

@@ -99,10 +99,9 @@ def test_two_principals_racing_to_open_one_session_leave_exactly_one_owner(local
             ApiClient(local_stack.base_url, access_key_id=f"AKIDRIVAL{n}{uuid.uuid4().hex[:10].upper()}")
             for n in range(2)
         ]
+        path = f"/v1/sessions/{session_id}/events"
         with ThreadPoolExecutor(max_workers=2) as pool:
-            responses = list(
-                pool.map(lambda p: p.post(f"/v1/sessions/{session_id}/events", {"events": opening(1)}), principals)
-            )
+            responses = list(pool.map(lambda principal, p=path: principal.post(p, {"events": opening(1)}), principals))
         statuses = sorted(response.status for response in responses)
         assert statuses == [200, 403], [response.body for response in responses]
         winner = principals[[response.status for response in responses].index(200)]

@@ -4,7 +4,12 @@ Generates a server-authority chain of ``--events`` events (default 100,000) of a
 seal when ``cryptography`` is installed (unsigned otherwise), then times, in fresh subprocesses of the same Python:
 
 - the verifier CLI: ``python -m agentops_verify --format json --trusted-key <pem> FILE``;
-- the floor: a script doing ``json.loads`` and ``hashlib.sha256(...).hexdigest()`` of every line of the same file.
+- the floor: a script doing ``json.loads`` and ``hashlib.sha256(...).hexdigest()`` of every line of the same file;
+- for reference, the same verification in one process (the library's ``verify_file`` default).
+
+The CLI verifies a large file with one process per available CPU, so its wall time depends on idle CPUs; CPU
+seconds (user + system of every process) are printed next to wall seconds. On a machine whose CPUs are busy with
+other work, wall-time ratios say more about the neighbours than about the verifier.
 
 Each is run ``--repeat`` times (best wall time kept). Peak RSS is the child's ``ru_maxrss``, measured by a small
 wrapper process so the two programs never share a figure. Prints one JSON object. Targets: ratio <= 2.0 and peak RSS
@@ -17,6 +22,7 @@ import argparse
 import base64
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -45,7 +51,16 @@ start = time.perf_counter()
 completed = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)
 wall = time.perf_counter() - start
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(json.dumps({"wall": wall, "returncode": completed.returncode, "maxrss_kib": usage.ru_maxrss}))
+cpu = usage.ru_utime + usage.ru_stime
+print(json.dumps({"wall": wall, "cpu": cpu, "returncode": completed.returncode, "maxrss_kib": usage.ru_maxrss}))
+"""
+
+# The same verification in one process (the library's default), to show what the parallel CLI gains.
+SERIAL_SCRIPT = """
+import sys
+from agentops_verify import TrustStore, load_pem_public_key, verify_file
+trust = TrustStore([load_pem_public_key(open(sys.argv[2], "rb").read())]) if len(sys.argv) > 2 else None
+sys.exit(0 if verify_file(sys.argv[1], trust=trust).passed else 1)
 """
 
 _WORDS = (
@@ -147,6 +162,7 @@ def generate_chain(path: Path, events: int, key_path: Path) -> bool:
     previous: dict[str, Any] | None = None
     with path.open("wb") as out:
         for sequence_number in range(events):
+            payload: dict[str, Any]
             if sequence_number == 0:
                 event_type, payload = "SESSION_START", {"agent_id": "bench-agent", "environment": "prod"}
             elif sequence_number == events - 1:
@@ -211,6 +227,7 @@ def _best(command: list[str], repeat: int) -> dict[str, Any]:
     runs = [_measure(command) for _ in range(repeat)]
     return {
         "wall_seconds": min(run["wall"] for run in runs),
+        "cpu_seconds": min(run["cpu"] for run in runs),
         "returncodes": sorted({run["returncode"] for run in runs}),
         "peak_rss_mb": max(run["maxrss_kib"] for run in runs) / 1024,
     }
@@ -230,6 +247,9 @@ def main() -> None:
         if signed:
             verify_command += ["--trusted-key", str(key)]
         verifier = _best([*verify_command, str(chain)], arguments.repeat)
+        serial = _best(
+            [sys.executable, "-c", SERIAL_SCRIPT, str(chain), *([str(key)] if signed else [])], arguments.repeat
+        )
         floor = _best([sys.executable, "-c", FLOOR_SCRIPT, str(chain)], arguments.repeat)
         report = json.loads(subprocess.run([*verify_command, str(chain)], capture_output=True, check=False).stdout)
         size = chain.stat().st_size
@@ -246,6 +266,13 @@ def main() -> None:
                 "verifier_wall_seconds": round(verifier["wall_seconds"], 3),
                 "floor_wall_seconds": round(floor["wall_seconds"], 3),
                 "ratio": round(ratio, 3),
+                "verifier_cpu_seconds": round(verifier["cpu_seconds"], 3),
+                "floor_cpu_seconds": round(floor["cpu_seconds"], 3),
+                "serial_verifier_wall_seconds": round(serial["wall_seconds"], 3),
+                "serial_verifier_cpu_seconds": round(serial["cpu_seconds"], 3),
+                "serial_ratio": round(serial["wall_seconds"] / floor["wall_seconds"], 3),
+                "serial_cpu_ratio": round(serial["cpu_seconds"] / floor["cpu_seconds"], 3),
+                "cpus_available": len(os.sched_getaffinity(0)),
                 "verifier_peak_rss_mb": round(verifier["peak_rss_mb"], 1),
                 "floor_peak_rss_mb": round(floor["peak_rss_mb"], 1),
                 "target_ratio": TARGET_RATIO,

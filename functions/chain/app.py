@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 from agentops_server.archive import S3Archive, keys_document
-from agentops_server.config import Settings
+from agentops_server.config import ConfigurationError, Settings
 from agentops_server.dynamodb import DynamoDBChainStore
 from agentops_server.errors import ApiError
 from agentops_server.http import caller_identity, install_error_handlers, json_response
@@ -29,8 +29,10 @@ CHAIN_URL_EXPIRES_IN = 900  # seconds a presigned archive link stays valid
 
 logger = Logger()
 settings = Settings.from_env()
+if settings.archive_bucket is None:
+    raise ConfigurationError("the chain function needs ARCHIVE_BUCKET")
 store = DynamoDBChainStore(boto3.client("dynamodb"), settings.table_name, seal_idle_seconds=settings.seal_idle_seconds)
-archive = S3Archive(boto3.client("s3", config=Config(signature_version="s3v4")), settings.archive_bucket or "")
+archive = S3Archive(boto3.client("s3", config=Config(signature_version="s3v4")), settings.archive_bucket)
 app = APIGatewayHttpResolver()
 install_error_handlers(app, logger)
 

@@ -25,6 +25,9 @@ from .transport import Outcome, SendResult, Transport
 logger = logging.getLogger("agentops_replay")
 
 _MIN_REQUEST_TIMEOUT = 0.05
+# Jitter from a private generator: an agent that seeds the global `random` must not synchronise its retries with
+# every other process that did the same.
+_JITTER = random.Random()
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ class Sender:
         if batch.failing_since is None:
             batch.failing_since = now
         delay = min(self._backoff_max, self._backoff_base * 2 ** (batch.attempts - 1))
-        batch.next_attempt_at = now + random.uniform(delay / 2, delay)
+        batch.next_attempt_at = now + _JITTER.uniform(delay / 2, delay)
         with buffer.lock:
             buffer.counters.retries += 1
         if batch.attempts == 1 or batch.attempts % 10 == 0:

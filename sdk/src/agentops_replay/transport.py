@@ -124,7 +124,9 @@ class HttpTransport:
             body = response.read()
             if response.getheader("Connection", "").lower() == "close":
                 self.close()
-        except (OSError, http.client.HTTPException) as exc:
+        except Exception as exc:
+            # Network errors and timeouts (OSError, http.client.HTTPException), but also e.g. botocore failing to
+            # refresh credentials: all retried with backoff, on a fresh connection.
             self.close()
             return SendResult(Outcome.RETRY, f"{type(exc).__name__}: {exc}")
         return classify_response(batch, response.status, body)

@@ -99,11 +99,6 @@ class ArchiveLines:
         self.line_count += 1
         return line
 
-    def drain(self) -> None:
-        """Read (and hash) whatever the verifier left unread, so ``sha256`` covers the whole object."""
-        for chunk in self._chunks:
-            self._digest.update(chunk)
-
     @property
     def sha256(self) -> str:
         return self._digest.hexdigest()

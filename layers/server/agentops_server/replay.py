@@ -8,24 +8,28 @@ Paging a long session must not redo that work per page (DESIGN.md, Scale). The v
 remembered in a process-level LRU keyed by (bucket, key, version_id, sha256), together with the byte offset of every
 ``INDEX_STRIDE``-th line found while streaming it, so a later page is one ranged GET of about ``limit`` lines. An
 archive version never changes (Object Lock), and the first read checks the object's SHA-256 against the one the sealer
-recorded, so the key names exactly the bytes that were verified. An open session's verification is remembered for its
-current tail (last sequence and hash): the next append moves the tail, and with it the key.
+recorded, so the key names exactly the bytes that were verified.
+
+An open session grows while it is replayed. Its verifier (the library's incremental ``ChainVerifier``) is kept per
+session with the number of lines it has read; a later request feeds it only the lines appended since, which is sound
+because stored batches are never rewritten (one conditional write each, store.py). A change in the set of trusted
+keys starts the verification over.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agentops_verify import Report, TrustStore, load_pem_public_key, verify_lines
+from agentops_verify import ChainVerifier, TrustStore, load_pem_public_key
 
 from agentops_server.archive_reader import ArchiveLines
 from agentops_server.errors import ApiError
 from agentops_server.frames import build_page
-from agentops_server.store import ArchiveRef, ChainStore, SessionHead
+from agentops_server.store import ArchiveRef, ChainStore, SessionHead, SigningKeyRecord
 
 # Byte offsets are kept for every 64th line: about 1,600 integers for a 100,000-event session, and a page of 200
 # frames then reads at most 63 lines it does not return.
@@ -33,11 +37,6 @@ INDEX_STRIDE = 64
 DEFAULT_CACHE_ENTRIES = 64
 # Report keys that describe single events; the replay body carries the warnings separately and no violations.
 _PER_EVENT_REPORT_KEYS = ("violations", "warnings")
-
-
-def verify_stored_chain(lines: Iterable[bytes], trusted_pems: list[str]) -> Report:
-    """The verifier library's report over a stored or archived chain, streaming, with these keys trusted."""
-    return verify_lines(lines, trust=TrustStore(load_pem_public_key(pem) for pem in trusted_pems))
 
 
 def session_not_found(session_id: str) -> ApiError:
@@ -101,22 +100,37 @@ class VerifiedChain:
     line_offsets: tuple[int, ...] = ()  # archive only: offset of line k * INDEX_STRIDE, then the object's length
 
 
+@dataclass
+class _OpenSessionProgress:
+    """A verifier part-way through an open session: it has read the first ``line_count`` stored lines."""
+
+    verifier: ChainVerifier
+    key_ids: frozenset[str]
+    line_count: int = 0
+
+
 class VerificationCache:
-    """A small thread-safe LRU of ``VerifiedChain`` by key (one per Lambda process, shared by every request)."""
+    """A small thread-safe LRU (one per Lambda process, shared by every request): verified archive versions by
+    version key, and the verifiers of open sessions by session id."""
 
     def __init__(self, max_entries: int = DEFAULT_CACHE_ENTRIES) -> None:
         self._max_entries = max_entries
-        self._entries: OrderedDict[tuple[Any, ...], VerifiedChain] = OrderedDict()
+        self._entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[Any, ...]) -> VerifiedChain | None:
+    def get(self, key: tuple[Any, ...]) -> Any:
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: tuple[Any, ...], entry: VerifiedChain) -> None:
+    def take(self, key: tuple[Any, ...]) -> Any:
+        """Remove and return an entry, so that one request at a time extends a mutable verifier."""
+        with self._lock:
+            return self._entries.pop(key, None)
+
+    def put(self, key: tuple[Any, ...], entry: Any) -> None:
         with self._lock:
             self._entries[key] = entry
             self._entries.move_to_end(key)
@@ -130,12 +144,10 @@ class ReplayService:
         store: ChainStore,
         archive_reader: ArchiveReader,
         cache: VerificationCache | None = None,
-        verify: Callable[[Iterable[bytes], list[str]], Report] = verify_stored_chain,
     ) -> None:
         self._store = store
         self._archive = archive_reader
         self._cache = cache if cache is not None else VerificationCache()
-        self._verify = verify
 
     def replay(self, session_id: str, from_sequence: int, limit: int) -> dict[str, Any]:
         """The replay body of API.md for one page; ``ApiError`` SESSION_NOT_FOUND (404) or VERIFICATION_FAILED
@@ -166,12 +178,14 @@ class ReplayService:
 
     def _verified_archive(self, archive: ArchiveRef) -> VerifiedChain:
         key = ("archive", archive.bucket, archive.key, archive.version_id, archive.sha256)
-        cached = self._cache.get(key)
+        cached: VerifiedChain | None = self._cache.get(key)
         if cached is not None:
             return cached
+        verifier = _new_verifier(self._store.signing_keys())
         indexer = ArchiveLines(self._archive.iter_chunks(archive), INDEX_STRIDE)
-        report = self._verify(indexer, self._trusted_keys())
-        indexer.drain()  # a failing chain stops the verifier early; the checksum covers the whole object
+        for line in indexer:
+            verifier.add_line(line)
+        report = verifier.finish()
         if indexer.sha256 != archive.sha256:
             # Not the bytes the sealer verified and recorded: whatever the chain says now, it is not that evidence.
             raise verification_failed(
@@ -196,33 +210,22 @@ class ReplayService:
     # --- open sessions: the chain store -----------------------------------------------------------------------
 
     def _verified_store_chain(self, head: SessionHead) -> VerifiedChain:
-        tail = self._store.tail(head.session_id)
-        if tail is None:
+        keys = self._store.signing_keys()
+        key_ids = frozenset(record.signer_key_id for record in keys)
+        key = ("store", head.session_id)
+        progress: _OpenSessionProgress | None = self._cache.take(key)
+        if progress is None or progress.key_ids != key_ids:
+            progress = _OpenSessionProgress(_new_verifier(keys), key_ids)
+        for line in self._store.iter_lines(head.session_id, progress.line_count):
+            progress.verifier.add_line(line)
+            progress.line_count += 1
+        if progress.line_count == 0:
             raise session_not_found(head.session_id)  # a head whose first batch never landed holds no events
-        key = ("store", head.session_id, tail.last_sequence, tail.last_event_hash)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        counter = _Counter(self._store.iter_lines(head.session_id))
-        report = self._verify(counter, self._trusted_keys())
-        verified = VerifiedChain(report.to_dict(), report.passed, counter.count)
-        if verified.passed:
-            self._cache.put(key, verified)
-        return verified
-
-    def _trusted_keys(self) -> list[str]:
-        # Every key this deployment ever signed with (ELS section 8), as the sealer classifies with.
-        return [record.public_key_pem for record in self._store.signing_keys()]
+        report = progress.verifier.finish()
+        self._cache.put(key, progress)
+        return VerifiedChain(report.to_dict(), report.passed, progress.line_count)
 
 
-class _Counter:
-    """Passes lines through and counts them."""
-
-    def __init__(self, lines: Iterable[bytes]) -> None:
-        self._lines = iter(lines)
-        self.count = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for line in self._lines:
-            self.count += 1
-            yield line
+def _new_verifier(keys: Iterable[SigningKeyRecord]) -> ChainVerifier:
+    # Every key this deployment ever signed with (ELS section 8) is trusted, as the sealer classifies with them.
+    return ChainVerifier(TrustStore(load_pem_public_key(record.public_key_pem) for record in keys))

@@ -135,32 +135,53 @@ def test_open_session_replays_from_the_store_as_unsealed(store: InMemoryChainSto
     assert "UNSEALED_SESSION" in pages[0]["verification"]["partial_reasons"]
 
 
-def test_open_session_is_reverified_after_an_append(store: InMemoryChainStore, s3: Any) -> None:
+def test_open_session_verification_continues_from_where_it_stopped(s3: Any) -> None:
     events = build_chain(12, seal=None)
+
+    class RecordingStore(InMemoryChainStore):  # type: ignore[misc]
+        """Remembers where each read of the chain started."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.reads_from: list[int] = []
+
+        def iter_lines(self, session_id: str, from_sequence: int = 0) -> Iterator[bytes]:
+            self.reads_from.append(from_sequence)
+            yield from super().iter_lines(session_id, from_sequence)
+
+    store = RecordingStore()
     store_events(store, events[:6])
     service = ReplayService(store, S3ArchiveReader(s3))
     before = service.replay(events[0]["session_id"], 0, 200)
-
     for event in events[6:]:
-        lines = (canonicalize(event),)
-        batch = StoredBatch(
-            session_id=events[0]["session_id"],
-            first_sequence=event["sequence_number"],
-            lines=lines,
-            event_ids=(event["event_id"],),
-            event_hashes=(event["event_hash"],),
-            owner=OWNER,
-            request_digest=sha256_hex(lines[0]),
-            accepted_at=T0,
-            ends_session=event["event_type"] == "SESSION_END",
-        )
-        store.put_batch(batch)
-        store.advance_head(batch)
-    after = service.replay(events[0]["session_id"], 0, 200)
+        _append(store, event)
+    store.reads_from.clear()
+
+    after = service.replay(events[0]["session_id"], 4, 200)
 
     assert before["verification"]["event_count"] == 6
+    assert before["verification"]["complete"] is False
     assert after["verification"]["event_count"] == 12
-    assert len(after["frames"]) == 12
+    assert after["verification"]["complete"] is True
+    assert [frame["sequence_number"] for frame in after["frames"]] == list(range(4, 12))
+    assert store.reads_from == [6, 4]  # the verifier read only the six new events; the page read from 4
+
+
+def _append(store: InMemoryChainStore, event: Event) -> None:
+    lines = (canonicalize(event),)
+    batch = StoredBatch(
+        session_id=event["session_id"],
+        first_sequence=event["sequence_number"],
+        lines=lines,
+        event_ids=(event["event_id"],),
+        event_hashes=(event["event_hash"],),
+        owner=OWNER,
+        request_digest=sha256_hex(lines[0]),
+        accepted_at=T0,
+        ends_session=event["event_type"] == "SESSION_END",
+    )
+    store.put_batch(batch)
+    store.advance_head(batch)
 
 
 def test_corrupted_stored_chain_gets_422_with_the_violation_and_no_frames(store: InMemoryChainStore, s3: Any) -> None:

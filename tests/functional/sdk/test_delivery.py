@@ -53,6 +53,36 @@ def test_every_fault_is_retried_without_loss_duplicates_or_gaps(ingest: Ingest) 
     assert stats["retries"] >= 15
 
 
+def test_threads_recording_into_their_own_sessions_each_get_a_complete_chain(ingest: Ingest) -> None:
+    import threading
+
+    fake, endpoint = ingest
+    fake.faults.extend(["500", "store_then_reset", "429"] * 4)
+    client = _fast_client(endpoint, request_timeout=0.5)
+    sessions = [client.start_session(f"worker-{worker}") for worker in range(4)]
+
+    def work(index: int) -> None:
+        for step in range(200):
+            sessions[index].tool_call("t", tool_id=f"{index}-{step}")
+        sessions[index].end()
+
+    workers = [threading.Thread(target=work, args=(index,)) for index in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert client.flush(timeout=30)
+    client.close(timeout=1)
+
+    for index, session in enumerate(sessions):
+        assert_verifies(fake, session.session_id)
+        tool_ids = [
+            e["payload"]["tool_id"] for e in stored_chain(fake, session.session_id) if e["event_type"] == "TOOL_CALL"
+        ]
+        assert tool_ids == [f"{index}-{step}" for step in range(200)]
+    assert client.stats()["sent"] == 4 * 202
+
+
 def test_requests_are_signed_with_sigv4_for_execute_api_in_the_chosen_region(
     ingest: Ingest, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,7 +8,7 @@ SAM_VENV := .venv-sam
 LOCAL_PACKAGES := -e ./verifier -e ./layers/server -e ./sdk
 STAMP := $(VENV)/.installed
 
-.PHONY: venv sam-venv lint test bench dev sam-build clean
+.PHONY: venv sam-venv lint test bench dev demo sam-build clean
 
 venv: $(STAMP)
 
@@ -48,6 +48,10 @@ sam-build: sam-venv
 # The local stack of API.md: moto + the real handlers behind a local HTTP front. PORT=0 picks a free port.
 dev: venv
 	$(BIN)/python -m infra.local_stack
+
+# A real agent session recorded, sealed, exported and verified offline, then a tampered copy rejected.
+demo: venv
+	$(BIN)/python -m infra.demo
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

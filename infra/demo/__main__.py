@@ -1,0 +1,159 @@
+"""`make demo`: record a real agent run, seal it, export it and verify everything offline, then show a tamper.
+
+Runs entirely on this machine: the local stack (moto + the real Lambda handlers) in a subprocess, the demo agent in
+this process with the SDK's LangChain handler, and the verifier CLI as an auditor would run it. Exit status 0 only
+when the genuine evidence verifies as AUTHORITATIVE_EVIDENCE and the tampered copy fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from agentops_replay import AgentOpsClient
+from agentops_replay.integrations.langchain import AgentOpsCallbackHandler
+
+from infra.api_client import ApiClient
+from infra.demo.support_agent import run_support_agent
+from infra.launcher import running_local_stack
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+OUTPUT_DIR = REPO_ROOT / "demo-output"
+AGENT_ACCESS_KEY = "AKIDDEMOSUPPORTAGENT"
+AUDITOR_ACCESS_KEY = "AKIDDEMOAUDITOR00001"
+SECRET_KEY = "local-demo-secret"  # noqa: S105 - the local stack reads the identity from the access key id only
+REGION = "us-east-1"
+
+
+def _step(number: int, text: str) -> None:
+    print(f"\n[{number}] {text}", flush=True)
+
+
+def _download(url: str, target: Path) -> Path:
+    with urllib.request.urlopen(url, timeout=60) as response:  # presigned URL of the local moto server
+        target.write_bytes(response.read())
+    return target
+
+
+def _expect(response: Any, status: int, what: str) -> Any:
+    if response.status != status:
+        raise RuntimeError(f"{what}: HTTP {response.status}: {response.body.decode(errors='replace')}")
+    return response.json()
+
+
+def _verify(files: list[Path], keys_file: Path) -> subprocess.CompletedProcess[str]:
+    arguments = ["--trusted-key", _relative(keys_file), *map(_relative, files)]
+    print("$ agentops-verify " + " ".join(arguments), flush=True)
+    command = [sys.executable, "-m", "agentops_verify", *arguments]
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)  # noqa: S603
+    print(result.stdout.rstrip(), flush=True)
+    if result.stderr.strip():
+        print(result.stderr.rstrip(), file=sys.stderr, flush=True)
+    return result
+
+
+def _relative(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def _record_agent_run(base_url: str) -> str:
+    # The SDK signs with the default AWS credential chain; these stand in for the agent's IAM role.
+    os.environ.update(
+        AWS_ACCESS_KEY_ID=AGENT_ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+        AWS_DEFAULT_REGION=REGION,
+    )
+    client = AgentOpsClient(base_url, region=REGION, flush_interval=0.2)
+    with client.session("customer-support-agent", tags=["demo"], environment="dev", framework="langchain") as session:
+        answer = run_support_agent([AgentOpsCallbackHandler(session)])
+        session_id = session.session_id
+    print(f"agent answered: {answer}")
+    if not client.flush(timeout=30):
+        raise RuntimeError(f"the SDK could not deliver every event: {client.stats()}")
+    stats = client.stats()
+    client.close(timeout=5)
+    print(f"session {session_id}: {stats['sent']} events delivered, {stats['dropped']} dropped")
+    return session_id
+
+
+def _tamper(chain: Path, target: Path) -> int:
+    """Change one tool result in a copy of the chain, the way someone covering their tracks would."""
+    lines = chain.read_bytes().split(b"\n")
+    for index, line in enumerate(lines):
+        if not line:
+            continue
+        event = json.loads(line)
+        if event["event_type"] == "TOOL_RESULT":
+            event["payload"]["status"] = "error" if event["payload"].get("status") != "error" else "success"
+            lines[index] = json.dumps(event, separators=(",", ":")).encode()
+            target.write_bytes(b"\n".join(lines))
+            sequence: int = event["sequence_number"]
+            return sequence
+    raise RuntimeError("the chain holds no TOOL_RESULT to tamper with")
+
+
+def main() -> int:
+    started = time.monotonic()
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    for old in OUTPUT_DIR.iterdir():
+        if old.is_file():
+            old.unlink()
+    with tempfile.TemporaryDirectory() as scratch:
+        _step(1, "Starting the local stack (moto + the real Lambda handlers)")
+        with running_local_stack(Path(scratch) / "local_stack.log") as stack:
+            print(f"local stack ready at {stack.base_url}")
+            _step(2, "Running the customer-support agent (langchain-core, instrumented with the SDK)")
+            session_id = _record_agent_run(stack.base_url)
+
+            _step(3, "Sealing the session (KMS-signed CHAIN_SEAL, archived under S3 Object Lock)")
+            sealed = stack.seal_now()
+            if session_id not in sealed:
+                raise RuntimeError(f"the sealer did not seal {session_id}: {sealed}")
+            auditor = ApiClient(stack.base_url, access_key_id=AUDITOR_ACCESS_KEY)
+            view = _expect(auditor.get(f"/v1/sessions/{session_id}"), 200, "session view")
+            print(f"status {view['status']}, {view['event_count']} events, class {view['evidence_class']}")
+
+            _step(4, "Downloading the evidence as an auditor would")
+            chain_ref = _expect(auditor.get(f"/v1/sessions/{session_id}/chain"), 200, "chain")
+            chain = _download(chain_ref["url"], OUTPUT_DIR / "chain.jsonl")
+            keys = _expect(auditor.get("/v1/keys"), 200, "keys")
+            keys_file = OUTPUT_DIR / "keys.json"
+            keys_file.write_text(json.dumps(keys, indent=2) + "\n")
+            exports = {
+                "export.json": {"format": "json", "withhold_payloads": False},
+                "export-selective.json": {"format": "json", "withhold_payloads": True},
+                "report.pdf": {"format": "pdf", "withhold_payloads": False},
+            }
+            for name, body in exports.items():
+                created = _expect(auditor.post(f"/v1/sessions/{session_id}/exports", body), 201, f"export {name}")
+                _download(created["url"], OUTPUT_DIR / name)
+            for path in sorted(OUTPUT_DIR.iterdir()):
+                print(f"  {_relative(path)}  ({path.stat().st_size} bytes)")
+
+        _step(5, "Verifying offline with the key published at /v1/keys (the stack is stopped now)")
+        genuine = _verify([chain, OUTPUT_DIR / "export.json", OUTPUT_DIR / "export-selective.json"], keys_file)
+        genuine_ok = genuine.returncode == 0 and "AUTHORITATIVE_EVIDENCE" in genuine.stdout
+
+        _step(6, "Tampering: one tool result edited in a copy of the chain")
+        tampered = OUTPUT_DIR / "chain-tampered.jsonl"
+        sequence = _tamper(chain, tampered)
+        print(f"edited the payload of event {sequence} in {_relative(tampered)}")
+        forged = _verify([tampered], keys_file)
+        tamper_caught = forged.returncode == 1 and f"sequence {sequence}" in forged.stdout
+
+    print()
+    print(f"genuine evidence verified: {'yes' if genuine_ok else 'NO'}")
+    print(f"tampered copy rejected at event {sequence}: {'yes' if tamper_caught else 'NO'}")
+    print(f"demo finished in {time.monotonic() - started:.1f}s; files are in {_relative(OUTPUT_DIR)}/")
+    return 0 if genuine_ok and tamper_caught else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

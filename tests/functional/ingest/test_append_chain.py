@@ -175,10 +175,25 @@ WRITERS = 6
 ROUNDS = 15
 
 
+def _atomic_requests(client: Any, lock: threading.Lock) -> None:
+    """DynamoDB applies each single-item request atomically; moto in-process does not (no lock between a condition's
+    check and the write). Serialize requests, not appends: writers still interleave freely between requests."""
+    send = client._make_api_call
+
+    def locked(operation: str, parameters: dict[str, Any]) -> Any:
+        with lock:
+            return send(operation, parameters)
+
+    client._make_api_call = locked
+
+
 def test_racing_writers_never_fork_the_chain(handler: ModuleType) -> None:
     """Six writers (each its own Lambda container) post different batches at the same sequence number, round after
     round: exactly one wins each round, every other gets 409 SEQUENCE_CONFLICT with the winner's head."""
     writers = [Api(handler), *(Api(load_handler_module("ingest")) for _ in range(WRITERS - 1))]
+    lock = threading.Lock()
+    for writer in writers:
+        _atomic_requests(writer.module.dynamodb, lock)
     session_id = new_session_id()
     assert writers[0].post_events(session_id, batch(0, 1)).status == 200
     next_sequence = 1

@@ -714,7 +714,7 @@ class ChainVerifier:
             if mismatched:
                 self._warn(
                     codes.LEGACY_SEAL_MISMATCH,
-                    f"unsigned legacy seal: {', '.join(mismatched)} do(es) not match the chain",
+                    f"unsigned legacy seal: {', '.join(mismatched)} not matching the chain",
                     index,
                     event_id,
                     fields=mismatched,

@@ -17,6 +17,8 @@ from agentops_server.archive import ArchiveUnavailableError
 from agentops_server.store import ArchiveRef, StoreUnavailableError
 
 STREAM_CHUNK_SIZE = 1024 * 1024
+# RFC 8259 whitespace: a line of nothing else is blank (ELS section 2); anything else is for the verifier to judge.
+JSON_WHITESPACE = b" \t\r\n"
 
 
 class ArchiveReadError(ArchiveUnavailableError, StoreUnavailableError):
@@ -83,13 +85,13 @@ class ArchiveLines:
                 if end < 0:
                     break
                 line = data[start:end]
-                if line.strip():
+                if line.strip(JSON_WHITESPACE):
                     yield self._indexed(line, pending_start + start)
                 start = end + 1
             pending_start += start
             pending = data[start:]
             self._position = pending_start + len(pending)
-        if pending.strip():
+        if pending.strip(JSON_WHITESPACE):
             yield self._indexed(pending, pending_start)
         self.offsets.append(self._position)
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from agentops_verify import ChainVerifier, TrustStore, load_pem_public_key
 
-from agentops_server.archive_reader import ArchiveLines
+from agentops_server.archive_reader import JSON_WHITESPACE, ArchiveLines
 from agentops_server.errors import ApiError
 from agentops_server.frames import build_page
 from agentops_server.store import ArchiveRef, ChainStore, SessionHead, SigningKeyRecord
@@ -205,7 +205,7 @@ class ReplayService:
         first_block = from_sequence // INDEX_STRIDE
         last_block = min(-(-(from_sequence + limit) // INDEX_STRIDE), len(offsets) - 1)
         data = self._archive.read_range(archive, offsets[first_block], offsets[last_block])
-        return (line for line in data.split(b"\n") if line.strip())
+        return (line for line in data.split(b"\n") if line.strip(JSON_WHITESPACE))
 
     # --- open sessions: the chain store -----------------------------------------------------------------------
 

@@ -87,3 +87,14 @@ def test_seal_and_key_annex_names_the_fingerprint_and_the_verification_result() 
     assert f"signer_key_id: {document['seal']['signer_key_id']}" in text
     assert "Key trusted by the verifier at export True" in text
     assert "Chain of custody" in text
+
+
+def test_text_outside_the_built_in_fonts_is_shown_escaped() -> None:
+    def payloads(sequence_number: int) -> tuple[str, dict[str, object]]:
+        return "TOOL_RESULT", {"tool_name": "crm", "result": {"名前": "bob@example.com"}}
+
+    body = export_of(build_chain(3, payload_factory=payloads)).body
+
+    text = pdf_text(render_pdf(body, compress=False))
+
+    assert "/payload/result/\\u540d\\u524d" in text

@@ -102,7 +102,6 @@ def test_function_environment_is_resolved_from_the_template(monkeypatch: pytest.
     assert environment["SEAL_KEY_ID"] == "arn:aws:kms:us-east-1:1:key/key-x"
     assert environment["SERVICE_ID"] == "agentops-replay"
     assert environment["SEAL_IDLE_SECONDS"] == "3600"
-    assert environment["ARCHIVE_RETENTION_DAYS"] == "2555"
 
 
 def test_parameter_backed_settings_can_be_overridden_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -265,19 +265,26 @@ def test_archive_bucket_is_compliance_locked_versioned_private_and_encrypted(tem
     (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms", "aws:kms:dsse"}
     assert bucket["DeletionPolicy"] == "Retain"
-    assert "LifecycleConfiguration" not in properties
+    # The only lifecycle rule aborts crashed multipart uploads (never evidence); nothing expires objects.
+    (lifecycle_rule,) = properties["LifecycleConfiguration"]["Rules"]
+    assert set(lifecycle_rule) == {"Id", "Status", "AbortIncompleteMultipartUpload"}
 
 
 def test_bucket_policy_only_denies_and_refuses_every_granted_s3_action_without_tls(template: dict[str, Any]) -> None:
     policy = template["Resources"]["ArchiveBucketPolicy"]["Properties"]
     assert policy["Bucket"] == {"Ref": "ArchiveBucket"}
-    (statement,) = policy["PolicyDocument"]["Statement"]
-    assert statement["Effect"] == "Deny"
-    assert statement["Principal"] == "*"
-    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    assert {render(r) for r in statement["Resource"]} == {BUCKET, BUCKET + "/*"}
+    tls_only, no_deletes = policy["PolicyDocument"]["Statement"]
+    for statement in (tls_only, no_deletes):
+        assert statement["Effect"] == "Deny"
+        assert statement["Principal"] == "*"
+    assert tls_only["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert {render(r) for r in tls_only["Resource"]} == {BUCKET, BUCKET + "/*"}
     granted_s3 = {action for rows in EXPECTED_GRANTS.values() for action, _ in rows if action.startswith("s3:")}
-    assert granted_s3 <= set(as_list(statement["Action"]))
+    assert granted_s3 <= set(as_list(tls_only["Action"]))
+    # Unconditional: a delete marker would hide an archive even though Object Lock keeps the version.
+    assert "Condition" not in no_deletes
+    assert set(as_list(no_deletes["Action"])) == {"s3:DeleteObject", "s3:DeleteObjectVersion"}
+    assert render(no_deletes["Resource"]) == BUCKET + "/*"
 
 
 def test_every_route_but_health_requires_sigv4(template: dict[str, Any]) -> None:

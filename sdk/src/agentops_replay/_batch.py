@@ -36,6 +36,7 @@ class Batch:
     body: bytes
     recorded_events: int  # events the agent recorded (LOG_DROP events are the SDK's own)
     has_end: bool
+    last_ordinal: int  # every record of the session up to this ordinal is settled once this batch is stored
     attempts: int = 0
     next_attempt_at: float = 0.0
     failing_since: float | None = None
@@ -110,6 +111,7 @@ def form_batch(buffer: Buffer, state: SessionState, batch_size: int) -> Batch | 
     lines: list[bytes] = []
     body_size = len(_BODY_PREFIX) + len(_BODY_SUFFIX)
     recorded = 0
+    last_ordinal: int | None = None  # of the records taken off the queue (sent in this batch, or found invalid)
     while len(events) < limit:
         if state.carry is not None:
             item, event, line = state.carry
@@ -124,10 +126,10 @@ def form_batch(buffer: Buffer, state: SessionState, batch_size: int) -> Batch | 
                     event = _recorded_event(state, sequence, item)
                     line = canonicalize(event)
                 except (CanonicalizationError, TypeError, ValueError, RecursionError):
+                    line = b""
+                if not line or len(line) > MAX_EVENT_BYTES:
                     buffer.discard_invalid()
-                    continue
-                if len(line) > MAX_EVENT_BYTES:
-                    buffer.discard_invalid()
+                    last_ordinal = item[0]
                     continue
             else:
                 event = _log_drop_event(state, sequence, item, state.cumulative_drops + item.count)
@@ -137,8 +139,10 @@ def form_batch(buffer: Buffer, state: SessionState, batch_size: int) -> Batch | 
             break
         if not isinstance(item, DropRun):
             recorded += 1
+            last_ordinal = item[0]
         else:
             state.cumulative_drops += item.count
+            last_ordinal = item.last_ordinal
         events.append(event)
         lines.append(line)
         body_size += len(line) + 1
@@ -147,8 +151,11 @@ def form_batch(buffer: Buffer, state: SessionState, batch_size: int) -> Batch | 
         if len(events) % _EVENTS_BETWEEN_YIELDS == 0:
             time.sleep(0)
     if not events:
+        if last_ordinal is not None:  # only invalid records were queued: they are settled now
+            buffer.settle(state, last_ordinal)
         return None
+    assert last_ordinal is not None
     state.next_sequence = first_sequence + len(events)
     body = _BODY_PREFIX + b",".join(lines) + _BODY_SUFFIX
     has_end = events[-1]["event_type"] == SESSION_END
-    return Batch(state.session_id, first_sequence, events, body, recorded, has_end)
+    return Batch(state.session_id, first_sequence, events, body, recorded, has_end, last_ordinal)

@@ -134,6 +134,9 @@ class SessionState:
     mono_origin_ns: int
     queue: SessionQueue = field(default_factory=SessionQueue)
     next_ordinal: int = 0
+    # Every record with an ordinal up to this one is settled: stored by the service (itself or as part of a
+    # LOG_DROP), found invalid, or refused. The queue is FIFO, so this only grows; flush() waits on it.
+    settled_ordinal: int = -1
     # Why records on this session are refused: "ended", "forked" (inherited by a child process), "rejected" (the
     # server refused the session), or None while it is open.
     closed_reason: str | None = None
@@ -232,13 +235,24 @@ class Buffer:
             self.outstanding -= 1
             self.changed.notify_all()
 
-    def acknowledge(self, state: SessionState, events: int, recorded_events: int) -> None:
+    def acknowledge(self, state: SessionState, events: int, recorded_events: int, last_ordinal: int) -> None:
         with self.lock:
             self.counters.sent += events
             self.pending -= recorded_events
             self.outstanding -= events
             state.inflight = None
+            state.settled_ordinal = max(state.settled_ordinal, last_ordinal)
             self.changed.notify_all()
+
+    def settle(self, state: SessionState, last_ordinal: int) -> None:
+        with self.lock:
+            state.settled_ordinal = max(state.settled_ordinal, last_ordinal)
+            self.changed.notify_all()
+
+    def watermarks(self) -> list[tuple[SessionState, int]]:
+        """Each session with the ordinal of its latest record: what flush() waits to see settled."""
+        with self.lock:
+            return [(state, state.next_ordinal - 1) for state in self.sessions.values()]
 
     def reject_session(self, state: SessionState) -> None:
         """The server refused the session for good: count and release everything it still holds."""
@@ -260,6 +274,7 @@ class Buffer:
             self.counters.rejected += recorded
             self.pending -= recorded
             self.outstanding -= released_items
+            state.settled_ordinal = state.next_ordinal - 1
             self.changed.notify_all()
 
     def expire_waiting(self, state: SessionState, older_than_ns: int) -> int:

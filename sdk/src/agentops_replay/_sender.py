@@ -127,7 +127,7 @@ class Sender:
         if result.outcome is Outcome.STORED:
             if batch.has_end:
                 state.end_sent = True
-            buffer.acknowledge(state, len(batch.events), batch.recorded_events)
+            buffer.acknowledge(state, len(batch.events), batch.recorded_events, batch.last_ordinal)
             return
         if result.outcome is Outcome.REJECTED:
             logger.error(

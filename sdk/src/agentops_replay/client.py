@@ -385,12 +385,18 @@ class AgentOpsClient:
             session.end("success")
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until everything recorded so far is acknowledged; True if it was within ``timeout`` seconds."""
+        """Wait until everything recorded before this call is acknowledged by the service (dropped events through
+        their LOG_DROP; invalid or refused ones are settled too); True if that happened within ``timeout`` seconds.
+        Events recorded meanwhile by other threads are not waited for."""
         if self.disabled:
             return True
-        self._buffer.wake.set()
-        with self._buffer.changed:
-            return self._buffer.changed.wait_for(self._buffer.is_idle, max(timeout, 0.0))
+        buffer = self._buffer
+        watermarks = buffer.watermarks()
+        buffer.wake.set()
+        with buffer.changed:
+            return buffer.changed.wait_for(
+                lambda: all(state.settled_ordinal >= latest for state, latest in watermarks), max(timeout, 0.0)
+            )
 
     def close(self, timeout: float = 5.0) -> bool:
         """Flush for at most ``timeout`` seconds, then stop the sender. Returns True when nothing was left unsent.

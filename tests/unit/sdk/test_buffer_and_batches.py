@@ -25,7 +25,7 @@ def _drain(buffer: Buffer, state: SessionState, batch_size: int = 100) -> list[d
     while (batch := form_batch(buffer, state, batch_size)) is not None:
         assert loads(batch.body)["events"] == batch.events  # the body is exactly the events, as I-JSON
         events.extend(batch.events)
-        buffer.acknowledge(state, len(batch.events), batch.recorded_events)
+        buffer.acknowledge(state, len(batch.events), batch.recorded_events, batch.last_ordinal)
     return events
 
 
@@ -124,7 +124,7 @@ def test_batches_hold_at_most_batch_size_events_and_continue_the_numbering() -> 
     batches = []
     while (batch := form_batch(buffer, state, 4)) is not None:
         batches.append(batch)
-        buffer.acknowledge(state, len(batch.events), batch.recorded_events)
+        buffer.acknowledge(state, len(batch.events), batch.recorded_events, batch.last_ordinal)
 
     assert [(b.first_sequence, len(b.events)) for b in batches] == [(0, 4), (4, 4), (8, 2)]
 
@@ -139,7 +139,7 @@ def test_a_batch_never_exceeds_the_request_size_limit() -> None:
     while (batch := form_batch(buffer, state, 100)) is not None:
         sizes.append(len(batch.body))
         sequences.extend(e["sequence_number"] for e in batch.events)
-        buffer.acknowledge(state, len(batch.events), batch.recorded_events)
+        buffer.acknowledge(state, len(batch.events), batch.recorded_events, batch.last_ordinal)
 
     assert len(sizes) > 1
     assert max(sizes) <= MAX_BODY_BYTES

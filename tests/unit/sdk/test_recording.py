@@ -244,6 +244,42 @@ def test_a_session_ended_inside_its_block_keeps_its_own_status(client: AgentOpsC
     assert client.stats()["invalid"] == 0
 
 
+def test_flush_waits_for_what_was_recorded_before_it_not_for_other_threads_still_recording(
+    client: AgentOpsClient,
+) -> None:
+    busy = client.start_session("busy-worker")
+    quiet = client.start_session("agent")
+    for index in range(20):
+        quiet.tool_call("t", tool_id=str(index))
+    stop = threading.Event()
+
+    def keep_recording() -> None:
+        while not stop.is_set():
+            busy.tool_call("background")
+
+    worker = threading.Thread(target=keep_recording)
+    worker.start()
+    try:
+        flushed = client.flush(timeout=30)
+        still_recording = worker.is_alive() and not stop.is_set()
+    finally:
+        stop.set()
+        worker.join()
+
+    assert flushed
+    assert still_recording
+    assert len([e for e in _chain(client, quiet) if e["event_type"] == "TOOL_CALL"]) == 20
+
+
+def test_flush_settles_events_found_invalid_by_the_sender(client: AgentOpsClient) -> None:
+    session = client.start_session("agent")
+    assert client.flush(timeout=5)
+    session.record("TOOL_CALL", {"tool_name": "t", "args": [math.nan]})  # caught off-thread, never sent
+
+    assert client.flush(timeout=5)
+    assert client.stats()["invalid"] == 1
+
+
 def test_records_after_end_are_ignored_and_counted(client: AgentOpsClient) -> None:
     session = client.start_session("agent")
     session.end()

@@ -170,7 +170,8 @@ class Buffer:
         self.counters = Counters()
         # Recorded events held in memory (queued or in flight): the quantity max_buffer bounds.
         self.pending = 0
-        # Queue items (events and drop runs) not yet acknowledged or discarded: flush waits for 0.
+        # Queue items (events and drop runs) not yet acknowledged or discarded: 0 means nothing is left to deliver
+        # (the sender stops early at close, and close() reports it).
         self.outstanding = 0
 
     def open_session(self, session_id: str) -> SessionState:

@@ -106,7 +106,7 @@ class SessionStartPayload(_Payload):
     framework: Omittable[str] = None
     framework_version: Omittable[str] = None
     sdk_version: Omittable[str] = None
-    tags: Omittable[list[str] | Literal["[REDACTED]"]] = None
+    tags: Omittable[list[str]] = None
     system_prompt_hash: Omittable[str] = None
 
 

@@ -1,0 +1,238 @@
+"""The append use case over the in-memory store: server-authority chaining, idempotency, ownership, repair."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from agentops_server.errors import ApiError
+from agentops_server.ingest import IngestService
+from agentops_server.memory import InMemoryChainStore
+from agentops_server.store import StoredBatch
+from agentops_verify import canonicalize, chain_event, loads, verify_lines
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+SERVICE_ID = "agentops-replay-test"
+OWNER = "arn:aws:iam::111122223333:user/agent"
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+class FixedClock:
+    def now(self) -> datetime:
+        return NOW
+
+
+def _event(sequence: int, event_type: str | None = None, payload: Any = None, **fields: Any) -> dict[str, Any]:
+    chosen = event_type or ("SESSION_START" if sequence == 0 else "TOOL_CALL")
+    defaults: dict[str, Any] = {"SESSION_START": {"agent_id": "a"}, "SESSION_END": {"status": "success"}}
+    default = defaults.get(chosen)
+    built = {
+        "event_id": str(uuid.uuid4()),
+        "sequence_number": sequence,
+        "timestamp_wall": "2026-01-01T12:00:00.5Z",
+        "event_type": chosen,
+        "payload": payload if payload is not None else (default or {"tool_name": "search", "args": {"q": sequence}}),
+    }
+    built.update(fields)
+    return built
+
+
+def _body(events: list[dict[str, Any]]) -> str:
+    return json.dumps({"events": events})
+
+
+@pytest.fixture
+def store() -> InMemoryChainStore:
+    return InMemoryChainStore()
+
+
+@pytest.fixture
+def service(store: InMemoryChainStore) -> IngestService:
+    return IngestService(store, FixedClock(), SERVICE_ID)
+
+
+def _expected_line(event: dict[str, Any], session_id: str, previous: str | None) -> dict[str, Any]:
+    return chain_event(
+        event_id=event["event_id"],
+        session_id=session_id,
+        sequence_number=event["sequence_number"],
+        timestamp_wall=event["timestamp_wall"],
+        event_type=event["event_type"],
+        payload=event["payload"],
+        prev_event_hash=previous,
+        chain_authority="server",
+        authority_id=SERVICE_ID,
+    )
+
+
+TEXT_CHARACTERS = st.characters(blacklist_categories=["Cs"])  # no lone surrogates: not I-JSON
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
+    | st.floats(min_value=-(2.0**52), max_value=2.0**52)
+    | st.text(TEXT_CHARACTERS),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(TEXT_CHARACTERS, max_size=6), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(extra=st.dictionaries(st.text(TEXT_CHARACTERS, max_size=8), json_values, max_size=5))
+def test_stored_line_is_the_canonical_form_of_the_server_envelope(extra: dict[str, Any]) -> None:
+    store = InMemoryChainStore()
+    service = IngestService(store, FixedClock(), SERVICE_ID)
+    session_id = str(uuid.uuid4())
+    payload = {**extra, "agent_id": "agent"}
+    sent = _event(0, payload=payload, source_sdk_ver='sdk "quoted" ,"payload_hash":', timestamp_monotonic=9)
+    response = service.append(session_id, OWNER, _body([sent]))
+    expected = _expected_line(sent, session_id, None)
+    expected["source_sdk_ver"] = sent["source_sdk_ver"]
+    expected["timestamp_monotonic"] = 9
+    expected["event_hash"] = chain_event(**{**_chain_arguments(expected), "authority_id": SERVICE_ID})["event_hash"]
+    (line,) = store.iter_lines(session_id)
+    assert line == canonicalize(expected)
+    assert response["events"][0]["event_hash"] == expected["event_hash"]
+
+
+def _chain_arguments(envelope: dict[str, Any]) -> dict[str, Any]:
+    names = ("event_id", "session_id", "sequence_number", "timestamp_wall", "event_type", "payload")
+    return {
+        **{name: envelope[name] for name in names},
+        "prev_event_hash": envelope["prev_event_hash"],
+        "chain_authority": "server",
+    }
+
+
+def test_batches_link_into_one_verifiable_chain(service: IngestService, store: InMemoryChainStore) -> None:
+    session_id = str(uuid.uuid4())
+    sent = [_event(0), _event(1), _event(2), _event(3, "SESSION_END")]
+    first = service.append(session_id, OWNER, _body(sent[:2]))
+    second = service.append(session_id, OWNER, _body(sent[2:]))
+    previous = None
+    for event, line in zip(sent, store.iter_lines(session_id), strict=True):
+        expected = _expected_line(event, session_id, previous)
+        assert line == canonicalize(expected)
+        previous = expected["event_hash"]
+    assert first["head"] == {
+        "next_sequence_number": 2,
+        "last_event_hash": first["events"][-1]["event_hash"],
+        "status": "OPEN",
+    }
+    assert second["head"]["status"] == "ENDED"
+    report = verify_lines(store.iter_lines(session_id))
+    assert report.passed
+    assert (report.event_count, report.final_event_hash) == (4, previous)
+    head = store.get_head(session_id)
+    assert head is not None
+    assert (head.owner, head.status, head.next_sequence_number) == (OWNER, "ENDED", 4)
+
+
+def test_identical_retry_returns_the_original_body_and_changes_nothing(
+    service: IngestService, store: InMemoryChainStore
+) -> None:
+    session_id = str(uuid.uuid4())
+    body = _body([_event(0), _event(1)])
+    original = service.append(session_id, OWNER, body)
+    reordered = json.dumps({"events": [dict(reversed(list(event.items()))) for event in json.loads(body)["events"]]})
+    assert service.append(session_id, OWNER, reordered) == original  # same events, other spelling
+    assert len(list(store.iter_lines(session_id))) == 2
+
+
+def test_retry_restores_a_head_a_crash_left_behind(service: IngestService, store: InMemoryChainStore) -> None:
+    session_id = str(uuid.uuid4())
+    service.append(session_id, OWNER, _body([_event(0)]))
+    body = _body([_event(1), _event(2, "SESSION_END")])
+    original_advance = store.advance_head
+    store.advance_head = lambda batch: None
+    lost = service.append(session_id, OWNER, body)
+    store.advance_head = original_advance
+    head = store.get_head(session_id)
+    assert head is not None
+    assert (head.next_sequence_number, head.status) == (1, "OPEN")
+    assert service.append(session_id, OWNER, body) == lost
+    head = store.get_head(session_id)
+    assert head is not None
+    assert (head.next_sequence_number, head.status) == (3, "ENDED")
+
+
+def test_next_append_after_a_crash_continues_from_the_stored_tail(
+    service: IngestService, store: InMemoryChainStore
+) -> None:
+    session_id = str(uuid.uuid4())
+    service.append(session_id, OWNER, _body([_event(0)]))
+    store.advance_head = lambda batch: None
+    service.append(session_id, OWNER, _body([_event(1)]))
+    del store.advance_head
+    following = service.append(session_id, OWNER, _body([_event(2)]))
+    head = store.get_head(session_id)
+    assert head is not None
+    assert (head.next_sequence_number, head.last_event_hash) == (3, following["head"]["last_event_hash"])
+    assert verify_lines(store.iter_lines(session_id)).passed
+
+
+def _code(service: IngestService, session_id: str, events: list[dict[str, Any]], caller: str = OWNER) -> str:
+    with pytest.raises(ApiError) as raised:
+        service.append(session_id, caller, _body(events))
+    code: str = raised.value.code
+    return code
+
+
+def test_state_rejections_leave_the_chain_unchanged(service: IngestService, store: InMemoryChainStore) -> None:
+    session_id = str(uuid.uuid4())
+    service.append(session_id, OWNER, _body([_event(0), _event(1)]))
+    before = list(store.iter_lines(session_id))
+    stored_id = loads(before[1])["event_id"]
+    assert _code(service, session_id, [_event(2)], caller="someone-else") == "FORBIDDEN"
+    assert _code(service, session_id, [_event(3)]) == "SEQUENCE_CONFLICT"
+    assert _code(service, session_id, [_event(1)]) == "SEQUENCE_CONFLICT"
+    assert _code(service, session_id, [_event(2, event_id=stored_id)]) == "DUPLICATE_EVENT_ID"
+    assert _code(service, str(uuid.uuid4()), [_event(1)]) == "INVALID_FIRST_EVENT"
+    assert _code(service, session_id, [_event(2, payload={"tool_name": "x", "blob": "y" * 262_144})]) == (
+        "PAYLOAD_TOO_LARGE"
+    )
+    assert _code(service, session_id, [_event(2, payload_hash="A" * 64)]) == "PAYLOAD_HASH_MISMATCH"
+    assert list(store.iter_lines(session_id)) == before
+
+
+def test_conflict_reports_the_current_head(service: IngestService) -> None:
+    session_id = str(uuid.uuid4())
+    accepted = service.append(session_id, OWNER, _body([_event(0), _event(1)]))
+    with pytest.raises(ApiError) as raised:
+        service.append(session_id, OWNER, _body([_event(5)]))
+    assert raised.value.details == {"head": accepted["head"]}
+
+
+def test_ended_and_sealed_sessions_refuse_appends(service: IngestService, store: InMemoryChainStore) -> None:
+    session_id = str(uuid.uuid4())
+    ended = service.append(session_id, OWNER, _body([_event(0), _event(1, "SESSION_END")]))
+    assert _code(service, session_id, [_event(2)]) == "SESSION_ENDED"
+    seal = StoredBatch(
+        session_id=session_id,
+        first_sequence=2,
+        lines=(b"{}",),
+        event_ids=(str(uuid.uuid4()),),
+        event_hashes=("c" * 64,),
+        owner=OWNER,
+        request_digest="seal",
+        accepted_at=NOW,
+        is_seal=True,
+    )
+    store.put_batch(seal)
+    assert _code(service, session_id, [_event(2)]) == "SESSION_SEALED"
+    assert _code(service, session_id, [_event(3)]) == "SESSION_SEALED"
+    assert ended["head"]["next_sequence_number"] == 2
+
+
+def test_two_principals_racing_to_open_a_session_cannot_share_it(store: InMemoryChainStore) -> None:
+    session_id = str(uuid.uuid4())
+    service = IngestService(store, FixedClock(), SERVICE_ID)
+    store.create_session(session_id, "first-principal", NOW)  # won the creation race, its batch not yet stored
+    assert _code(service, session_id, [_event(0)], caller=OWNER) == "FORBIDDEN"
+    assert list(store.iter_lines(session_id)) == []

@@ -1,0 +1,204 @@
+"""Request validation: strict types, ELS section 3 payload rules, I-JSON traps and the precedence of codes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from agentops_server.errors import ApiError
+from agentops_server.validation import validate_batch
+
+SESSION = "0f076f86-63df-44ea-9eeb-11ffd6a808be"
+
+
+def _event(sequence: int, event_type: str = "TOOL_CALL", **fields: Any) -> dict[str, Any]:
+    payloads = {
+        "SESSION_START": {"agent_id": "agent"},
+        "SESSION_END": {"status": "success"},
+        "TOOL_CALL": {"tool_name": "search"},
+    }
+    built = {
+        "event_id": str(uuid.uuid4()),
+        "sequence_number": sequence,
+        "timestamp_wall": "2026-01-01T12:00:00Z",
+        "event_type": event_type,
+        "payload": payloads.get(event_type, {}),
+    }
+    built.update(fields)
+    return built
+
+
+def _rejected(body: Any, session_id: str = SESSION) -> ApiError:
+    text = body if isinstance(body, str | bytes) else json.dumps({"events": body})
+    with pytest.raises(ApiError) as raised:
+        validate_batch(text, session_id)
+    return raised.value
+
+
+def _problems(events: list[Any]) -> list[tuple[int | None, str]]:
+    error = _rejected(events)
+    assert error.code == "VALIDATION_ERROR"
+    return [(problem["event_index"], problem["field"]) for problem in error.details["errors"]]
+
+
+def test_a_valid_batch_keeps_the_client_values() -> None:
+    sent = [_event(4), _event(5, "SESSION_END")]
+    batch = validate_batch(json.dumps({"events": sent}), SESSION)
+    assert (batch.first_sequence, batch.last_sequence, batch.ends_session, batch.starts_session) == (4, 5, True, False)
+    assert batch.raw_events == sent
+    assert [event.timestamp_monotonic for event in batch.events] == [0, 0]
+    assert [event.source_sdk_ver for event in batch.events] == ["unknown", "unknown"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("sequence_number", "4"),
+        ("sequence_number", True),
+        ("sequence_number", 4.5),
+        ("sequence_number", -1),
+        ("timestamp_monotonic", "5"),
+        ("timestamp_monotonic", False),
+        ("event_id", "0F076F86-63DF-44EA-9EEB-11FFD6A808BE"),
+        ("event_id", "{0f076f86-63df-44ea-9eeb-11ffd6a808be}"),
+        ("event_id", "0f076f8663df44ea9eeb11ffd6a808be"),
+        ("timestamp_wall", "2026-01-01T12:00:00+00:00"),
+        ("timestamp_wall", "2026-01-01 12:00:00Z"),
+        ("timestamp_wall", "2026-02-30T12:00:00Z"),
+        ("timestamp_wall", "2026-01-01T24:00:00Z"),
+        ("timestamp_wall", 1767268800),
+        ("schema_ver", "v0.5"),
+        ("source_sdk_ver", None),
+        ("session_id", None),
+        ("payload", "not an object"),
+        ("payload_hash", 5),
+        ("surprise", 1),
+    ],
+)
+def test_envelope_fields_are_strictly_typed(field: str, value: Any) -> None:
+    assert _problems([_event(4, **{field: value})]) == [(0, field)]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "payload", "field"),
+    [
+        ("SESSION_START", {}, "payload.agent_id"),
+        ("SESSION_START", {"agent_id": ""}, "payload.agent_id"),
+        ("SESSION_START", {"agent_id": "a", "environment": "qa"}, "payload.environment"),
+        ("SESSION_START", {"agent_id": "a", "tags": "x"}, "payload.tags"),
+        ("SESSION_END", {"status": "done"}, "payload.status"),
+        ("SESSION_END", {"status": "success", "duration_ms": "12"}, "payload.duration_ms"),
+        ("MODEL_REQUEST", {"messages": []}, "payload.model"),
+        ("MODEL_RESPONSE", {"model": 4}, "payload.model"),
+        ("TOOL_CALL", {"args": {}}, "payload.tool_name"),
+        ("TOOL_RESULT", {"tool_name": "t", "duration_ms": True}, "payload.duration_ms"),
+        ("DECISION_TRACE", {"decision_id": "d", "inputs": {}, "outputs": {}}, "payload.justification"),
+        ("ERROR", {"error_type": "E"}, "payload.message"),
+        ("ERROR", {"error_type": "E", "message": "m", "fatal": "yes"}, "payload.fatal"),
+        ("ANNOTATION", {"annotator_id": "a", "annotation_type": "vote", "content": "c"}, "payload.annotation_type"),
+        (
+            "ANNOTATION",
+            {"annotator_id": "a", "annotation_type": "flag", "content": "c", "target_event_id": "x"},
+            "payload.target_event_id",
+        ),
+        (
+            "LOG_DROP",
+            {"dropped_count": 0, "cumulative_drops": 0, "drop_reason": "BUFFER_FULL"},
+            "payload.dropped_count",
+        ),
+        (
+            "LOG_DROP",
+            {"dropped_count": 1, "cumulative_drops": 1, "drop_reason": "DISK_FULL"},
+            "payload.drop_reason",
+        ),
+        ("LOG_DROP", {"dropped_count": 1, "drop_reason": "SDK_CRASH"}, "payload.cumulative_drops"),
+    ],
+)
+def test_payloads_follow_els_section_3(event_type: str, payload: dict[str, Any], field: str) -> None:
+    sequence = 0 if event_type == "SESSION_START" else 4
+    assert _problems([_event(sequence, event_type, payload=payload)]) == [(0, field)]
+
+
+def test_payloads_are_open_and_accept_redacted_values() -> None:
+    redacted = {"tool_name": "send_mail", "args": "[REDACTED]", "args_hash": "a" * 64, "vendor_field": [1, 2]}
+    snapshot = {"state": {"step": 1}}
+    batch = validate_batch(
+        json.dumps({"events": [_event(4, payload=redacted), _event(5, "AGENT_STATE_SNAPSHOT", payload=snapshot)]}),
+        SESSION,
+    )
+    assert batch.raw_events[0]["payload"] == redacted
+
+
+def test_every_problem_of_the_batch_is_listed() -> None:
+    assert _problems([_event(4, sequence_number="4"), _event(5, payload={}), 7, {"sequence_number": 6}]) == [
+        (0, "sequence_number"),
+        (1, "payload.tool_name"),
+        (2, "event"),
+        (3, "event_type"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "{",
+        '{"events": [NaN]}',
+        '{"events": [Infinity]}',
+        '{"events": [9007199254740992]}',
+        '{"events": [-9007199254740992]}',
+        '{"events": ["\\ud800"]}',
+        '{"events": [], "events": []}',
+        '{"events": [' + "[" * 64 + "]" * 64 + "]}",
+        b'{"events": ["\xff"]}',
+    ],
+)
+def test_input_two_parsers_could_read_differently_is_invalid_json(body: str | bytes) -> None:
+    assert _rejected(body).code == "INVALID_JSON"
+
+
+@pytest.mark.parametrize(
+    ("events", "code"),
+    [
+        ([], "EMPTY_BATCH"),
+        ([_event(4 + i) for i in range(501)], "BATCH_TOO_LARGE"),
+        ([_event(4, chain_authority="server")], "AUTHORITY_FIELD_REJECTED"),
+        ([_event(4, authority_id="x")], "AUTHORITY_FIELD_REJECTED"),
+        ([_event(4, prev_event_hash=None)], "AUTHORITY_FIELD_REJECTED"),
+        ([_event(4, event_hash="a" * 64)], "AUTHORITY_FIELD_REJECTED"),
+        ([_event(4, "CHAIN_SEAL")], "SERVER_ONLY_EVENT_TYPE"),
+        ([_event(4, "session_start")], "UNKNOWN_EVENT_TYPE"),
+        ([_event(4, session_id=str(uuid.uuid4()))], "SESSION_ID_MISMATCH"),
+        ([_event(4), _event(6)], "NON_CONTIGUOUS_BATCH"),
+        ([_event(4), _event(4)], "NON_CONTIGUOUS_BATCH"),
+        ([_event(0)], "INVALID_FIRST_EVENT"),
+        ([_event(4, "SESSION_START", payload={"agent_id": "a"})], "INVALID_FIRST_EVENT"),
+        ([_event(4, "SESSION_END"), _event(5, "SESSION_END")], "ORDER_VIOLATION"),
+        ([_event(4, "SESSION_END"), _event(5)], "ORDER_VIOLATION"),
+    ],
+)
+def test_batch_rules(events: list[dict[str, Any]], code: str) -> None:
+    assert _rejected(events).code == code
+
+
+def test_event_id_twice_in_a_batch_is_a_duplicate() -> None:
+    first = _event(4)
+    error = _rejected([first, _event(5, event_id=first["event_id"])])
+    assert (error.code, error.details["event_index"], error.details["first_index"]) == ("DUPLICATE_EVENT_ID", 1, 0)
+
+
+@pytest.mark.parametrize("path", ["not-a-uuid", SESSION.upper(), SESSION + "0", ""])
+def test_path_must_be_a_canonical_uuid(path: str) -> None:
+    assert _rejected([_event(4)], path).code == "SESSION_ID_MISMATCH"
+
+
+def test_precedence_is_fixed_whatever_the_order_of_problems() -> None:
+    # A later event claiming a chain field outranks an earlier event with a bad type and a malformed field.
+    events = [_event(4, "NOT_A_TYPE"), _event(5, sequence_number="x"), _event(6, event_hash="a" * 64)]
+    assert _rejected(events).code == "AUTHORITY_FIELD_REJECTED"
+    assert _rejected(events[:2]).code == "UNKNOWN_EVENT_TYPE"
+    assert _rejected([_event(4, "CHAIN_SEAL"), _event(5, "NOT_A_TYPE")]).code == "SERVER_ONLY_EVENT_TYPE"
+    assert _rejected([_event(4, session_id=str(uuid.uuid4())), _event(9)]).code == "SESSION_ID_MISMATCH"
+    assert _rejected("{", "bad path").code == "SESSION_ID_MISMATCH"

@@ -201,7 +201,8 @@ class ChainVerifier:
         self._check_event(event, payload_jcs)
 
     def finish(self, *, source: str | None = None) -> Report:
-        """The report for everything added so far."""
+        """The report for everything added so far. It changes nothing: more events may be added afterwards (a
+        replay of an open session does that) and ``finish`` called again."""
         return build_report(self.outcome(), self._policy, source=source)
 
     def outcome(self) -> ChainOutcome:

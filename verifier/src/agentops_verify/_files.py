@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from typing import BinaryIO
 
 from ._chain import ChainVerifier
@@ -48,17 +49,21 @@ def verify_file(
         size = os.fstat(stream.fileno()).st_size
         if workers > 1 and size >= PARALLEL_MIN_BYTES and _starts_json_lines(stream):
             stream.seek(0)
-            return verify_file_in_parallel(
-                source,
-                stream,
-                size,
-                workers=workers,
-                trust=trust,
-                policy=policy,
-                source=source,
-                progress=progress,
-                verify_serially=verify_serially,
-            )
+            try:
+                return verify_file_in_parallel(
+                    source,
+                    stream,
+                    size,
+                    workers=workers,
+                    trust=trust,
+                    policy=policy,
+                    source=source,
+                    progress=progress,
+                    verify_serially=verify_serially,
+                )
+            except (OSError, NotImplementedError, BrokenProcessPool):
+                # No worker processes here (some sandboxes forbid them): the same check, in this process.
+                return verify_serially()
         return verify_serially()
 
 

@@ -282,6 +282,16 @@ ATTACKS: list[Attack] = [
         fails("ORDER_VIOLATION", SEAL + 1),
     ),
     Attack(
+        "event_appended_after_an_idle_seal",
+        lambda w: trusted(w, jsonl(_event_after_idle_seal(w))),
+        fails("ORDER_VIOLATION", 5),
+    ),
+    Attack(
+        "second_seal_appended_after_an_idle_seal",
+        lambda w: trusted(w, jsonl(_resealed_twice(w))),
+        fails("ORDER_VIOLATION", 5),
+    ),
+    Attack(
         "log_drop_removed_to_upgrade_the_class",
         lambda w: trusted(w, jsonl(without(copy.deepcopy(w.with_log_drop), 3))),
         fails("SEQUENCE_GAP", 3),
@@ -607,6 +617,25 @@ def _seal_slot(w: World) -> Event:
         prev_event_hash=last["event_hash"],
         chain_authority="server",
     )
+
+
+def _after(last: Event, template: Event, event_id: str) -> Event:
+    """``template`` re-hashed as the event right after ``last``."""
+    return event_like(
+        template, event_id=event_id, sequence_number=last["sequence_number"] + 1, prev_event_hash=last["event_hash"]
+    )
+
+
+def _event_after_idle_seal(w: World) -> list[Event]:
+    """An idle-sealed chain (no SESSION_END, so only the seal rule applies) with one more event linked after it."""
+    sealed = rollback(w)
+    return [*sealed, _after(sealed[-1], w.sealed[3], w.other[3]["event_id"])]
+
+
+def _resealed_twice(w: World) -> list[Event]:
+    """An idle-sealed chain (no SESSION_END) followed by a second seal over it, signed by the trusted key."""
+    first = rollback(w)
+    return reseal([*first, _after(first[-1], first[-1], w.other[SEAL]["event_id"])], w.current)
 
 
 def _forged_third(w: World) -> Event:

@@ -92,6 +92,7 @@ def test_requests_are_signed_with_sigv4_for_execute_api_in_the_chosen_region(
     with client.session("agent"):
         pass
     assert client.flush(timeout=5)
+    client.close(timeout=1)
 
     assert fake.authorizations
     credential = fake.authorizations[0].split("Credential=")[1].split(",")[0]
@@ -188,6 +189,7 @@ def test_a_refused_session_is_counted_and_never_raised(ingest: Ingest, monkeypat
     session.tool_call("t")
     session.end()
     assert client.flush(timeout=5)
+    client.close(timeout=1)
 
     assert fake.chains.get(session.session_id, []) == []
     stats = client.stats()

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import logging
 import math
 import os
 import time
 import uuid
 import weakref
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from agentops_verify import CanonicalizationError, canonicalize
 
@@ -48,6 +49,24 @@ _LIVE_CLIENTS: weakref.WeakSet[AgentOpsClient] = weakref.WeakSet()
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+_Helper = TypeVar("_Helper", bound=Callable[..., "str | None"])
+
+
+def _never_raises(helper: _Helper) -> _Helper:
+    """Typed helpers build their payload from the caller's arguments, which can be anything: whatever goes wrong is
+    counted as an internal error, never raised into the agent."""
+
+    @functools.wraps(helper)
+    def guarded(self: Session, *args: Any, **kwargs: Any) -> str | None:
+        try:
+            return helper(self, *args, **kwargs)
+        except Exception:
+            self._internal_error()
+            return None
+
+    return guarded  # type: ignore[return-value]
 
 
 class Session:
@@ -94,22 +113,19 @@ class Session:
     def _record_content(
         self, event_type: str, payload: dict[str, Any], content_key: str, hash_key: str, content: Any
     ) -> str | None:
-        # capture_content=False: the content is replaced by its hash, computed on the sender thread.
-        try:
-            problem = payload_problem(event_type, payload)
-            if problem is not None:
-                self._client._buffer.count_invalid()
-                logger.debug("agentops: event not recorded: %s", problem)
-                return None
-            if content is None:
-                return self._client._buffer.append(self._state, event_type, payload)
-            if self._capture_content:
-                payload[content_key] = content
-                return self._client._buffer.append(self._state, event_type, payload)
-            return self._client._buffer.append(self._state, event_type, payload, hash_key, content)
-        except Exception:
-            self._internal_error()
+        """Record a helper's event. Unless content is captured, ``content`` is recorded as its hash under ``hash_key``,
+        computed on the sender thread. (Callers are guarded by ``_never_raises``.)"""
+        if content is not None and self._capture_content:
+            payload[content_key] = content
+            content = None
+        problem = payload_problem(event_type, payload)
+        if problem is not None:
+            self._client._buffer.count_invalid()
+            logger.debug("agentops: event not recorded: %s", problem)
             return None
+        if content is None:
+            return self._client._buffer.append(self._state, event_type, payload)
+        return self._client._buffer.append(self._state, event_type, payload, hash_key, content)
 
     def _internal_error(self) -> None:
         """Count and log an unexpected exception of the SDK (or of an integration); never raises."""
@@ -119,6 +135,7 @@ class Session:
                 self._client._buffer.counters.internal_errors += 1
             logger.exception("agentops: internal error while recording (event not recorded)")
 
+    @_never_raises
     def model_request(
         self,
         model: str,
@@ -135,6 +152,7 @@ class Session:
             payload["parameters"] = dict(parameters)
         return self._record_content(MODEL_REQUEST, payload, "messages", "prompt_hash", messages)
 
+    @_never_raises
     def model_response(
         self,
         model: str,
@@ -151,6 +169,7 @@ class Session:
             payload["usage"] = dict(usage)
         return self._record_content(MODEL_RESPONSE, payload, "content", "content_hash", content)
 
+    @_never_raises
     def tool_call(self, tool_name: str, *, args: Any = None, tool_id: str | None = None) -> str | None:
         """TOOL_CALL. ``args`` is recorded as ``args_hash`` unless the client captures content."""
         payload: dict[str, Any] = {"tool_name": tool_name}
@@ -158,6 +177,7 @@ class Session:
             payload["tool_id"] = tool_id
         return self._record_content(TOOL_CALL, payload, "args", "args_hash", args)
 
+    @_never_raises
     def tool_result(
         self,
         tool_name: str,
@@ -178,6 +198,7 @@ class Session:
             payload["duration_ms"] = max(0, round(duration_ms))
         return self._record_content(TOOL_RESULT, payload, "result", "result_hash", result)
 
+    @_never_raises
     def decision(
         self,
         decision_id: str,
@@ -198,10 +219,12 @@ class Session:
         payload["justification"] = REDACTED
         return self._record_content(DECISION_TRACE, payload, "justification", "justification_hash", justification)
 
+    @_never_raises
     def error(self, error_type: str, message: str, *, fatal: bool = False) -> str | None:
         """ERROR. No stack trace is recorded (ELS section 3)."""
         return self.record(ERROR, {"error_type": error_type, "message": message, "fatal": fatal})
 
+    @_never_raises
     def annotate(
         self, annotator_id: str, annotation_type: str, content: Any, *, target_event_id: str | None = None
     ) -> str | None:

@@ -121,6 +121,19 @@ def test_helpers_round_tool_durations_to_whole_milliseconds(client: AgentOpsClie
     assert _chain(client, session)[1]["payload"]["duration_ms"] == 13
 
 
+def test_helpers_given_nonsense_never_raise(client: AgentOpsClient) -> None:
+    session = client.start_session("agent")
+
+    assert session.model_request("m", parameters=42) is None  # type: ignore[arg-type]
+    assert session.model_response("m", usage=["not", "a", "mapping"]) is None  # type: ignore[arg-type]
+    assert session.tool_result("", duration_ms=float("nan")) is None
+    assert session.annotate("a", "vote", "x") is None
+    assert session.error(None, None) is None  # type: ignore[arg-type]
+
+    stats = client.stats()
+    assert stats["internal_errors"] + stats["invalid"] == 5
+
+
 def test_helpers_record_hashes_not_content_by_default(client: AgentOpsClient) -> None:
     messages = [{"role": "user", "content": "my card is 4111 1111 1111 1111"}]
     session = client.start_session("agent")

@@ -4,22 +4,28 @@ The export document is one JSON object in canonical (JCS) form with the keys of 
 (the PII scan of the disclosed payloads: location and kind only, never the matched text). Events are copied as the
 stored canonical lines, so their bytes are exactly what was hashed and archived; a withheld event keeps every envelope
 field except ``payload`` and says ``"payload_withheld": true`` (selective disclosure), which leaves every hash intact.
+The seal's payload is never withheld: it is the document's ``seal`` member anyway and holds no agent data.
 
 ``verification`` is the verifier library's report over the events exactly as the document carries them, with every
-key this deployment ever signed with trusted, and ``evidence_class`` is that report's class. An auditor who runs the
-verifier on the document (pinning the key) recomputes the same. The document is held in memory while it is built:
-it is as large as the archived chain.
+key this deployment ever signed with trusted, and ``evidence_class`` is that report's class: an auditor who runs the
+verifier on the document (pinning the key) recomputes the same. A chain that does not verify is not exported.
+
+Nothing holds the whole session (DESIGN.md, Scale): a first pass over the chain verifies it, scans it and collects
+the members that come after ``events`` in canonical order; a second pass streams the events into the upload. The
+second pass must reproduce the first byte for byte (a SHA-256 over the event lines), else the upload is abandoned.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from agentops_verify import Report, TrustStore, canonicalize, load_pem_public_key, verify_lines
+from agentops_verify import ChainVerifier, TrustStore, canonicalize, load_pem_public_key
 
 from agentops_server import pdf
 from agentops_server.archive_reader import ArchiveLines
@@ -34,13 +40,17 @@ from agentops_server.replay import (
     session_not_found,
     verification_failed,
 )
-from agentops_server.store import ChainStore, SigningKeyRecord
+from agentops_server.store import ChainStore, SessionHead, SigningKeyRecord, StoreUnavailableError
 
 EXPORT_VERSION = "1.0"
 PRESIGNED_URL_SECONDS = 900  # API.md: the link lasts 15 minutes
 GENERATOR = "agentops-replay-export/0.1.0"
 PII_FINDINGS_KEY = "pii_findings"
 WITHHELD_FLAG = "payload_withheld"
+
+
+class ExportSourceChangedError(StoreUnavailableError):
+    """The second read of the chain differs from the first: nothing is published (503, retry)."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +66,130 @@ class Withholding:
             return cls(all_payloads=withhold_payloads)
         return cls(sequence_numbers=frozenset(withhold_payloads))
 
-    def applies_to(self, sequence_number: Any) -> bool:
-        return self.all_payloads or sequence_number in self.sequence_numbers
+    @property
+    def withholds_any(self) -> bool:
+        return self.all_payloads or bool(self.sequence_numbers)
+
+    def applies_to(self, event: dict[str, Any]) -> bool:
+        return event.get("event_type") != "CHAIN_SEAL" and (
+            self.all_payloads or event.get("sequence_number") in self.sequence_numbers
+        )
+
+
+def export_form(line: bytes, withholding: Withholding) -> tuple[bytes, dict[str, Any]]:
+    """One stored line as the document carries it, and the parsed event (with its payload, for the scan)."""
+    # The standard parser is enough here: the verifier reads every line strictly, and a chain it fails is never
+    # exported, so nothing parsed differently can reach a document.
+    event: dict[str, Any] = json.loads(line)
+    if not withholding.applies_to(event):
+        return line, event
+    withheld = {name: value for name, value in event.items() if name != "payload"}
+    withheld[WITHHELD_FLAG] = True
+    return canonicalize(withheld), event
+
+
+def _export_lines(lines: Iterable[bytes], withholding: Withholding) -> Iterator[bytes]:
+    if not withholding.withholds_any:
+        return iter(lines)  # nothing to change: no need to parse
+    return (export_form(line, withholding)[0] for line in lines)
+
+
+@dataclass(frozen=True)
+class ExportSurvey:
+    """What the first pass over the chain learns: everything of the document but the events themselves."""
+
+    report: dict[str, Any]
+    event_count: int
+    events_sha256: str  # over the document's event lines, each followed by LF
+    seal: dict[str, Any] | None
+    chain_authority: str | None
+    findings: list[dict[str, Any]]
+
+    @property
+    def evidence_class(self) -> str:
+        return str(self.report["evidence_class"])
+
+
+def survey_chain(
+    lines: Iterable[bytes], withholding: Withholding, signing_keys: Sequence[SigningKeyRecord]
+) -> ExportSurvey:
+    """Verify the events as the document will carry them (withheld payloads allowed, ELS section 9), scan the
+    disclosed payloads and collect the seal; ``ApiError`` VALIDATION_ERROR when a withheld sequence number is not in
+    the chain."""
+    verifier = ChainVerifier(
+        TrustStore(load_pem_public_key(record.public_key_pem) for record in signing_keys),
+        allow_withheld_payloads=True,
+    )
+    digest = hashlib.sha256()
+    findings: list[dict[str, Any]] = []
+    seal: dict[str, Any] | None = None
+    chain_authority: str | None = None
+    count = 0
+    for line in lines:
+        document_line, event = export_form(line, withholding)
+        verifier.add_line(document_line)
+        digest.update(document_line + b"\n")
+        count += 1
+        chain_authority = chain_authority or event.get("chain_authority")
+        if event.get("event_type") == "CHAIN_SEAL":
+            seal = event.get("payload")
+        if not withholding.applies_to(event):
+            findings.extend(scan_event(event))
+    missing = sorted(number for number in withholding.sequence_numbers if number >= count)
+    if missing:
+        raise ApiError(
+            "VALIDATION_ERROR",
+            "withhold_payloads names sequence numbers the session does not have.",
+            {"errors": [{"field": "withhold_payloads", "problem": f"not in the session: {missing}"}]},
+        )
+    report = verifier.finish().to_dict()
+    return ExportSurvey(report, count, digest.hexdigest(), seal, chain_authority, findings)
+
+
+def document_chunks(
+    *,
+    session_id: str,
+    survey: ExportSurvey,
+    event_lines: Iterable[bytes],
+    signing_keys: Sequence[SigningKeyRecord],
+    generated_at: str,
+) -> Iterator[bytes]:
+    """The document's canonical bytes in pieces, the events streamed from ``event_lines`` (the second pass), which
+    must be exactly the lines the survey saw (``ExportSourceChangedError`` otherwise, after the last piece but one)."""
+    members: dict[str, bytes] = {
+        "chain_authority": canonicalize(survey.chain_authority),
+        "evidence_class": canonicalize(survey.evidence_class),
+        "export_version": canonicalize(EXPORT_VERSION),
+        "generated_at": canonicalize(generated_at),
+        "generator": canonicalize(GENERATOR),
+        PII_FINDINGS_KEY: canonicalize(survey.findings),
+        "public_keys": canonicalize(_public_keys(survey.seal, signing_keys)),
+        "seal": canonicalize(survey.seal),
+        "session_id": canonicalize(session_id),
+        "verification": canonicalize(survey.report),
+    }
+    # RFC 8785 section 3.2.3: members sorted by the UTF-16 code units of their names (all ASCII here: plain order).
+    names = sorted([*members, "events"])
+    for position, name in enumerate(names):
+        yield (b"{" if position == 0 else b",") + canonicalize(name) + b":"
+        if name == "events":
+            yield from _event_array(event_lines, survey)
+        else:
+            yield members[name]
+    yield b"}"
+
+
+def _event_array(event_lines: Iterable[bytes], survey: ExportSurvey) -> Iterator[bytes]:
+    digest = hashlib.sha256()
+    count = 0
+    yield b"["
+    for line in itertools.islice(event_lines, survey.event_count):
+        digest.update(line + b"\n")
+        yield line if count == 0 else b"," + line
+        count += 1
+    if count != survey.event_count or digest.hexdigest() != survey.events_sha256:
+        raise ExportSourceChangedError("the chain read for the document differs from the chain that was verified")
+    yield b"]"
 
 
 @dataclass(frozen=True)
@@ -67,79 +199,26 @@ class ExportDocument:
     report: dict[str, Any]
 
 
-def verify_export_events(lines: Iterable[bytes], trusted_pems: list[str]) -> Report:
-    """The verifier library's report over an export's events (withheld payloads allowed, ELS section 9)."""
-    trust = TrustStore(load_pem_public_key(pem) for pem in trusted_pems)
-    return verify_lines(lines, trust=trust, allow_withheld_payloads=True)
-
-
-class VerificationReport(Protocol):
-    """What the export needs of a verifier report (``agentops_verify``'s ``Report``)."""
-
-    @property
-    def evidence_class(self) -> str: ...
-
-    def to_dict(self) -> dict[str, Any]: ...
-
-
-Verify = Callable[[Iterable[bytes], list[str]], VerificationReport]
-
-
 def build_export_document(
     *,
     session_id: str,
-    lines: Iterable[bytes],
+    lines: Sequence[bytes],
     withholding: Withholding,
-    verify: Verify,
     signing_keys: Sequence[SigningKeyRecord],
     generated_at: str,
 ) -> ExportDocument:
-    """Build the ELS section 9 document from the session's canonical event lines (in sequence order)."""
-    events: list[bytes] = []
-    findings: list[dict[str, Any]] = []
-    seal: dict[str, Any] | None = None
-    chain_authority: str | None = None
-    for line in lines:
-        # The standard parser is enough here: the verifier reads every line strictly below, and a chain it fails is
-        # never exported (ExportService), so nothing parsed differently can reach a document.
-        event = json.loads(line)
-        sequence_number = event.get("sequence_number")
-        chain_authority = chain_authority or event.get("chain_authority")
-        if event.get("event_type") == "CHAIN_SEAL":
-            seal = event.get("payload")
-        # The seal's payload is never withheld: it is the document's "seal" member anyway and holds no agent data.
-        withheld_here = event.get("event_type") != "CHAIN_SEAL" and withholding.applies_to(sequence_number)
-        if isinstance(sequence_number, int) and withheld_here:
-            withheld = {name: value for name, value in event.items() if name != "payload"}
-            withheld[WITHHELD_FLAG] = True
-            events.append(canonicalize(withheld))
-        else:
-            findings.extend(scan_event(event))
-            events.append(line)
-    missing = sorted(number for number in withholding.sequence_numbers if number >= len(events))
-    if missing:
-        raise ApiError(
-            "VALIDATION_ERROR",
-            "withhold_payloads names sequence numbers the session does not have.",
-            {"errors": [{"field": "withhold_payloads", "problem": f"not in the session: {missing}"}]},
+    """The whole document in memory, from the session's canonical event lines (for small chains and tests)."""
+    survey = survey_chain(lines, withholding, signing_keys)
+    body = b"".join(
+        document_chunks(
+            session_id=session_id,
+            survey=survey,
+            event_lines=_export_lines(lines, withholding),
+            signing_keys=signing_keys,
+            generated_at=generated_at,
         )
-    pems = [record.public_key_pem for record in signing_keys]
-    report = verify(events, pems)
-    report_dict = report.to_dict()
-    members: dict[str, bytes] = {
-        "export_version": canonicalize(EXPORT_VERSION),
-        "session_id": canonicalize(session_id),
-        "evidence_class": canonicalize(report.evidence_class),
-        "chain_authority": canonicalize(chain_authority),
-        "verification": canonicalize(report_dict),
-        "seal": canonicalize(seal),
-        "events": b"[" + b",".join(events) + b"]",
-        "public_keys": canonicalize(_public_keys(seal, signing_keys)),
-        "generated_at": canonicalize(generated_at),
-        "generator": canonicalize(GENERATOR),
-        PII_FINDINGS_KEY: canonicalize(findings),
-    }
-    return ExportDocument(_jcs_object(members), report.evidence_class, report_dict)
+    )
+    return ExportDocument(body, survey.evidence_class, survey.report)
 
 
 def _public_keys(seal: dict[str, Any] | None, signing_keys: Sequence[SigningKeyRecord]) -> list[dict[str, str]]:
@@ -152,16 +231,9 @@ def _public_keys(seal: dict[str, Any] | None, signing_keys: Sequence[SigningKeyR
     ]
 
 
-def _jcs_object(members: dict[str, bytes]) -> bytes:
-    """A JCS object from members whose values are already canonical bytes (RFC 8785 section 3.2.3: names sorted by
-    UTF-16 code units; every name here is ASCII, where that is plain sorting)."""
-    parts = [canonicalize(name) + b":" + members[name] for name in sorted(members)]
-    return b"{" + b",".join(parts) + b"}"
-
-
 class ExportService:
-    """Reads the session (the archive version when sealed, the chain store otherwise), builds the document, writes
-    it (and for ``pdf`` its rendering beside it) to the exports area and answers with a presigned link."""
+    """Reads the session twice (the archive version when sealed, the chain store otherwise), streams the document
+    to the exports area (and for ``pdf`` its rendering beside it) and answers with a presigned link."""
 
     def __init__(
         self,
@@ -170,7 +242,6 @@ class ExportService:
         archive_reader: ArchiveReader,
         exports: ExportStore,
         clock: Clock,
-        verify: Verify = verify_export_events,
         new_export_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         render_pdf: Callable[[bytes], bytes] = pdf.render_pdf,
     ) -> None:
@@ -178,37 +249,34 @@ class ExportService:
         self._archive = archive_reader
         self._exports = exports
         self._clock = clock
-        self._verify = verify
         self._new_export_id = new_export_id
         self._render_pdf = render_pdf
 
     def export(self, session_id: str, file_format: str, withholding: Withholding) -> dict[str, Any]:
         """The 201 body of API.md; ``ApiError`` SESSION_NOT_FOUND, VALIDATION_ERROR or VERIFICATION_FAILED (the
-        chain does not verify, as replay answers it: nothing is written)."""
+        chain does not verify, as replay answers it); nothing is written on any of them."""
         head = self._store.get_head(session_id)
         if head is None:
             raise session_not_found(session_id)
-        archive_lines = ArchiveLines(self._archive.iter_chunks(head.archive)) if head.archive else None
-        document = build_export_document(
+        signing_keys = self._store.signing_keys()
+        survey = survey_chain(self._chain(head), withholding, signing_keys)
+        if survey.report.get("status") != "PASS":
+            raise verification_failed(survey.report)
+        if survey.report.get("session_id") != session_id:
+            raise verification_failed(session_mismatch(session_id, survey.report))
+        export_id = self._new_export_id()
+        chunks = document_chunks(
             session_id=session_id,
-            lines=archive_lines if archive_lines is not None else self._store.iter_lines(session_id),
-            withholding=withholding,
-            verify=self._verify,
-            signing_keys=self._store.signing_keys(),
+            survey=survey,
+            event_lines=_export_lines(self._chain(head), withholding),
+            signing_keys=signing_keys,
             generated_at=format_timestamp(self._clock.now()),
         )
-        if head.archive is not None and archive_lines is not None and archive_lines.sha256 != head.archive.sha256:
-            raise verification_failed(
-                {"session_id": session_id, "status": "FAIL", "violations": [archive_mismatch(head.archive)]}
-            )
-        if document.report.get("status") != "PASS":
-            raise verification_failed(document.report)  # evidence that does not verify is not exported
-        if document.report.get("session_id") != session_id:
-            raise verification_failed(session_mismatch(session_id, document.report))
-        export_id = self._new_export_id()
-        stored = self._exports.put(session_id, export_id, "json", document.body)
+        stored = self._exports.put(session_id, export_id, "json", chunks)
         if file_format == "pdf":
-            stored = self._exports.put(session_id, export_id, "pdf", self._render_pdf(document.body))
+            # Rendered from the stored export document alone (ELS section 9), which is read back for it.
+            rendering = self._render_pdf(self._exports.read(stored))
+            stored = self._exports.put(session_id, export_id, "pdf", [rendering])
         return {
             "export_id": export_id,
             "format": file_format,
@@ -218,5 +286,17 @@ class ExportService:
             "sha256": stored.sha256,
             "url": self._exports.presigned_url(stored, PRESIGNED_URL_SECONDS),
             "expires_in": PRESIGNED_URL_SECONDS,
-            "evidence_class": document.evidence_class,
+            "evidence_class": survey.evidence_class,
         }
+
+    def _chain(self, head: SessionHead) -> Iterator[bytes]:
+        """The session's lines: the archive version when sealed (its SHA-256 checked at the end), else the store."""
+        if head.archive is None:
+            yield from self._store.iter_lines(head.session_id)
+            return
+        lines = ArchiveLines(self._archive.iter_chunks(head.archive))
+        yield from lines
+        if lines.sha256 != head.archive.sha256:
+            raise verification_failed(
+                {"session_id": head.session_id, "status": "FAIL", "violations": [archive_mismatch(head.archive)]}
+            )

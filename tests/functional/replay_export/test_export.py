@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ import boto3
 import pytest
 from agentops_server.archive_reader import S3ArchiveReader
 from agentops_server.errors import ApiError
-from agentops_server.export import ExportService, Withholding
+from agentops_server.export import ExportService, ExportSourceChangedError, Withholding
 from agentops_server.export_store import S3ExportStore
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.pdf import render_pdf
@@ -191,3 +192,47 @@ def test_a_chain_that_does_not_verify_is_not_exported(store: InMemoryChainStore,
     assert refused.value.code == "VERIFICATION_FAILED"
     assert refused.value.details["violations"][0]["type"] == "PAYLOAD_HASH_MISMATCH"
     assert _export_objects(s3) == []
+
+
+def test_a_large_export_streams_as_a_multipart_upload_and_still_verifies(store: InMemoryChainStore, s3: Any) -> None:
+    events = build_chain(9000)
+    seal_into_archive(store, s3, events, evidence_class="AUTHORITATIVE_EVIDENCE")
+    part_size = 5 * 1024 * 1024  # the smallest part S3 takes, so a 6 MB document needs two
+    service = ExportService(
+        store=store,
+        archive_reader=S3ArchiveReader(s3),
+        exports=S3ExportStore(s3, BUCKET, part_size=part_size),
+        clock=FixedClock(),
+    )
+
+    body = service.export(events[0]["session_id"], "json", Withholding.from_request([10, 20]))
+
+    document = _download(s3, body)
+    assert len(document) > part_size
+    assert sha256_hex(document) == body["sha256"]
+    assert canonicalize(loads(document)) == document
+    # (The lock itself is the bucket's default retention; moto applies it to single puts only, see the test above.)
+    assert verify_bytes(document, trust=_pinned()).evidence_class == "AUTHORITATIVE_EVIDENCE"
+
+
+def test_a_chain_that_changes_between_the_two_reads_is_not_published(s3: Any) -> None:
+    events = build_chain(12, end=False, seal=None)
+
+    class ChangingStore(InMemoryChainStore):  # type: ignore[misc]
+        """The second read of the chain returns an edited event (what a bug or a race in storage would look like)."""
+
+        reads = 0
+
+        def iter_lines(self, session_id: str, from_sequence: int = 0) -> Iterator[bytes]:
+            self.reads += 1
+            for line in super().iter_lines(session_id, from_sequence):
+                yield line.replace(b"What is 2+2?", b"What is 3+3?") if self.reads > 1 else line
+
+    store = ChangingStore()
+    store_events(store, events)
+
+    with pytest.raises(ExportSourceChangedError):
+        _service(store, s3).export(events[0]["session_id"], "json", Withholding())
+
+    assert _export_objects(s3) == []
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from agentops_server.export import ExportDocument, Withholding, build_export_document, verify_export_events
+from agentops_server.export import ExportDocument, Withholding, build_export_document
 from agentops_server.store import SigningKeyRecord
 from agentops_verify import canonicalize
 
@@ -49,7 +49,6 @@ def export_of(
         session_id=events[0]["session_id"],
         lines=[canonicalize(event) for event in events],
         withholding=Withholding.from_request(withhold),
-        verify=verify_export_events,
         signing_keys=published_keys() if keys is None else keys,
         generated_at=GENERATED_AT,
     )

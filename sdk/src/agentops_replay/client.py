@@ -413,19 +413,30 @@ class AgentOpsClient:
         Events recorded meanwhile by other threads are not waited for."""
         if self.disabled:
             return True
-        buffer = self._buffer
-        watermarks = buffer.watermarks()
-        buffer.wake.set()
-        with buffer.changed:
-            return buffer.changed.wait_for(
-                lambda: all(state.settled_ordinal >= latest for state, latest in watermarks), max(timeout, 0.0)
-            )
+        try:
+            buffer = self._buffer
+            watermarks = buffer.watermarks()
+            buffer.wake.set()
+            with buffer.changed:
+                return buffer.changed.wait_for(
+                    lambda: all(state.settled_ordinal >= latest for state, latest in watermarks), max(timeout, 0.0)
+                )
+        except Exception:
+            logger.exception("agentops: internal error while flushing")
+            return False
 
     def close(self, timeout: float = 5.0) -> bool:
         """Flush for at most ``timeout`` seconds, then stop the sender. Returns True when nothing was left unsent.
         Later records are ignored."""
         if self.disabled:
             return True
+        try:
+            return self._close(timeout)
+        except Exception:
+            logger.exception("agentops: internal error while closing")
+            return False
+
+    def _close(self, timeout: float) -> bool:
         if self._closed:
             return self._buffer.is_idle()
         self._closed = True

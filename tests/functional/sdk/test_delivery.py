@@ -83,6 +83,40 @@ def test_threads_recording_into_their_own_sessions_each_get_a_complete_chain(ing
     assert client.stats()["sent"] == 4 * 202
 
 
+def test_a_forked_child_delivers_its_own_sessions_over_its_own_connection(ingest: Ingest) -> None:
+    import os
+
+    fake, endpoint = ingest
+    client = _fast_client(endpoint)
+    parent = client.start_session("parent")
+    parent.tool_call("before-fork")
+    assert client.flush(timeout=10)  # the parent now holds an open keep-alive connection
+
+    pid = os.fork()
+    if pid == 0:  # the child reports through its exit status only
+        status = 1
+        try:
+            child = client.start_session("child")
+            child.tool_call("in-child")
+            child.end()
+            if client.flush(timeout=10) and parent.record("TOOL_CALL", {"tool_name": "from-child"}) is None:
+                status = 0
+        finally:
+            os._exit(status)
+    _, wait_status = os.waitpid(pid, 0)
+    parent.tool_call("after-fork")
+    parent.end()
+    assert client.flush(timeout=10)
+    client.close(timeout=1)
+
+    assert os.waitstatus_to_exitcode(wait_status) == 0
+    assert len(fake.chains) == 2
+    for session_id in fake.chains:
+        assert_verifies(fake, session_id)
+    tools = sorted(e["payload"]["tool_name"] for sid in fake.chains for e in stored_chain(fake, sid)[1:-1])
+    assert tools == ["after-fork", "before-fork", "in-child"]
+
+
 def test_requests_are_signed_with_sigv4_for_execute_api_in_the_chosen_region(
     ingest: Ingest, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -69,15 +69,16 @@ class Sender:
         self._deadline = time.monotonic() + max(timeout, 0.0)
         self._buffer.wake.set()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(max(timeout, 0.0))
-        if thread is None or not thread.is_alive():
+        if thread is None:
             self._transport.close()
+        elif thread is not threading.current_thread():
+            thread.join(max(timeout, 0.0))  # the thread closes the transport as it exits
 
     def _run(self) -> None:
         while True:
             try:
                 if self._step():
+                    self._transport.close()
                     return
             except Exception:
                 # The sender must outlive its own bugs: log, count, pause briefly, and keep going.

@@ -27,6 +27,7 @@ from agentops_replay.client import Session
 from agentops_replay.privacy import content_hash, jsonable
 
 _Callback = TypeVar("_Callback", bound=Callable[..., None])
+_MAX_OPEN_RUNS = 10_000
 
 
 def _never_raises(callback: _Callback) -> _Callback:
@@ -82,6 +83,8 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
         self._decisions = 0
 
     def _started(self, run_id: UUID, name: str) -> None:
+        if len(self._runs) >= _MAX_OPEN_RUNS:  # runs that never ended (interrupted streams): forget the oldest
+            del self._runs[next(iter(self._runs))]
         self._runs[run_id] = (name, time.monotonic_ns())
 
     def _finished(self, run_id: UUID, default_name: str) -> tuple[str, float | None]:

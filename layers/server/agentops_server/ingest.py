@@ -151,12 +151,8 @@ class IngestService:
             details = _head_details(next_sequence, tip.last_event_hash, status)
             return ApiError("SESSION_SEALED", "The session is sealed; it accepts no more events.", details)
         if tip.ends_session:
-            head = self._store.get_head(tip.session_id)
-            if head is not None and head.status == STATUS_OPEN:
-                # A crash left the end unrecorded in the head (and so not due for sealing): fold it in now.
-                tail = self._store.tail(tip.session_id)
-                if tail is not None:
-                    self._store.advance_head(tail)
+            # No repair here even if a crash left the end unrecorded in the head: a 4xx writes nothing (API.md).
+            # The sealer finds such a session when its idle deadline passes and reads the end from the tip.
             details = _head_details(next_sequence, tip.last_event_hash, STATUS_ENDED)
             return ApiError("SESSION_ENDED", "The session has ended; it accepts no more events.", details)
         return _sequence_conflict(next_sequence, tip.last_event_hash, STATUS_OPEN)

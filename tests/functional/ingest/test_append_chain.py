@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
@@ -151,8 +152,8 @@ def test_crash_between_the_batch_write_and_the_head_is_repaired_by_the_next_appe
     assert verify_lines(_stored_chain(fresh, session_id)).passed
 
 
-def test_crash_after_storing_the_end_is_repaired_and_the_session_becomes_due(
-    api: Api, monkeypatch: pytest.MonkeyPatch
+def test_end_lost_by_a_crash_is_still_refused_to_appends_and_found_by_the_sealer(
+    api: Api, monkeypatch: pytest.MonkeyPatch, dynamodb: Any, table_name: str
 ) -> None:
     session_id = new_session_id()
     assert api.post_events(session_id, batch(0, 2)).status == 200
@@ -163,12 +164,14 @@ def test_crash_after_storing_the_end_is_repaired_and_the_session_becomes_due(
     head = store.get_head(session_id)
     assert head is not None
     assert head.status == "OPEN"
+    items = table_items(dynamodb, table_name)
     refused = api.post_events(session_id, [event(3)])
     assert refused.body["error"]["code"] == "SESSION_ENDED"
-    head = store.get_head(session_id)
-    assert head is not None
-    assert head.status == "ENDED"
-    assert session_id in store.due_for_sealing(head.last_activity_at, 10)
+    assert table_items(dynamodb, table_name) == items  # a 4xx writes nothing, not even a repair
+    assert api.get_session(session_id).body["status"] == "ENDED"  # the view reads the end from the tip
+    idle_deadline = head.started_at + timedelta(seconds=3600)
+    assert store.due_for_sealing(idle_deadline - timedelta(seconds=1), 10) == []
+    assert store.due_for_sealing(idle_deadline, 10) == [session_id]
 
 
 WRITERS = 6

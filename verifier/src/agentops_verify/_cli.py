@@ -111,12 +111,14 @@ def _trust_store(keys: Sequence[str]) -> TrustStore:
 
 
 def _verify(path: str, trust: TrustStore, policy: Policy) -> Report:
+    progress = _progress_for(path)
     try:
-        return verify_file(path, trust=trust, policy=policy, progress=_progress_for(path), workers=_WORKERS)
+        return verify_file(path, trust=trust, policy=policy, progress=progress, workers=_WORKERS)
     except OSError as error:
         raise _UsageError(f"cannot read {path}: {error.strerror or error}") from None
     finally:
-        _clear_progress()
+        if progress is not None:
+            _clear_progress()
 
 
 def _progress_for(path: str) -> Callable[[int], None] | None:
@@ -143,9 +145,8 @@ def _progress_for(path: str) -> Callable[[int], None] | None:
 
 
 def _clear_progress() -> None:
-    if sys.stderr.isatty():
-        sys.stderr.write("\r\033[K")
-        sys.stderr.flush()
+    sys.stderr.write("\r\033[K")
+    sys.stderr.flush()
 
 
 def _print_json(reports: Sequence[Report], out: TextIO) -> None:

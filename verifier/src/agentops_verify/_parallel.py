@@ -95,7 +95,8 @@ def verify_file_in_parallel(
             verifier.add_line(line)
             position += len(line)
             if progress is not None and count % _PROGRESS_EVERY == 0:
-                progress(position)
+                # The workers read their ranges at about this process's pace: report the whole file's share.
+                progress(min(size, position * workers))
         for future in futures:
             if not verifier.absorb_segment(future.result()):
                 return verify_serially()

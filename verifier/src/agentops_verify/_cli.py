@@ -8,6 +8,7 @@ one tab-separated line per file, then the details, then ``N/M sessions valid``.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -52,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # Evidence may quote any character; a terminal that cannot show one must not turn a verdict into a crash.
+        sys.stdout.reconfigure(errors="backslashreplace")
     if arguments.format == "json":
         _print_json(reports, sys.stdout)
     else:

@@ -7,6 +7,7 @@ when the genuine evidence verifies as AUTHORITATIVE_EVIDENCE and the tampered co
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -25,7 +26,6 @@ from infra.demo.support_agent import run_support_agent
 from infra.launcher import running_local_stack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-OUTPUT_DIR = REPO_ROOT / "demo-output"
 AGENT_ACCESS_KEY = "AKIDDEMOSUPPORTAGENT"
 AUDITOR_ACCESS_KEY = "AKIDDEMOAUDITOR00001"
 SECRET_KEY = "local-demo-secret"  # noqa: S105 - the local stack reads the identity from the access key id only
@@ -48,8 +48,8 @@ def _expect(response: Any, status: int, what: str) -> Any:
     return response.json()
 
 
-def _verify(files: list[Path], keys_file: Path) -> subprocess.CompletedProcess[str]:
-    arguments = ["--trusted-key", _relative(keys_file), *map(_relative, files)]
+def _verify(arguments: list[str], keys_file: Path) -> subprocess.CompletedProcess[str]:
+    arguments = ["--trusted-key", _relative(keys_file), *arguments]
     print("$ agentops-verify " + " ".join(arguments), flush=True)
     command = [sys.executable, "-m", "agentops_verify", *arguments]
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)  # noqa: S603
@@ -99,12 +99,12 @@ def _tamper(chain: Path, target: Path) -> int:
     raise RuntimeError("the chain holds no TOOL_RESULT to tamper with")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=REPO_ROOT / "demo-output", help="where the evidence goes")
+    output_dir: Path = parser.parse_args(argv).output.resolve()
     started = time.monotonic()
-    OUTPUT_DIR.mkdir(exist_ok=True)
-    for old in OUTPUT_DIR.iterdir():
-        if old.is_file():
-            old.unlink()
+    output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         _step(1, "Starting the local stack (moto + the real Lambda handlers)")
         with running_local_stack(Path(scratch) / "local_stack.log") as stack:
@@ -122,38 +122,44 @@ def main() -> int:
 
             _step(4, "Downloading the evidence as an auditor would")
             chain_ref = _expect(auditor.get(f"/v1/sessions/{session_id}/chain"), 200, "chain")
-            chain = _download(chain_ref["url"], OUTPUT_DIR / "chain.jsonl")
+            chain = _download(chain_ref["url"], output_dir / "chain.jsonl")
             keys = _expect(auditor.get("/v1/keys"), 200, "keys")
-            keys_file = OUTPUT_DIR / "keys.json"
+            keys_file = output_dir / "keys.json"
             keys_file.write_text(json.dumps(keys, indent=2) + "\n")
             exports = {
                 "export.json": {"format": "json", "withhold_payloads": False},
                 "export-selective.json": {"format": "json", "withhold_payloads": True},
                 "report.pdf": {"format": "pdf", "withhold_payloads": False},
             }
+            written = [chain, keys_file]
             for name, body in exports.items():
                 created = _expect(auditor.post(f"/v1/sessions/{session_id}/exports", body), 201, f"export {name}")
-                _download(created["url"], OUTPUT_DIR / name)
-            for path in sorted(OUTPUT_DIR.iterdir()):
+                written.append(_download(created["url"], output_dir / name))
+            for path in written:
                 print(f"  {_relative(path)}  ({path.stat().st_size} bytes)")
 
         _step(5, "Verifying offline with the key published at /v1/keys (the stack is stopped now)")
-        genuine = _verify([chain, OUTPUT_DIR / "export.json", OUTPUT_DIR / "export-selective.json"], keys_file)
-        genuine_ok = genuine.returncode == 0 and "AUTHORITATIVE_EVIDENCE" in genuine.stdout
+        evidence = [chain, output_dir / "export.json", output_dir / "export-selective.json"]
+        # --require-authoritative: exit 0 only if every file is AUTHORITATIVE_EVIDENCE under the pinned key.
+        genuine_ok = _verify(["--require-authoritative", *map(_relative, evidence)], keys_file).returncode == 0
 
         _step(6, "Tampering: one tool result edited in a copy of the chain")
-        tampered = OUTPUT_DIR / "chain-tampered.jsonl"
+        tampered = output_dir / "chain-tampered.jsonl"
         sequence = _tamper(chain, tampered)
         print(f"edited the payload of event {sequence} in {_relative(tampered)}")
-        forged = _verify([tampered], keys_file)
+        forged = _verify([_relative(tampered)], keys_file)
         tamper_caught = forged.returncode == 1 and f"sequence {sequence}" in forged.stdout
 
     print()
     print(f"genuine evidence verified: {'yes' if genuine_ok else 'NO'}")
     print(f"tampered copy rejected at event {sequence}: {'yes' if tamper_caught else 'NO'}")
-    print(f"demo finished in {time.monotonic() - started:.1f}s; files are in {_relative(OUTPUT_DIR)}/")
+    print(f"demo finished in {time.monotonic() - started:.1f}s; files are in {_relative(output_dir)}/")
     return 0 if genuine_ok and tamper_caught else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RuntimeError as failure:  # a step of the demo failed: say which, without a traceback
+        print(f"\ndemo failed: {failure}", file=sys.stderr)
+        sys.exit(1)

@@ -396,6 +396,25 @@ def test_hostile_request_gets_its_4xx_and_changes_nothing(case: Hostile, agent: 
     assert before["next_sequence_number"] == NEXT
 
 
+@pytest.mark.parametrize(
+    "events",
+    [
+        [client_event(3)],
+        [client_event(1, "SESSION_START")],
+        [client_event(0, "MODEL_REQUEST")],
+    ],
+    ids=["ordinary_event_at_3", "session_start_at_1", "ordinary_event_at_0"],
+)
+def test_a_new_session_opens_only_at_0_with_session_start_and_nothing_is_created(
+    events: list[dict[str, Any]], agent: ApiClient
+) -> None:
+    session_id = str(uuid.uuid4())
+    response = agent.post(f"/v1/sessions/{session_id}/events", {"events": events})
+    assert_error_body(response, 400, "INVALID_FIRST_EVENT")
+    missing = agent.get(f"/v1/sessions/{session_id}")
+    assert (missing.status, missing.error_code) == (404, "SESSION_NOT_FOUND")
+
+
 def test_the_target_session_still_accepts_its_next_event_afterwards(agent: ApiClient, target: Target) -> None:
     """Runs last in this file: after every hostile request, sequence 2 is still free and chains onto sequence 1."""
     response = agent.post(target.events_path, {"events": [client_event(NEXT)]})

@@ -532,6 +532,35 @@ ATTACKS: list[Attack] = [
         ),
         fails("MALFORMED_JSON", 3),
     ),
+    Attack(
+        "payload_nested_65_deep",
+        lambda w: trusted(
+            w,
+            join_lines(
+                [
+                    *lines_of(w.sealed[:3]),
+                    _line_with(w.sealed[3], b'"tool_id":"call-1"', b'"tool_id":' + b"[" * 64 + b"]" * 64),
+                ]
+            ),
+        ),
+        fails("MALFORMED_JSON", 3),
+    ),
+    Attack(
+        # One JSON document: too deep to read at all, so the whole input is malformed from its first event.
+        "payload_nested_65_deep_in_a_json_array",
+        lambda w: trusted(
+            w,
+            b"["
+            + b",".join(
+                [
+                    *lines_of(w.sealed[:3]),
+                    _line_with(w.sealed[3], b'"tool_id":"call-1"', b'"tool_id":' + b'{"a":' * 64 + b"1" + b"}" * 64),
+                ]
+            )
+            + b"]",
+        ),
+        fails("MALFORMED_JSON", 0),
+    ),
     # --- fields outside the hashes: the verifier cannot see these edits, and says nothing else ------------
     Attack(
         "unhashed_monotonic_time_and_sdk_version_edited",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ _GRID = TableStyle(
 def render_pdf(document: bytes, *, compress: bool = True) -> bytes:
     """The PDF report for one export document (its canonical bytes). ``compress=False`` leaves the page content
     streams readable, which tests use to find the text."""
-    export = json.loads(document)
+    export, events = _read_export(document)
     document_sha256 = hashlib.sha256(document).hexdigest()
     pdf_date = _pdf_date(export.get("generated_at"))
     session_id = str(export.get("session_id"))
@@ -119,17 +120,104 @@ def render_pdf(document: bytes, *, compress: bool = True) -> bytes:
     story = [
         *_cover(export, document_sha256),
         PageBreak(),
-        *_summary(export),
-        *_timeline(export),
+        *_summary(export, events),
+        *_timeline(events),
         PageBreak(),
-        *_event_table(export),
+        *_event_table(events),
         PageBreak(),
         *_seal_annex(export),
         *_pii(export),
-        *_custody(export, document_sha256),
+        *_custody(export, events, document_sha256),
     ]
     template.build(story, onFirstPage=_footer, onLaterPages=_footer, canvasmaker=_FixedCanvas)
     return output.getvalue()
+
+
+@dataclass(frozen=True)
+class _EventLine:
+    """What the report shows of one event; the payload itself is never kept."""
+
+    sequence_number: str
+    timestamp_wall: str
+    event_type: str
+    payload_hash: str
+    withheld: bool
+    redacted: int
+    drop: str | None  # "dropped N (REASON)" for a LOG_DROP
+    declares_gap: bool
+
+    @classmethod
+    def of(cls, event: Any) -> _EventLine:
+        event = event if isinstance(event, dict) else {}
+        payload = event.get("payload")
+        is_drop = event.get("event_type") == "LOG_DROP" and isinstance(payload, dict)
+        return cls(
+            sequence_number=_plain(event.get("sequence_number")),
+            timestamp_wall=_plain(event.get("timestamp_wall")),
+            event_type=_plain(event.get("event_type")),
+            payload_hash=_plain(event.get("payload_hash")),
+            withheld=event.get("payload_withheld") is True,
+            redacted=_count_redacted(payload),
+            drop=f"dropped {payload.get('dropped_count')} ({payload.get('drop_reason')})" if is_drop else None,
+            declares_gap=is_drop and "sequence_range" in payload,
+        )
+
+    def row(self) -> tuple[str, ...]:
+        notes = ["payload withheld"] if self.withheld else []
+        if self.redacted:
+            notes.append(f"redacted: {self.redacted}")
+        if self.drop:
+            notes.append(self.drop)
+        return (
+            self.sequence_number,
+            self.timestamp_wall,
+            self.event_type,
+            self.payload_hash,
+            _plain("; ".join(notes)),
+        )
+
+
+_JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def _read_export(document: bytes) -> tuple[dict[str, Any], list[_EventLine]]:
+    """The document's members, except ``events``, which is read one event at a time and reduced to ``_EventLine``s:
+    a 100,000-event document never becomes 100,000 parsed payloads at once."""
+    text = document.decode("utf-8")
+    members: dict[str, Any] = {}
+    events: list[_EventLine] = []
+    index = _expect(text, 0, "{")
+    while text[index] != "}":
+        name, index = _DECODER.raw_decode(text, index)
+        index = _expect(text, index, ":")
+        if name == "events" and text[index] == "[":
+            index = _expect(text, index, "[")
+            while text[index] != "]":
+                event, index = _DECODER.raw_decode(text, index)
+                events.append(_EventLine.of(event))
+                index = _skip(text, index)
+                if text[index] == ",":
+                    index = _skip(text, index + 1)
+            index += 1
+        else:
+            members[name], index = _DECODER.raw_decode(text, index)
+        index = _skip(text, index)
+        if text[index] == ",":
+            index = _skip(text, index + 1)
+    return members, events
+
+
+def _skip(text: str, index: int) -> int:
+    match = _JSON_WHITESPACE.match(text, index)
+    return match.end() if match else index
+
+
+def _expect(text: str, index: int, token: str) -> int:
+    index = _skip(text, index)
+    if text[index] != token:
+        raise ValueError(f"the export document is not a JSON object as expected: {token!r} missing at {index}")
+    return _skip(text, index + 1)
 
 
 def _cover(export: dict[str, Any], document_sha256: str) -> list[Any]:
@@ -153,11 +241,10 @@ def _cover(export: dict[str, Any], document_sha256: str) -> list[Any]:
     return flowables
 
 
-def _summary(export: dict[str, Any]) -> list[Any]:
+def _summary(export: dict[str, Any], events: Sequence[_EventLine]) -> list[Any]:
     verification = export.get("verification") or {}
-    events = export.get("events") or []
-    types = Counter(str(event.get("event_type")) for event in events)
-    withheld = sum(1 for event in events if event.get("payload_withheld") is True)
+    types = Counter(event.event_type for event in events)
+    withheld = sum(1 for event in events if event.withheld)
     rows: list[list[Any]] = [
         ["Status", verification.get("status")],
         ["Evidence class", export.get("evidence_class")],
@@ -193,9 +280,8 @@ def _summary(export: dict[str, Any]) -> list[Any]:
     return flowables
 
 
-def _timeline(export: dict[str, Any]) -> list[Any]:
+def _timeline(events: Sequence[_EventLine]) -> list[Any]:
     """Event types (rows) over sequence numbers (x), binned; LOG_DROPs as red lines, declared gaps as red bands."""
-    events = export.get("events") or []
     width, row_height, label_width = 180 * mm, 10.0, 34 * mm
     plot_width = width - label_width - 4
     height = row_height * len(EVENT_TYPES) + 24
@@ -205,9 +291,8 @@ def _timeline(export: dict[str, Any]) -> list[Any]:
     bin_width = plot_width / bins
     occupied: set[tuple[int, int]] = set()
     for position, event in enumerate(events):
-        event_type = event.get("event_type")
-        if event_type in EVENT_TYPES:
-            occupied.add((EVENT_TYPES.index(event_type), position * bins // count))
+        if event.event_type in EVENT_TYPES:
+            occupied.add((EVENT_TYPES.index(event.event_type), position * bins // count))
     for row, name in enumerate(EVENT_TYPES):
         y = height - 12 - (row + 1) * row_height
         drawing.add(String(0, y + 2, name, fontName="Helvetica", fontSize=6))
@@ -226,11 +311,11 @@ def _timeline(export: dict[str, Any]) -> list[Any]:
             )
         )
     for position, event in enumerate(events):
-        if event.get("event_type") != "LOG_DROP":
+        if event.event_type != "LOG_DROP":
             continue
         x = label_width + (position * bins // count + 0.5) * bin_width
         drawing.add(Line(x, 10, x, height - 12, strokeColor=colors.red, strokeWidth=0.6))
-        if isinstance(event.get("payload"), dict) and "sequence_range" in event["payload"]:
+        if event.declares_gap:
             drawing.add(Rect(x - 2, 10, 4, height - 22, fillColor=colors.pink, strokeWidth=0, fillOpacity=0.5))
     last = len(events) - 1
     drawing.add(String(label_width, 0, "sequence 0", fontName="Helvetica", fontSize=6))
@@ -247,8 +332,7 @@ def _timeline(export: dict[str, Any]) -> list[Any]:
     ]
 
 
-def _event_table(export: dict[str, Any]) -> list[Any]:
-    events = export.get("events") or []
+def _event_table(events: Sequence[_EventLine]) -> list[Any]:
     flowables: list[Any] = [
         Paragraph("Events", _H1),
         Paragraph(
@@ -265,29 +349,9 @@ def _event_table(export: dict[str, Any]) -> list[Any]:
         _Column("Payload hash", 70 * mm, "Courier", 5),
         _Column("Notes", 38 * mm),
     )
-    rows = [_event_row(event) for event in events]
+    rows = [event.row() for event in events]
     flowables += [_Rows(columns, rows[start : start + ROWS_PER_PAGE]) for start in range(0, len(rows), ROWS_PER_PAGE)]
     return flowables
-
-
-def _event_row(event: dict[str, Any]) -> tuple[str, ...]:
-    notes = []
-    payload = event.get("payload")
-    if event.get("payload_withheld") is True:
-        notes.append("payload withheld")
-    if isinstance(payload, dict):
-        redacted = _count_redacted(payload)
-        if redacted:
-            notes.append(f"redacted: {redacted}")
-        if event.get("event_type") == "LOG_DROP":
-            notes.append(f"dropped {payload.get('dropped_count')} ({payload.get('drop_reason')})")
-    return (
-        str(event.get("sequence_number")),
-        _plain(event.get("timestamp_wall")),
-        _plain(event.get("event_type")),
-        _plain(event.get("payload_hash")),
-        _plain("; ".join(notes)),
-    )
 
 
 @dataclass(frozen=True)
@@ -419,14 +483,13 @@ def _pii(export: dict[str, Any]) -> list[Any]:
     return flowables
 
 
-def _custody(export: dict[str, Any], document_sha256: str) -> list[Any]:
+def _custody(export: dict[str, Any], events: Sequence[_EventLine], document_sha256: str) -> list[Any]:
     verification = export.get("verification") or {}
     seal_value = export.get("seal")
     seal: dict[str, Any] = seal_value if isinstance(seal_value, dict) else {}
-    events = export.get("events") or []
     rows = [
-        ["Events recorded from", _plain(events[0].get("timestamp_wall")) if events else ""],
-        ["Events recorded until", _plain(events[-1].get("timestamp_wall")) if events else ""],
+        ["Events recorded from", events[0].timestamp_wall if events else ""],
+        ["Events recorded until", events[-1].timestamp_wall if events else ""],
         ["Sealed by (ingestion service)", _plain(seal.get("ingestion_service_id"))],
         ["Sealed at", _plain(seal.get("seal_timestamp"))],
         ["Export generated at", _plain(export.get("generated_at"))],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 
 import pytest
 from agentops_server.pdf import EVIDENCE_SUPPORT_STATEMENT, render_pdf
@@ -98,3 +100,16 @@ def test_text_outside_the_built_in_fonts_is_shown_escaped() -> None:
     text = pdf_text(render_pdf(body, compress=False))
 
     assert "/payload/result/\\u540d\\u524d" in text
+
+
+def test_a_re_serialized_document_renders_the_same_report_text() -> None:
+    body = export_of(sealed_chain(30)).body
+    pretty = json.dumps(json.loads(body), indent=2, ensure_ascii=True).encode()
+
+    canonical_text = pdf_text(render_pdf(body, compress=False))
+    pretty_text = pdf_text(render_pdf(pretty, compress=False))
+
+    # Only the document's own SHA-256 differs (it is printed on the cover and in the chain of custody).
+    assert canonical_text.replace(hashlib.sha256(body).hexdigest(), "") == pretty_text.replace(
+        hashlib.sha256(pretty).hexdigest(), ""
+    )

@@ -416,7 +416,50 @@ def measure_cpu(rng: random.Random) -> dict[str, Any]:
     return {
         "handler_cpu_us_per_event": round(cpu / events * 1e6, 2),
         "handler_compute_ms_per_batch": round(wall / (len(api_events) - 1) * 1000, 3),
+        "verifier_share_of_handler_cpu": _verifier_share(handler, api_events),
     }
+
+
+def _verifier_share(handler: Any, api_events: list[dict[str, Any]]) -> float:
+    """Share of the handler's CPU spent in agentops_verify (strict parsing, canonicalization, hashing): a second
+    pass over fresh sessions with the library's entry points timed."""
+    import agentops_server.ingest as ingest_module
+    import agentops_server.validation as validation_module
+    from agentops_server.clock import SystemClock
+    from agentops_server.ingest import IngestService
+    from agentops_server.memory import InMemoryChainStore
+
+    spent = [0.0]
+
+    def timed(function: Any) -> Any:
+        def wrapper(*arguments: Any) -> Any:
+            started = time.process_time()
+            try:
+                return function(*arguments)
+            finally:
+                spent[0] += time.process_time() - started
+
+        return wrapper
+
+    originals = {
+        (ingest_module, "canonicalize"): ingest_module.canonicalize,
+        (ingest_module, "event_hash"): ingest_module.event_hash,
+        (ingest_module, "sha256_hex"): ingest_module.sha256_hex,
+        (validation_module, "loads"): validation_module.loads,
+    }
+    store = InMemoryChainStore()
+    setattr(handler, "ingest", IngestService(store, SystemClock(), "agentops-replay"))  # noqa: B010
+    for (module, name), function in originals.items():
+        setattr(module, name, timed(function))
+    try:
+        started = time.process_time()
+        for api_event in api_events:
+            handler.lambda_handler(api_event, _Context())
+        total = time.process_time() - started
+    finally:
+        for (module, name), function in originals.items():
+            setattr(module, name, function)
+    return round(spent[0] / total, 3)
 
 
 def price(storage: dict[str, Any], cpu: dict[str, Any]) -> dict[str, Any]:

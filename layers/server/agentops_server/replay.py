@@ -35,6 +35,9 @@ from agentops_server.store import ArchiveRef, ChainStore, SessionHead, SigningKe
 # frames then reads at most 63 lines it does not return.
 INDEX_STRIDE = 64
 DEFAULT_CACHE_ENTRIES = 64
+# An open session's verifier remembers a fingerprint of every event id (about 8 MB per 100,000 events), so fewer of
+# them are kept than verified archive versions (a report and an offset index each).
+DEFAULT_OPEN_SESSION_ENTRIES = 8
 # Report keys that describe single events; the replay body carries the warnings separately and no violations.
 _PER_EVENT_REPORT_KEYS = ("violations", "warnings")
 
@@ -110,8 +113,8 @@ class _OpenSessionProgress:
 
 
 class VerificationCache:
-    """A small thread-safe LRU (one per Lambda process, shared by every request): verified archive versions by
-    version key, and the verifiers of open sessions by session id."""
+    """A small thread-safe LRU kept for the life of the Lambda process and shared by its requests: verified archive
+    versions by version key, or the verifiers of open sessions by session id."""
 
     def __init__(self, max_entries: int = DEFAULT_CACHE_ENTRIES) -> None:
         self._max_entries = max_entries
@@ -144,10 +147,14 @@ class ReplayService:
         store: ChainStore,
         archive_reader: ArchiveReader,
         cache: VerificationCache | None = None,
+        open_sessions: VerificationCache | None = None,
     ) -> None:
         self._store = store
         self._archive = archive_reader
         self._cache = cache if cache is not None else VerificationCache()
+        self._open_sessions = (
+            open_sessions if open_sessions is not None else VerificationCache(DEFAULT_OPEN_SESSION_ENTRIES)
+        )
 
     def replay(self, session_id: str, from_sequence: int, limit: int) -> dict[str, Any]:
         """The replay body of API.md for one page; ``ApiError`` SESSION_NOT_FOUND (404) or VERIFICATION_FAILED
@@ -177,7 +184,7 @@ class ReplayService:
     # --- sealed sessions: the archive object ------------------------------------------------------------------
 
     def _verified_archive(self, archive: ArchiveRef) -> VerifiedChain:
-        key = ("archive", archive.bucket, archive.key, archive.version_id, archive.sha256)
+        key = (archive.bucket, archive.key, archive.version_id, archive.sha256)
         cached: VerifiedChain | None = self._cache.get(key)
         if cached is not None:
             return cached
@@ -212,8 +219,8 @@ class ReplayService:
     def _verified_store_chain(self, head: SessionHead) -> VerifiedChain:
         keys = self._store.signing_keys()
         key_ids = frozenset(record.signer_key_id for record in keys)
-        key = ("store", head.session_id)
-        progress: _OpenSessionProgress | None = self._cache.take(key)
+        key = (head.session_id,)
+        progress: _OpenSessionProgress | None = self._open_sessions.take(key)
         if progress is None or progress.key_ids != key_ids:
             progress = _OpenSessionProgress(_new_verifier(keys), key_ids)
         for line in self._store.iter_lines(head.session_id, progress.line_count):
@@ -222,7 +229,7 @@ class ReplayService:
         if progress.line_count == 0:
             raise session_not_found(head.session_id)  # a head whose first batch never landed holds no events
         report = progress.verifier.finish()
-        self._cache.put(key, progress)
+        self._open_sessions.put(key, progress)
         return VerifiedChain(report.to_dict(), report.passed, progress.line_count)
 
 

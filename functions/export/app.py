@@ -1,13 +1,14 @@
 """ExportFunction: ``POST /v1/sessions/{session_id}/exports`` (API.md; ELS section 9).
 
-Body ``{"format": "json" | "pdf", "withhold_payloads": false | true | [sequence numbers]}``. Builds the export
-document (``agentops_server.export``), writes it, and for ``pdf`` its rendering beside it, under ``exports/`` in the
-Object Lock bucket, and answers 201 with a presigned GET of the requested file.
+Body ``{"format": "json" | "pdf", "withhold_payloads": false | true | [sequence numbers]}``. Streams the export
+document (``agentops_server.export``) under ``exports/`` in the Object Lock bucket; for ``pdf`` reads it back and
+writes its rendering beside it. Answers 201 with a presigned GET of the requested file.
 
 Environment: ``TABLE_NAME``, ``ARCHIVE_BUCKET``. IAM: ``dynamodb:GetItem`` and ``dynamodb:Query`` on the table;
-``s3:GetObject`` and ``s3:GetObjectVersion`` on ``sessions/*`` (the archived chain) and on ``exports/*`` (the
-presigned link is signed with this role); ``s3:PutObject`` on ``exports/*`` only. No delete, no retention or
-legal-hold changes: the bucket's default COMPLIANCE retention locks every export.
+``s3:GetObject`` and ``s3:GetObjectVersion`` on ``sessions/*`` (the archived chain) and on ``exports/*`` (reading a
+document back to render it; the presigned link is signed with this role); ``s3:PutObject`` on ``exports/*`` only
+(single puts and multipart parts). No delete, no retention or legal-hold changes: the bucket's default COMPLIANCE
+retention locks every export.
 """
 
 from __future__ import annotations

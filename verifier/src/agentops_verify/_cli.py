@@ -56,10 +56,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):
         # Evidence may quote any character; a terminal that cannot show one must not turn a verdict into a crash.
         sys.stdout.reconfigure(errors="backslashreplace")
-    if arguments.format == "json":
-        _print_json(reports, sys.stdout)
-    else:
-        _print_text(reports, sys.stdout)
+    try:
+        if arguments.format == "json":
+            _print_json(reports, sys.stdout)
+        else:
+            _print_text(reports, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; the verdict is still the exit status. Point stdout at /dev/null so
+        # the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_PASS if all(report.passed for report in reports) else EXIT_FAIL
 
 

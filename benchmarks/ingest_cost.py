@@ -50,6 +50,7 @@ PRICE_WRU = 0.625 / 1e6
 PRICE_RRU = 0.125 / 1e6
 TARGETS = {"wru_per_event": 0.25, "usd_per_million_events": 0.25, "handler_cpu_us_per_event": 30.0}
 INDEX_KEYS = ("due_shard", "due_at")
+HEAD_CHAIN_FIELDS_BYTES = 90  # next_seq and last_hash, which a per-append head would also carry
 TABLE_KEYS = ("pk", "sk")
 
 # --------------------------------------------------------------------------------------------- realistic events
@@ -327,6 +328,7 @@ def _baseline_wru(lines_per_batch: list[tuple[bytes, ...]], session_id: str) -> 
 
 def measure_storage(rng: random.Random) -> dict[str, Any]:
     import boto3
+    from agentops_server.dynamodb import SEGMENT_SIZE, encode_lines
     from moto import mock_aws
 
     from infra.resources import create_table
@@ -357,8 +359,11 @@ def measure_storage(rng: random.Random) -> dict[str, Any]:
                 raise SystemExit(f"ingest failed: {response['body']}")
         moto_ms = (time.perf_counter() - started) * 1000 / len(bodies)
         requests, wru, index_wru, rru = Counter(meter.requests), meter.wru, meter.index_wru, meter.rru
+        head_item = raw.get_item(TableName=table, Key={"pk": {"S": f"S#{session_id}"}, "sk": {"S": "HEAD"}})["Item"]
+        segment_item = raw.get_item(TableName=table, Key={"pk": {"S": f"S#{session_id}"}, "sk": {"S": "I#00000000"}})[
+            "Item"
+        ]
         stored_batches = [handler.store.get_batch(session_id, i * BATCH_SIZE).lines for i in range(BATCHES)]
-    from agentops_server.dynamodb import encode_lines
 
     encode_started = time.process_time()
     for lines in stored_batches:
@@ -377,6 +382,17 @@ def measure_storage(rng: random.Random) -> dict[str, Any]:
         "index_wru_per_event": round(index_wru / events, 4),
         "rru_per_event": round(rru / events, 4),
         "baseline_wru_per_event": round(_baseline_wru(stored_batches, session_id) / events, 4),
+        # The design not taken: fold every batch into the head and move its SealDue key (a delete and a put in the
+        # index) on each append, instead of reading the tip and refreshing due_at lazily.
+        "per_append_head_and_due_key_alternative_extra_wru_per_event": round(
+            (write_units(item_size(head_item) + HEAD_CHAIN_FIELDS_BYTES) + 2) / BATCH_SIZE, 4
+        ),
+        # The exact event-id check needs the whole index: a cold container reads it all, a warm one only the open
+        # segment (full segments never change and are kept).
+        "index_read_rru_per_event_at_100k_events_cold_container": round(
+            read_units(math.ceil(100_000 / SEGMENT_SIZE) * item_size(segment_item), consistent=True) / BATCH_SIZE, 3
+        ),
+        "index_read_rru_per_event_warm_container": round(read_units(item_size(segment_item), True) / BATCH_SIZE, 3),
         "handler_ms_per_batch_with_moto": round(moto_ms, 2),
         "adapter_compress_ms_per_batch": round(encode_ms, 3),
     }

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import lzma
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,6 +57,7 @@ DUE_SHARDS = 4  # SealDue partitions; a session's shard is fixed by its id
 SEGMENT_SIZE = 240  # event-id fingerprints per index segment: 960 bytes + keys < 1 KB (one write unit)
 FINGERPRINT_BYTES = 4
 MAX_BATCH_EVENTS = 500  # API.md; bounds how far before a sequence number the batch holding it can start
+FULL_SEGMENT_CACHE_EVENTS = 400_000  # event ids of full index segments a container keeps (about 40 MB)
 INLINE_LIMIT = 350_000  # compressed bytes kept in the batch item itself (DynamoDB items are at most 400 KB)
 # Raw LZMA2, preset 6, 1 MiB dictionary (a whole batch). Measured on realistic 1 KB agent events, 50 per batch
 # (benchmarks/ingest_cost.py): 9.5 KB per batch against 11.6 KB for zlib level 6 and 11.4 KB for level 9, i.e.
@@ -95,6 +97,14 @@ class _Segments:
         return covered
 
 
+@dataclass
+class _FullSegments:
+    """A session's full index segments (0..n-1), which never change again, and the set of their fingerprints."""
+
+    blobs: dict[int, bytes]
+    prints: set[bytes]
+
+
 def encode_lines(lines: tuple[bytes, ...]) -> bytes:
     """The stored form of a batch's canonical lines: LF-joined, compressed."""
     return lzma.compress(b"\n".join(lines), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
@@ -116,6 +126,9 @@ class DynamoDBChainStore:
         # The index segments read by the last used_event_ids, reused by the advance_head of the same append. A
         # stale copy is harmless: segment writes are conditional on the length they extend.
         self._segments: _Segments | None = None
+        # Full (immutable) index segments by session, least recently used first; bounded in cached event ids.
+        self._full_segments: OrderedDict[str, _FullSegments] = OrderedDict()
+        self._full_segment_events = 0
 
     # --- plumbing -----------------------------------------------------------------------------------------------
     def _call(self, operation: Callable[..., dict[str, Any]], **arguments: Any) -> dict[str, Any]:
@@ -347,14 +360,38 @@ class DynamoDBChainStore:
 
     # --- event-id index -----------------------------------------------------------------------------------------
     def _read_segments(self, session_id: str) -> _Segments:
+        """The session's index, reading from DynamoDB only the segments not known to be full. A full segment never
+        changes again (writes only extend a segment of the length they read), so the container keeps them: a warm
+        container reads one segment per append however long the session is."""
+        cached = self._full_segments.get(session_id)
+        known = cached.blobs if cached is not None else {}
         items = self._query_all(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :index)",
-            ExpressionAttributeValues={":pk": _s(_pk(session_id)), ":index": _s("I#")},
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
+            ExpressionAttributeValues={
+                ":pk": _s(_pk(session_id)),
+                ":from": _s(_segment_sk(len(known))),
+                ":to": _s("I#~"),
+            },
             ConsistentRead=True,
         )
-        segments = _Segments(session_id, {int(item["sk"]["S"][2:]): item["f"]["B"] for item in items})
+        blobs = dict(known)
+        blobs.update({int(item["sk"]["S"][2:]): item["f"]["B"] for item in items})
+        segments = _Segments(session_id, blobs)
+        self._remember_full(segments)
         self._segments = segments
         return segments
+
+    def _remember_full(self, segments: _Segments) -> None:
+        known = self._full_segments.setdefault(segments.session_id, _FullSegments({}, set()))
+        while len(segments.blobs.get(len(known.blobs), b"")) == SEGMENT_SIZE * FINGERPRINT_BYTES:
+            blob = segments.blobs[len(known.blobs)]
+            known.blobs[len(known.blobs)] = blob
+            known.prints.update(blob[offset : offset + FINGERPRINT_BYTES] for offset in range(0, len(blob), 4))
+            self._full_segment_events += SEGMENT_SIZE
+        self._full_segments.move_to_end(segments.session_id)
+        while self._full_segment_events > FULL_SEGMENT_CACHE_EVENTS and len(self._full_segments) > 1:
+            _, evicted = self._full_segments.popitem(last=False)
+            self._full_segment_events -= len(evicted.blobs) * SEGMENT_SIZE
 
     def used_event_ids(
         self, session_id: str, event_ids: Iterable[str], known_next_sequence: int | None = None
@@ -365,10 +402,14 @@ class DynamoDBChainStore:
         if not wanted:
             return set()
         segments = self._read_segments(session_id)
+        full = self._full_segments.get(session_id)
         used: set[str] = set()
         candidates: set[int] = set()
         for number, blob in segments.blobs.items():
+            in_full = full is not None and number < len(full.blobs)
             for print_ in wanted:
+                if in_full and full is not None and print_ not in full.prints:
+                    continue  # the common case on a long session: one set lookup instead of a scan per segment
                 position = blob.find(print_)
                 while position != -1:
                     if position % FINGERPRINT_BYTES == 0:
@@ -426,12 +467,13 @@ class DynamoDBChainStore:
                 arguments["ExpressionAttributeValues"] = {":old_length": _n(len(old))}
             self._call(
                 self._client.put_item,
-                Item={"pk": _s(_pk(segments.session_id)), "sk": _s(f"I#{number:08d}"), "f": {"B": new}},
+                Item={"pk": _s(_pk(segments.session_id)), "sk": _s(_segment_sk(number)), "f": {"B": new}},
                 ConditionExpression=condition,
                 **arguments,
             )
             segments.blobs[number] = new
             sequence += len(taken)
+        self._remember_full(segments)
 
     # --- sealing ------------------------------------------------------------------------------------------------
     def due_for_sealing(self, now: datetime, limit: int) -> list[str]:
@@ -583,6 +625,10 @@ def _key(pk: str, sk: str) -> dict[str, Any]:
 
 def _batch_sk(first_sequence: int) -> str:
     return f"B#{first_sequence:012d}"
+
+
+def _segment_sk(number: int) -> str:
+    return f"I#{number:08d}"
 
 
 def _chunk_prefix(first_sequence: int, blob_sha: str) -> str:

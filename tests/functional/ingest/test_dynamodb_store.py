@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from datetime import timedelta
@@ -108,3 +109,34 @@ def test_active_session_is_not_sealed_before_its_idle_time(store: DynamoDBChainS
     # The index still holds the creation-time lower bound; the adapter checks the chain's tip before answering.
     assert store.due_for_sealing(T0 + timedelta(seconds=IDLE_SECONDS + 1), 10) == []
     assert store.due_for_sealing(T0 + timedelta(seconds=2 * IDLE_SECONDS - 10), 10) == [session_id]
+
+
+def test_warm_container_reads_only_the_open_index_segment(store: DynamoDBChainStore) -> None:
+    session_id = new_session(store)
+    previous = None
+    for _ in range(SEGMENT_SIZE * 3 // 50 + 1):  # more than three full segments
+        previous = _append(store, session_id, 50, previous)
+    assert previous is not None
+    stored_ids = [_event_id(line) for line in store.iter_lines(session_id)]
+    read_from: list[str] = []
+    original = store._query_all
+
+    def recording(**arguments: Any) -> Any:
+        values = arguments.get("ExpressionAttributeValues", {})
+        if ":from" in values and values[":from"]["S"].startswith("I#"):
+            read_from.append(values[":from"]["S"])
+        return original(**arguments)
+
+    store._query_all = recording
+    fresh_id = str(uuid.uuid4())
+    probe = [stored_ids[5], stored_ids[SEGMENT_SIZE + 7], stored_ids[-1], fresh_id]
+    assert store.used_event_ids(session_id, probe) == set(probe[:3])
+    assert read_from == [f"I#{3:08d}"]  # segments 0-2 are full and known: not read again
+
+    cold = DynamoDBChainStore(store._client, store._table, IDLE_SECONDS)
+    assert cold.used_event_ids(session_id, probe) == set(probe[:3])
+
+
+def _event_id(line: bytes) -> str:
+    event_id: str = json.loads(line)["event_id"]
+    return event_id

@@ -11,9 +11,10 @@ The CLI verifies a large file with one process per available CPU, so its wall ti
 seconds (user + system of every process) are printed next to wall seconds. On a machine whose CPUs are busy with
 other work, wall-time ratios say more about the neighbours than about the verifier.
 
-Each is run ``--repeat`` times (best wall time kept). Peak RSS is the child's ``ru_maxrss``, measured by a small
-wrapper process so the two programs never share a figure. Prints one JSON object. Targets: ratio <= 2.0 and peak RSS
-<= 64 MB.
+Each is run ``--repeat`` times, in rounds (verifier, single-process verifier, floor, then again), so that each
+round's programs see the same load; the best wall time of each is kept, and the median of the rounds' ratios is
+printed too. Peak RSS is the child's ``ru_maxrss``, measured by a small wrapper process so the programs never share a
+figure. Prints one JSON object. Targets: ratio <= 2.0 and peak RSS <= 64 MB.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import base64
 import hashlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -223,14 +225,27 @@ def _measure(command: list[str]) -> dict[str, Any]:
     return result
 
 
-def _best(command: list[str], repeat: int) -> dict[str, Any]:
-    runs = [_measure(command) for _ in range(repeat)]
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "wall_seconds": min(run["wall"] for run in runs),
         "cpu_seconds": min(run["cpu"] for run in runs),
         "returncodes": sorted({run["returncode"] for run in runs}),
         "peak_rss_mb": max(run["maxrss_kib"] for run in runs) / 1024,
     }
+
+
+def _rounds(commands: dict[str, list[str]], repeat: int) -> tuple[dict[str, dict[str, Any]], list[dict[str, float]]]:
+    """Run every command once per round, rounds one after another, so each round's programs share the machine's
+    conditions of the moment; returns best-of summaries and each round's wall times."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in commands}
+    walls: list[dict[str, float]] = []
+    for _ in range(repeat):
+        walls.append({})
+        for name, command in commands.items():
+            run = _measure(command)
+            runs[name].append(run)
+            walls[-1][name] = run["wall"]
+    return {name: _summary(name_runs) for name, name_runs in runs.items()}, walls
 
 
 def main() -> None:
@@ -246,11 +261,15 @@ def main() -> None:
         verify_command = [sys.executable, "-m", "agentops_verify", "--format", "json"]
         if signed:
             verify_command += ["--trusted-key", str(key)]
-        verifier = _best([*verify_command, str(chain)], arguments.repeat)
-        serial = _best(
-            [sys.executable, "-c", SERIAL_SCRIPT, str(chain), *([str(key)] if signed else [])], arguments.repeat
+        summaries, walls = _rounds(
+            {
+                "verifier": [*verify_command, str(chain)],
+                "serial": [sys.executable, "-c", SERIAL_SCRIPT, str(chain), *([str(key)] if signed else [])],
+                "floor": [sys.executable, "-c", FLOOR_SCRIPT, str(chain)],
+            },
+            arguments.repeat,
         )
-        floor = _best([sys.executable, "-c", FLOOR_SCRIPT, str(chain)], arguments.repeat)
+        verifier, serial, floor = summaries["verifier"], summaries["serial"], summaries["floor"]
         report = json.loads(subprocess.run([*verify_command, str(chain)], capture_output=True, check=False).stdout)
         size = chain.stat().st_size
     ratio = verifier["wall_seconds"] / floor["wall_seconds"]
@@ -266,6 +285,7 @@ def main() -> None:
                 "verifier_wall_seconds": round(verifier["wall_seconds"], 3),
                 "floor_wall_seconds": round(floor["wall_seconds"], 3),
                 "ratio": round(ratio, 3),
+                "median_round_ratio": round(statistics.median(r["verifier"] / r["floor"] for r in walls), 3),
                 "verifier_cpu_seconds": round(verifier["cpu_seconds"], 3),
                 "floor_cpu_seconds": round(floor["cpu_seconds"], 3),
                 "serial_verifier_wall_seconds": round(serial["wall_seconds"], 3),

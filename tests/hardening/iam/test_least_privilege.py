@@ -55,7 +55,7 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
     "ExportFunction": (
         grants(["dynamodb:GetItem", "dynamodb:Query"], [TABLE])
         | grants(["s3:GetObject", "s3:GetObjectVersion"], [SESSIONS, EXPORTS])
-        | grants(["s3:PutObject"], [EXPORTS])
+        | grants(["s3:PutObject", "s3:AbortMultipartUpload"], [EXPORTS])
     ),
 }
 

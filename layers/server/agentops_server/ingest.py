@@ -3,7 +3,8 @@
 Pure core: storage, time and the deployment id come in; no AWS, no HTTP. Decision order after validation (see
 ``agentops_server.validation`` for the request-only checks), every step before the first write:
 
-1. payload hashes; a client ``payload_hash`` that differs -> PAYLOAD_HASH_MISMATCH
+1. payload canonical forms: a "[REDACTED]" value without its ``<key>_hash`` sibling -> VALIDATION_ERROR (the
+   verifier would fail the chain, REDACTION_INTEGRITY); a client ``payload_hash`` that differs -> PAYLOAD_HASH_MISMATCH
 2. the authoritative end of the chain (``ChainStore.tip``; the head item is only a cache):
    no tail and no session -> the batch must open the session (INVALID_FIRST_EVENT);
    another principal's session -> FORBIDDEN;
@@ -37,7 +38,7 @@ from agentops_server.store import (
     SessionExistsError,
     StoredBatch,
 )
-from agentops_server.validation import ValidatedBatch, validate_batch
+from agentops_server.validation import REDACTED_JSON, ValidatedBatch, unbacked_redaction, validate_batch
 
 MAX_EVENT_BYTES = 256 * 1024  # API.md: one event's canonical form
 CHAIN_AUTHORITY = "server"  # ELS section 4: this service is the chain authority
@@ -178,6 +179,15 @@ def _prepare(batch: ValidatedBatch) -> list[_PreparedEvent]:
     session_id = batch.session_id
     for index, (event, raw) in enumerate(zip(batch.events, batch.raw_events, strict=True)):
         payload_bytes = canonicalize(raw["payload"])
+        if REDACTED_JSON in payload_bytes:
+            unbacked = unbacked_redaction(raw["payload"])
+            if unbacked is not None:
+                problem = "is [REDACTED] without a string <key>_hash sibling (ELS section 3)"
+                raise ApiError(
+                    "VALIDATION_ERROR",
+                    f"Event {index}: {unbacked} {problem}.",
+                    {"errors": [{"event_index": index, "field": unbacked, "problem": problem}]},
+                )
         payload_hash = sha256_hex(payload_bytes)  # ELS section 2: hex(SHA-256(JCS(payload)))
         if event.payload_hash is not None and event.payload_hash != payload_hash:
             raise ApiError(

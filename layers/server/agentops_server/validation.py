@@ -330,6 +330,28 @@ def validate_batch(body: bytes | str, path_session_id: str) -> ValidatedBatch:
     )
 
 
+REDACTED = "[REDACTED]"
+REDACTED_JSON = b'"[REDACTED]"'  # how the marker appears in canonical bytes (JCS escapes none of its characters)
+
+
+def unbacked_redaction(payload: dict[str, Any]) -> str | None:
+    """ELS section 3: the path of the first "[REDACTED]" value without a string ``<key>_hash`` sibling, or None.
+    The verifier fails such an event (REDACTION_INTEGRITY), so accepting it would make the session unsealable.
+    A redacted array element has no key, hence no sibling: it is always unbacked."""
+    stack: list[tuple[Any, str]] = [(payload, "payload")]
+    while stack:
+        node, path = stack.pop()
+        children = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in children:
+            child_path = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
+            if isinstance(value, str) and value == REDACTED:
+                if isinstance(key, int) or not isinstance(node.get(f"{key}_hash"), str):
+                    return child_path
+            elif isinstance(value, dict | list):
+                stack.append((value, child_path))
+    return None
+
+
 def _events_of(document: Any) -> list[Any]:
     if not isinstance(document, dict) or not isinstance(document.get("events"), list):
         raise _validation_error(None, "events", "the body must be an object with an array 'events'")

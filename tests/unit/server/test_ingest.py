@@ -236,3 +236,36 @@ def test_two_principals_racing_to_open_a_session_cannot_share_it(store: InMemory
     store.create_session(session_id, "first-principal", NOW)  # won the creation race, its batch not yet stored
     assert _code(service, session_id, [_event(0)], caller=OWNER) == "FORBIDDEN"
     assert list(store.iter_lines(session_id)) == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"tool_name": "mail", "args": "[REDACTED]"}, "payload.args"),
+        ({"tool_name": "mail", "args": {"to": "[REDACTED]", "to_hash": 5}}, "payload.args.to"),
+        ({"tool_name": "mail", "args": {"cc": ["a@example.com", "[REDACTED]"]}}, "payload.args.cc[1]"),
+    ],
+)
+def test_redaction_without_its_hash_is_refused_because_the_chain_would_never_verify(
+    service: IngestService, store: InMemoryChainStore, payload: dict[str, Any], field: str
+) -> None:
+    session_id = str(uuid.uuid4())
+    service.append(session_id, OWNER, _body([_event(0)]))
+    with pytest.raises(ApiError) as raised:
+        service.append(session_id, OWNER, _body([_event(1, payload=payload)]))
+    assert raised.value.code == "VALIDATION_ERROR"
+    assert raised.value.details["errors"] == [
+        {
+            "event_index": 0,
+            "field": field,
+            "problem": "is [REDACTED] without a string <key>_hash sibling (ELS section 3)",
+        }
+    ]
+    assert len(list(store.iter_lines(session_id))) == 1
+
+
+def test_backed_redaction_is_accepted_and_verifies(service: IngestService, store: InMemoryChainStore) -> None:
+    session_id = str(uuid.uuid4())
+    redacted = {"tool_name": "mail", "args": {"to": "[REDACTED]", "to_hash": "b" * 64}, "note": "[REDACTED] inline"}
+    service.append(session_id, OWNER, _body([_event(0), _event(1, payload=redacted)]))
+    assert verify_lines(store.iter_lines(session_id)).passed

@@ -269,3 +269,29 @@ def test_backed_redaction_is_accepted_and_verifies(service: IngestService, store
     redacted = {"tool_name": "mail", "args": {"to": "[REDACTED]", "to_hash": "b" * 64}, "note": "[REDACTED] inline"}
     service.append(session_id, OWNER, _body([_event(0), _event(1, payload=redacted)]))
     assert verify_lines(store.iter_lines(session_id)).passed
+
+
+EVERY_TYPE = [
+    ("SESSION_START", {"agent_id": "a", "environment": "prod", "tags": ["x"], "sdk_version": "0.1.0"}),
+    ("MODEL_REQUEST", {"model": "m", "provider": "p", "messages": [{"role": "user", "content": "hi"}]}),
+    ("MODEL_RESPONSE", {"model": "m", "content": "hello", "usage": {"input_tokens": 3}, "finish_reason": "stop"}),
+    ("TOOL_CALL", {"tool_name": "t", "tool_id": "1", "args": {"q": 1.5}}),
+    ("TOOL_RESULT", {"tool_name": "t", "tool_id": "1", "result": [1, 2], "status": "ok", "duration_ms": 4}),
+    ("AGENT_STATE_SNAPSHOT", {}),
+    ("DECISION_TRACE", {"decision_id": "d", "inputs": {}, "outputs": {}, "justification": "j"}),
+    ("ERROR", {"error_type": "E", "message": "m", "fatal": False}),
+    ("ANNOTATION", {"annotator_id": "a", "annotation_type": "rating", "content": 5}),
+    ("LOG_DROP", {"dropped_count": 3, "cumulative_drops": 3, "drop_reason": "NETWORK_LOSS", "sequence_range": [9, 11]}),
+    ("SESSION_END", {"status": "failure", "reason": "r", "duration_ms": 10, "total_cost_usd": 0.25}),
+]
+
+
+def test_every_accepted_event_type_gives_a_chain_the_verifier_passes(
+    service: IngestService, store: InMemoryChainStore
+) -> None:
+    session_id = str(uuid.uuid4())
+    events = [_event(index, event_type, payload) for index, (event_type, payload) in enumerate(EVERY_TYPE)]
+    service.append(session_id, OWNER, _body(events))
+    report = verify_lines(store.iter_lines(session_id))
+    assert report.passed, report.violations
+    assert report.event_count == len(EVERY_TYPE)

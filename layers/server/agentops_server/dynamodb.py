@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import lzma
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -129,6 +130,7 @@ class DynamoDBChainStore:
         # Full (immutable) index segments by session, least recently used first; bounded in cached event ids.
         self._full_segments: OrderedDict[str, _FullSegments] = OrderedDict()
         self._full_segment_events = 0
+        self._cache_lock = threading.Lock()  # Lambda runs one request at a time; the local stack and tools may not
 
     # --- plumbing -----------------------------------------------------------------------------------------------
     def _call(self, operation: Callable[..., dict[str, Any]], **arguments: Any) -> dict[str, Any]:
@@ -382,16 +384,17 @@ class DynamoDBChainStore:
         return segments
 
     def _remember_full(self, segments: _Segments) -> None:
-        known = self._full_segments.setdefault(segments.session_id, _FullSegments({}, set()))
-        while len(segments.blobs.get(len(known.blobs), b"")) == SEGMENT_SIZE * FINGERPRINT_BYTES:
-            blob = segments.blobs[len(known.blobs)]
-            known.blobs[len(known.blobs)] = blob
-            known.prints.update(blob[offset : offset + FINGERPRINT_BYTES] for offset in range(0, len(blob), 4))
-            self._full_segment_events += SEGMENT_SIZE
-        self._full_segments.move_to_end(segments.session_id)
-        while self._full_segment_events > FULL_SEGMENT_CACHE_EVENTS and len(self._full_segments) > 1:
-            _, evicted = self._full_segments.popitem(last=False)
-            self._full_segment_events -= len(evicted.blobs) * SEGMENT_SIZE
+        with self._cache_lock:
+            known = self._full_segments.setdefault(segments.session_id, _FullSegments({}, set()))
+            while len(segments.blobs.get(len(known.blobs), b"")) == SEGMENT_SIZE * FINGERPRINT_BYTES:
+                blob = segments.blobs[len(known.blobs)]
+                known.prints.update(blob[offset : offset + FINGERPRINT_BYTES] for offset in range(0, len(blob), 4))
+                known.blobs[len(known.blobs)] = blob
+                self._full_segment_events += SEGMENT_SIZE
+            self._full_segments.move_to_end(segments.session_id)
+            while self._full_segment_events > FULL_SEGMENT_CACHE_EVENTS and len(self._full_segments) > 1:
+                _, evicted = self._full_segments.popitem(last=False)
+                self._full_segment_events -= len(evicted.blobs) * SEGMENT_SIZE
 
     def used_event_ids(
         self, session_id: str, event_ids: Iterable[str], known_next_sequence: int | None = None

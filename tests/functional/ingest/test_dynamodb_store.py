@@ -140,3 +140,36 @@ def test_warm_container_reads_only_the_open_index_segment(store: DynamoDBChainSt
 def _event_id(line: bytes) -> str:
     event_id: str = json.loads(line)["event_id"]
     return event_id
+
+
+def _head_item(store: DynamoDBChainStore, session_id: str) -> dict[str, Any]:
+    item: dict[str, Any] = store._client.get_item(
+        TableName=store._table, Key={"pk": {"S": f"S#{session_id}"}, "sk": {"S": "HEAD"}}, ConsistentRead=True
+    )["Item"]
+    return item
+
+
+def test_plain_appends_do_not_rewrite_the_head_or_its_due_key(store: DynamoDBChainStore) -> None:
+    session_id = new_session(store)
+    created = _head_item(store, session_id)
+    previous = None
+    for _ in range(3):
+        previous = _append(store, session_id, 10, previous)
+    assert _head_item(store, session_id) == created  # no write unit, no SealDue index write per batch
+    head = store.get_head(session_id)
+    assert head is not None
+    assert previous is not None
+    assert (head.next_sequence_number, head.last_event_hash) == (30, previous.last_event_hash)
+
+
+def test_an_active_session_gets_its_real_due_time_once(store: DynamoDBChainStore) -> None:
+    session_id = new_session(store)
+    late = make_batch(session_id, 0, 2, None, accepted_at=T0 + timedelta(seconds=IDLE_SECONDS - 10))
+    store.put_batch(late)
+    store.advance_head(late)
+    check_at = T0 + timedelta(seconds=IDLE_SECONDS + 1)
+    assert store.due_for_sealing(check_at, 10) == []
+    refreshed = _head_item(store, session_id)
+    assert refreshed["due_at"]["S"] == "2026-01-01T13:59:50.000000Z"
+    assert store.due_for_sealing(check_at, 10) == []  # no longer a candidate: nothing read or written for it
+    assert _head_item(store, session_id) == refreshed

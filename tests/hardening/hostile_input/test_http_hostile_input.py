@@ -177,6 +177,18 @@ HOSTILE: list[Hostile] = [
         400,
         "VALIDATION_ERROR",
     ),
+    Hostile(
+        "redacted_value_without_its_hash",
+        lambda t: one(client_event(NEXT, payload={"model": "m-1", "messages": "[REDACTED]"})),
+        400,
+        "VALIDATION_ERROR",
+    ),
+    Hostile(
+        "redacted_array_element",
+        lambda t: one(client_event(NEXT, payload={"model": "m-1", "messages": ["hi", "[REDACTED]"]})),
+        400,
+        "VALIDATION_ERROR",
+    ),
     # --- client-supplied chain, authority and server-only content ------------------------------------------
     Hostile(
         "client_event_hash", lambda t: one(client_event(NEXT, event_hash="0" * 64)), 400, "AUTHORITY_FIELD_REJECTED"

@@ -89,7 +89,8 @@ def test_stored_line_is_the_canonical_form_of_the_server_envelope(extra: dict[st
     store = InMemoryChainStore()
     service = IngestService(store, FixedClock(), SERVICE_ID)
     session_id = str(uuid.uuid4())
-    payload = {**extra, "agent_id": "agent"}
+    # Prefixed so a generated key never collides with an optional SESSION_START key and its own rules.
+    payload = {**{f"extra_{key}": value for key, value in extra.items()}, "agent_id": "agent"}
     sent = _event(0, payload=payload, source_sdk_ver='sdk "quoted" ,"payload_hash":', timestamp_monotonic=9)
     response = service.append(session_id, OWNER, _body([sent]))
     expected = _expected_line(sent, session_id, None)

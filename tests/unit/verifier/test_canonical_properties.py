@@ -7,9 +7,23 @@ import json
 from typing import Any
 
 import pytest
-from agentops_verify import MalformedJSONError, canonicalize, event_hash, loads, payload_hash, verify_lines
-from agentops_verify._eventline import EventLineParser, canonical_bytes, fast_canonical_text, float_prints_as_jcs
-from agentops_verify._jcs import MAX_SAFE_INTEGER, format_number
+from agentops_verify import (
+    CanonicalizationError,
+    MalformedJSONError,
+    canonicalize,
+    event_hash,
+    loads,
+    payload_hash,
+    verify_lines,
+)
+from agentops_verify._eventline import EventLineParser, canonical_bytes
+from agentops_verify._jcs import (
+    MAX_SAFE_INTEGER,
+    exact_canonical,
+    fast_canonical_text,
+    float_prints_as_jcs,
+    format_number,
+)
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -68,7 +82,182 @@ def test_fast_encoder_equals_canonicalize_without_floats_when_keys_are_in_the_bm
     text = json.dumps(value, ensure_ascii=False)
     if any(ord(character) > 0xFFFF for character in text):
         return  # astral characters go to the exact path (UTF-16 order differs from code-point order)
-    assert fast_canonical_text(value).encode("utf-8") == canonicalize(value)
+    assert fast_canonical_text(value).encode("utf-8") == exact_canonical(value)
+
+
+# Any value, floats, astral keys, huge integers and nesting included: canonicalize picks the fast writer only where it
+# gives the exact writer's bytes, and refuses exactly what the exact writer refuses.
+_any_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=8)
+    | st.sampled_from(["\U0001f600", "\ufb33", "\ud800", "a\U00010000"])
+)
+_any_values = st.recursive(
+    _any_scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(_any_scalars.filter(lambda key: isinstance(key, str)) | st.integers(), children, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+def _nested_lists(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _outcome(writer: Any, value: Any) -> bytes | str:
+    try:
+        result: bytes = writer(value)
+    except CanonicalizationError:
+        return "refused"
+    return result
+
+
+@settings(max_examples=1500)
+@given(_any_values)
+@example({"\U0001f600": 1, "\ufb33": 2})
+@example([1e21, 1.0, -0.0, 1e-7, 0.5])
+@example(
+    {
+        "deep": [
+            [
+                [
+                    [
+                        [
+                            [
+                                [
+                                    [
+                                        [
+                                            [
+                                                [
+                                                    [
+                                                        [
+                                                            [
+                                                                [
+                                                                    [
+                                                                        [
+                                                                            [
+                                                                                [
+                                                                                    [
+                                                                                        [
+                                                                                            [
+                                                                                                [
+                                                                                                    [
+                                                                                                        [
+                                                                                                            [
+                                                                                                                [
+                                                                                                                    [
+                                                                                                                        [
+                                                                                                                            [
+                                                                                                                                [
+                                                                                                                                    [
+                                                                                                                                        [
+                                                                                                                                            [
+                                                                                                                                                [
+                                                                                                                                                    [
+                                                                                                                                                        [
+                                                                                                                                                            [
+                                                                                                                                                                [
+                                                                                                                                                                    [
+                                                                                                                                                                        [
+                                                                                                                                                                            [
+                                                                                                                                                                                [
+                                                                                                                                                                                    [
+                                                                                                                                                                                        [
+                                                                                                                                                                                            [
+                                                                                                                                                                                                [
+                                                                                                                                                                                                    [
+                                                                                                                                                                                                        [
+                                                                                                                                                                                                            [
+                                                                                                                                                                                                                [
+                                                                                                                                                                                                                    [
+                                                                                                                                                                                                                        [
+                                                                                                                                                                                                                            [
+                                                                                                                                                                                                                                [
+                                                                                                                                                                                                                                    [
+                                                                                                                                                                                                                                        [
+                                                                                                                                                                                                                                            [
+                                                                                                                                                                                                                                                [
+                                                                                                                                                                                                                                                    [
+                                                                                                                                                                                                                                                        [
+                                                                                                                                                                                                                                                            [
+                                                                                                                                                                                                                                                                [
+                                                                                                                                                                                                                                                                    []
+                                                                                                                                                                                                                                                                ]
+                                                                                                                                                                                                                                                            ]
+                                                                                                                                                                                                                                                        ]
+                                                                                                                                                                                                                                                    ]
+                                                                                                                                                                                                                                                ]
+                                                                                                                                                                                                                                            ]
+                                                                                                                                                                                                                                        ]
+                                                                                                                                                                                                                                    ]
+                                                                                                                                                                                                                                ]
+                                                                                                                                                                                                                            ]
+                                                                                                                                                                                                                        ]
+                                                                                                                                                                                                                    ]
+                                                                                                                                                                                                                ]
+                                                                                                                                                                                                            ]
+                                                                                                                                                                                                        ]
+                                                                                                                                                                                                    ]
+                                                                                                                                                                                                ]
+                                                                                                                                                                                            ]
+                                                                                                                                                                                        ]
+                                                                                                                                                                                    ]
+                                                                                                                                                                                ]
+                                                                                                                                                                            ]
+                                                                                                                                                                        ]
+                                                                                                                                                                    ]
+                                                                                                                                                                ]
+                                                                                                                                                            ]
+                                                                                                                                                        ]
+                                                                                                                                                    ]
+                                                                                                                                                ]
+                                                                                                                                            ]
+                                                                                                                                        ]
+                                                                                                                                    ]
+                                                                                                                                ]
+                                                                                                                            ]
+                                                                                                                        ]
+                                                                                                                    ]
+                                                                                                                ]
+                                                                                                            ]
+                                                                                                        ]
+                                                                                                    ]
+                                                                                                ]
+                                                                                            ]
+                                                                                        ]
+                                                                                    ]
+                                                                                ]
+                                                                            ]
+                                                                        ]
+                                                                    ]
+                                                                ]
+                                                            ]
+                                                        ]
+                                                    ]
+                                                ]
+                                            ]
+                                        ]
+                                    ]
+                                ]
+                            ]
+                        ]
+                    ]
+                ]
+            ]
+        ]
+    }
+)
+def test_canonicalize_equals_the_exact_writer_on_any_value(value: Any) -> None:
+    assert _outcome(canonicalize, value) == _outcome(exact_canonical, value)
 
 
 @settings(max_examples=3000)

@@ -20,9 +20,9 @@ from . import _codes as codes
 from . import _rules as rules
 from ._ecdsa import PublicKey, verify_signature
 from ._errors import MalformedJSONError
-from ._eventline import JSON_WHITESPACE, EventLineParser, canonical_bytes, fast_canonical_text
+from ._eventline import JSON_WHITESPACE, EventLineParser, canonical_bytes
 from ._hashing import SPEC_VERSION, seal_signed_bytes
-from ._jcs import MAX_SAFE_INTEGER
+from ._jcs import MAX_SAFE_INTEGER, fast_canonical_text
 from ._json import check_tree
 from ._policy import Policy
 from ._report import Finding, Report, Violation

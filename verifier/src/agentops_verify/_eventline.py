@@ -3,13 +3,9 @@
 The verifier spends nearly all its time here, so the common case runs on the standard library's C scanner and C
 encoder, and the pure-Python exact code runs only when a cheap test on the raw text says it might be needed:
 
-- ``json``'s C encoder with sorted keys, no whitespace and no ASCII escaping writes exactly RFC 8785 for a value that
-  holds no float and no object key outside the Basic Multilingual Plane: integers print the same, strings are escaped
-  the same way (only ``"``, ``\\`` and C0 controls, lowercase ``\\u00xx``), and for BMP-only keys code-point order is
-  UTF-16 code-unit order. A non-integral float ``v`` with ``1e-4 <= |v| < 1e16`` also prints the same, because both
-  ``repr`` and ECMAScript then write the shortest round-trip digits in plain decimal notation. Anything else (other
-  floats, astral characters, surrogate escapes) goes to ``canonicalize``. ``tests/unit/verifier`` checks this
-  equivalence with hypothesis.
+- The fast writer of ``_jcs`` (the C encoder) is exact for values without floats outside the plain-decimal range and
+  without object keys outside the Basic Multilingual Plane. The parser learns both while parsing (a ``parse_float``
+  hook; one test of the raw text for astral characters) instead of walking the parsed tree.
 - The I-JSON checks that the C scanner cannot do while parsing (nesting depth, lone surrogates) need a walk of the
   parsed tree only when the raw text has more than 64 brackets or a ``\\uD8xx``-``\\uDFxx`` escape; without those
   neither problem can exist. Duplicate keys, NaN/Infinity and out-of-range integers are refused during the parse.
@@ -18,54 +14,17 @@ encoder, and the pure-Python exact code runs only when a cheap test on the raw t
 from __future__ import annotations
 
 import json
-import json.encoder
-import re
 from collections.abc import Callable
 from typing import Any
 
 from ._errors import CanonicalizationError, MalformedJSONError
-from ._jcs import MAX_DEPTH, canonicalize
-from ._json import _checked_int, _reject_constant, _unique_object, check_tree, checked_float
+from ._jcs import ASTRAL_CHARACTER, MAX_DEPTH, canonicalize, fast_canonical_text, float_prints_as_jcs
+from ._json import SURROGATE_ESCAPE, _checked_int, _reject_constant, _unique_object, check_tree, checked_float
 
 # RFC 8259 section 2: the only insignificant whitespace.
 JSON_WHITESPACE = " \t\r\n"
 
-# An escape that could produce a surrogate code unit: \uD800 to \uDFFF, either case.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _ALL_BUT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"{[")
-
-# Above 1e16 repr() switches to exponent notation; below 1e-4 too (ES6 only below 1e-6).
-_FAST_FLOAT_MIN = 1e-4
-_FAST_FLOAT_MAX = 1e16
-
-
-def _no_default(value: Any) -> Any:
-    raise TypeError(f"{type(value).__name__} is not a JSON type")
-
-
-def _make_fast_encoder() -> Callable[[Any], str]:
-    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-    if c_make_encoder is None:  # not CPython: the pure-Python encoder writes the same text, only slower
-        encoder = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
-        return encoder.encode
-    # Same arguments JSONEncoder.iterencode passes, built once: no circular-reference markers (parsed JSON has no
-    # cycles), C string escaping without ASCII escaping, ":" and ",", sorted keys, no skipped keys, no NaN.
-    iterencode = c_make_encoder(None, _no_default, json.encoder.encode_basestring, None, ":", ",", True, False, False)
-
-    def encode(value: Any) -> str:
-        return "".join(iterencode(value, 0))
-
-    return encode
-
-
-fast_canonical_text: Callable[[Any], str] = _make_fast_encoder()
-
-
-def float_prints_as_jcs(value: float) -> bool:
-    """Whether ``repr(value)`` is already the RFC 8785 form of ``value`` (see the module docstring)."""
-    magnitude = abs(value)
-    return _FAST_FLOAT_MIN <= magnitude < _FAST_FLOAT_MAX and not value.is_integer()
 
 
 class EventLineParser:
@@ -109,13 +68,13 @@ class EventLineParser:
             raise MalformedJSONError(f"extra data after the JSON value at character {end}")
         # The raw-byte tests below are cheap; the walk they guard is not.
         # (find() of one byte is much faster than "in" with a two-byte needle.)
-        surrogate_escape = line.find(b"\\") >= 0 and _SURROGATE_ESCAPE.search(text) is not None
+        surrogate_escape = line.find(b"\\") >= 0 and SURROGATE_ESCAPE.search(text) is not None
         # Each nesting level needs its own bracket, so at most 64 brackets means at most 64 levels.
         if surrogate_escape or len(line.translate(None, _ALL_BUT_BRACKETS)) > MAX_DEPTH:
             check_tree(value)
         if self._needs_exact or surrogate_escape:
             return value, True
-        return value, not line.isascii() and _ASTRAL.search(text) is not None
+        return value, not line.isascii() and ASTRAL_CHARACTER.search(text) is not None
 
 
 def canonical_bytes(value: Any, *, exact: bool) -> bytes:

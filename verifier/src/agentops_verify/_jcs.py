@@ -2,11 +2,23 @@
 
 Pure function over parsed JSON values; no I/O. Values that are not I-JSON (RFC 7493) are refused rather than
 canonicalized "somehow", because two parsers must never disagree about hashed data.
+
+Two writers produce the same bytes. The exact writer below follows the RFC line by line. The fast writer is the
+standard library's C encoder with sorted keys, no whitespace and no ASCII escaping, which writes exactly RFC 8785 for
+a value that holds only plain JSON types, integers within +-(2**53 - 1), no float outside the range where ``repr``
+and ECMAScript agree (``float_prints_as_jcs``) and no object key outside the Basic Multilingual Plane (code-point
+order equals UTF-16 order there): strings are escaped the same way (only ``"``, ``\\`` and C0 controls, lowercase
+``\\u00xx``) and integers print the same. ``canonicalize`` checks those conditions with one walk and uses the fast
+writer when they hold; ``tests/unit/verifier`` proves the equivalence with hypothesis.
 """
 
 from __future__ import annotations
 
+import json
+import json.encoder
 import math
+import re
+from collections.abc import Callable
 from typing import Any
 
 from ._errors import CanonicalizationError
@@ -28,6 +40,69 @@ _SHORT_ESCAPES = {
 }
 _ESCAPE_TABLE = {code: f"\\u{code:04x}" for code in range(0x20)} | _SHORT_ESCAPES
 
+# Above 1e16 repr() switches to exponent notation; below 1e-4 too (ES6 only below 1e-6).
+_FAST_FLOAT_MIN = 1e-4
+_FAST_FLOAT_MAX = 1e16
+ASTRAL_CHARACTER = re.compile("[\U00010000-\U0010ffff]")
+
+
+def _no_default(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not a JSON type")
+
+
+def _make_fast_encoder() -> Callable[[Any], str]:
+    c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+    if c_make_encoder is None:  # not CPython: the pure-Python encoder writes the same text, only slower
+        encoder = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        return encoder.encode
+    # Same arguments JSONEncoder.iterencode passes, built once: no circular-reference markers (parsed JSON has no
+    # cycles), C string escaping without ASCII escaping, ":" and ",", sorted keys, no skipped keys, no NaN.
+    iterencode = c_make_encoder(None, _no_default, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+
+    def encode(value: Any) -> str:
+        return "".join(iterencode(value, 0))
+
+    return encode
+
+
+fast_canonical_text: Callable[[Any], str] = _make_fast_encoder()
+"""The fast writer: RFC 8785 text for values that meet the module docstring's conditions, and only for those."""
+
+
+def float_prints_as_jcs(value: float) -> bool:
+    """Whether ``repr(value)`` is already the RFC 8785 form of ``value``: for a non-integral double with
+    ``1e-4 <= |v| < 1e16`` both write the shortest round-trip digits in plain decimal notation."""
+    magnitude = abs(value)
+    return _FAST_FLOAT_MIN <= magnitude < _FAST_FLOAT_MAX and not value.is_integer()
+
+
+def _fast_writer_applies(value: Any) -> bool:
+    """One walk over ``value``: does the fast writer give its exact RFC 8785 form? Exact types only, so subclasses
+    (enums, say) take the exact writer, which refuses what is not JSON."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        kind = type(node)
+        if kind is str or kind is bool or node is None:
+            continue
+        if kind is int:
+            if not -MAX_SAFE_INTEGER <= node <= MAX_SAFE_INTEGER:
+                return False
+        elif kind is dict:
+            if depth >= MAX_DEPTH:
+                return False
+            for key, child in node.items():
+                if type(key) is not str or (not key.isascii() and ASTRAL_CHARACTER.search(key) is not None):
+                    return False
+                stack.append((child, depth + 1))
+        elif kind is list or kind is tuple:
+            if depth >= MAX_DEPTH:
+                return False
+            stack.extend((child, depth + 1) for child in node)
+        elif kind is not float or not float_prints_as_jcs(node):
+            return False
+    return True
+
 
 def canonicalize(value: Any) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of ``value``.
@@ -35,6 +110,16 @@ def canonicalize(value: Any) -> bytes:
     Raises ``CanonicalizationError`` for NaN or Infinity, integers beyond +-(2**53 - 1), strings with lone
     surrogates, non-string object keys, nesting deeper than 64, and values that are not JSON types.
     """
+    if _fast_writer_applies(value):
+        try:
+            return fast_canonical_text(value).encode("utf-8")
+        except UnicodeEncodeError as exc:  # only lone surrogates cannot be encoded
+            raise CanonicalizationError("string contains a lone surrogate") from exc
+    return exact_canonical(value)
+
+
+def exact_canonical(value: Any) -> bytes:
+    """The exact writer: RFC 8785 clause by clause, for any value (``canonicalize`` without the fast path)."""
     parts: list[str] = []
     _serialize(value, parts, 0)
     text = "".join(parts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from ._errors import MalformedJSONError
@@ -60,17 +61,33 @@ _DECODER = json.JSONDecoder(
 )
 
 
+# An escape that could produce a surrogate code unit: \uD800 to \uDFFF, either case.
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def may_hide_tree_problems(text: str) -> bool:
+    """Whether the parsed value of ``text`` needs ``check_tree``: the C scanner refuses neither deep nesting nor
+    escaped lone surrogates, but each nesting level needs its own bracket, and a surrogate needs a \\uD8xx-\\uDFxx
+    escape (UTF-8 input cannot carry one literally)."""
+    return text.count("{") + text.count("[") > MAX_DEPTH or ("\\" in text and SURROGATE_ESCAPE.search(text) is not None)
+
+
 def loads(data: bytes | str) -> Any:
     """Parse one JSON text strictly as I-JSON; raise ``MalformedJSONError`` on anything two parsers could read
     differently."""
     try:
-        text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
+        if isinstance(data, (bytes, bytearray)):
+            text = data.decode("utf-8")
+        else:
+            text = data
+            text.encode("utf-8")  # a str may hold a literal lone surrogate
         value = _DECODER.decode(text)
     except MalformedJSONError:
         raise
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+    except (UnicodeError, ValueError, RecursionError) as exc:
         raise MalformedJSONError(str(exc)) from exc
-    check_tree(value)
+    if may_hide_tree_problems(text):
+        check_tree(value)
     return value
 
 

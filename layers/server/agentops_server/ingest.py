@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from agentops_verify import canonicalize, event_hash, sha256_hex
+from agentops_verify import canonical_bytes, canonicalize, event_hash, sha256_hex
 
 from agentops_server.clock import Clock
 from agentops_server.errors import ApiError
@@ -178,7 +178,7 @@ def _prepare(batch: ValidatedBatch) -> list[_PreparedEvent]:
     prepared = []
     session_id = batch.session_id
     for index, (event, raw) in enumerate(zip(batch.events, batch.raw_events, strict=True)):
-        payload_bytes = canonicalize(raw["payload"])
+        payload_bytes = canonical_bytes(raw["payload"], exact=batch.exact_canonical)
         if REDACTED_JSON in payload_bytes:
             unbacked = unbacked_redaction(raw["payload"])
             if unbacked is not None:

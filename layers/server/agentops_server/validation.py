@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from agentops_verify import MalformedJSONError, loads
+from agentops_verify import MalformedJSONError, loads_for_hashing
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -276,6 +276,7 @@ class ValidatedBatch:
     session_id: str
     events: Sequence[_Envelope]  # validated envelopes, in batch order
     raw_events: Sequence[dict[str, Any]]  # the parsed client objects; payloads are hashed from these
+    exact_canonical: bool  # agentops_verify.canonical_bytes(..., exact=) for any part of raw_events
     first_sequence: int
     ends_session: bool
     starts_session: bool
@@ -302,7 +303,7 @@ def validate_batch(body: bytes | str, path_session_id: str) -> ValidatedBatch:
             {"field": "session_id", "value": path_session_id},
         )
     try:
-        document = loads(body)
+        document, exact_canonical = loads_for_hashing(body)
     except MalformedJSONError as exc:
         raise ApiError("INVALID_JSON", "The body is not valid I-JSON.", {"problem": str(exc)}) from exc
     events = _events_of(document)
@@ -324,6 +325,7 @@ def validate_batch(body: bytes | str, path_session_id: str) -> ValidatedBatch:
         session_id=path_session_id,
         events=validated,
         raw_events=events,
+        exact_canonical=exact_canonical,
         first_sequence=validated[0].sequence_number,
         ends_session=any(event.event_type == "SESSION_END" for event in validated),
         starts_session=validated[0].event_type == "SESSION_START",

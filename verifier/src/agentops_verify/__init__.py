@@ -53,6 +53,7 @@ from ._codes import (
 from ._documents import verify_bytes, verify_document, verify_events, verify_export, verify_lines
 from ._ecdsa import KeyFormatError, PublicKey, load_pem_public_key, load_spki_der, verify_signature
 from ._errors import CanonicalizationError, MalformedJSONError, VerifierError
+from ._eventline import canonical_bytes, loads_for_hashing
 from ._files import verify_file, verify_stream
 from ._hashing import (
     EVENT_HASH_FIELDS,
@@ -130,12 +131,14 @@ __all__ = [
     "VerifierError",
     "Violation",
     "__version__",
+    "canonical_bytes",
     "canonicalize",
     "chain_event",
     "event_hash",
     "load_pem_public_key",
     "load_spki_der",
     "loads",
+    "loads_for_hashing",
     "parse_key_file",
     "payload_hash",
     "seal_signed_bytes",

@@ -18,13 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ._errors import CanonicalizationError, MalformedJSONError
-from ._jcs import ASTRAL_CHARACTER, MAX_DEPTH, canonicalize, fast_canonical_text, float_prints_as_jcs
-from ._json import SURROGATE_ESCAPE, _checked_int, _reject_constant, _unique_object, check_tree, checked_float
+from ._jcs import ASTRAL_CHARACTER, canonicalize, fast_canonical_text, float_prints_as_jcs
+from ._json import SURROGATE_ESCAPE, _checked_int, _reject_constant, _unique_object, check_parsed, checked_float
 
 # RFC 8259 section 2: the only insignificant whitespace.
 JSON_WHITESPACE = " \t\r\n"
-
-_ALL_BUT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"{[")
 
 
 class EventLineParser:
@@ -66,13 +64,8 @@ class EventLineParser:
             raise MalformedJSONError(str(exc)) from None
         if end != len(text):
             raise MalformedJSONError(f"extra data after the JSON value at character {end}")
-        # The raw-byte tests below are cheap; the walk they guard is not.
-        # (find() of one byte is much faster than "in" with a two-byte needle.)
-        surrogate_escape = line.find(b"\\") >= 0 and SURROGATE_ESCAPE.search(text) is not None
-        # Each nesting level needs its own bracket, so at most 64 brackets means at most 64 levels.
-        if surrogate_escape or len(line.translate(None, _ALL_BUT_BRACKETS)) > MAX_DEPTH:
-            check_tree(value)
-        if self._needs_exact or surrogate_escape:
+        check_parsed(text, value)
+        if self._needs_exact or (line.find(b"\\") >= 0 and SURROGATE_ESCAPE.search(text) is not None):
             return value, True
         return value, not line.isascii() and ASTRAL_CHARACTER.search(text) is not None
 
@@ -86,3 +79,13 @@ def canonical_bytes(value: Any, *, exact: bool) -> bytes:
         return fast_canonical_text(value).encode("utf-8")
     except (CanonicalizationError, UnicodeEncodeError, RecursionError, ValueError, TypeError) as exc:
         raise MalformedJSONError(str(exc)) from None
+
+
+def loads_for_hashing(data: bytes | str) -> tuple[Any, bool]:
+    """Parse one JSON document strictly as I-JSON, like ``loads``, and say whether its parts need the exact writer:
+    pass the flag to ``canonical_bytes`` for any part of the value. For services that hash what they parse."""
+    try:
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    except UnicodeEncodeError:
+        raise MalformedJSONError("string contains a lone surrogate") from None
+    return EventLineParser().parse(raw.strip(JSON_WHITESPACE.encode()))

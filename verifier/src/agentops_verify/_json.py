@@ -65,11 +65,14 @@ _DECODER = json.JSONDecoder(
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def may_hide_tree_problems(text: str) -> bool:
-    """Whether the parsed value of ``text`` needs ``check_tree``: the C scanner refuses neither deep nesting nor
-    escaped lone surrogates, but each nesting level needs its own bracket, and a surrogate needs a \\uD8xx-\\uDFxx
-    escape (UTF-8 input cannot carry one literally)."""
-    return text.count("{") + text.count("[") > MAX_DEPTH or ("\\" in text and SURROGATE_ESCAPE.search(text) is not None)
+def check_parsed(text: str, value: Any) -> None:
+    """The I-JSON checks the C scanner cannot make while parsing ``text`` into ``value``: nesting depth and lone
+    surrogates. A surrogate needs a \\uD8xx-\\uDFxx escape (UTF-8 cannot carry one literally), so without such an
+    escape only the depth is walked, and not at all when the text has too few brackets to nest 64 deep."""
+    if "\\" in text and SURROGATE_ESCAPE.search(text) is not None:
+        check_tree(value)
+    elif text.count("{") + text.count("[") > MAX_DEPTH:
+        check_depth(value)
 
 
 def loads(data: bytes | str) -> Any:
@@ -86,8 +89,7 @@ def loads(data: bytes | str) -> Any:
         raise
     except (UnicodeError, ValueError, RecursionError) as exc:
         raise MalformedJSONError(str(exc)) from exc
-    if may_hide_tree_problems(text):
-        check_tree(value)
+    check_parsed(text, value)
     return value
 
 
@@ -109,6 +111,20 @@ def check_tree(value: Any) -> None:
             if depth >= MAX_DEPTH:
                 raise MalformedJSONError(f"nesting deeper than {MAX_DEPTH}")
             stack.extend((child, depth + 1) for child in node)
+
+
+def check_depth(value: Any) -> None:
+    """Raise ``MalformedJSONError`` for nesting deeper than 64; visits containers only, level by level."""
+    level = [value] if type(value) is dict or type(value) is list else []
+    depth = 0
+    while level:
+        if depth >= MAX_DEPTH:
+            raise MalformedJSONError(f"nesting deeper than {MAX_DEPTH}")
+        children: list[Any] = []
+        for node in level:
+            children.extend(node.values() if type(node) is dict else node)
+        level = [child for child in children if type(child) is dict or type(child) is list]
+        depth += 1
 
 
 def _check_string(text: str) -> None:

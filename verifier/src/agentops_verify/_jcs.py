@@ -78,30 +78,43 @@ def float_prints_as_jcs(value: float) -> bool:
 
 def _fast_writer_applies(value: Any) -> bool:
     """One walk over ``value``: does the fast writer give its exact RFC 8785 form? Exact types only, so subclasses
-    (enums, say) take the exact writer, which refuses what is not JSON."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    (enums, say) take the exact writer, which refuses what is not JSON. Scalars are judged where they are met, so
+    only containers go through the stack (this runs for every hash the service computes)."""
+    if not _scalar_applies(value):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 0)] if type(value) in _CONTAINERS else []
     while stack:
         node, depth = stack.pop()
-        kind = type(node)
-        if kind is str or kind is bool or node is None:
-            continue
-        if kind is int:
-            if not -MAX_SAFE_INTEGER <= node <= MAX_SAFE_INTEGER:
-                return False
-        elif kind is dict:
-            if depth >= MAX_DEPTH:
-                return False
-            for key, child in node.items():
+        if depth >= MAX_DEPTH:
+            return False
+        if type(node) is dict:
+            for key in node:
                 if type(key) is not str or (not key.isascii() and ASTRAL_CHARACTER.search(key) is not None):
                     return False
+            children = node.values()
+        else:
+            children = node
+        for child in children:
+            kind = type(child)
+            if kind is str:
+                continue
+            if kind in _CONTAINERS:
                 stack.append((child, depth + 1))
-        elif kind is list or kind is tuple:
-            if depth >= MAX_DEPTH:
+            elif not _scalar_applies(child):
                 return False
-            stack.extend((child, depth + 1) for child in node)
-        elif kind is not float or not float_prints_as_jcs(node):
-            return False
     return True
+
+
+_CONTAINERS = frozenset((dict, list, tuple))
+
+
+def _scalar_applies(value: Any) -> bool:
+    kind = type(value)
+    if kind is str or kind is bool or value is None or kind in _CONTAINERS:
+        return True
+    if kind is int:
+        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
+    return kind is float and float_prints_as_jcs(value)
 
 
 def canonicalize(value: Any) -> bytes:

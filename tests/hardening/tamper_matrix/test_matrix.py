@@ -561,6 +561,16 @@ ATTACKS: list[Attack] = [
         ),
         fails("MALFORMED_JSON", 0),
     ),
+    Attack(
+        "surrogate_pair_reversed_in_payload",
+        lambda w: trusted(
+            w,
+            join_lines(
+                [*lines_of(w.sealed[:3]), _line_with(w.sealed[3], b'"tool_id":"call-1"', b'"tool_id":"\\uDE00\\uD83D"')]
+            ),
+        ),
+        fails("MALFORMED_JSON", 3),
+    ),
     # --- fields outside the hashes: the verifier cannot see these edits, and says nothing else ------------
     Attack(
         "unhashed_monotonic_time_and_sdk_version_edited",

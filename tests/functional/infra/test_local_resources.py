@@ -4,33 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from infra.lambda_runtime import FunctionPool, FunctionSpec, HandlerNotInstalledError
 from infra.local_stack import LocalResources, build_function_pools, resolve_environment
 from infra.resources import create_archive_bucket, create_seal_key, create_table
 from infra.template import function_definitions, load_template, parameter_defaults, table_properties
 from tests.support.paths import REPO_ROOT, TEMPLATE
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield
 
 
 @pytest.mark.usefixtures("aws")

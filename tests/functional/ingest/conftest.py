@@ -4,36 +4,22 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from infra.resources import create_table
+from tests.functional.conftest import REGION
 from tests.support.handlers import load_handler_module
 
-REGION = "us-east-1"
 SERVICE_ID = "agentops-replay-test"
 AGENT = "arn:aws:iam::111122223333:user/agent"
 INTRUDER = "arn:aws:iam::111122223333:user/intruder"
 NO_CALLER = ""
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from agentops_server.pdf import render_pdf
 from agentops_verify import TrustStore, canonicalize, loads, sha256_hex, verify_bytes
 from botocore.config import Config
 
-from tests.functional.replay_export.conftest import BUCKET, REGION, record_default_key, seal_into_archive, store_events
+from tests.functional.conftest import BUCKET, REGION
+from tests.functional.replay_export.conftest import record_default_key, seal_into_archive, store_events
 from tests.support.chains import Event, build_chain
 from tests.support.keys import default_signer
 

@@ -13,7 +13,8 @@ from agentops_server.store import ArchiveRef, StoredBatch
 from agentops_verify import TrustStore, canonicalize, sha256_hex, verify_bytes
 
 from infra.resources import create_table
-from tests.functional.replay_export.conftest import BUCKET, OWNER, REGION, T0, seal_into_archive, store_events
+from tests.functional.conftest import BUCKET, REGION
+from tests.functional.replay_export.conftest import OWNER, T0, seal_into_archive, store_events
 from tests.support.chains import Event, build_chain
 from tests.support.handlers import load_handler_module
 from tests.support.keys import default_signer

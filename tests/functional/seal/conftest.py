@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,38 +13,15 @@ from agentops_server.memory import InMemoryChainStore
 from agentops_server.signing import KmsSigner
 from agentops_server.store import ChainStore, StoredBatch
 from agentops_verify import canonicalize, sha256_hex
-from moto import mock_aws
 
-from infra.resources import create_archive_bucket, create_seal_key
+from infra.resources import create_seal_key
+from tests.functional.conftest import BUCKET, REGION
 from tests.support.chains import Event, build_chain
 
-REGION = "us-east-1"
-BUCKET = "agentops-archive-test"
-RETENTION_DAYS = 30
 SERVICE_ID = "agentops-replay-test"
 OWNER = "arn:aws:iam::111122223333:user/agent"
 IDLE_SECONDS = 3600
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield
-
-
-@pytest.fixture
-def s3(aws: None) -> Any:
-    client = boto3.client("s3", region_name=REGION)
-    create_archive_bucket(client, BUCKET, RETENTION_DAYS)
-    return client
 
 
 @pytest.fixture

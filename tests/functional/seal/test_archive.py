@@ -18,7 +18,8 @@ from agentops_server.archive import (
 from agentops_server.store import SigningKeyRecord
 from botocore.exceptions import ClientError
 
-from tests.functional.seal.conftest import BUCKET, archive_versions
+from tests.functional.conftest import BUCKET
+from tests.functional.seal.conftest import archive_versions
 from tests.support.keys import TestSigner
 
 SESSION = "3f2b8c1e-4d5a-4b6c-8d7e-9f0a1b2c3d4e"

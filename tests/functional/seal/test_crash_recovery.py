@@ -17,14 +17,8 @@ from agentops_server.sealing import Sealer
 from agentops_server.signing import KmsSigner
 from agentops_server.store import STATUS_SEALED
 
-from tests.functional.seal.conftest import (
-    BUCKET,
-    SERVICE_ID,
-    T0,
-    archive_versions,
-    ingest_session,
-    stored_lines,
-)
+from tests.functional.conftest import BUCKET
+from tests.functional.seal.conftest import SERVICE_ID, T0, archive_versions, ingest_session, stored_lines
 from tests.functional.seal.verify import verify_archive
 
 STORE_STEPS = ("put_batch", "advance_head", "mark_sealing", "mark_sealed")

@@ -17,7 +17,8 @@ from agentops_server.store import ChainStore
 
 from infra.lambda_runtime import LocalLambdaContext
 from infra.resources import create_table
-from tests.functional.seal.conftest import BUCKET, REGION, SERVICE_ID, archive_versions, ingest_session
+from tests.functional.conftest import BUCKET, REGION
+from tests.functional.seal.conftest import SERVICE_ID, archive_versions, ingest_session
 from tests.functional.seal.verify import verify_archive
 from tests.support.handlers import load_handler_module
 

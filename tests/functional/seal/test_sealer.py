@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from infra.resources import create_seal_key
+from tests.functional.conftest import BUCKET
 from tests.functional.seal.conftest import (
-    BUCKET,
     OWNER,
     SERVICE_ID,
     T0,

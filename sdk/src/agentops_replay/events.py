@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
+from agentops_verify import REQUIRED_PAYLOAD_KEYS
+
 SESSION_START: Final = "SESSION_START"
 SESSION_END: Final = "SESSION_END"
 MODEL_REQUEST: Final = "MODEL_REQUEST"
@@ -27,17 +29,13 @@ ANNOTATION: Final = "ANNOTATION"
 LOG_DROP: Final = "LOG_DROP"
 CHAIN_SEAL: Final = "CHAIN_SEAL"
 
-# ELS section 3: required payload keys of every type an agent may record. SESSION_START and SESSION_END are
-# recorded by Session itself, LOG_DROP by the sender, CHAIN_SEAL only by a server (or local mode).
+# ELS section 3: required payload keys of every type an agent may record (from the verifier: one statement of the
+# rules). SESSION_START and SESSION_END are recorded by Session itself, LOG_DROP by the sender, CHAIN_SEAL only by a
+# server (or local mode).
 RECORDABLE_TYPES: Final[dict[str, tuple[str, ...]]] = {
-    MODEL_REQUEST: ("model",),
-    MODEL_RESPONSE: ("model",),
-    TOOL_CALL: ("tool_name",),
-    TOOL_RESULT: ("tool_name",),
-    AGENT_STATE_SNAPSHOT: (),
-    DECISION_TRACE: ("decision_id", "inputs", "outputs", "justification"),
-    ERROR: ("error_type", "message"),
-    ANNOTATION: ("annotator_id", "annotation_type", "content"),
+    event_type: keys
+    for event_type, keys in REQUIRED_PAYLOAD_KEYS.items()
+    if event_type not in (SESSION_START, SESSION_END, LOG_DROP, CHAIN_SEAL)
 }
 
 SESSION_END_STATUSES: Final = frozenset({"success", "failure", "timeout", "cancelled"})

@@ -69,6 +69,7 @@ from ._json import loads
 from ._keys import TrustStore, parse_key_file
 from ._policy import Policy
 from ._report import Finding, Report, Violation
+from ._rules import REQUIRED_PAYLOAD_KEYS
 
 __version__ = VERIFIER_VERSION
 
@@ -105,6 +106,7 @@ __all__ = [
     "PAYLOAD_WITHHELD",
     "POLICY_VIOLATION",
     "REDACTION_INTEGRITY",
+    "REQUIRED_PAYLOAD_KEYS",
     "SCHEMA_VERSION_MISMATCH",
     "SEQUENCE_GAP",
     "SESSION_MISMATCH",

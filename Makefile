@@ -23,7 +23,9 @@ lint: venv sam-venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict verifier/src
-	$(BIN)/mypy tests benchmarks
+	$(BIN)/mypy layers/server/agentops_server sdk/src/agentops_replay infra tests benchmarks
+	@# Every handler is a top-level module named app, so each is checked on its own.
+	for handler in functions/*/app.py; do $(BIN)/mypy $$handler || exit 1; done
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region us-east-1
 

@@ -441,6 +441,7 @@ def _verifier_share(handler: Any, api_events: list[dict[str, Any]]) -> float:
     pass over fresh sessions with the library's entry points timed."""
     import agentops_server.ingest as ingest_module
     import agentops_server.validation as validation_module
+    import agentops_verify
     from agentops_server.clock import SystemClock
     from agentops_server.ingest import IngestService
     from agentops_server.memory import InMemoryChainStore
@@ -458,10 +459,11 @@ def _verifier_share(handler: Any, api_events: list[dict[str, Any]]) -> float:
         return wrapper
 
     originals = {
-        (ingest_module, "canonicalize"): ingest_module.canonicalize,
-        (ingest_module, "event_hash"): ingest_module.event_hash,
-        (ingest_module, "sha256_hex"): ingest_module.sha256_hex,
-        (validation_module, "loads"): validation_module.loads,
+        (ingest_module, "canonical_bytes"): agentops_verify.canonical_bytes,
+        (ingest_module, "canonicalize"): agentops_verify.canonicalize,
+        (ingest_module, "event_hash"): agentops_verify.event_hash,
+        (ingest_module, "sha256_hex"): agentops_verify.sha256_hex,
+        (validation_module, "loads_for_hashing"): agentops_verify.loads_for_hashing,
     }
     store = InMemoryChainStore()
     setattr(handler, "ingest", IngestService(store, SystemClock(), "agentops-replay"))  # noqa: B010

@@ -7,6 +7,7 @@ import os
 import uuid
 from datetime import timedelta
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from agentops_server.dynamodb import INLINE_LIMIT, SEGMENT_SIZE, DynamoDBChainStore
@@ -127,10 +128,10 @@ def test_warm_container_reads_only_the_open_index_segment(store: DynamoDBChainSt
             read_from.append(values[":from"]["S"])
         return original(**arguments)
 
-    store._query_all = recording
     fresh_id = str(uuid.uuid4())
     probe = [stored_ids[5], stored_ids[SEGMENT_SIZE + 7], stored_ids[-1], fresh_id]
-    assert store.used_event_ids(session_id, probe) == set(probe[:3])
+    with patch.object(store, "_query_all", recording):
+        assert store.used_event_ids(session_id, probe) == set(probe[:3])
     assert read_from == [f"I#{3:08d}"]  # segments 0-2 are full and known: not read again
 
     cold = DynamoDBChainStore(store._client, store._table, IDLE_SECONDS)

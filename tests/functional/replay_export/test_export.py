@@ -219,7 +219,7 @@ def test_a_large_export_streams_as_a_multipart_upload_and_still_verifies(store: 
 def test_a_chain_that_changes_between_the_two_reads_is_not_published(s3: Any) -> None:
     events = build_chain(12, end=False, seal=None)
 
-    class ChangingStore(InMemoryChainStore):  # type: ignore[misc]
+    class ChangingStore(InMemoryChainStore):
         """The second read of the chain returns an edited event (what a bug or a race in storage would look like)."""
 
         reads = 0

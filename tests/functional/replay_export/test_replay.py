@@ -138,7 +138,7 @@ def test_open_session_replays_from_the_store_as_unsealed(store: InMemoryChainSto
 def test_open_session_verification_continues_from_where_it_stopped(s3: Any) -> None:
     events = build_chain(12, seal=None)
 
-    class RecordingStore(InMemoryChainStore):  # type: ignore[misc]
+    class RecordingStore(InMemoryChainStore):
         """Remembers where each read of the chain started."""
 
         def __init__(self) -> None:
@@ -253,7 +253,7 @@ def test_another_sessions_chain_stored_under_this_id_is_refused(store: InMemoryC
 def test_pages_never_serve_events_appended_after_the_verification(s3: Any) -> None:
     events = build_chain(12, end=False, seal=None)
 
-    class AppendDuringRequest(InMemoryChainStore):  # type: ignore[misc]
+    class AppendDuringRequest(InMemoryChainStore):
         """An append lands between the verification pass (from 0) and the page read (from 8)."""
 
         def iter_lines(self, session_id: str, from_sequence: int = 0) -> Iterator[bytes]:

@@ -11,7 +11,7 @@ import pytest
 from agentops_server.archive import S3Archive
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.signing import KmsSigner
-from agentops_server.store import ChainStore, StoredBatch
+from agentops_server.store import ChainStore, SessionHead, StoredBatch
 from agentops_verify import canonicalize, sha256_hex
 
 from infra.resources import create_seal_key
@@ -84,6 +84,12 @@ def ingest_session(store: ChainStore, n_events: int = 6, *, end: bool = True, ac
 
 def after_idle(moment: datetime = T0) -> datetime:
     return moment + timedelta(seconds=IDLE_SECONDS + 1)
+
+
+def head_of(store: ChainStore, session_id: str) -> SessionHead:
+    head = store.get_head(session_id)
+    assert head is not None, f"no head for {session_id}"
+    return head
 
 
 def stored_lines(store: ChainStore, session_id: str) -> bytes:

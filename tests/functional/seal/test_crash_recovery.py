@@ -18,7 +18,7 @@ from agentops_server.signing import KmsSigner
 from agentops_server.store import STATUS_SEALED
 
 from tests.functional.conftest import BUCKET
-from tests.functional.seal.conftest import SERVICE_ID, T0, archive_versions, ingest_session, stored_lines
+from tests.functional.seal.conftest import SERVICE_ID, T0, archive_versions, head_of, ingest_session, stored_lines
 from tests.functional.seal.verify import verify_archive
 
 STORE_STEPS = ("put_batch", "advance_head", "mark_sealing", "mark_sealed")
@@ -95,7 +95,7 @@ def test_session_stuck_in_sealing_is_finished_by_the_next_run_and_only_once(
     session_id = ingest_session(store)
     with pytest.raises(CrashError):
         crashing_sealer(store, signer, archive, "write_session", "before").seal_due_sessions(T0)
-    assert store.get_head(session_id).status == "SEALING"
+    assert head_of(store, session_id).status == "SEALING"
 
     sealer = Sealer(store, signer, archive, SERVICE_ID)
     assert sealer.seal_due_sessions(T0 + timedelta(minutes=5)) == [session_id]

@@ -96,6 +96,7 @@ def test_scheduled_run_seals_due_sessions_once(seal_handler: ModuleType, dynamod
     head = dynamodb_store.get_head(ended)
     assert head is not None
     assert (head.status, head.evidence_class) == ("SEALED", "AUTHORITATIVE_EVIDENCE")
+    assert head.archive is not None
     assert len(archive_versions(s3, head.archive.key)) == 1
 
 

@@ -8,6 +8,7 @@ import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from agentops_server.archive import KEYS_INDEX_KEY, S3Archive, public_key_object_key, session_archive_key
@@ -29,6 +30,7 @@ from tests.functional.seal.conftest import (
     T0,
     after_idle,
     archive_versions,
+    head_of,
     ingest_session,
     store_events,
     stored_lines,
@@ -137,7 +139,7 @@ def test_idle_session_seals_as_partial_with_missing_session_end(
 ) -> None:
     session_id = ingest_session(store, 4, end=False)
     assert sealer.seal_due_sessions(T0) == []  # not idle yet: left open
-    assert store.get_head(session_id).status == STATUS_OPEN
+    assert head_of(store, session_id).status == STATUS_OPEN
 
     assert sealer.seal_due_sessions(after_idle()) == [session_id]
 
@@ -219,10 +221,8 @@ def test_chain_tampered_after_its_seal_was_persisted_is_refused_and_not_archived
         original_mark_sealing(session)
         raise CrashAfterPersistingSealError
 
-    store.mark_sealing = crash
-    with pytest.raises(CrashAfterPersistingSealError):
+    with patch.object(store, "mark_sealing", crash), pytest.raises(CrashAfterPersistingSealError):
         sealer.seal_due_sessions(T0)
-    store.mark_sealing = original_mark_sealing
     tamper_stored_line(store, session_id, 3)
 
     assert sealer.seal_due_sessions(T0) == []
@@ -326,7 +326,7 @@ def test_append_that_wins_the_race_is_kept_and_the_seal_waits(
 
     tail = store.tail(session_id)
     assert tail == append  # the append is in the chain, no seal was written
-    assert store.get_head(session_id).status == STATUS_OPEN
+    assert head_of(store, session_id).status == STATUS_OPEN
     assert archive_versions(s3, session_archive_key(session_id)) == []
     later = after_idle(after_idle(T0))
     assert sealer.seal_due_sessions(later) == [session_id]  # idle again: sealed after the appended event
@@ -354,7 +354,7 @@ def test_session_without_any_event_is_refused_without_an_alarm(
     store.create_session(session_id, OWNER, T0)
     with caplog.at_level(logging.INFO, logger="agentops_server.sealing"):
         assert sealer.seal_due_sessions(after_idle()) == []
-    assert store.get_head(session_id).seal_refused_reason == "EMPTY_SESSION"
+    assert head_of(store, session_id).seal_refused_reason == "EMPTY_SESSION"
     assert not [record for record in caplog.records if hasattr(record, "alarm")]
     assert archive_versions(s3, session_archive_key(session_id)) == []
 
@@ -366,7 +366,7 @@ def test_local_authority_session_is_never_sealed_by_the_server(
     store_events(store, events)
     session_id = events[0]["session_id"]
     assert sealer.seal_due_sessions(T0) == []
-    assert store.get_head(session_id).seal_refused_reason is not None
+    assert head_of(store, session_id).seal_refused_reason is not None
     assert archive_versions(s3, session_archive_key(session_id)) == []
 
 
@@ -393,7 +393,7 @@ def test_signature_that_its_published_key_cannot_check_is_never_persisted(
         sealer.seal_due_sessions(T0)
 
     assert stored_lines(store, session_id) == lines
-    assert store.get_head(session_id).status == STATUS_ENDED
+    assert head_of(store, session_id).status == STATUS_ENDED
     assert archive_versions(s3, session_archive_key(session_id)) == []
 
 
@@ -403,5 +403,5 @@ def test_run_out_of_time_leaves_the_remaining_sessions_due(store: InMemoryChainS
     answers = iter([True, False])
 
     assert sealer.seal_due_sessions(after_idle(T0), time_left=lambda: next(answers)) == [first]
-    assert store.get_head(second).status == STATUS_ENDED
+    assert head_of(store, second).status == STATUS_ENDED
     assert sealer.seal_due_sessions(after_idle(T0)) == [second]

@@ -6,6 +6,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from agentops_server.errors import ApiError
@@ -150,10 +151,8 @@ def test_retry_restores_a_head_a_crash_left_behind(service: IngestService, store
     session_id = str(uuid.uuid4())
     service.append(session_id, OWNER, _body([_event(0)]))
     body = _body([_event(1), _event(2, "SESSION_END")])
-    original_advance = store.advance_head
-    store.advance_head = lambda batch: None
-    lost = service.append(session_id, OWNER, body)
-    store.advance_head = original_advance
+    with patch.object(store, "advance_head", lambda batch: None):  # the crash: the head is never folded
+        lost = service.append(session_id, OWNER, body)
     head = store.get_head(session_id)
     assert head is not None
     assert (head.next_sequence_number, head.status) == (1, "OPEN")
@@ -168,9 +167,8 @@ def test_next_append_after_a_crash_continues_from_the_stored_tail(
 ) -> None:
     session_id = str(uuid.uuid4())
     service.append(session_id, OWNER, _body([_event(0)]))
-    store.advance_head = lambda batch: None
-    service.append(session_id, OWNER, _body([_event(1)]))
-    del store.advance_head
+    with patch.object(store, "advance_head", lambda batch: None):  # the crash: the head is never folded
+        service.append(session_id, OWNER, _body([_event(1)]))
     following = service.append(session_id, OWNER, _body([_event(2)]))
     head = store.get_head(session_id)
     assert head is not None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from agentops_server.archive import Archive, ArchiveUnavailableError
 from agentops_server.memory import InMemoryChainStore
@@ -33,6 +33,8 @@ from agentops_server.store import (
 from tests.support.keys import TestSigner
 
 FAULT_KINDS = ("throttled", "unavailable", "lost_response", "retried_conditional", "crash_before", "crash_after")
+
+T = TypeVar("T")
 
 
 class ProcessCrash(Exception):  # noqa: N818 - stands for the process dying, not an error the code handles
@@ -52,11 +54,11 @@ class FaultPlan:
     def run(
         self,
         method: str,
-        write: Callable[[], Any],
+        write: Callable[[], T],
         *,
         refused: Callable[[], Exception],
         conditional: Callable[[], Exception] | None = None,
-    ) -> Any:
+    ) -> T:
         ordinal = self._counts.get(method, 0) + 1
         self._counts[method] = ordinal
         step = f"{method}#{ordinal}"

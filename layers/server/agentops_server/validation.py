@@ -387,7 +387,12 @@ def _reject_authority_fields(events: list[Any]) -> None:
 
 def _reject_event_types(events: list[Any]) -> None:
     for index, event in enumerate(events):
-        if isinstance(event, dict) and event.get("event_type") in SERVER_ONLY_EVENT_TYPES:
+        # Only a string can name a type; anything else (a list is not even hashable) is a VALIDATION_ERROR later.
+        if (
+            isinstance(event, dict)
+            and isinstance(event.get("event_type"), str)
+            and event["event_type"] in (SERVER_ONLY_EVENT_TYPES)
+        ):
             raise ApiError(
                 "SERVER_ONLY_EVENT_TYPE",
                 f"Event {index} is a {event['event_type']}; only the service appends it.",

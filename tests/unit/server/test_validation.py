@@ -202,3 +202,11 @@ def test_precedence_is_fixed_whatever_the_order_of_problems() -> None:
     assert _rejected([_event(4, "CHAIN_SEAL"), _event(5, "NOT_A_TYPE")]).code == "SERVER_ONLY_EVENT_TYPE"
     assert _rejected([_event(4, session_id=str(uuid.uuid4())), _event(9)]).code == "SESSION_ID_MISMATCH"
     assert _rejected("{", "bad path").code == "SESSION_ID_MISMATCH"
+
+
+@pytest.mark.parametrize("event_type", [[], {}, 1, 1.5, True, None])
+def test_an_event_type_that_is_not_a_string_is_a_validation_error_not_a_fault(event_type: Any) -> None:
+    # Found by the hostile-input fuzzer: a list here once reached a set lookup and crashed the handler (500).
+    error = _rejected([{**_event(0, "SESSION_START", payload={"agent_id": "a"}), "event_type": event_type}])
+    assert error.code == "VALIDATION_ERROR"
+    assert error.details["errors"] == [{"event_index": 0, "field": "event_type", "problem": "missing or not a string"}]

@@ -169,6 +169,15 @@ HOSTILE: list[Hostile] = [
         "VALIDATION_ERROR",
     ),
     Hostile("event_type_is_a_number", lambda t: one({**client_event(NEXT), "event_type": 7}), 400, "VALIDATION_ERROR"),
+    Hostile(
+        "event_type_is_an_array",
+        lambda t: one({**client_event(NEXT), "event_type": ["MODEL_REQUEST"]}),
+        400,
+        "VALIDATION_ERROR",
+    ),
+    Hostile(
+        "event_type_is_an_object", lambda t: one({**client_event(NEXT), "event_type": {}}), 400, "VALIDATION_ERROR"
+    ),
     Hostile("legacy_schema_version", lambda t: one(client_event(NEXT, schema_ver="v0.5")), 400, "VALIDATION_ERROR"),
     Hostile(
         "optional_field_set_to_null", lambda t: one(client_event(NEXT, source_sdk_ver=None)), 400, "VALIDATION_ERROR"

@@ -449,10 +449,10 @@ def _verifier_share(handler: Any, api_events: list[dict[str, Any]]) -> float:
     spent = [0.0]
 
     def timed(function: Any) -> Any:
-        def wrapper(*arguments: Any) -> Any:
+        def wrapper(*arguments: Any, **keywords: Any) -> Any:
             started = time.process_time()
             try:
-                return function(*arguments)
+                return function(*arguments, **keywords)
             finally:
                 spent[0] += time.process_time() - started
 
@@ -472,7 +472,9 @@ def _verifier_share(handler: Any, api_events: list[dict[str, Any]]) -> float:
     try:
         started = time.process_time()
         for api_event in api_events:
-            handler.lambda_handler(api_event, _Context())
+            response = handler.lambda_handler(api_event, _Context())
+            if response["statusCode"] != 200:
+                raise SystemExit(f"ingest failed while timing the verifier: {response['body']}")
         total = time.process_time() - started
     finally:
         for (module, name), function in originals.items():

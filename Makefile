@@ -29,7 +29,10 @@ lint: venv sam-venv
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region us-east-1
 
-test: lint
+# sam build runs here too: the deployable layer must build and carry the verifier (one hashing implementation).
+test: lint sam-build
+	@test -f .aws-sam/build/ServerLayer/python/agentops_verify/_hashing.py || \
+		{ echo "sam build produced a layer without agentops_verify" >&2; exit 1; }
 	$(BIN)/pytest
 
 bench: venv

@@ -546,6 +546,22 @@ ATTACKS: list[Attack] = [
         fails("MALFORMED_JSON", 3),
     ),
     Attack(
+        # An escaped surrogate pair sends the strict loader down its other (string-checking) walk.
+        "payload_nested_65_deep_around_an_escaped_emoji",
+        lambda w: trusted(
+            w,
+            join_lines(
+                [
+                    *lines_of(w.sealed[:3]),
+                    _line_with(
+                        w.sealed[3], b'"tool_id":"call-1"', b'"tool_id":' + b"[" * 64 + b'"\\ud83d\\ude00"' + b"]" * 64
+                    ),
+                ]
+            ),
+        ),
+        fails("MALFORMED_JSON", 3),
+    ),
+    Attack(
         # One JSON document: too deep to read at all, so the whole input is malformed from its first event.
         "payload_nested_65_deep_in_a_json_array",
         lambda w: trusted(

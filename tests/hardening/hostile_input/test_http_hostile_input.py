@@ -112,6 +112,12 @@ HOSTILE: list[Hostile] = [
     Hostile("nesting_65_deep", lambda t: nested(64), 400, "INVALID_JSON"),
     Hostile("nesting_100000_deep", lambda t: nested(100_000), 400, "INVALID_JSON"),
     Hostile(
+        "nesting_65_deep_around_an_escaped_emoji",
+        lambda t: event_bytes_with(b'"deep": ' + b"[" * 64 + b'"\\ud83d\\ude00"' + b"]" * 64),
+        400,
+        "INVALID_JSON",
+    ),
+    Hostile(
         "gzip_body_declared_as_json",
         lambda t: gzip.compress(one(client_event(NEXT))),
         400,

@@ -35,15 +35,22 @@ bypass.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from agentops_verify import canonicalize
 from botocore.exceptions import BotoCoreError, ClientError
 
 from agentops_server.clock import format_timestamp
+from agentops_server.s3_once import (
+    ALREADY_EXISTS_CODES,
+    DEFAULT_PART_SIZE,
+    ObjectExistsError,
+    create_once,
+    error_code,
+    parts_of,
+)
 from agentops_server.store import ArchiveRef, SigningKeyRecord
 
 logger = logging.getLogger(__name__)
@@ -52,11 +59,9 @@ SESSIONS_PREFIX = "sessions/"
 KEYS_PREFIX = "keys/"
 KEYS_INDEX_KEY = KEYS_PREFIX + "index.json"
 ARCHIVE_CONTENT_TYPE = "application/x-ndjson"
-DEFAULT_PART_SIZE = 8 * 1024 * 1024  # S3 parts must be >= 5 MiB except the last; 8 MiB bounds memory per part
 SHA256_METADATA_KEY = "sha256"  # x-amz-meta-sha256: hex SHA-256 of the whole object
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
-_ALREADY_EXISTS_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 
 
 class ArchiveError(Exception):
@@ -163,7 +168,7 @@ class S3Archive:
         try:
             head = self._s3.head_object(Bucket=self._bucket, Key=key)
         except ClientError as error:
-            if _error_code(error) in _NOT_FOUND_CODES:
+            if error_code(error) in _NOT_FOUND_CODES:
                 headers = error.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
                 if headers.get("x-amz-delete-marker") == "true":
                     # The archive exists but someone hid it; writing now would make a second sealed version.
@@ -172,7 +177,7 @@ class S3Archive:
                     ) from error
                 return None
             raise ArchiveUnavailableError(
-                f"HeadObject s3://{self._bucket}/{key} failed: {_error_code(error)}"
+                f"HeadObject s3://{self._bucket}/{key} failed: {error_code(error)}"
             ) from error
         except BotoCoreError as error:
             raise ArchiveUnavailableError(f"HeadObject s3://{self._bucket}/{key} failed: {error}") from error
@@ -185,93 +190,36 @@ class S3Archive:
         return ArchiveRef(bucket=self._bucket, key=key, version_id=head["VersionId"], sha256=sha256)
 
     def _upload_once(self, key: str, lines: Iterable[bytes], sha256: str) -> str | None:
-        """Create the object with ``If-None-Match: *``; the new version id, or None if the key exists already.
-
-        A chain that fits in one part goes up in a single ``PutObject``; a longer one as a multipart upload
-        streamed part by part, so memory stays bounded by two parts whatever the session's length.
-        """
+        """Create the object once (``s3_once``); the new version id, or None if the key exists already."""
         digest = hashlib.sha256()
-        parts = iter(_parts(lines, self._part_size, digest))
-        first = next(parts, b"")
-        second = next(parts, None)
+        body = (line + b"\n" for line in lines)  # whole lines: parts end at line ends
         # A checksum header is also what S3 demands of every write to an Object Lock bucket.
         attributes = {
             "ContentType": ARCHIVE_CONTENT_TYPE,
             "Metadata": {SHA256_METADATA_KEY: sha256},
             "ChecksumAlgorithm": "SHA256",
         }
-        if second is None:
-            _check_digest(key, digest, sha256)
-            try:
-                created = self._s3.put_object(Bucket=self._bucket, Key=key, Body=first, IfNoneMatch="*", **attributes)
-            except ClientError as error:
-                if _error_code(error) in _ALREADY_EXISTS_CODES:
-                    return None
-                raise ArchiveUnavailableError(f"archiving s3://{self._bucket}/{key} failed: {error}") from error
-            except BotoCoreError as error:
-                raise ArchiveUnavailableError(f"archiving s3://{self._bucket}/{key} failed: {error}") from error
-            version_id: str = created["VersionId"]
-            return version_id
-        return self._multipart_upload_once(
-            key, itertools.chain((first, second), parts), attributes, lambda: _check_digest(key, digest, sha256)
-        )
-
-    def _multipart_upload_once(
-        self, key: str, parts: Iterable[bytes], attributes: dict[str, Any], check_digest: Callable[[], None]
-    ) -> str | None:
-        upload_id = self._call("create_multipart_upload", Bucket=self._bucket, Key=key, **attributes)["UploadId"]
         try:
-            uploaded = [self._upload_part(key, upload_id, number, body) for number, body in enumerate(parts, start=1)]
-            check_digest()
-            try:
-                completed = self._s3.complete_multipart_upload(
-                    Bucket=self._bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": uploaded},
-                    IfNoneMatch="*",
-                )
-            except ClientError as error:
-                if _error_code(error) in _ALREADY_EXISTS_CODES:
-                    self._abort(key, upload_id)
-                    return None
-                raise
+            return create_once(
+                self._s3,
+                self._bucket,
+                key,
+                parts=parts_of(body, self._part_size, digest),
+                attributes=attributes,
+                before_commit=lambda: _check_digest(key, digest, sha256),
+            )
+        except ObjectExistsError:
+            return None
         except (ClientError, BotoCoreError) as error:
-            self._abort(key, upload_id)
             raise ArchiveUnavailableError(f"archiving s3://{self._bucket}/{key} failed: {error}") from error
-        except BaseException:
-            self._abort(key, upload_id)
-            raise
-        version_id: str = completed["VersionId"]
-        return version_id
-
-    def _upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> dict[str, Any]:
-        response = self._s3.upload_part(
-            Bucket=self._bucket,
-            Key=key,
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=body,
-            ChecksumAlgorithm="SHA256",
-        )
-        return {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": response["ChecksumSHA256"]}
-
-    def _abort(self, key: str, upload_id: str) -> None:
-        """Best effort: an upload left behind is removed by the bucket's AbortIncompleteMultipartUpload rule."""
-        try:
-            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
-        except (ClientError, BotoCoreError):
-            logger.warning("could not abort multipart upload", extra={"key": key, "upload_id": upload_id})
 
     def _put_if_absent(self, key: str, body: bytes, content_type: str) -> None:
         try:
             self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*")
         except ClientError as error:
-            if _error_code(error) in _ALREADY_EXISTS_CODES:
+            if error_code(error) in ALREADY_EXISTS_CODES:
                 return
-            raise ArchiveUnavailableError(
-                f"PutObject s3://{self._bucket}/{key} failed: {_error_code(error)}"
-            ) from error
+            raise ArchiveUnavailableError(f"PutObject s3://{self._bucket}/{key} failed: {error_code(error)}") from error
         except BotoCoreError as error:
             raise ArchiveUnavailableError(f"PutObject s3://{self._bucket}/{key} failed: {error}") from error
 
@@ -279,11 +227,9 @@ class S3Archive:
         try:
             response = self._s3.get_object(Bucket=self._bucket, Key=key)
         except ClientError as error:
-            if _error_code(error) in _NOT_FOUND_CODES:
+            if error_code(error) in _NOT_FOUND_CODES:
                 return None
-            raise ArchiveUnavailableError(
-                f"GetObject s3://{self._bucket}/{key} failed: {_error_code(error)}"
-            ) from error
+            raise ArchiveUnavailableError(f"GetObject s3://{self._bucket}/{key} failed: {error_code(error)}") from error
         except BotoCoreError as error:
             raise ArchiveUnavailableError(f"GetObject s3://{self._bucket}/{key} failed: {error}") from error
         body: bytes = response["Body"].read()
@@ -293,25 +239,9 @@ class S3Archive:
         try:
             return getattr(self._s3, operation)(**arguments)
         except ClientError as error:
-            raise ArchiveUnavailableError(f"S3 {operation} failed: {_error_code(error)}") from error
+            raise ArchiveUnavailableError(f"S3 {operation} failed: {error_code(error)}") from error
         except BotoCoreError as error:
             raise ArchiveUnavailableError(f"S3 {operation} failed: {error}") from error
-
-
-def _parts(lines: Iterable[bytes], part_size: int, digest: Any) -> Iterable[bytes]:
-    """Group ``line + LF`` into parts of at least ``part_size`` bytes (the last may be smaller, or the only one),
-    feeding every byte to ``digest`` on the way."""
-    buffer = bytearray()
-    for line in lines:
-        buffer += line
-        buffer += b"\n"
-        digest.update(line)
-        digest.update(b"\n")
-        if len(buffer) >= part_size:
-            yield bytes(buffer)
-            buffer.clear()
-    if buffer:
-        yield bytes(buffer)
 
 
 def _check_digest(key: str, digest: Any, expected_sha256: str) -> None:
@@ -321,7 +251,3 @@ def _check_digest(key: str, digest: Any, expected_sha256: str) -> None:
         raise ArchiveConflictError(
             f"the chain read for {key} has sha256 {digest.hexdigest()}, the verified chain {expected_sha256}"
         )
-
-
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))

@@ -11,19 +11,17 @@ whatever the session's length. IAM: ``s3:PutObject`` on ``exports/*`` (parts and
 from __future__ import annotations
 
 import hashlib
-import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from agentops_server.s3_once import DEFAULT_PART_SIZE, ObjectExistsError, create_once, error_code, parts_of
 from agentops_server.store import StoreUnavailableError
 
 EXPORTS_PREFIX = "exports/"
 CONTENT_TYPES = {"json": "application/json", "pdf": "application/pdf"}
-DEFAULT_PART_SIZE = 8 * 1024 * 1024  # S3 parts must be >= 5 MiB except the last
-_ALREADY_EXISTS_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 
 
 class ExportStoreError(Exception):
@@ -69,15 +67,17 @@ class S3ExportStore:
         becomes visible) and propagates."""
         key = export_key(session_id, export_id, file_format)
         digest = hashlib.sha256()
-        parts = _parts(chunks, self._part_size, digest)
-        first = next(parts, b"")
-        second = next(parts, None)
         # S3 requires a checksum on every write to an Object Lock bucket.
         attributes = {"ContentType": CONTENT_TYPES[file_format], "ChecksumAlgorithm": "SHA256"}
-        if second is None:
-            version_id = self._put_object(key, first, attributes)
-        else:
-            version_id = self._multipart(key, itertools.chain((first, second), parts), attributes)
+        try:
+            parts = parts_of(chunks, self._part_size, digest)
+            version_id = create_once(self._s3, self._bucket, key, parts=parts, attributes=attributes)
+        except ObjectExistsError as error:
+            raise ExportExistsError(str(error)) from error
+        except ClientError as error:
+            raise ExportUnavailableError(f"writing s3://{self._bucket}/{key} failed: {error_code(error)}") from error
+        except BotoCoreError as error:
+            raise ExportUnavailableError(f"writing s3://{self._bucket}/{key} failed: {error}") from error
         return StoredExport(self._bucket, key, version_id, digest.hexdigest())
 
     def read(self, stored: StoredExport) -> bytes:
@@ -95,73 +95,3 @@ class S3ExportStore:
             ExpiresIn=expires_in,
         )
         return url
-
-    def _put_object(self, key: str, body: bytes, attributes: dict[str, Any]) -> str:
-        try:
-            created = self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, IfNoneMatch="*", **attributes)
-        except ClientError as error:
-            raise self._write_error(key, error) from error
-        except BotoCoreError as error:
-            raise ExportUnavailableError(f"PutObject s3://{self._bucket}/{key} failed: {error}") from error
-        version_id: str = created["VersionId"]
-        return version_id
-
-    def _multipart(self, key: str, parts: Iterable[bytes], attributes: dict[str, Any]) -> str:
-        try:
-            upload_id = self._s3.create_multipart_upload(Bucket=self._bucket, Key=key, **attributes)["UploadId"]
-        except (ClientError, BotoCoreError) as error:
-            raise ExportUnavailableError(f"CreateMultipartUpload s3://{self._bucket}/{key} failed: {error}") from error
-        try:
-            uploaded = []
-            for number, body in enumerate(parts, start=1):
-                response = self._s3.upload_part(
-                    Bucket=self._bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=body,
-                    ChecksumAlgorithm="SHA256",
-                )
-                uploaded.append(
-                    {"PartNumber": number, "ETag": response["ETag"], "ChecksumSHA256": response["ChecksumSHA256"]}
-                )
-            completed = self._s3.complete_multipart_upload(
-                Bucket=self._bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": uploaded}, IfNoneMatch="*"
-            )
-        except ClientError as error:
-            self._abort(key, upload_id)
-            raise self._write_error(key, error) from error
-        except BotoCoreError as error:
-            self._abort(key, upload_id)
-            raise ExportUnavailableError(f"uploading s3://{self._bucket}/{key} failed: {error}") from error
-        except BaseException:  # the document's own chunks failed: nothing may become visible
-            self._abort(key, upload_id)
-            raise
-        version_id: str = completed["VersionId"]
-        return version_id
-
-    def _abort(self, key: str, upload_id: str) -> None:
-        # Best effort: the bucket's AbortIncompleteMultipartUpload rule removes anything left behind.
-        try:
-            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
-        except (ClientError, BotoCoreError):
-            return
-
-    def _write_error(self, key: str, error: ClientError) -> ExportStoreError:
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        if code in _ALREADY_EXISTS_CODES:
-            return ExportExistsError(f"s3://{self._bucket}/{key} exists already")
-        return ExportUnavailableError(f"writing s3://{self._bucket}/{key} failed: {code}")
-
-
-def _parts(chunks: Iterable[bytes], part_size: int, digest: Any) -> Iterator[bytes]:
-    """Group ``chunks`` into parts of at least ``part_size`` bytes (the last may be smaller), hashing every byte."""
-    buffer = bytearray()
-    for chunk in chunks:
-        digest.update(chunk)
-        buffer += chunk
-        if len(buffer) >= part_size:
-            yield bytes(buffer)
-            buffer.clear()
-    if buffer:
-        yield bytes(buffer)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.local_stack import LocalStackHandle, running_local_stack
+from infra.launcher import LocalStackHandle, running_local_stack
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.http import ApiClient
-from tests.support.local_stack import LocalStackHandle, running_local_stack
+from infra.api_client import ApiClient
+from infra.launcher import LocalStackHandle, running_local_stack
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,10 @@ from agentops_verify import verify_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from infra.api_client import ApiClient
+from infra.launcher import LocalStackHandle
 from tests.hardening.client_events import CLIENT_PAYLOADS, client_event
 from tests.hardening.inprocess import InProcessIngest, ingest_over_moto
-from tests.support.http import ApiClient
-from tests.support.local_stack import LocalStackHandle
 
 ENVELOPE_FIELDS = [
     "event_id",

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from agentops_server.errors import STATUS_BY_CODE
 
+from infra.api_client import ApiClient, ApiResponse
+from infra.launcher import LocalStackHandle
 from tests.hardening.client_events import body, client_event, opening
-from tests.support.http import ApiClient, ApiResponse
-from tests.support.local_stack import LocalStackHandle
 
 NEXT = 2
 _same_id = str(uuid.uuid4())

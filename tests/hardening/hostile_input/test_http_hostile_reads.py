@@ -13,10 +13,10 @@ from typing import Any
 import boto3
 import pytest
 
+from infra.api_client import ApiClient
+from infra.launcher import LocalStackHandle
 from tests.hardening.client_events import client_event, opening
 from tests.hardening.hostile_input.test_http_hostile_input import assert_error_body
-from tests.support.http import ApiClient
-from tests.support.local_stack import LocalStackHandle
 
 
 @dataclass(frozen=True)

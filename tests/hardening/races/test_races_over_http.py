@@ -11,9 +11,9 @@ import boto3
 import pytest
 from agentops_verify import TrustStore, parse_key_file, verify_bytes
 
+from infra.api_client import ApiClient
+from infra.launcher import LocalStackHandle
 from tests.hardening.client_events import client_event, opening
-from tests.support.http import ApiClient
-from tests.support.local_stack import LocalStackHandle
 
 
 def s3_of(local_stack: LocalStackHandle) -> Any:

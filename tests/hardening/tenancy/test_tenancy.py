@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from cfnlint.decode import cfn_yaml
 
+from infra.api_client import ApiClient
+from infra.launcher import LocalStackHandle
 from tests.hardening.client_events import client_event, opening
 from tests.hardening.iam.test_least_privilege import invokable_routes
-from tests.support.http import ApiClient
-from tests.support.local_stack import LocalStackHandle
 from tests.support.paths import TEMPLATE
 
 ROUTES_NEEDING_IDENTITY = [

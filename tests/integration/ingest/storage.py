@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 
-from tests.support.local_stack import LocalStackHandle
+from infra.launcher import LocalStackHandle
 
 
 def _dynamodb(stack: LocalStackHandle) -> Any:

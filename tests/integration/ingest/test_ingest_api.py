@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from infra.api_client import ApiClient, ApiResponse
+from infra.launcher import LocalStackHandle
 from tests.integration.ingest.builders import (
     batch_body,
     event,
@@ -21,8 +23,6 @@ from tests.integration.ingest.builders import (
     opening_batch,
 )
 from tests.integration.ingest.storage import stored_items, table_item_count
-from tests.support.http import ApiClient, ApiResponse
-from tests.support.local_stack import LocalStackHandle
 
 pytestmark = pytest.mark.integration
 

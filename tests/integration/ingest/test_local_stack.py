@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
+from infra.api_client import ApiClient
+from infra.launcher import LocalStackHandle, running_local_stack
 from tests.integration.ingest.builders import batch_body, event, new_session_id, opening_batch
 from tests.integration.ingest.storage import stored_items
-from tests.support.http import ApiClient
-from tests.support.local_stack import LocalStackHandle, running_local_stack
 from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.integration

@@ -14,10 +14,10 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from infra.api_client import REGION, ApiClient, ApiResponse
+from infra.launcher import LocalStackHandle
 from tests.integration.ingest.builders import batch_body, event, expected_hashes, new_session_id, opening_batch
 from tests.integration.ingest.storage import stored_items
-from tests.support.http import REGION, ApiClient, ApiResponse
-from tests.support.local_stack import LocalStackHandle
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.http import ApiClient
-from tests.support.local_stack import LocalStackHandle
+from infra.api_client import ApiClient
+from infra.launcher import LocalStackHandle
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import pytest
 from agentops_replay import AgentOpsClient, Session
 from agentops_verify import AUTHORITATIVE_EVIDENCE, PASS, Report, TrustStore, parse_key_file, verify_bytes
 
-from tests.support.http import ApiClient
-from tests.support.local_stack import LocalStackHandle
+from infra.api_client import ApiClient
+from infra.launcher import LocalStackHandle
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from infra.api_client import ApiClient
+from infra.launcher import LocalStackHandle, running_local_stack
 from tests.integration.ingest.builders import batch_body, event, new_session_id, opening_batch
-from tests.support.http import ApiClient
-from tests.support.local_stack import LocalStackHandle, running_local_stack
 
 pytestmark = pytest.mark.integration
 

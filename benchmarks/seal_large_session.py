@@ -37,9 +37,10 @@ import boto3
 from agentops_server.archive import session_archive_key
 from agentops_server.dynamodb import DynamoDBChainStore
 from agentops_server.store import StoredBatch
-from agentops_verify import canonicalize, chain_event, sha256_hex
+from agentops_verify import chain_event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.stores import stored_batch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "agentops-benchmark-archive"
@@ -73,20 +74,7 @@ def build_batches(session_id: str, n_events: int) -> list[StoredBatch]:
             )
             prev_hash = event["event_hash"]
             events.append(event)
-        lines = tuple(canonicalize(event) for event in events)
-        batches.append(
-            StoredBatch(
-                session_id=session_id,
-                first_sequence=first,
-                lines=lines,
-                event_ids=tuple(event["event_id"] for event in events),
-                event_hashes=tuple(event["event_hash"] for event in events),
-                owner=OWNER,
-                request_digest=sha256_hex(b"\n".join(lines)),
-                accepted_at=T0,
-                ends_session=events[-1]["event_type"] == "SESSION_END",
-            )
-        )
+        batches.append(stored_batch(events, owner=OWNER, accepted_at=T0))
     return batches
 
 

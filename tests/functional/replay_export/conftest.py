@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from agentops_server.archive import S3Archive
 from agentops_server.memory import InMemoryChainStore
-from agentops_server.store import ChainStore, SigningKeyRecord, StoredBatch
+from agentops_server.store import ChainStore, SigningKeyRecord
 from agentops_verify import canonicalize, sha256_hex
 
 from tests.functional.conftest import BUCKET
 from tests.support.chains import Event, to_jsonl
 from tests.support.keys import SIGNATURE_ALGORITHM, default_signer
+from tests.support.stores import stored_batch
 
 OWNER = "arn:aws:iam::111122223333:user/agent"
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -40,19 +41,7 @@ def store_events(
     chunks = [ordinary[start : start + batch_size] for start in range(0, len(ordinary), batch_size)]
     chunks += [[event] for event in events if event["event_type"] == "CHAIN_SEAL"]
     for chunk in chunks:
-        lines = tuple(canonicalize(event) for event in chunk)
-        batch = StoredBatch(
-            session_id=session_id,
-            first_sequence=chunk[0]["sequence_number"],
-            lines=lines,
-            event_ids=tuple(event["event_id"] for event in chunk),
-            event_hashes=tuple(event["event_hash"] for event in chunk),
-            owner=OWNER,
-            request_digest=sha256_hex(b"\n".join(lines)),
-            accepted_at=T0,
-            ends_session=chunk[-1]["event_type"] == "SESSION_END",
-            is_seal=chunk[-1]["event_type"] == "CHAIN_SEAL",
-        )
+        batch = stored_batch(chunk, owner=OWNER, accepted_at=T0, session_id=session_id)
         store.put_batch(batch)
         store.advance_head(batch)
 

@@ -11,12 +11,12 @@ import pytest
 from agentops_server.archive import S3Archive
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.signing import KmsSigner
-from agentops_server.store import ChainStore, SessionHead, StoredBatch
-from agentops_verify import canonicalize, sha256_hex
+from agentops_server.store import ChainStore, SessionHead
 
 from infra.resources import create_seal_key
 from tests.functional.conftest import BUCKET, REGION
 from tests.support.chains import Event, build_chain
+from tests.support.stores import stored_batch
 
 SERVICE_ID = "agentops-replay-test"
 OWNER = "arn:aws:iam::111122223333:user/agent"
@@ -57,19 +57,7 @@ def store_events(
     if events[0]["sequence_number"] == 0:
         store.create_session(session_id, OWNER, accepted_at)
     for start in range(0, len(events), batch_size):
-        chunk = events[start : start + batch_size]
-        lines = tuple(canonicalize(event) for event in chunk)
-        batch = StoredBatch(
-            session_id=session_id,
-            first_sequence=chunk[0]["sequence_number"],
-            lines=lines,
-            event_ids=tuple(event["event_id"] for event in chunk),
-            event_hashes=tuple(event["event_hash"] for event in chunk),
-            owner=OWNER,
-            request_digest=sha256_hex(b"\n".join(lines)),
-            accepted_at=accepted_at,
-            ends_session=chunk[-1]["event_type"] == "SESSION_END",
-        )
+        batch = stored_batch(events[start : start + batch_size], owner=OWNER, accepted_at=accepted_at)
         store.put_batch(batch)
         store.advance_head(batch)
 

@@ -37,6 +37,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from tests.support.apigw import http_api_event, invoke  # noqa: E402 - the repository root is on the path from here on
 
 BATCH_SIZE = 50
 BATCHES = 40
@@ -282,30 +283,7 @@ class DynamoDBMeter:
 
 # --------------------------------------------------------------------------------------------- the run
 def _api_event(session_id: str, body: str, caller: str) -> dict[str, Any]:
-    path = f"/v1/sessions/{session_id}/events"
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"content-type": "application/json"},
-        "requestContext": {
-            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1"},
-            "authorizer": {"iam": {"userArn": caller}},
-            "requestId": "bench",
-            "routeKey": "$default",
-            "stage": "$default",
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
-
-
-class _Context:
-    function_name = "IngestFunction"
-    memory_limit_in_mb = MEMORY_MB
-    invoked_function_arn = "arn:aws:lambda:us-east-1:111122223333:function:IngestFunction"
-    aws_request_id = "bench"
+    return http_api_event("POST", f"/v1/sessions/{session_id}/events", caller=caller, body=body)
 
 
 def _baseline_wru(lines_per_batch: list[tuple[bytes, ...]], session_id: str) -> float:
@@ -352,8 +330,8 @@ def measure_storage(rng: random.Random) -> dict[str, Any]:
         bodies = [json.dumps({"events": events}) for events in batches]
         started = time.perf_counter()
         for body in bodies:
-            response = handler.lambda_handler(
-                _api_event(session_id, body, "arn:aws:iam::111122223333:role/agent"), _Context()
+            response = invoke(
+                handler, _api_event(session_id, body, "arn:aws:iam::111122223333:role/agent"), "IngestFunction"
             )
             if response["statusCode"] != 200:
                 raise SystemExit(f"ingest failed: {response['body']}")
@@ -420,10 +398,10 @@ def measure_cpu(rng: random.Random) -> dict[str, Any]:
             (session_id, json.dumps({"events": events})) for events in realistic_batches(session_id, rng, 20)
         )
     api_events = [_api_event(session_id, body, "arn:aws:iam::111122223333:role/agent") for session_id, body in sessions]
-    handler.lambda_handler(api_events[0], _Context())  # warm-up call: cold-start work is not counted
+    invoke(handler, api_events[0], "IngestFunction")  # warm-up call: cold-start work is not counted
     cpu_started, wall_started = time.process_time(), time.perf_counter()
     for api_event in api_events[1:]:
-        response = handler.lambda_handler(api_event, _Context())
+        response = invoke(handler, api_event, "IngestFunction")
         if response["statusCode"] != 200:
             raise SystemExit(f"ingest failed: {response['body']}")
     cpu = time.process_time() - cpu_started
@@ -472,7 +450,7 @@ def _verifier_share(handler: Any, api_events: list[dict[str, Any]]) -> float:
     try:
         started = time.process_time()
         for api_event in api_events:
-            response = handler.lambda_handler(api_event, _Context())
+            response = invoke(handler, api_event, "IngestFunction")
             if response["statusCode"] != 200:
                 raise SystemExit(f"ingest failed while timing the verifier: {response['body']}")
         total = time.process_time() - started

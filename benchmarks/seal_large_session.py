@@ -40,6 +40,7 @@ from agentops_server.store import StoredBatch
 from agentops_verify import chain_event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from infra.lambda_runtime import LocalLambdaContext
 from tests.support.stores import stored_batch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -140,25 +141,9 @@ def child_baseline(session_id: str) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "lines": count, "rss_mib": _peak_rss_mib()}
 
 
-class _LambdaContext:
-    """The attributes of a Lambda context the handler and Powertools read (infra's version would import moto)."""
-
-    function_name = "SealFunction"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:111122223333:function:SealFunction"
-    aws_request_id = "benchmark"
-
-    def __init__(self, timeout_seconds: int) -> None:
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
 def child_seal() -> dict[str, Any]:
     handler = _load_seal_handler()
-    context = _LambdaContext(timeout_seconds=900)
+    context = LocalLambdaContext("SealFunction", 256, 900)
     started = time.perf_counter()
     result = handler.lambda_handler({"source": "aws.events", "detail-type": "Scheduled Event"}, context)
     return {"seconds": time.perf_counter() - started, "sealed": result["sealed"], "rss_mib": _peak_rss_mib()}

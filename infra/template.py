@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cfnlint.decode import cfn_yaml
-
 TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "template.yaml"
 TABLE_TYPE = "AWS::DynamoDB::Table"
 FUNCTION_TYPE = "AWS::Serverless::Function"
@@ -24,6 +22,10 @@ class TemplateError(Exception):
 
 def load_template(template_path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     """The template as plain data (cfn-lint's node subclasses stripped)."""
+    # Imported here: cfn-lint takes seconds and tens of MB to import, and processes that only run handlers
+    # (through infra.lambda_runtime, whose route types live beside this) never read a template.
+    from cfnlint.decode import cfn_yaml  # noqa: PLC0415
+
     template: dict[str, Any] = _plain(cfn_yaml.load(str(template_path)))
     return template
 

@@ -3,9 +3,7 @@ on AWS: fast enough for property-based tests, and the same handler code the loca
 
 from __future__ import annotations
 
-import base64
 import json
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from infra.resources import create_table
+from tests.support.apigw import http_api_event, invoke
 from tests.support.handlers import load_handler_module
 
 REGION = "us-east-1"
@@ -51,43 +50,12 @@ class InProcessIngest:
         caller: str | None = AGENT_ARN,
         content_type: str | None = "application/json",
     ) -> HandlerResponse:
-        request_context: dict[str, Any] = {
-            "accountId": "111122223333",
-            "apiId": "hardening",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
-            "requestId": str(uuid.uuid4()),
-            "routeKey": "$default",
-            "stage": "$default",
-            "timeEpoch": 0,
-        }
-        if caller is not None:
-            request_context["authorizer"] = {"iam": {"userArn": caller, "accessKey": "AKIAHARDENING"}}
-        try:
-            text, encoded = body.decode("utf-8"), False
-        except UnicodeDecodeError:  # API Gateway base64-encodes bodies that are not UTF-8 text
-            text, encoded = base64.b64encode(body).decode("ascii"), True
-        event = {
-            "version": "2.0",
-            "routeKey": "$default",
-            "rawPath": path,
-            "rawQueryString": "",
-            "headers": {"content-type": content_type} if content_type else {},
-            "requestContext": request_context,
-            "body": text,
-            "isBase64Encoded": encoded,
-        }
-        result = self.module.lambda_handler(event, _LambdaContext())
+        event = http_api_event(method, path, caller=caller, body=body, content_type=content_type)
+        result = invoke(self.module, event, "IngestFunction")
         return HandlerResponse(result["statusCode"], result["body"].encode("utf-8"))
 
     def post_events(self, session_id: str, body: bytes, **options: Any) -> HandlerResponse:
         return self.call("POST", f"/v1/sessions/{session_id}/events", body, **options)
-
-
-class _LambdaContext:
-    function_name = "IngestFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:111122223333:function:IngestFunction"
-    aws_request_id = "hardening"
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -14,6 +13,7 @@ import pytest
 
 from infra.resources import create_table
 from tests.functional.conftest import REGION
+from tests.support.apigw import http_api_event, invoke
 from tests.support.handlers import load_handler_module
 
 SERVICE_ID = "agentops-replay-test"
@@ -54,30 +54,8 @@ class Api:
         caller: str = AGENT,
         content_type: str = "application/json",
     ) -> Response:
-        headers = {"content-type": content_type} if content_type else {}
-        request_context: dict[str, Any] = {
-            "accountId": "111122223333",
-            "apiId": "test",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
-            "requestId": str(uuid.uuid4()),
-            "routeKey": "$default",
-            "stage": "$default",
-            "timeEpoch": 0,
-        }
-        if caller:
-            request_context["authorizer"] = {"iam": {"userArn": caller, "accessKey": "AKIA"}}
-        event: dict[str, Any] = {
-            "version": "2.0",
-            "routeKey": "$default",
-            "rawPath": path,
-            "rawQueryString": "",
-            "headers": headers,
-            "requestContext": request_context,
-            "isBase64Encoded": False,
-        }
-        if body is not None:
-            event["body"] = body.decode("utf-8") if isinstance(body, bytes) else body
-        result = self.module.lambda_handler(event, LambdaContextStub())
+        event = http_api_event(method, path, caller=caller or None, body=body, content_type=content_type or None)
+        result = invoke(self.module, event, "IngestFunction")
         return Response(result["statusCode"], json.loads(result["body"]), result.get("headers", {}))
 
     def post_events(self, session_id: str, events: list[dict[str, Any]], **options: Any) -> Response:
@@ -85,13 +63,6 @@ class Api:
 
     def get_session(self, session_id: str, caller: str = AGENT) -> Response:
         return self.call("GET", f"/v1/sessions/{session_id}", caller=caller)
-
-
-class LambdaContextStub:
-    function_name = "IngestFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:111122223333:function:IngestFunction"
-    aws_request_id = "test-request"
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from agentops_verify import TrustStore, canonicalize, sha256_hex, verify_bytes
 from infra.resources import create_table
 from tests.functional.conftest import BUCKET, REGION
 from tests.functional.replay_export.conftest import OWNER, T0, seal_into_archive, store_events
+from tests.support.apigw import http_api_event, invoke
 from tests.support.chains import Event, build_chain
 from tests.support.handlers import load_handler_module
 from tests.support.keys import default_signer
@@ -24,43 +25,15 @@ CALLER = "arn:aws:iam::111122223333:user/auditor"
 UNKNOWN_SESSION = "6f1d1f4e-6f4b-4f0e-9a53-5d0f3f1c2a10"
 
 
-class FakeContext:
-    function_name = "test"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:111122223333:function:test"
-    aws_request_id = "request-1"
-
-
 def http_event(
     method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None, caller: str | None = CALLER
 ) -> dict[str, Any]:
-    """An API Gateway HTTP API (payload format 2.0) event, as API Gateway sends it after IAM authorization."""
-    request_context: dict[str, Any] = {
-        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
-        "requestId": "request-1",
-        "routeKey": "$default",
-        "stage": "$default",
-    }
-    if caller is not None:
-        request_context["authorizer"] = {"iam": {"userArn": caller}}
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "&".join(f"{name}={value}" for name, value in (query or {}).items()),
-        "headers": {"content-type": "application/json"},
-        "requestContext": request_context,
-        "isBase64Encoded": False,
-    }
-    if query:
-        event["queryStringParameters"] = query
-    if body is not None:
-        event["body"] = body if isinstance(body, str) else json.dumps(body)
-    return event
+    text = body if body is None or isinstance(body, str) else json.dumps(body)
+    return http_api_event(method, path, caller=caller, body=text, query=query)
 
 
 def call(handler: ModuleType, event: dict[str, Any]) -> tuple[int, Any]:
-    response = handler.lambda_handler(event, FakeContext())
+    response = invoke(handler, event)
     return response["statusCode"], json.loads(response["body"])
 
 

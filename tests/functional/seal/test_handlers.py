@@ -20,6 +20,7 @@ from infra.resources import create_table
 from tests.functional.conftest import BUCKET, REGION
 from tests.functional.seal.conftest import SERVICE_ID, archive_versions, ingest_session
 from tests.functional.seal.verify import verify_archive
+from tests.support.apigw import http_api_event, invoke
 from tests.support.handlers import load_handler_module
 
 AUDITOR = "arn:aws:iam::111122223333:user/auditor"
@@ -65,27 +66,7 @@ def run_sealer(module: ModuleType) -> dict[str, Any]:
 
 
 def get(module: ModuleType, path: str, caller: str | None = AUDITOR) -> tuple[int, dict[str, Any]]:
-    request_context: dict[str, Any] = {
-        "accountId": "111122223333",
-        "apiId": "test",
-        "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
-        "requestId": str(uuid.uuid4()),
-        "routeKey": "$default",
-        "stage": "$default",
-        "timeEpoch": 0,
-    }
-    if caller is not None:
-        request_context["authorizer"] = {"iam": {"userArn": caller, "accessKey": "AKIA"}}
-    event = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {},
-        "requestContext": request_context,
-        "isBase64Encoded": False,
-    }
-    result = module.lambda_handler(event, LocalLambdaContext("ChainFunction", 512, 15))
+    result = invoke(module, http_api_event("GET", path, caller=caller), "ChainFunction")
     return result["statusCode"], json.loads(result["body"])
 
 

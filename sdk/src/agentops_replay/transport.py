@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import botocore.session
-from agentops_verify import canonicalize, chain_event
+from agentops_verify import PRODUCER_FIELDS, canonicalize, chain_event
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
@@ -169,7 +169,7 @@ class LocalChainWriter:
         lines: list[bytes] = []
         for event in batch.events:
             chained = chain_event(
-                **{key: event[key] for key in _CHAINED_INPUT_FIELDS},
+                **{key: event[key] for key in PRODUCER_FIELDS},
                 prev_event_hash=previous,
                 chain_authority="sdk",
                 authority_id=self.authority_id,
@@ -223,16 +223,3 @@ class LocalChainWriter:
 
     def close(self) -> None:
         return None
-
-
-_CHAINED_INPUT_FIELDS = (
-    "event_id",
-    "session_id",
-    "sequence_number",
-    "timestamp_wall",
-    "timestamp_monotonic",
-    "event_type",
-    "source_sdk_ver",
-    "schema_ver",
-    "payload",
-)

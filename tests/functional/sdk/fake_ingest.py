@@ -22,19 +22,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from agentops_verify import canonicalize, chain_event, loads
-
-_CLIENT_FIELDS = (
-    "event_id",
-    "session_id",
-    "sequence_number",
-    "timestamp_wall",
-    "timestamp_monotonic",
-    "event_type",
-    "source_sdk_ver",
-    "schema_ver",
-    "payload",
-)
+from agentops_verify import PRODUCER_FIELDS, canonicalize, chain_event, loads
 
 
 class FakeIngest:
@@ -98,7 +86,7 @@ class FakeIngest:
             received.append(_client_form(event))
             chain.append(
                 chain_event(
-                    **{key: event[key] for key in _CLIENT_FIELDS if key != "session_id"},
+                    **{key: event[key] for key in PRODUCER_FIELDS if key != "session_id"},
                     session_id=session_id,
                     prev_event_hash=chain[-1]["event_hash"] if chain else None,
                     chain_authority="server",
@@ -121,7 +109,7 @@ class FakeIngest:
 
 
 def _client_form(event: dict[str, Any]) -> dict[str, Any]:
-    return {key: event.get(key) for key in _CLIENT_FIELDS}
+    return {key: event.get(key) for key in PRODUCER_FIELDS}
 
 
 def _error(code: str, details: dict[str, Any]) -> dict[str, Any]:

@@ -69,7 +69,7 @@ from ._json import loads
 from ._keys import TrustStore, parse_key_file
 from ._policy import Policy
 from ._report import Finding, Report, Violation
-from ._rules import REQUIRED_PAYLOAD_KEYS
+from ._rules import PRODUCER_FIELDS, REQUIRED_PAYLOAD_KEYS
 
 __version__ = VERIFIER_VERSION
 
@@ -105,6 +105,7 @@ __all__ = [
     "PAYLOAD_HASH_MISMATCH",
     "PAYLOAD_WITHHELD",
     "POLICY_VIOLATION",
+    "PRODUCER_FIELDS",
     "REDACTION_INTEGRITY",
     "REQUIRED_PAYLOAD_KEYS",
     "SCHEMA_VERSION_MISMATCH",

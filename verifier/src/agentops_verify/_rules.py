@@ -22,6 +22,9 @@ ENVELOPE_FIELDS: Final = (
     "chain_authority",
 )
 OPTIONAL_FIELDS: Final = ("authority_id",)
+# ELS section 4: the fields the chain authority computes; a producer under server authority sends the others.
+CHAIN_FIELDS: Final = ("payload_hash", "prev_event_hash", "event_hash", "chain_authority")
+PRODUCER_FIELDS: Final = tuple(field for field in ENVELOPE_FIELDS if field not in CHAIN_FIELDS)
 # ELS section 9: only an export document may mark an event this way (and then it has no payload).
 WITHHELD_MARK: Final = "payload_withheld"
 

@@ -119,11 +119,6 @@ class SessionQueue:
                 flat = item
             self._slots.extendleft(reversed(flat))
 
-    def oldest_mono_ns(self) -> int | None:
-        """Recording time of the first queued event (None when the head is a drop run or nothing is queued)."""
-        slots = self._slots
-        return slots[5] if slots and slots[1] is not None else None
-
     def clear(self) -> None:
         self._slots.clear()
 

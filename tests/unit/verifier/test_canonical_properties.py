@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 from agentops_verify import (
+    EVENT_HASH_FIELDS,
     CanonicalizationError,
     MalformedJSONError,
+    ObjectTemplate,
     canonicalize,
     event_hash,
+    event_hash_of_members,
     loads,
     payload_hash,
     verify_lines,
@@ -307,3 +310,35 @@ def test_verifier_event_hash_matches_the_reference_event_hash() -> None:
 def test_nan_and_infinity_never_reach_the_encoder(text: bytes) -> None:
     with pytest.raises(MalformedJSONError):
         EventLineParser().parse(text)
+
+
+# Member names with the characters a template must not take literally: "%" (the template is %-formatted), quotes,
+# controls, and astral characters (UTF-16 order differs from code-point order).
+_member_names = st.text(st.characters(exclude_categories=["Cs"]), max_size=6) | st.sampled_from(
+    ["%", "%s", "%%b", '"', "\\", "\x00", "\U0001f600", "\ue000"]
+)
+
+
+@settings(max_examples=500)
+@given(st.dictionaries(_member_names, json_values, min_size=1, max_size=8))
+@example({"%s": 1, "%%": [2], "\U0001f600": "x", "\ue000": None})
+def test_object_template_writes_the_canonical_object(value: dict[str, Any]) -> None:
+    template = ObjectTemplate(value)
+    assert template.fill({name: canonicalize(member) for name, member in value.items()}) == canonicalize(value)
+
+
+def test_object_template_ignores_other_members_and_requires_its_own() -> None:
+    template = ObjectTemplate(["b", "a"])
+    assert template.fill({"a": b"1", "b": b'"x"', "c": b"3"}) == b'{"a":1,"b":"x"}'
+    assert ObjectTemplate(["only"]).fill({"only": b"null"}) == b'{"only":null}'
+    with pytest.raises(KeyError):
+        template.fill({"a": b"1"})
+    with pytest.raises(ValueError, match="at least one member"):
+        ObjectTemplate([])
+
+
+def test_event_hash_from_members_equals_the_reference() -> None:
+    for event in build_chain(6, seal=None):
+        members = {name: canonicalize(event[name]) for name in event}  # every member: the extra ones are ignored
+        assert event_hash_of_members(members) == event_hash(event) == event["event_hash"]
+        assert set(EVENT_HASH_FIELDS) < set(members)

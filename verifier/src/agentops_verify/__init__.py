@@ -60,16 +60,17 @@ from ._hashing import (
     SPEC_VERSION,
     chain_event,
     event_hash,
+    event_hash_of_members,
     payload_hash,
     seal_signed_bytes,
     sha256_hex,
 )
-from ._jcs import canonicalize
+from ._jcs import ObjectTemplate, canonicalize
 from ._json import loads
 from ._keys import TrustStore, parse_key_file
 from ._policy import Policy
 from ._report import Finding, Report, Violation
-from ._rules import PRODUCER_FIELDS, REQUIRED_PAYLOAD_KEYS
+from ._rules import ENVELOPE_FIELDS, OPTIONAL_FIELDS, PRODUCER_FIELDS, REQUIRED_PAYLOAD_KEYS
 
 __version__ = VERIFIER_VERSION
 
@@ -78,6 +79,7 @@ __all__ = [
     "CHAIN_BROKEN",
     "DUPLICATE_EVENT_ID",
     "EMPTY_LOG",
+    "ENVELOPE_FIELDS",
     "EVENT_HASH_FIELDS",
     "EVENT_HASH_MISMATCH",
     "EVIDENCE_CLASSES",
@@ -98,6 +100,7 @@ __all__ = [
     "MISSING_SESSION_END",
     "MIXED_AUTHORITY",
     "NON_AUTHORITATIVE_EVIDENCE",
+    "OPTIONAL_FIELDS",
     "ORDER_VIOLATION",
     "PARTIAL_AUTHORITATIVE_EVIDENCE",
     "PARTIAL_REASONS",
@@ -127,6 +130,7 @@ __all__ = [
     "KeyFormatError",
     "KeyLookup",
     "MalformedJSONError",
+    "ObjectTemplate",
     "Policy",
     "PublicKey",
     "Report",
@@ -138,6 +142,7 @@ __all__ = [
     "canonicalize",
     "chain_event",
     "event_hash",
+    "event_hash_of_members",
     "load_pem_public_key",
     "load_spki_der",
     "loads",

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from ._jcs import canonicalize
+from ._jcs import ObjectTemplate, canonicalize
 
 SPEC_VERSION = "v0.6"
 
@@ -35,6 +35,9 @@ SEAL_SIGNED_FIELDS = (
 )
 
 
+_EVENT_HASH_INPUT = ObjectTemplate(EVENT_HASH_FIELDS)
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -46,7 +49,13 @@ def payload_hash(payload: Any) -> str:
 
 def event_hash(event: Mapping[str, Any]) -> str:
     """ELS section 2: hex(SHA-256(JCS of the seven hashed envelope fields))."""
-    return sha256_hex(canonicalize({name: event[name] for name in EVENT_HASH_FIELDS}))
+    return event_hash_of_members({name: canonicalize(event[name]) for name in EVENT_HASH_FIELDS})
+
+
+def event_hash_of_members(member_values: Mapping[str, bytes]) -> str:
+    """``event_hash`` from the canonical bytes of each envelope member's value, for writers that put the same bytes
+    into the event's line (``ObjectTemplate``); members that are not hashed are ignored."""
+    return sha256_hex(_EVENT_HASH_INPUT.fill(member_values))
 
 
 def seal_signed_bytes(session_id: str, seal_payload: Mapping[str, Any]) -> bytes:

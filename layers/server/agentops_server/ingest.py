@@ -19,11 +19,19 @@ Pure core: storage, time and the deployment id come in; no AWS, no HTTP. Decisio
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import dataclass
 from typing import Any
 
-from agentops_verify import canonical_bytes, canonicalize, event_hash, sha256_hex
+from agentops_verify import (
+    ENVELOPE_FIELDS,
+    OPTIONAL_FIELDS,
+    PRODUCER_FIELDS,
+    SPEC_VERSION,
+    ObjectTemplate,
+    canonical_bytes,
+    canonicalize,
+    event_hash_of_members,
+    sha256_hex,
+)
 
 from agentops_server.clock import Clock
 from agentops_server.errors import ApiError
@@ -38,31 +46,49 @@ from agentops_server.store import (
     SessionExistsError,
     StoredBatch,
 )
-from agentops_server.validation import REDACTED_JSON, ValidatedBatch, unbacked_redaction, validate_batch
+from agentops_server.validation import (
+    CLIENT_EVENT_TYPES,
+    REDACTED_JSON,
+    ValidatedBatch,
+    unbacked_redaction,
+    validate_batch,
+)
 
 MAX_EVENT_BYTES = 256 * 1024  # API.md: one event's canonical form
 CHAIN_AUTHORITY = "server"  # ELS section 4: this service is the chain authority
-# In the canonical envelope (RFC 8785 section 3.2.3, keys sorted) "payload" sorts directly before "payload_hash".
-_PAYLOAD_HASH_MEMBER = b',"payload_hash":'
 
 
-@dataclass(frozen=True)
-class _PreparedEvent:
-    envelope: dict[str, Any]  # every envelope field but payload and the chain fields
-    payload_bytes: bytes  # JCS of the payload, computed once and reused for the hash and the stored line
+# ELS section 1: every envelope member, authority_id included (this service always names itself).
+_LINE = ObjectTemplate((*ENVELOPE_FIELDS, *OPTIONAL_FIELDS))
+# What identifies a request's events for idempotent retries: the client's envelope values with defaults applied and
+# the payload through its hash; not where the events land in the chain.
+_REQUEST_FIELDS = (*(field for field in PRODUCER_FIELDS if field != "payload"), "payload_hash")
+
+
+# The members every event of a batch shares or takes from a closed set, written once.
+_CONSTANT_MEMBERS = {value: canonicalize(value) for value in (*CLIENT_EVENT_TYPES, SPEC_VERSION)}
+
+# A prepared event: the canonical bytes of each envelope member's value (``canonicalize``), the payload's included;
+# the chain fields are added while chaining. The event hash and the stored line are both filled from these bytes.
+_Members = dict[str, bytes]
 
 
 class IngestService:
     def __init__(self, store: ChainStore, clock: Clock, service_id: str) -> None:
         self._store = store
         self._clock = clock
-        self._service_id = service_id
+        # ELS section 4: the same two authority members on every event this service chains.
+        self._authority_members = {
+            "chain_authority": canonicalize(CHAIN_AUTHORITY),
+            "authority_id": canonicalize(service_id),
+        }
 
     def append(self, session_id: str, caller: str, body: bytes | str) -> dict[str, Any]:
         """Append the batch in ``body`` for ``caller``; return the API.md 200 body or raise ``ApiError``."""
         batch = validate_batch(body, session_id)
         prepared = _prepare(batch)
         digest = _request_digest(prepared)
+        event_ids = tuple(event.event_id for event in batch.events)
         store = self._store
 
         tip = store.tip(session_id)
@@ -92,8 +118,7 @@ class IngestService:
                 raise self._conflict(tip)
             previous_hash = tip.last_event_hash
 
-        lines, event_hashes = _chain(prepared, previous_hash, self._service_id)
-        event_ids = tuple(event["event_id"] for event in (p.envelope for p in prepared))
+        lines, event_hashes = _chain(prepared, previous_hash, self._authority_members)
         if tip is not None:
             used = store.used_event_ids(session_id, event_ids, known_next_sequence=batch.first_sequence)
             if used:
@@ -174,9 +199,10 @@ def accepted_body(batch: StoredBatch) -> dict[str, Any]:
     }
 
 
-def _prepare(batch: ValidatedBatch) -> list[_PreparedEvent]:
+def _prepare(batch: ValidatedBatch) -> list[_Members]:
     prepared = []
-    session_id = batch.session_id
+    session_member = canonicalize(batch.session_id)
+    constant = _CONSTANT_MEMBERS
     for index, (event, raw) in enumerate(zip(batch.events, batch.raw_events, strict=True)):
         payload_bytes = canonical_bytes(raw["payload"], exact=batch.exact_canonical)
         if REDACTED_JSON in payload_bytes:
@@ -195,41 +221,42 @@ def _prepare(batch: ValidatedBatch) -> list[_PreparedEvent]:
                 f"Event {index} carries a payload_hash that differs from the service's computation.",
                 {"event_index": index, "field": "payload_hash", "expected": payload_hash},
             )
-        envelope = {
-            "event_id": event.event_id,
-            "session_id": session_id,
-            "sequence_number": event.sequence_number,
-            "timestamp_wall": event.timestamp_wall,
-            "timestamp_monotonic": event.timestamp_monotonic,
-            "event_type": event.event_type,
-            "source_sdk_ver": event.source_sdk_ver,
-            "schema_ver": event.schema_ver,
-            "payload_hash": payload_hash,
+        members = {
+            "event_id": canonicalize(event.event_id),
+            "session_id": session_member,
+            "sequence_number": canonicalize(event.sequence_number),
+            "timestamp_wall": canonicalize(event.timestamp_wall),
+            "timestamp_monotonic": canonicalize(event.timestamp_monotonic),
+            "event_type": constant[event.event_type],
+            "source_sdk_ver": canonicalize(event.source_sdk_ver),
+            "schema_ver": constant[event.schema_ver],
+            "payload": payload_bytes,
+            "payload_hash": canonicalize(payload_hash),
         }
-        prepared.append(_PreparedEvent(envelope, payload_bytes))
+        prepared.append(members)
     return prepared
 
 
-def _request_digest(prepared: list[_PreparedEvent]) -> str:
+def _request_digest(prepared: list[_Members]) -> str:
     """Identifies a request's events (with defaults applied) independently of where they land in the chain: an
-    idempotency key, not evidence. JSON of lists of validated strings and integers is unambiguous."""
-    rows = [list(p.envelope.values()) for p in prepared]
-    return hashlib.sha256(json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+    idempotency key, not evidence. The hashed text is a JSON array of one array of canonical values per event, which
+    reads back in only one way."""
+    rows = [b"[" + b",".join([members[field] for field in _REQUEST_FIELDS]) + b"]" for members in prepared]
+    return hashlib.sha256(b"[" + b",".join(rows) + b"]").hexdigest()
 
 
 def _chain(
-    prepared: list[_PreparedEvent], previous_hash: str | None, service_id: str
+    prepared: list[_Members], previous_hash: str | None, authority_members: _Members
 ) -> tuple[tuple[bytes, ...], tuple[str, ...]]:
     """ELS sections 2 and 4: link each event to the previous one and return the canonical lines and hashes."""
     lines = []
     hashes = []
-    for index, event in enumerate(prepared):
-        envelope = dict(event.envelope)
-        envelope["prev_event_hash"] = previous_hash
-        envelope["chain_authority"] = CHAIN_AUTHORITY
-        envelope["authority_id"] = service_id
-        previous_hash = envelope["event_hash"] = event_hash(envelope)
-        line = _with_payload(canonicalize(envelope), event.payload_bytes)
+    for index, members in enumerate(prepared):  # prepared for this one call: completed in place
+        members["prev_event_hash"] = canonicalize(previous_hash)
+        members.update(authority_members)
+        previous_hash = event_hash_of_members(members)
+        members["event_hash"] = canonicalize(previous_hash)
+        line = _LINE.fill(members)
         if len(line) > MAX_EVENT_BYTES:
             raise ApiError(
                 "PAYLOAD_TOO_LARGE",
@@ -239,15 +266,6 @@ def _chain(
         lines.append(line)
         hashes.append(previous_hash)
     return tuple(lines), tuple(hashes)
-
-
-def _with_payload(envelope_without_payload: bytes, payload_bytes: bytes) -> bytes:
-    """JCS of the full envelope from the JCS of the rest and the JCS of the payload, without canonicalizing the
-    payload twice. RFC 8785 serializes each member value independently of its siblings, and "payload" is the
-    member just before "payload_hash" in key order; ``,"payload_hash":`` cannot occur inside a canonical string
-    (its quote would be escaped), so the split point is exact."""
-    cut = envelope_without_payload.index(_PAYLOAD_HASH_MEMBER)
-    return b"".join((envelope_without_payload[:cut], b',"payload":', payload_bytes, envelope_without_payload[cut:]))
 
 
 def _head_details(next_sequence: int, last_event_hash: str | None, status: str) -> dict[str, Any]:

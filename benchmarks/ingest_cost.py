@@ -486,8 +486,9 @@ def price(storage: dict[str, Any], cpu: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    storage = measure_storage(random.Random(20261125))
+    # CPU first, in a process holding only what a Lambda container holds (the storage run fills it with moto state).
     cpu = measure_cpu(random.Random(7))
+    storage = measure_storage(random.Random(20261125))
     cost = price(storage, cpu)
     figures = {**storage, **cpu, **cost}
     figures["baseline_over_this_wru_ratio"] = round(storage["baseline_wru_per_event"] / storage["wru_per_event"], 2)

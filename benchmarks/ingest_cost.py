@@ -439,7 +439,7 @@ def _verifier_share(handler: Any, api_events: list[dict[str, Any]]) -> float:
     originals = {
         (ingest_module, "canonical_bytes"): agentops_verify.canonical_bytes,
         (ingest_module, "canonicalize"): agentops_verify.canonicalize,
-        (ingest_module, "event_hash"): agentops_verify.event_hash,
+        (ingest_module, "event_hash_of_members"): agentops_verify.event_hash_of_members,
         (ingest_module, "sha256_hex"): agentops_verify.sha256_hex,
         (validation_module, "loads_for_hashing"): agentops_verify.loads_for_hashing,
     }

@@ -27,7 +27,6 @@ from agentops_verify import (
     PRODUCER_FIELDS,
     SPEC_VERSION,
     ObjectTemplate,
-    canonical_bytes,
     canonicalize,
     event_hash_of_members,
     sha256_hex,
@@ -203,8 +202,9 @@ def _prepare(batch: ValidatedBatch) -> list[_Members]:
     prepared = []
     session_member = canonicalize(batch.session_id)
     constant = _CONSTANT_MEMBERS
-    for index, (event, raw) in enumerate(zip(batch.events, batch.raw_events, strict=True)):
-        payload_bytes = canonical_bytes(raw["payload"], exact=batch.exact_canonical)
+    for index, (event, raw, payload_bytes) in enumerate(
+        zip(batch.events, batch.raw_events, batch.payloads, strict=True)
+    ):
         if REDACTED_JSON in payload_bytes:
             unbacked = unbacked_redaction(raw["payload"])
             if unbacked is not None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from agentops_verify import MalformedJSONError, loads_for_hashing
+from agentops_verify import MAX_DEPTH, MalformedJSONError, canonical_bytes, check_depth, loads_for_hashing
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -275,8 +275,8 @@ _BATCH = TypeAdapter(list[ClientEvent])
 class ValidatedBatch:
     session_id: str
     events: Sequence[_Envelope]  # validated envelopes, in batch order
-    raw_events: Sequence[dict[str, Any]]  # the parsed client objects; payloads are hashed from these
-    exact_canonical: bool  # agentops_verify.canonical_bytes(..., exact=) for any part of raw_events
+    raw_events: Sequence[dict[str, Any]]  # the parsed client objects
+    payloads: Sequence[bytes]  # the canonical bytes (RFC 8785) of each event's payload, as the service hashes it
     first_sequence: int
     ends_session: bool
     starts_session: bool
@@ -303,9 +303,18 @@ def validate_batch(body: bytes | str, path_session_id: str) -> ValidatedBatch:
             {"field": "session_id", "value": path_session_id},
         )
     try:
-        document, exact_canonical = loads_for_hashing(body)
+        # The nesting depth is bounded more cheaply below (_canonical_payloads); every other I-JSON rule holds here.
+        document, exact_canonical = loads_for_hashing(body, caller_bounds_depth=True)
     except MalformedJSONError as exc:
-        raise ApiError("INVALID_JSON", "The body is not valid I-JSON.", {"problem": str(exc)}) from exc
+        raise _invalid_json(exc) from exc
+    try:
+        return _checked_batch(document, exact_canonical, path_session_id)
+    except ApiError:
+        _check_nesting(document)  # a body nested too deep is INVALID_JSON, whatever else is wrong with it
+        raise
+
+
+def _checked_batch(document: Any, exact_canonical: bool, path_session_id: str) -> ValidatedBatch:
     events = _events_of(document)
     _reject_authority_fields(events)
     _reject_event_types(events)
@@ -325,11 +334,45 @@ def validate_batch(body: bytes | str, path_session_id: str) -> ValidatedBatch:
         session_id=path_session_id,
         events=validated,
         raw_events=events,
-        exact_canonical=exact_canonical,
+        payloads=_canonical_payloads(document, events, exact_canonical),
         first_sequence=validated[0].sequence_number,
         ends_session=any(event.event_type == "SESSION_END" for event in validated),
         starts_session=validated[0].event_type == "SESSION_START",
     )
+
+
+# ELS section 2: nothing nests deeper than 64 levels. Once the events are valid, every envelope value is a scalar
+# and each payload sits at level 3 ({"events": [{"payload": ...}]}). A payload nests no deeper than the brackets in
+# its canonical form, so only a payload with more than 61 of them needs the walk of the whole body.
+_PAYLOAD_LEVEL = 3
+_BRACKETS_WITHOUT_WALK = MAX_DEPTH - _PAYLOAD_LEVEL
+
+
+def _canonical_payloads(document: Any, events: list[Any], exact_canonical: bool) -> tuple[bytes, ...]:
+    payloads = []
+    bounded = True
+    try:
+        for event in events:
+            payload = canonical_bytes(event["payload"], exact=exact_canonical)
+            if payload.count(b"{") + payload.count(b"[") > _BRACKETS_WITHOUT_WALK:
+                bounded = False
+            payloads.append(payload)
+    except MalformedJSONError as exc:  # deeper than the interpreter's recursion limit
+        raise _invalid_json(exc) from exc
+    if not bounded:
+        _check_nesting(document)
+    return tuple(payloads)
+
+
+def _check_nesting(document: Any) -> None:
+    try:
+        check_depth(document)
+    except MalformedJSONError as exc:
+        raise _invalid_json(exc) from exc
+
+
+def _invalid_json(exc: MalformedJSONError) -> ApiError:
+    return ApiError("INVALID_JSON", "The body is not valid I-JSON.", {"problem": str(exc)})
 
 
 REDACTED = "[REDACTED]"

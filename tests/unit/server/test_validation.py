@@ -210,3 +210,48 @@ def test_an_event_type_that_is_not_a_string_is_a_validation_error_not_a_fault(ev
     error = _rejected([{**_event(0, "SESSION_START", payload={"agent_id": "a"}), "event_type": event_type}])
     assert error.code == "VALIDATION_ERROR"
     assert error.details["errors"] == [{"event_index": 0, "field": "event_type", "problem": "missing or not a string"}]
+
+
+def _nested_lists(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def _with_payload_value(sequence: int, value: Any) -> dict[str, Any]:
+    return _event(sequence, payload={"tool_name": "search", "args": value})
+
+
+def test_a_payload_nested_to_the_last_allowed_level_is_accepted_and_one_more_is_invalid_json() -> None:
+    # body 0, events 1, event 2, payload 3: the args lists fill levels 4..63, the deepest level allowed.
+    batch = validate_batch(json.dumps({"events": [_with_payload_value(4, _nested_lists(60))]}), SESSION)
+    assert batch.payloads[0] == b'{"args":' + b"[" * 60 + b"]" * 60 + b',"tool_name":"search"}'
+    error = _rejected([_with_payload_value(4, _nested_lists(61))])
+    assert (error.code, error.details["problem"]) == ("INVALID_JSON", "nesting deeper than 64")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [{"i": index} for index in range(200)],  # many brackets, two levels deep
+        "[" * 500 + "{" * 500,  # brackets inside a string
+    ],
+)
+def test_a_shallow_payload_with_many_brackets_is_accepted(value: Any) -> None:
+    batch = validate_batch(json.dumps({"events": [_with_payload_value(4, value)]}), SESSION)
+    assert json.loads(batch.payloads[0])["args"] == value
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [_event(4, trace=_nested_lists(70))],  # an unknown field, and deep
+        [_with_payload_value(4, _nested_lists(70)), _event(5, event_hash="a" * 64)],
+        [_event(4, "NOT_A_TYPE"), _with_payload_value(5, _nested_lists(70))],
+        [_with_payload_value(4, _nested_lists(70)), _event(9)],
+        [_with_payload_value(4, _nested_lists(70)), _event(5, "SESSION_END"), _event(6)],
+    ],
+)
+def test_nesting_too_deep_outranks_every_other_problem_of_the_batch(events: list[dict[str, Any]]) -> None:
+    assert _rejected(events).code == "INVALID_JSON"

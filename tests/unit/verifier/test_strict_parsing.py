@@ -6,7 +6,14 @@ import json
 from typing import Any
 
 import pytest
-from agentops_verify import MalformedJSONError, canonical_bytes, canonicalize, loads, loads_for_hashing
+from agentops_verify import (
+    MalformedJSONError,
+    canonical_bytes,
+    canonicalize,
+    check_depth,
+    loads,
+    loads_for_hashing,
+)
 
 
 def _value_of_loads_for_hashing(text: str) -> Any:
@@ -31,6 +38,16 @@ def test_deep_nesting_hidden_among_many_shallow_objects_is_refused(parse: Any) -
     # 2 levels of envelope + 63 = 65 levels: one too many.
     with pytest.raises(MalformedJSONError, match="nesting deeper than 64"):
         parse(_batch_around(_nested(63)))
+
+
+def test_a_caller_that_bounds_depth_itself_gets_every_other_check() -> None:
+    deep = _batch_around(_nested(63))
+    value, _ = loads_for_hashing(deep, caller_bounds_depth=True)  # depth left to the caller...
+    with pytest.raises(MalformedJSONError, match="nesting deeper than 64"):
+        check_depth(value)  # ...which finds it
+    for hostile in ('{"a":1,"a":2}', '{"a":NaN}', '{"a":9007199254740992}', '["\\ud800"]', "[1e400]"):
+        with pytest.raises(MalformedJSONError):
+            loads_for_hashing(hostile, caller_bounds_depth=True)
 
 
 @pytest.mark.parametrize("parse", PARSERS)

@@ -65,8 +65,8 @@ from ._hashing import (
     seal_signed_bytes,
     sha256_hex,
 )
-from ._jcs import ObjectTemplate, canonicalize
-from ._json import loads
+from ._jcs import MAX_DEPTH, ObjectTemplate, canonicalize
+from ._json import check_depth, loads
 from ._keys import TrustStore, parse_key_file
 from ._policy import Policy
 from ._report import Finding, Report, Violation
@@ -96,6 +96,7 @@ __all__ = [
     "LOAD_ERROR",
     "LOG_DROP_PRESENT",
     "MALFORMED_JSON",
+    "MAX_DEPTH",
     "MISSING_FIELD",
     "MISSING_SESSION_END",
     "MIXED_AUTHORITY",
@@ -141,6 +142,7 @@ __all__ = [
     "canonical_bytes",
     "canonicalize",
     "chain_event",
+    "check_depth",
     "event_hash",
     "event_hash_of_members",
     "load_pem_public_key",

@@ -46,9 +46,11 @@ class EventLineParser:
             self._needs_exact = True
         return value
 
-    def parse(self, line: bytes) -> tuple[Any, bool]:
+    def parse(self, line: bytes, *, caller_bounds_depth: bool = False) -> tuple[Any, bool]:
         """Parse one line (without surrounding whitespace) strictly as I-JSON. Returns the value and whether its
-        canonical form needs the exact (slow) canonicalizer rather than ``fast_canonical_text``."""
+        canonical form needs the exact (slow) canonicalizer rather than ``fast_canonical_text``. With
+        ``caller_bounds_depth`` the nesting depth is left unchecked (``check_depth``) for a caller that can bound it
+        more cheaply; everything else is checked."""
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -64,7 +66,7 @@ class EventLineParser:
             raise MalformedJSONError(str(exc)) from None
         if end != len(text):
             raise MalformedJSONError(f"extra data after the JSON value at character {end}")
-        check_parsed(text, value)
+        check_parsed(text, value, depth=not caller_bounds_depth)
         if self._needs_exact or (line.find(b"\\") >= 0 and SURROGATE_ESCAPE.search(text) is not None):
             return value, True
         return value, not line.isascii() and ASTRAL_CHARACTER.search(text) is not None
@@ -81,11 +83,12 @@ def canonical_bytes(value: Any, *, exact: bool) -> bytes:
         raise MalformedJSONError(str(exc)) from None
 
 
-def loads_for_hashing(data: bytes | str) -> tuple[Any, bool]:
+def loads_for_hashing(data: bytes | str, *, caller_bounds_depth: bool = False) -> tuple[Any, bool]:
     """Parse one JSON document strictly as I-JSON, like ``loads``, and say whether its parts need the exact writer:
-    pass the flag to ``canonical_bytes`` for any part of the value. For services that hash what they parse."""
+    pass the flag to ``canonical_bytes`` for any part of the value. For services that hash what they parse.
+    ``caller_bounds_depth`` leaves the nesting depth to the caller, as ``EventLineParser.parse`` explains."""
     try:
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     except UnicodeEncodeError:
         raise MalformedJSONError("string contains a lone surrogate") from None
-    return EventLineParser().parse(raw.strip(JSON_WHITESPACE.encode()))
+    return EventLineParser().parse(raw.strip(JSON_WHITESPACE.encode()), caller_bounds_depth=caller_bounds_depth)

@@ -65,13 +65,14 @@ _DECODER = json.JSONDecoder(
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-def check_parsed(text: str, value: Any) -> None:
-    """The I-JSON checks the C scanner cannot make while parsing ``text`` into ``value``: nesting depth and lone
-    surrogates. A surrogate needs a \\uD8xx-\\uDFxx escape (UTF-8 cannot carry one literally), so without such an
-    escape only the depth is walked, and not at all when the text has too few brackets to nest 64 deep."""
+def check_parsed(text: str, value: Any, *, depth: bool = True) -> None:
+    """The I-JSON checks the C scanner cannot make while parsing ``text`` into ``value``: nesting depth (unless
+    ``depth`` is false) and lone surrogates. A surrogate needs a \\uD8xx-\\uDFxx escape (UTF-8 cannot carry one
+    literally), so without such an escape only the depth is walked, and not at all when the text has too few brackets
+    to nest 64 deep."""
     if "\\" in text and SURROGATE_ESCAPE.search(text) is not None:
         check_tree(value)
-    elif text.count("{") + text.count("[") > MAX_DEPTH:
+    elif depth and text.count("{") + text.count("[") > MAX_DEPTH:
         check_depth(value)
 
 

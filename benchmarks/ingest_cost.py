@@ -27,6 +27,7 @@ import json
 import math
 import os
 import random
+import statistics
 import sys
 import time
 import uuid
@@ -42,6 +43,7 @@ from tests.support.apigw import http_api_event, invoke  # noqa: E402 - the repos
 BATCH_SIZE = 50
 BATCHES = 40
 CPU_BATCHES = 200
+CPU_REPETITIONS = 7
 MEMORY_MB = 512  # template.yaml Globals.Function.MemorySize
 DYNAMODB_ROUND_TRIP_MS = 6.0
 PRICE_HTTP_API_PER_REQUEST = 1.00 / 1e6
@@ -382,15 +384,15 @@ def measure_cpu(rng: random.Random) -> dict[str, Any]:
     from agentops_server.ingest import IngestService
     from agentops_server.memory import InMemoryChainStore
 
+    from infra.template import function_definitions, load_template
     from tests.support.handlers import load_handler_module
 
+    # The function's own settings from template.yaml (intrinsics such as the table name are not needed here).
+    (ingest_function,) = [f for f in function_definitions(load_template()) if f.logical_id == "IngestFunction"]
+    os.environ.update({name: value for name, value in ingest_function.environment.items() if isinstance(value, str)})
     os.environ.setdefault("TABLE_NAME", "bench")
     os.environ.update(AWS_DEFAULT_REGION="us-east-1", POWERTOOLS_LOG_LEVEL="ERROR")
     handler = load_handler_module("ingest")
-    store = InMemoryChainStore()
-    # The route reads these module globals: swap the DynamoDB adapter for the in-memory store.
-    setattr(handler, "store", store)  # noqa: B010
-    setattr(handler, "ingest", IngestService(store, SystemClock(), "agentops-replay"))  # noqa: B010
     sessions: list[tuple[str, str]] = []
     for _ in range(CPU_BATCHES // 20):
         session_id = str(uuid.uuid4())
@@ -398,18 +400,27 @@ def measure_cpu(rng: random.Random) -> dict[str, Any]:
             (session_id, json.dumps({"events": events})) for events in realistic_batches(session_id, rng, 20)
         )
     api_events = [_api_event(session_id, body, "arn:aws:iam::111122223333:role/agent") for session_id, body in sessions]
-    invoke(handler, api_events[0], "IngestFunction")  # warm-up call: cold-start work is not counted
-    cpu_started, wall_started = time.process_time(), time.perf_counter()
-    for api_event in api_events[1:]:
-        response = invoke(handler, api_event, "IngestFunction")
-        if response["statusCode"] != 200:
-            raise SystemExit(f"ingest failed: {response['body']}")
-    cpu = time.process_time() - cpu_started
-    wall = time.perf_counter() - wall_started
-    events = (len(api_events) - 1) * BATCH_SIZE
+    cpu_per_event = []
+    wall_per_batch = []
+    for _ in range(CPU_REPETITIONS):
+        # The route reads these module globals: swap the DynamoDB adapter for a fresh in-memory store.
+        store = InMemoryChainStore()
+        setattr(handler, "store", store)  # noqa: B010
+        setattr(handler, "ingest", IngestService(store, SystemClock(), "agentops-replay"))  # noqa: B010
+        invoke(handler, api_events[0], "IngestFunction")  # warm-up call: cold-start work is not counted
+        cpu_started, wall_started = time.process_time(), time.perf_counter()
+        for api_event in api_events[1:]:
+            response = invoke(handler, api_event, "IngestFunction")
+            if response["statusCode"] != 200:
+                raise SystemExit(f"ingest failed: {response['body']}")
+        cpu_per_event.append((time.process_time() - cpu_started) / ((len(api_events) - 1) * BATCH_SIZE))
+        wall_per_batch.append((time.perf_counter() - wall_started) / (len(api_events) - 1))
     return {
-        "handler_cpu_us_per_event": round(cpu / events * 1e6, 2),
-        "handler_compute_ms_per_batch": round(wall / (len(api_events) - 1) * 1000, 3),
+        # Median of the repetitions (this machine is shared and noisy); the fastest is printed beside it.
+        "handler_cpu_us_per_event": round(statistics.median(cpu_per_event) * 1e6, 2),
+        "handler_cpu_us_per_event_fastest_run": round(min(cpu_per_event) * 1e6, 2),
+        "handler_cpu_runs": CPU_REPETITIONS,
+        "handler_compute_ms_per_batch": round(statistics.median(wall_per_batch) * 1000, 3),
         "verifier_share_of_handler_cpu": _verifier_share(handler, api_events),
     }
 

@@ -47,6 +47,7 @@ from agentops_server.store import (
 )
 from agentops_server.validation import (
     CLIENT_EVENT_TYPES,
+    ENVELOPE_DEFAULTS,
     REDACTED_JSON,
     ValidatedBatch,
     unbacked_redaction,
@@ -61,7 +62,7 @@ CHAIN_AUTHORITY = "server"  # ELS section 4: this service is the chain authority
 _LINE = ObjectTemplate((*ENVELOPE_FIELDS, *OPTIONAL_FIELDS))
 # What identifies a request's events for idempotent retries: the client's envelope values with defaults applied and
 # the payload through its hash; not where the events land in the chain.
-_REQUEST_FIELDS = (*(field for field in PRODUCER_FIELDS if field != "payload"), "payload_hash")
+_REQUEST = ObjectTemplate((*(field for field in PRODUCER_FIELDS if field != "payload"), "payload_hash"))
 
 
 # The members every event of a batch shares or takes from a closed set, written once.
@@ -87,7 +88,7 @@ class IngestService:
         batch = validate_batch(body, session_id)
         prepared = _prepare(batch)
         digest = _request_digest(prepared)
-        event_ids = tuple(event.event_id for event in batch.events)
+        event_ids = tuple(event["event_id"] for event in batch.events)
         store = self._store
 
         tip = store.tip(session_id)
@@ -189,8 +190,10 @@ def accepted_body(batch: StoredBatch) -> dict[str, Any]:
         "session_id": batch.session_id,
         "accepted": len(batch.lines),
         "events": [
-            {"sequence_number": batch.first_sequence + offset, "event_id": event_id, "event_hash": event_hash_}
-            for offset, (event_id, event_hash_) in enumerate(zip(batch.event_ids, batch.event_hashes, strict=True))
+            {"sequence_number": sequence_number, "event_id": event_id, "event_hash": event_hash_}
+            for sequence_number, event_id, event_hash_ in zip(
+                range(batch.first_sequence, batch.last_sequence + 1), batch.event_ids, batch.event_hashes, strict=True
+            )
         ],
         "head": _head_details(
             batch.last_sequence + 1, batch.last_event_hash, STATUS_ENDED if batch.ends_session else STATUS_OPEN
@@ -202,11 +205,10 @@ def _prepare(batch: ValidatedBatch) -> list[_Members]:
     prepared = []
     session_member = canonicalize(batch.session_id)
     constant = _CONSTANT_MEMBERS
-    for index, (event, raw, payload_bytes) in enumerate(
-        zip(batch.events, batch.raw_events, batch.payloads, strict=True)
-    ):
+    defaults = ENVELOPE_DEFAULTS
+    for index, (event, payload_bytes) in enumerate(zip(batch.events, batch.payloads, strict=True)):
         if REDACTED_JSON in payload_bytes:
-            unbacked = unbacked_redaction(raw["payload"])
+            unbacked = unbacked_redaction(event["payload"])
             if unbacked is not None:
                 problem = "is [REDACTED] without a string <key>_hash sibling (ELS section 3)"
                 raise ApiError(
@@ -215,21 +217,22 @@ def _prepare(batch: ValidatedBatch) -> list[_Members]:
                     {"errors": [{"event_index": index, "field": unbacked, "problem": problem}]},
                 )
         payload_hash = sha256_hex(payload_bytes)  # ELS section 2: hex(SHA-256(JCS(payload)))
-        if event.payload_hash is not None and event.payload_hash != payload_hash:
+        claimed = event.get("payload_hash")
+        if claimed is not None and claimed != payload_hash:
             raise ApiError(
                 "PAYLOAD_HASH_MISMATCH",
                 f"Event {index} carries a payload_hash that differs from the service's computation.",
                 {"event_index": index, "field": "payload_hash", "expected": payload_hash},
             )
         members = {
-            "event_id": canonicalize(event.event_id),
+            "event_id": canonicalize(event["event_id"]),
             "session_id": session_member,
-            "sequence_number": canonicalize(event.sequence_number),
-            "timestamp_wall": canonicalize(event.timestamp_wall),
-            "timestamp_monotonic": canonicalize(event.timestamp_monotonic),
-            "event_type": constant[event.event_type],
-            "source_sdk_ver": canonicalize(event.source_sdk_ver),
-            "schema_ver": constant[event.schema_ver],
+            "sequence_number": canonicalize(event["sequence_number"]),
+            "timestamp_wall": canonicalize(event["timestamp_wall"]),
+            "timestamp_monotonic": canonicalize(event.get("timestamp_monotonic", defaults["timestamp_monotonic"])),
+            "event_type": constant[event["event_type"]],
+            "source_sdk_ver": canonicalize(event.get("source_sdk_ver", defaults["source_sdk_ver"])),
+            "schema_ver": constant[event.get("schema_ver", defaults["schema_ver"])],
             "payload": payload_bytes,
             "payload_hash": canonicalize(payload_hash),
         }
@@ -239,10 +242,8 @@ def _prepare(batch: ValidatedBatch) -> list[_Members]:
 
 def _request_digest(prepared: list[_Members]) -> str:
     """Identifies a request's events (with defaults applied) independently of where they land in the chain: an
-    idempotency key, not evidence. The hashed text is a JSON array of one array of canonical values per event, which
-    reads back in only one way."""
-    rows = [b"[" + b",".join([members[field] for field in _REQUEST_FIELDS]) + b"]" for members in prepared]
-    return hashlib.sha256(b"[" + b",".join(rows) + b"]").hexdigest()
+    idempotency key, not evidence. The hashed text is the JSON array of each event's request members."""
+    return hashlib.sha256(b"[" + b",".join([_REQUEST.fill(members) for members in prepared]) + b"]").hexdigest()
 
 
 def _chain(

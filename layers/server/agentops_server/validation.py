@@ -24,23 +24,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, NotRequired
 
 from agentops_verify import MAX_DEPTH, MalformedJSONError, canonical_bytes, check_depth, loads_for_hashing
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Discriminator,
     Field,
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    with_config,
 )
+from typing_extensions import TypedDict  # pydantic needs this one, not typing's, before Python 3.12
 
 from agentops_server.errors import ApiError
 
-T = TypeVar("T")
 MAX_BATCH_EVENTS = 500
 MAX_SAFE_INTEGER = 2**53 - 1
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -75,15 +75,7 @@ def _calendar_date(value: str) -> str:
     return value
 
 
-def _not_null(value: Any) -> Any:
-    if value is None:
-        raise ValueError("must not be null; leave the field out instead")
-    return value
-
-
 Uuid = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
-# An optional field may be left out, but when present it has its type: null is not a way to say "absent".
-Omittable = Annotated[T | None, AfterValidator(_not_null)]
 # ELS section 1: RFC 3339 UTC with Z, YYYY-MM-DDTHH:MM:SS[.fraction]Z.
 Timestamp = Annotated[
     str,
@@ -93,161 +85,177 @@ Timestamp = Annotated[
 SafeCount = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
 Name = Annotated[str, StringConstraints(min_length=1)]
 
+# The schema is TypedDicts rather than models: validation only answers yes or no (the service hashes the parsed
+# values, never validated copies), and pydantic checks a TypedDict about a third faster than a model. An optional
+# key may be left out, but when present it has its type: null is not a way to say "absent".
 
-class _Payload(BaseModel):
-    # Payloads are open (redaction adds ``<key>_hash`` siblings, producers add their own keys); what ELS section 3
-    # names is checked strictly. Free-form values (messages, args, results, ...) are any JSON, "[REDACTED]" included.
-    model_config = ConfigDict(strict=True, extra="allow")
+# ELS section 3 payloads are open (redaction adds ``<key>_hash`` siblings, producers add their own keys): what the
+# section names is checked strictly, other keys are allowed and not copied. Free-form values (messages, arguments,
+# results, state, ...) are any JSON, "[REDACTED]" included.
+_PAYLOAD = ConfigDict(strict=True, extra="ignore")
+# ELS section 1 fields a client may send (API.md); nothing else.
+_EVENT = ConfigDict(strict=True, extra="forbid")
+# API.md: the values of optional envelope fields a client leaves out.
+ENVELOPE_DEFAULTS = {"timestamp_monotonic": 0, "source_sdk_ver": "unknown", "schema_ver": "v0.6"}
 
 
-class SessionStartPayload(_Payload):
+@with_config(_PAYLOAD)
+class SessionStartPayload(TypedDict):
     agent_id: Name
-    environment: Omittable[Literal["prod", "staging", "dev"]] = None
-    framework: Omittable[str] = None
-    framework_version: Omittable[str] = None
-    sdk_version: Omittable[str] = None
-    tags: Omittable[list[str]] = None
-    system_prompt_hash: Omittable[str] = None
+    environment: NotRequired[Literal["prod", "staging", "dev"]]
+    framework: NotRequired[str]
+    framework_version: NotRequired[str]
+    sdk_version: NotRequired[str]
+    tags: NotRequired[list[str]]
+    system_prompt_hash: NotRequired[str]
 
 
-class SessionEndPayload(_Payload):
+@with_config(_PAYLOAD)
+class SessionEndPayload(TypedDict):
     status: Literal["success", "failure", "timeout", "cancelled"]
-    reason: Omittable[str] = None
-    duration_ms: Omittable[SafeCount] = None
-    total_cost_usd: Omittable[Annotated[float, Field(ge=0)]] = None
+    reason: NotRequired[str]
+    duration_ms: NotRequired[SafeCount]
+    total_cost_usd: NotRequired[Annotated[float, Field(ge=0)]]
 
 
-class ModelRequestPayload(_Payload):
+@with_config(_PAYLOAD)
+class ModelRequestPayload(TypedDict):
     model: Name
-    provider: Omittable[str] = None
-    messages: Any = None
-    prompt_hash: Omittable[str] = None
-    parameters: Any = None
+    provider: NotRequired[str]
+    prompt_hash: NotRequired[str]
 
 
-class ModelResponsePayload(_Payload):
+@with_config(_PAYLOAD)
+class ModelResponsePayload(TypedDict):
     model: Name
-    content: Any = None
-    content_hash: Omittable[str] = None
-    finish_reason: Omittable[str] = None
-    usage: Any = None
+    content_hash: NotRequired[str]
+    finish_reason: NotRequired[str]
 
 
-class ToolCallPayload(_Payload):
+@with_config(_PAYLOAD)
+class ToolCallPayload(TypedDict):
     tool_name: Name
-    tool_id: Omittable[str] = None
-    args: Any = None
-    args_hash: Omittable[str] = None
+    tool_id: NotRequired[str]
+    args_hash: NotRequired[str]
 
 
-class ToolResultPayload(_Payload):
+@with_config(_PAYLOAD)
+class ToolResultPayload(TypedDict):
     tool_name: Name
-    tool_id: Omittable[str] = None
-    result: Any = None
-    result_hash: Omittable[str] = None
-    status: Omittable[str] = None
-    duration_ms: Omittable[SafeCount] = None
+    tool_id: NotRequired[str]
+    result_hash: NotRequired[str]
+    status: NotRequired[str]
+    duration_ms: NotRequired[SafeCount]
 
 
-class AgentStateSnapshotPayload(_Payload):
-    state: Any = None
-    checkpoint_id: Omittable[str] = None
+@with_config(_PAYLOAD)
+class AgentStateSnapshotPayload(TypedDict):
+    checkpoint_id: NotRequired[str]
 
 
-class DecisionTracePayload(_Payload):
+@with_config(_PAYLOAD)
+class DecisionTracePayload(TypedDict):
     decision_id: Name
     inputs: Any
     outputs: Any
     justification: Any
-    policy_version: Omittable[str] = None
+    policy_version: NotRequired[str]
 
 
-class ErrorPayload(_Payload):
+@with_config(_PAYLOAD)
+class ErrorPayload(TypedDict):
     error_type: Name
     message: str
-    fatal: Omittable[bool] = None
+    fatal: NotRequired[bool]
 
 
-class AnnotationPayload(_Payload):
+@with_config(_PAYLOAD)
+class AnnotationPayload(TypedDict):
     annotator_id: Name
     annotation_type: Literal["flag", "comment", "rating"]
     content: Any
-    target_event_id: Omittable[Uuid] = None
+    target_event_id: NotRequired[Uuid]
 
 
-class LogDropPayload(_Payload):
+@with_config(_PAYLOAD)
+class LogDropPayload(TypedDict):
     dropped_count: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)]
     cumulative_drops: SafeCount
     drop_reason: Literal["BUFFER_FULL", "NETWORK_LOSS", "SDK_CRASH"]
-    sequence_range: Any = None
 
 
-class _Envelope(BaseModel):
-    """ELS section 1 fields a client may send (API.md); absent optional fields take the documented defaults."""
-
-    model_config = ConfigDict(strict=True, extra="forbid")
-
+class _Envelope(TypedDict):
     event_id: Uuid
-    event_type: str  # narrowed to one literal by each event model below
     sequence_number: SafeCount
     timestamp_wall: Timestamp
-    timestamp_monotonic: SafeCount = 0
-    source_sdk_ver: str = "unknown"
-    schema_ver: Literal["v0.6"] = "v0.6"
-    session_id: Omittable[Uuid] = None  # optional, but never null
-    payload_hash: Omittable[str] = None  # optional end-to-end check, compared with the server's value
+    timestamp_monotonic: NotRequired[SafeCount]
+    source_sdk_ver: NotRequired[str]
+    schema_ver: NotRequired[Literal["v0.6"]]
+    session_id: NotRequired[Uuid]
+    payload_hash: NotRequired[str]  # optional end-to-end check, compared with the server's value
 
 
+@with_config(_EVENT)
 class SessionStartEvent(_Envelope):
     event_type: Literal["SESSION_START"]
     payload: SessionStartPayload
 
 
+@with_config(_EVENT)
 class SessionEndEvent(_Envelope):
     event_type: Literal["SESSION_END"]
     payload: SessionEndPayload
 
 
+@with_config(_EVENT)
 class ModelRequestEvent(_Envelope):
     event_type: Literal["MODEL_REQUEST"]
     payload: ModelRequestPayload
 
 
+@with_config(_EVENT)
 class ModelResponseEvent(_Envelope):
     event_type: Literal["MODEL_RESPONSE"]
     payload: ModelResponsePayload
 
 
+@with_config(_EVENT)
 class ToolCallEvent(_Envelope):
     event_type: Literal["TOOL_CALL"]
     payload: ToolCallPayload
 
 
+@with_config(_EVENT)
 class ToolResultEvent(_Envelope):
     event_type: Literal["TOOL_RESULT"]
     payload: ToolResultPayload
 
 
+@with_config(_EVENT)
 class AgentStateSnapshotEvent(_Envelope):
     event_type: Literal["AGENT_STATE_SNAPSHOT"]
     payload: AgentStateSnapshotPayload
 
 
+@with_config(_EVENT)
 class DecisionTraceEvent(_Envelope):
     event_type: Literal["DECISION_TRACE"]
     payload: DecisionTracePayload
 
 
+@with_config(_EVENT)
 class ErrorEvent(_Envelope):
     event_type: Literal["ERROR"]
     payload: ErrorPayload
 
 
+@with_config(_EVENT)
 class AnnotationEvent(_Envelope):
     event_type: Literal["ANNOTATION"]
     payload: AnnotationPayload
 
 
+@with_config(_EVENT)
 class LogDropEvent(_Envelope):
     event_type: Literal["LOG_DROP"]
     payload: LogDropPayload
@@ -274,8 +282,7 @@ _BATCH = TypeAdapter(list[ClientEvent])
 @dataclass(frozen=True)
 class ValidatedBatch:
     session_id: str
-    events: Sequence[_Envelope]  # validated envelopes, in batch order
-    raw_events: Sequence[dict[str, Any]]  # the parsed client objects
+    events: Sequence[dict[str, Any]]  # the parsed client events, valid, in batch order (defaults not applied)
     payloads: Sequence[bytes]  # the canonical bytes (RFC 8785) of each event's payload, as the service hashes it
     first_sequence: int
     ends_session: bool
@@ -319,25 +326,24 @@ def _checked_batch(document: Any, exact_canonical: bool, path_session_id: str) -
     _reject_authority_fields(events)
     _reject_event_types(events)
     try:
-        validated = _BATCH.validate_python(events)
+        _BATCH.validate_python(events)
     except ValidationError as exc:
         errors = [_describe(error) for error in exc.errors(include_url=False, include_context=False)]
         raise ApiError(
             "VALIDATION_ERROR", f"{len(errors)} problem(s) in the batch; see details.errors.", {"errors": errors}
         ) from exc
-    _check_session_ids(validated, path_session_id)
-    _check_contiguous(validated)
-    _check_first_event(validated)
-    _check_order(validated)
-    _check_unique_ids(validated)
+    _check_session_ids(events, path_session_id)
+    _check_contiguous(events)
+    _check_first_event(events)
+    _check_order(events)
+    _check_unique_ids(events)
     return ValidatedBatch(
         session_id=path_session_id,
-        events=validated,
-        raw_events=events,
+        events=events,
         payloads=_canonical_payloads(document, events, exact_canonical),
-        first_sequence=validated[0].sequence_number,
-        ends_session=any(event.event_type == "SESSION_END" for event in validated),
-        starts_session=validated[0].event_type == "SESSION_START",
+        first_sequence=events[0]["sequence_number"],
+        ends_session=any(event["event_type"] == "SESSION_END" for event in events),
+        starts_session=events[0]["event_type"] == "SESSION_START",
     )
 
 
@@ -482,21 +488,22 @@ def _validation_error(event_index: int | None, field: str, problem: str) -> ApiE
 
 def _check_session_ids(events: list[Any], path_session_id: str) -> None:
     for index, event in enumerate(events):
-        if event.session_id is not None and event.session_id != path_session_id:
+        session_id = event.get("session_id")
+        if session_id is not None and session_id != path_session_id:
             raise ApiError(
                 "SESSION_ID_MISMATCH",
                 f"Event {index} names another session than the path.",
-                {"event_index": index, "field": "session_id", "value": event.session_id},
+                {"event_index": index, "field": "session_id", "value": session_id},
             )
 
 
 def _check_contiguous(events: list[Any]) -> None:
-    first = events[0].sequence_number
+    first = events[0]["sequence_number"]
     for index, event in enumerate(events):
-        if event.sequence_number != first + index:
+        if event["sequence_number"] != first + index:
             raise ApiError(
                 "NON_CONTIGUOUS_BATCH",
-                f"Event {index} has sequence number {event.sequence_number}; expected {first + index}.",
+                f"Event {index} has sequence number {event['sequence_number']}; expected {first + index}.",
                 {"event_index": index, "field": "sequence_number", "expected": first + index},
             )
 
@@ -504,17 +511,17 @@ def _check_contiguous(events: list[Any]) -> None:
 def _check_first_event(events: list[Any]) -> None:
     # ELS section 3: sequence 0 is SESSION_START, and there is no other SESSION_START.
     for index, event in enumerate(events):
-        if (event.sequence_number == 0) != (event.event_type == "SESSION_START"):
+        if (event["sequence_number"] == 0) != (event["event_type"] == "SESSION_START"):
             raise ApiError(
                 "INVALID_FIRST_EVENT",
                 "A session starts at sequence 0 with SESSION_START, and SESSION_START appears nowhere else.",
-                {"event_index": index, "field": "event_type", "sequence_number": event.sequence_number},
+                {"event_index": index, "field": "event_type", "sequence_number": event["sequence_number"]},
             )
 
 
 def _check_order(events: list[Any]) -> None:
     for index, event in enumerate(events[:-1]):
-        if event.event_type == "SESSION_END":
+        if event["event_type"] == "SESSION_END":
             raise ApiError(
                 "ORDER_VIOLATION",
                 f"Event {index + 1} follows SESSION_END; nothing but the seal may follow it.",
@@ -525,10 +532,10 @@ def _check_order(events: list[Any]) -> None:
 def _check_unique_ids(events: list[Any]) -> None:
     seen: dict[str, int] = {}
     for index, event in enumerate(events):
-        first = seen.setdefault(event.event_id, index)
+        first = seen.setdefault(event["event_id"], index)
         if first != index:
             raise ApiError(
                 "DUPLICATE_EVENT_ID",
                 f"Events {first} and {index} share an event id.",
-                {"event_index": index, "field": "event_id", "value": event.event_id, "first_index": first},
+                {"event_index": index, "field": "event_id", "value": event["event_id"], "first_index": first},
             )

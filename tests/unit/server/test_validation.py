@@ -47,9 +47,8 @@ def test_a_valid_batch_keeps_the_client_values() -> None:
     sent = [_event(4), _event(5, "SESSION_END")]
     batch = validate_batch(json.dumps({"events": sent}), SESSION)
     assert (batch.first_sequence, batch.last_sequence, batch.ends_session, batch.starts_session) == (4, 5, True, False)
-    assert batch.raw_events == sent
-    assert [event.timestamp_monotonic for event in batch.events] == [0, 0]
-    assert [event.source_sdk_ver for event in batch.events] == ["unknown", "unknown"]
+    assert batch.events == sent  # defaults are the ingest's to apply (tests/functional/ingest/test_append_chain.py)
+    assert batch.payloads == (b'{"tool_name":"search"}', b'{"status":"success"}')
 
 
 @pytest.mark.parametrize(
@@ -88,6 +87,9 @@ def test_envelope_fields_are_strictly_typed(field: str, value: Any) -> None:
         ("SESSION_START", {"agent_id": ""}, "payload.agent_id"),
         ("SESSION_START", {"agent_id": "a", "environment": "qa"}, "payload.environment"),
         ("SESSION_START", {"agent_id": "a", "tags": "x"}, "payload.tags"),
+        ("SESSION_START", {"agent_id": "a", "environment": None}, "payload.environment"),
+        ("MODEL_REQUEST", {"model": "m", "provider": None}, "payload.provider"),
+        ("ERROR", {"error_type": "E", "message": "m", "fatal": None}, "payload.fatal"),
         ("SESSION_END", {"status": "done"}, "payload.status"),
         ("SESSION_END", {"status": "success", "duration_ms": "12"}, "payload.duration_ms"),
         ("MODEL_REQUEST", {"messages": []}, "payload.model"),
@@ -128,7 +130,7 @@ def test_payloads_are_open_and_accept_redacted_values() -> None:
         json.dumps({"events": [_event(4, payload=redacted), _event(5, "AGENT_STATE_SNAPSHOT", payload=snapshot)]}),
         SESSION,
     )
-    assert batch.raw_events[0]["payload"] == redacted
+    assert batch.events[0]["payload"] == redacted
 
 
 def test_every_problem_of_the_batch_is_listed() -> None:

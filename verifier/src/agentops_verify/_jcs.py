@@ -135,8 +135,8 @@ def canonicalize(value: Any) -> bytes:
             return _write_string(value).encode("utf-8")
         except UnicodeEncodeError as exc:
             raise CanonicalizationError("string contains a lone surrogate") from exc
-    if kind is int:
-        return _integer(value).encode("ascii")
+    if kind is int and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        return b"%d" % value
     if value is None:
         return b"null"
     if _fast_writer_applies(value):

@@ -13,7 +13,7 @@ from agentops_server.errors import ApiError
 from agentops_server.ingest import IngestService
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.store import StoredBatch
-from agentops_verify import canonicalize, chain_event, loads, verify_lines
+from agentops_verify import canonicalize, chain_event, loads, payload_hash, verify_lines
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -145,6 +145,43 @@ def test_identical_retry_returns_the_original_body_and_changes_nothing(
     reordered = json.dumps({"events": [dict(reversed(list(event.items()))) for event in json.loads(body)["events"]]})
     assert service.append(session_id, OWNER, reordered) == original  # same events, other spelling
     assert len(list(store.iter_lines(session_id))) == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"payload": {"tool_name": "search", "args": {"q": "other"}}},
+        {"timestamp_wall": "2026-01-01T12:00:01Z"},
+        {"timestamp_monotonic": 7},
+        {"source_sdk_ver": "other-sdk/1.0"},
+        {"event_type": "ERROR", "payload": {"error_type": "E", "message": "m"}},
+    ],
+)
+def test_a_changed_event_at_a_taken_sequence_is_a_conflict_not_a_retry(
+    service: IngestService, store: InMemoryChainStore, change: dict[str, Any]
+) -> None:
+    session_id = str(uuid.uuid4())
+    first = [_event(0), _event(1)]
+    service.append(session_id, OWNER, _body(first))
+    before = list(store.iter_lines(session_id))
+    assert _code(service, session_id, [first[0], {**first[1], **change}]) == "SEQUENCE_CONFLICT"
+    assert list(store.iter_lines(session_id)) == before
+
+
+def test_a_retry_that_spells_out_the_defaults_is_the_same_request(service: IngestService) -> None:
+    session_id = str(uuid.uuid4())
+    sent = [_event(0), _event(1)]
+    original = service.append(session_id, OWNER, _body(sent))
+    defaults = {"timestamp_monotonic": 0, "source_sdk_ver": "unknown", "schema_ver": "v0.6", "session_id": session_id}
+    spelled_out = [
+        {**event, **defaults, "payload_hash": event_hash}
+        for event, event_hash in zip(sent, _payload_hashes(sent), strict=True)
+    ]
+    assert service.append(session_id, OWNER, _body(spelled_out)) == original
+
+
+def _payload_hashes(events: list[dict[str, Any]]) -> list[str]:
+    return [payload_hash(event["payload"]) for event in events]
 
 
 def test_retry_restores_a_head_a_crash_left_behind(service: IngestService, store: InMemoryChainStore) -> None:

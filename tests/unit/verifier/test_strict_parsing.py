@@ -14,6 +14,8 @@ from agentops_verify import (
     loads,
     loads_for_hashing,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def _value_of_loads_for_hashing(text: str) -> Any:
@@ -86,3 +88,28 @@ def test_writer_hint_names_the_values_the_fast_writer_cannot_handle(text: str, e
     value, needs_exact = loads_for_hashing(text.encode())
     assert needs_exact is exact
     assert canonical_bytes(value, exact=needs_exact) == canonicalize(json.loads(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('{"n":9007199254740991}', 2**53 - 1),  # 16 digits, in range
+        ('{"n":-9007199254740991}', -(2**53 - 1)),
+        ('{"n":999999999999999}', 999_999_999_999_999),  # 15 digits: never checked, always in range
+        ('{"s":"12345678901234567890","n":1}', 1),  # a long digit run inside a string only
+    ],
+)
+def test_integers_up_to_the_limit_are_read_exactly(text: str, value: int) -> None:
+    for parsed in (loads(text), loads_for_hashing(text)[0], loads_for_hashing(text.encode())[0]):
+        assert parsed.get("n") == value
+
+
+@settings(max_examples=400)
+@given(
+    st.integers(min_value=2**53, max_value=10**30) | st.integers(min_value=-(10**30), max_value=-(2**53)),
+    st.sampled_from(['{"a":%s}', '[1,"x",%s]', '{"deep":[[{"k":%s}]]}', '[%s,"1234"]']),
+)
+def test_an_integer_beyond_the_limit_is_refused_wherever_it_stands(number: int, shape: str) -> None:
+    text = shape % number
+    with pytest.raises(MalformedJSONError, match="outside"):
+        loads_for_hashing(text)

@@ -67,9 +67,13 @@ CLIENT_EVENT_TYPES = frozenset(
 
 
 def _calendar_date(value: str) -> str:
-    # The pattern fixes the shape; this rejects impossible dates and times such as 2026-02-30 or 25:00:00.
+    # The pattern fixes the shape; this rejects impossible dates and times such as 2026-02-30 or 25:00:00. RFC 3339
+    # (section 5.6) allows a leap second, :60, which datetime cannot hold: it is checked as :59, as the verifier does.
+    date_and_time = value[:19]
+    if date_and_time.endswith(":60"):
+        date_and_time = date_and_time[:-2] + "59"
     try:
-        datetime.fromisoformat(value[:19])
+        datetime.fromisoformat(date_and_time)
     except ValueError as exc:
         raise ValueError("not a valid calendar date and time") from exc
     return value

@@ -331,3 +331,16 @@ def test_every_accepted_event_type_gives_a_chain_the_verifier_passes(
     report = verify_lines(store.iter_lines(session_id))
     assert report.passed, report.violations
     assert report.event_count == len(EVERY_TYPE)
+
+
+def test_a_leap_second_is_accepted_and_the_chain_verifies(service: IngestService, store: InMemoryChainStore) -> None:
+    session_id = str(uuid.uuid4())
+    events = [
+        _event(0, timestamp_wall="2016-12-31T23:59:59.9Z"),
+        _event(1, timestamp_wall="2016-12-31T23:59:60.5Z"),
+        _event(2, "SESSION_END", timestamp_wall="2017-01-01T00:00:00Z"),
+    ]
+    service.append(session_id, OWNER, _body(events))
+    report = verify_lines(store.iter_lines(session_id))
+    assert report.passed
+    assert [finding.code for finding in report.warnings] == []

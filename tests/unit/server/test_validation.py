@@ -67,6 +67,7 @@ def test_a_valid_batch_keeps_the_client_values() -> None:
         ("timestamp_wall", "2026-01-01 12:00:00Z"),
         ("timestamp_wall", "2026-02-30T12:00:00Z"),
         ("timestamp_wall", "2026-01-01T24:00:00Z"),
+        ("timestamp_wall", "2026-12-31T23:59:61Z"),
         ("timestamp_wall", 1767268800),
         ("schema_ver", "v0.5"),
         ("source_sdk_ver", None),
@@ -257,3 +258,8 @@ def test_a_shallow_payload_with_many_brackets_is_accepted(value: Any) -> None:
 )
 def test_nesting_too_deep_outranks_every_other_problem_of_the_batch(events: list[dict[str, Any]]) -> None:
     assert _rejected(events).code == "INVALID_JSON"
+
+
+def test_a_leap_second_is_a_valid_timestamp_as_rfc_3339_and_the_verifier_say() -> None:
+    batch = validate_batch(json.dumps({"events": [_event(4, timestamp_wall="2016-12-31T23:59:60.5Z")]}), SESSION)
+    assert batch.events[0]["timestamp_wall"] == "2016-12-31T23:59:60.5Z"

@@ -162,3 +162,86 @@ def test_the_exporter_never_installs_itself_globally(
     _, _, provider = recorded
 
     assert trace.get_tracer_provider() is not provider
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def idle_recorded(ingest: Ingest) -> Iterator[tuple[FakeIngest, AgentOpsClient, TracerProvider, _Clock]]:
+    fake, endpoint = ingest
+    client = AgentOpsClient(endpoint, flush_interval=0.05)
+    clock = _Clock()
+    provider = TracerProvider()
+    exporter = AgentOpsSpanExporter(client, agent_id="otel-agent", idle_seconds=60, clock=clock)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield fake, client, provider, clock
+    client.close(timeout=1)
+
+
+def _chat_turn(provider: TracerProvider, conversation: str) -> None:
+    with provider.get_tracer("agent").start_as_current_span("chat") as chat:
+        chat.set_attributes(
+            {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m", "gen_ai.conversation.id": conversation}
+        )
+
+
+def test_an_idle_conversation_ends_with_timeout_and_its_next_span_starts_a_new_session(
+    idle_recorded: tuple[FakeIngest, AgentOpsClient, TracerProvider, _Clock],
+) -> None:
+    fake, client, provider, clock = idle_recorded
+    _chat_turn(provider, "conv-1")
+    clock.now += 61
+    _chat_turn(provider, "conv-1")
+    assert client.flush(timeout=10)
+
+    first, second = sorted(fake.chains, key=lambda session_id: fake.event_types(session_id)[-1] != "SESSION_END")
+    for session_id in (first, second):
+        assert_verifies(fake, session_id)
+        assert stored_chain(fake, session_id)[0]["payload"]["conversation_id"] == "conv-1"
+    ended = stored_chain(fake, first)
+    assert [event["event_type"] for event in ended] == [
+        "SESSION_START",
+        "MODEL_REQUEST",
+        "MODEL_RESPONSE",
+        "SESSION_END",
+    ]
+    assert (ended[-1]["payload"]["status"], ended[-1]["payload"]["reason"]) == ("timeout", "no GenAI span for 60 s")
+    assert fake.event_types(second)[-1] == "MODEL_RESPONSE"  # the new session is open until shutdown or idle
+
+
+def test_a_conversation_with_spans_closer_than_the_idle_time_stays_one_session(
+    idle_recorded: tuple[FakeIngest, AgentOpsClient, TracerProvider, _Clock],
+) -> None:
+    fake, client, provider, clock = idle_recorded
+    for _ in range(3):
+        _chat_turn(provider, "conv-2")
+        clock.now += 59
+    provider.shutdown()
+    assert client.flush(timeout=10)
+
+    chain = stored_chain(fake, _only_session(fake))
+    assert [event["event_type"] for event in chain].count("MODEL_REQUEST") == 3
+    assert chain[-1]["payload"]["status"] == "success"
+
+
+def test_without_an_idle_time_a_conversation_stays_open_until_shutdown(ingest: Ingest) -> None:
+    fake, endpoint = ingest
+    clock = _Clock()
+    client = AgentOpsClient(endpoint, flush_interval=0.05)
+    try:
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(AgentOpsSpanExporter(client, idle_seconds=None, clock=clock)))
+        _chat_turn(provider, "conv-3")
+        clock.now += 10**6
+        _chat_turn(provider, "conv-3")
+        assert client.flush(timeout=10)
+        assert fake.event_types(_only_session(fake)).count("MODEL_REQUEST") == 2
+        assert fake.event_types(_only_session(fake))[-1] == "MODEL_RESPONSE"
+    finally:
+        client.close(timeout=1)

@@ -3,9 +3,12 @@
 Add it to a tracer provider you own, e.g. ``provider.add_span_processor(SimpleSpanProcessor(
 AgentOpsSpanExporter(client)))``; it never installs itself globally. Spans without ``gen_ai.operation.name`` are
 ignored. Sessions: one per ``gen_ai.conversation.id``, else one per trace. A trace's session ends when the trace's
-local root span ends (``failure`` if that span's status is an error); a conversation's session ends at
-``shutdown()``, because a conversation outlives any one trace. A session starts when its first GenAI span ends (a
-child span, usually); its ``agent_id`` is that span's ``gen_ai.agent.name`` or else the exporter's ``agent_id``.
+local root span ends (``failure`` if that span's status is an error). A conversation outlives any one trace, so its
+session ends when no GenAI span has come for ``idle_seconds`` (``timeout``; checked whenever spans are exported, and
+a later span of the conversation starts a new session) or at ``shutdown()``. The default, 15 minutes, ends sessions
+well before the service would seal them as incomplete (``SealIdleSeconds``, an hour by default); ``None`` keeps them
+open until ``shutdown()``. A session starts when its first GenAI span ends (a child span, usually); its ``agent_id``
+is that span's ``gen_ai.agent.name`` or else the exporter's ``agent_id``.
 
 | ``gen_ai.operation.name`` | events |
 |---|---|
@@ -23,7 +26,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -67,13 +71,27 @@ def _text(value: Any) -> str | None:
 class AgentOpsSpanExporter(SpanExporter):
     """Turns GenAI spans into AgentOps Replay sessions recorded through ``client``."""
 
-    def __init__(self, client: AgentOpsClient, *, agent_id: str = "opentelemetry-agent") -> None:
+    def __init__(
+        self,
+        client: AgentOpsClient,
+        *,
+        agent_id: str = "opentelemetry-agent",
+        idle_seconds: float | None = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._agent_id = agent_id
+        self._idle_seconds = idle_seconds
+        self._clock = clock
         self._sessions: dict[str, Session] = {}
+        self._last_span_at: dict[str, float] = {}  # by session key, on the clock above
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            self._end_idle_sessions()  # first: a span of an idle conversation starts its next session
+        except Exception:
+            logger.exception("agentops: idle sessions could not be ended (retried at the next export)")
         for span in spans:
             try:
                 self._export_span(span)
@@ -87,6 +105,7 @@ class AgentOpsSpanExporter(SpanExporter):
         with self._lock:
             sessions = list(self._sessions.values())
             self._sessions.clear()
+            self._last_span_at.clear()
         for session in sessions:
             session.end("success")
 
@@ -105,6 +124,7 @@ class AgentOpsSpanExporter(SpanExporter):
         if is_local_root and trace_key is not None:
             with self._lock:
                 finished = self._sessions.pop(trace_key, None)
+                self._last_span_at.pop(trace_key, None)
             if finished is not None:
                 if span.status.status_code is StatusCode.ERROR:
                     finished.end("failure", reason=self._error_type(span))
@@ -125,7 +145,20 @@ class AgentOpsSpanExporter(SpanExporter):
                     metadata["conversation_id"] = str(conversation)
                 session = self._client.start_session(agent, **metadata)
                 self._sessions[key] = session
+            self._last_span_at[key] = self._clock()
             return session
+
+    def _end_idle_sessions(self) -> None:
+        if self._idle_seconds is None:
+            return
+        now = self._clock()
+        with self._lock:
+            idle = [key for key, at in self._last_span_at.items() if now - at >= self._idle_seconds]
+            sessions = [self._sessions.pop(key) for key in idle]
+            for key in idle:
+                del self._last_span_at[key]
+        for session in sessions:
+            session.end("timeout", reason=f"no GenAI span for {self._idle_seconds:g} s")
 
     def _record(self, session: Session, operation: str, span: ReadableSpan, attributes: Mapping[str, Any]) -> None:
         duration_ms = None

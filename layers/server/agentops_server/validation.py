@@ -3,7 +3,8 @@
 Checks run in a fixed precedence, so a request with several problems always gets the same answer (first match wins):
 
 1. path session id is not a canonical UUID -> SESSION_ID_MISMATCH
-2. body is not strict I-JSON (ELS section 2) -> INVALID_JSON
+2. body is not strict I-JSON (ELS section 2) -> INVALID_JSON (nesting depth is bounded after the other checks on a
+   valid batch, and walked before any other error is returned, so it keeps this rank)
 3. body is not ``{"events": [...]}`` -> VALIDATION_ERROR; no events -> EMPTY_BATCH; over 500 -> BATCH_TOO_LARGE
 4. an event claims a server field -> AUTHORITY_FIELD_REJECTED (ELS section 4)
 5. an event is a CHAIN_SEAL -> SERVER_ONLY_EVENT_TYPE; a type outside the closed set -> UNKNOWN_EVENT_TYPE
@@ -16,7 +17,8 @@ Checks run in a fixed precedence, so a request with several problems always gets
 11. an event id twice in the batch -> DUPLICATE_EVENT_ID
 
 The ingestion core continues with the checks that need hashes or stored state (``agentops_server.ingest``).
-Validation never changes the client's values: hashing uses the parsed dicts, not the models.
+Validation never changes the client's values: it returns the parsed events as they are, and each payload's canonical
+bytes (RFC 8785), which the service hashes and stores.
 """
 
 from __future__ import annotations

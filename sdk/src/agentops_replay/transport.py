@@ -27,6 +27,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 from ._batch import Batch, rfc3339
+from ._proxy import https_proxy_for
 from ._version import SOURCE_SDK_VER
 from .events import CHAIN_SEAL
 
@@ -92,6 +93,9 @@ class HttpTransport:
         self._endpoint = endpoint.rstrip("/")
         self._scheme = parts.scheme
         self._netloc = parts.netloc
+        self._host = parts.hostname
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._proxy = https_proxy_for(parts.hostname) if parts.scheme == "https" else None
         self._base_path = parts.path.rstrip("/")
         # Everything CPU-heavy and one-off happens here, on the thread that creates the client: building the botocore
         # session, resolving credentials from the default chain, and a first signature (which loads the signing
@@ -133,7 +137,10 @@ class HttpTransport:
 
     def _connect(self, timeout: float) -> http.client.HTTPConnection:
         if self._connection is None:
-            if self._scheme == "https":
+            if self._proxy is not None:
+                self._connection = http.client.HTTPSConnection(self._proxy.host, self._proxy.port, timeout=timeout)
+                self._connection.set_tunnel(self._host, self._port, headers=self._proxy.connect_headers)
+            elif self._scheme == "https":
                 self._connection = http.client.HTTPSConnection(self._netloc, timeout=timeout)
             else:
                 self._connection = http.client.HTTPConnection(self._netloc, timeout=timeout)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -170,14 +171,18 @@ def _handler_for(fake: FakeIngest) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def running_fake_ingest() -> Iterator[tuple[FakeIngest, str]]:
+def running_fake_ingest(tls: ssl.SSLContext | None = None) -> Iterator[tuple[FakeIngest, str]]:
+    """The fake on 127.0.0.1; with ``tls`` (a server context) it speaks HTTPS and is named ``localhost``."""
     fake = FakeIngest()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield fake, f"http://127.0.0.1:{server.server_address[1]}"
+        port = server.server_address[1]
+        yield fake, f"https://localhost:{port}" if tls is not None else f"http://127.0.0.1:{port}"
     finally:
         server.shutdown()
         server.server_close()

@@ -65,7 +65,7 @@ _LINE = ObjectTemplate((*ENVELOPE_FIELDS, *OPTIONAL_FIELDS))
 _REQUEST = ObjectTemplate((*(field for field in PRODUCER_FIELDS if field != "payload"), "payload_hash"))
 
 
-# The members every event of a batch shares or takes from a closed set, written once.
+# Canonical bytes of the member values that come from a closed set (event types, the schema version), written once.
 _CONSTANT_MEMBERS = {value: canonicalize(value) for value in (*CLIENT_EVENT_TYPES, SPEC_VERSION)}
 
 # A prepared event: the canonical bytes of each envelope member's value (``canonicalize``), the payload's included;

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from agentops_server.errors import STATUS_BY_CODE
-from agentops_verify import verify_lines
+from agentops_verify import ENVELOPE_FIELDS, OPTIONAL_FIELDS, verify_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,23 +22,8 @@ from infra.launcher import LocalStackHandle
 from tests.hardening.client_events import CLIENT_PAYLOADS, client_event
 from tests.hardening.inprocess import InProcessIngest, ingest_over_moto
 
-ENVELOPE_FIELDS = [
-    "event_id",
-    "sequence_number",
-    "timestamp_wall",
-    "timestamp_monotonic",
-    "event_type",
-    "source_sdk_ver",
-    "schema_ver",
-    "payload",
-    "session_id",
-    "payload_hash",
-    "event_hash",
-    "prev_event_hash",
-    "chain_authority",
-    "authority_id",
-    "unexpected",
-]
+# Every ELS section 1 field (the server-only ones included, which must be refused) and one that does not exist.
+FIELDS = [*ENVELOPE_FIELDS, *OPTIONAL_FIELDS, "unexpected"]
 EVENT_TYPES = [*CLIENT_PAYLOADS, "LOG_DROP", "CHAIN_SEAL", "ANNOTATION", "session_start", ""]
 
 json_values = st.recursive(
@@ -64,7 +49,7 @@ def mutated_batch(draw: st.DrawFn, first_sequence: int) -> bytes:
     for _ in range(draw(st.integers(min_value=0, max_value=3))):
         index = draw(st.integers(min_value=0, max_value=size - 1))
         kind = draw(st.sampled_from(["set", "delete", "payload", "redact", "type", "duplicate", "replace_event"]))
-        name = draw(st.sampled_from(ENVELOPE_FIELDS))
+        name = draw(st.sampled_from(FIELDS))
         if not isinstance(events[index], dict):
             continue  # an earlier mutation replaced this event by a non-object
         if kind == "set":

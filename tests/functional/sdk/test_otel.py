@@ -210,6 +210,24 @@ def test_an_idle_conversation_ends_with_timeout_and_its_next_span_starts_a_new_s
     assert fake.event_types(second)[-1] == "MODEL_RESPONSE"  # the new session is open until shutdown or idle
 
 
+def test_only_the_conversations_idle_long_enough_end(
+    idle_recorded: tuple[FakeIngest, AgentOpsClient, TracerProvider, _Clock],
+) -> None:
+    fake, client, provider, clock = idle_recorded
+    for at, conversation in ((0, "a"), (30, "b"), (50, "a"), (95, "c")):  # at 95: b idle 65 s, a 45 s
+        clock.now = 1000.0 + at
+        _chat_turn(provider, conversation)
+    assert client.flush(timeout=10)
+
+    by_conversation = {
+        stored_chain(fake, session_id)[0]["payload"]["conversation_id"]: session_id for session_id in fake.chains
+    }
+    assert sorted(by_conversation) == ["a", "b", "c"]
+    assert fake.event_types(by_conversation["b"])[-1] == "SESSION_END"
+    assert fake.event_types(by_conversation["a"]).count("MODEL_REQUEST") == 2
+    assert fake.event_types(by_conversation["a"])[-1] == fake.event_types(by_conversation["c"])[-1] == "MODEL_RESPONSE"
+
+
 def test_a_conversation_with_spans_closer_than_the_idle_time_stays_one_session(
     idle_recorded: tuple[FakeIngest, AgentOpsClient, TracerProvider, _Clock],
 ) -> None:

@@ -27,6 +27,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -84,7 +85,9 @@ class AgentOpsSpanExporter(SpanExporter):
         self._idle_seconds = idle_seconds
         self._clock = clock
         self._sessions: dict[str, Session] = {}
-        self._last_span_at: dict[str, float] = {}  # by session key, on the clock above
+        # Session key -> time of its last span, least recently active first: export() runs on the agent's thread
+        # (SimpleSpanProcessor), so finding the idle sessions looks only at those that are.
+        self._last_span_at: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -146,17 +149,21 @@ class AgentOpsSpanExporter(SpanExporter):
                 session = self._client.start_session(agent, **metadata)
                 self._sessions[key] = session
             self._last_span_at[key] = self._clock()
+            self._last_span_at.move_to_end(key)
             return session
 
     def _end_idle_sessions(self) -> None:
         if self._idle_seconds is None:
             return
         now = self._clock()
+        sessions = []
         with self._lock:
-            idle = [key for key, at in self._last_span_at.items() if now - at >= self._idle_seconds]
-            sessions = [self._sessions.pop(key) for key in idle]
-            for key in idle:
+            while self._last_span_at:
+                key, last_span_at = next(iter(self._last_span_at.items()))
+                if now - last_span_at < self._idle_seconds:
+                    break
                 del self._last_span_at[key]
+                sessions.append(self._sessions.pop(key))
         for session in sessions:
             session.end("timeout", reason=f"no GenAI span for {self._idle_seconds:g} s")
 

@@ -28,7 +28,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal, NotRequired
 
-from agentops_verify import MAX_DEPTH, MalformedJSONError, canonical_bytes, check_depth, loads_for_hashing
+from agentops_verify import (
+    MAX_DEPTH,
+    SPEC_VERSION,
+    MalformedJSONError,
+    canonical_bytes,
+    check_depth,
+    loads_for_hashing,
+)
 from pydantic import (
     AfterValidator,
     ConfigDict,
@@ -102,7 +109,7 @@ _PAYLOAD = ConfigDict(strict=True, extra="ignore")
 # ELS section 1 fields a client may send (API.md); nothing else.
 _EVENT = ConfigDict(strict=True, extra="forbid")
 # API.md: the values of optional envelope fields a client leaves out.
-ENVELOPE_DEFAULTS = {"timestamp_monotonic": 0, "source_sdk_ver": "unknown", "schema_ver": "v0.6"}
+ENVELOPE_DEFAULTS = {"timestamp_monotonic": 0, "source_sdk_ver": "unknown", "schema_ver": SPEC_VERSION}
 
 
 @with_config(_PAYLOAD)
@@ -292,7 +299,6 @@ class ValidatedBatch:
     payloads: Sequence[bytes]  # the canonical bytes (RFC 8785) of each event's payload, as the service hashes it
     first_sequence: int
     ends_session: bool
-    starts_session: bool
 
     @property
     def last_sequence(self) -> int:
@@ -349,7 +355,6 @@ def _checked_batch(document: Any, exact_canonical: bool, path_session_id: str) -
         payloads=_canonical_payloads(document, events, exact_canonical),
         first_sequence=events[0]["sequence_number"],
         ends_session=any(event["event_type"] == "SESSION_END" for event in events),
-        starts_session=events[0]["event_type"] == "SESSION_START",
     )
 
 

@@ -46,7 +46,7 @@ def _problems(events: list[Any]) -> list[tuple[int | None, str]]:
 def test_a_valid_batch_keeps_the_client_values() -> None:
     sent = [_event(4), _event(5, "SESSION_END")]
     batch = validate_batch(json.dumps({"events": sent}), SESSION)
-    assert (batch.first_sequence, batch.last_sequence, batch.ends_session, batch.starts_session) == (4, 5, True, False)
+    assert (batch.first_sequence, batch.last_sequence, batch.ends_session) == (4, 5, True)
     assert batch.events == sent  # defaults are the ingest's to apply (tests/functional/ingest/test_append_chain.py)
     assert batch.payloads == (b'{"tool_name":"search"}', b'{"status":"success"}')
 

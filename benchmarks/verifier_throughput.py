@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from agentops_verify import canonicalize, chain_event, seal_signed_bytes
+from agentops_verify import canonicalize, chain_event, low_s_signature, seal_signed_bytes
 
 TARGET_RATIO = 2.0
 TARGET_RSS_MB = 64
@@ -151,7 +151,7 @@ def _signer() -> tuple[Any, str, str] | None:
     pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
     def sign(message: bytes) -> bytes:
-        return private_key.sign(message, ec.ECDSA(hashes.SHA256()))
+        return low_s_signature(private_key.sign(message, ec.ECDSA(hashes.SHA256())))
 
     return sign, "sha256:" + hashlib.sha256(der).hexdigest(), pem
 
@@ -188,6 +188,7 @@ def generate_chain(path: Path, events: int, key_path: Path) -> bool:
             )
             out.write(canonicalize(previous) + b"\n")
         assert previous is not None
+        seal_event_id = str(uuid.uuid4())
         seal: dict[str, Any] = {
             "ingestion_service_id": "agentops-replay-bench",
             "seal_timestamp": "2026-01-02T00:00:00Z",
@@ -199,10 +200,10 @@ def generate_chain(path: Path, events: int, key_path: Path) -> bool:
             sign, key_id, pem = signer
             seal["signature_algorithm"] = "ECDSA_P256_SHA256"
             seal["signer_key_id"] = key_id
-            seal["signature"] = base64.b64encode(sign(seal_signed_bytes(session_id, seal))).decode()
+            seal["signature"] = base64.b64encode(sign(seal_signed_bytes(session_id, seal_event_id, seal))).decode()
             key_path.write_text(pem)
         sealed = chain_event(
-            event_id=str(uuid.uuid4()),
+            event_id=seal_event_id,
             session_id=session_id,
             sequence_number=events,
             timestamp_wall="2026-01-02T00:00:00Z",

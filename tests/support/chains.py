@@ -112,6 +112,7 @@ def build_chain(
 
 def seal_payload(
     session_id: str,
+    seal_event_id: str,
     events_before_seal: Sequence[Event],
     *,
     signer: TestSigner | None,
@@ -128,7 +129,7 @@ def seal_payload(
         "session_digest": "sha256:" + final_event_hash,
     }
     if signer is not None:
-        signature = signer.sign(seal_signed_bytes(session_id, payload))
+        signature = signer.sign(seal_signed_bytes(session_id, seal_event_id, payload))
         payload["signature_algorithm"] = SIGNATURE_ALGORITHM
         payload["signer_key_id"] = signer.key_id
         payload["signature"] = base64.b64encode(signature).decode("ascii")
@@ -170,6 +171,7 @@ def reseal(events: Sequence[Event], signer: TestSigner | None) -> list[Event]:
     old_seal = rebuilt[-1]
     old_seal["payload"] = seal_payload(
         old_seal["session_id"],
+        old_seal["event_id"],
         rebuilt[:-1],
         signer=signer,
         seal_timestamp=old_seal["payload"]["seal_timestamp"],
@@ -186,13 +188,14 @@ def _signer_for(seal: Literal["signed", "unsigned"], signer: TestSigner | None) 
 
 def _seal_event(events: Sequence[Event], *, signer: TestSigner | None, seal_time: str) -> Event:
     last = events[-1]
+    seal_event_id = str(uuid.uuid4())
     return chain_event(
-        event_id=str(uuid.uuid4()),
+        event_id=seal_event_id,
         session_id=last["session_id"],
         sequence_number=len(events),
         timestamp_wall=seal_time,
         event_type="CHAIN_SEAL",
-        payload=seal_payload(last["session_id"], events, signer=signer, seal_timestamp=seal_time),
+        payload=seal_payload(last["session_id"], seal_event_id, events, signer=signer, seal_timestamp=seal_time),
         prev_event_hash=last["event_hash"],
         chain_authority=last["chain_authority"],
         timestamp_monotonic=last["timestamp_monotonic"] + 1_000_000_000,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from agentops_verify import low_s_signature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -35,7 +36,11 @@ class TestSigner:
         self.key_id: str = "sha256:" + hashlib.sha256(self.spki_der).hexdigest()
 
     def sign(self, message: bytes) -> bytes:
-        """DER ECDSA-SHA256 signature over ``message``, as KMS returns it for MessageType RAW."""
+        """DER ECDSA-SHA256 signature over ``message`` in the low-s form the sealer stores (ELS section 5, rev 2)."""
+        return low_s_signature(self.sign_like_kms(message))
+
+    def sign_like_kms(self, message: bytes) -> bytes:
+        """DER ECDSA-SHA256 signature as KMS returns it for MessageType RAW: s may be high or low."""
         return self.private_key.sign(message, ec.ECDSA(hashes.SHA256()))
 
     def verifies(self, message: bytes, signature: bytes) -> bool:

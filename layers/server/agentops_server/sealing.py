@@ -44,6 +44,7 @@ from agentops_verify import (
     chain_event,
     load_pem_public_key,
     loads,
+    low_s_signature,
     seal_signed_bytes,
     sha256_hex,
     verify_lines,
@@ -233,8 +234,9 @@ class Sealer:
             "final_event_hash": final_event_hash,
             "session_digest": "sha256:" + final_event_hash,
         }
-        signed_bytes = seal_signed_bytes(session_id, payload)
-        signature = self._signer.sign(signed_bytes)
+        seal_event_id = str(uuid.uuid4())
+        signed_bytes = seal_signed_bytes(session_id, seal_event_id, payload)
+        signature = low_s_signature(self._signer.sign(signed_bytes))
         if not verify_signature(load_pem_public_key(self._signer.public_key_pem), signed_bytes, signature):
             # Fail closed: a seal that its own published key cannot check would be worthless evidence forever.
             raise SigningKeyMisconfiguredError(f"KMS signature does not verify under key {self._signer.key_id}")
@@ -242,7 +244,7 @@ class Sealer:
         payload["signer_key_id"] = self._signer.key_id
         payload["signature"] = base64.b64encode(signature).decode("ascii")
         return chain_event(
-            event_id=str(uuid.uuid4()),
+            event_id=seal_event_id,
             session_id=session_id,
             sequence_number=event_count,
             timestamp_wall=seal_timestamp,

@@ -103,7 +103,7 @@ def test_seal_signature_verifies_with_the_verifier_and_with_the_published_key(
     session_id = ingest_session(store)
     sealer.seal_due_sessions(T0)
     seal = seal_of(archived(s3, session_id))
-    signed = seal_signed_bytes(session_id, seal["payload"])
+    signed = seal_signed_bytes(session_id, seal["event_id"], seal["payload"])
     signature = base64.b64decode(seal["payload"]["signature"], validate=True)
     published_pem = s3.get_object(Bucket=BUCKET, Key=public_key_object_key(seal["payload"]["signer_key_id"]))[
         "Body"

@@ -48,8 +48,10 @@ def test_signed_seal_matches_chain_and_verifies_with_its_signer() -> None:
     assert seal["signature_algorithm"] == "ECDSA_P256_SHA256"
     assert seal["signer_key_id"] == signer.key_id
     signature = base64.b64decode(seal["signature"], validate=True)
-    assert signer.verifies(seal_signed_bytes(events[0]["session_id"], seal), signature)
-    assert not make_signer().verifies(seal_signed_bytes(events[0]["session_id"], seal), signature)
+    assert signer.verifies(seal_signed_bytes(events[0]["session_id"], events[-1]["event_id"], seal), signature)
+    assert not make_signer().verifies(
+        seal_signed_bytes(events[0]["session_id"], events[-1]["event_id"], seal), signature
+    )
 
 
 def test_signed_seal_without_signer_uses_the_shared_default_key() -> None:
@@ -118,7 +120,7 @@ def test_reseal_with_another_key_covers_the_rehashed_chain() -> None:
     assert seal["final_event_hash"] == forged[-2]["event_hash"]
     assert seal["signer_key_id"] == attacker.key_id
     signature = base64.b64decode(seal["signature"])
-    assert attacker.verifies(seal_signed_bytes(forged[0]["session_id"], seal), signature)
+    assert attacker.verifies(seal_signed_bytes(forged[0]["session_id"], forged[-1]["event_id"], seal), signature)
 
 
 def test_reseal_without_signer_forges_an_unsigned_seal() -> None:

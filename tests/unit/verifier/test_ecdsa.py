@@ -19,6 +19,7 @@ from agentops_verify._ecdsa import (
     load_pem_public_key,
     load_pem_public_keys,
     load_spki_der,
+    low_s_signature,
     verify_signature,
 )
 from agentops_verify._errors import VerifierError
@@ -68,8 +69,9 @@ def test_signature_made_by_cryptography_verifies(signer: TestSigner, key: Public
     assert verify_signature(key, message, signer.sign(message))
 
 
-def test_rfc6979_p256_sha256_sample_vector_verifies() -> None:
+def test_rfc6979_p256_sha256_sample_vector_verifies_in_its_low_s_form() -> None:
     # RFC 6979 appendix A.2.5, curve P-256, SHA-256, message "sample": an answer computed outside this project.
+    # Its s is above n/2, so ELS rev 2 accepts only its normalized twin (r, n - s).
     rfc_key = load_spki_der(
         uncompressed_spki(
             0x60FED4BA255A9D31C961EB74C6356D68C049B8923B61FA6CE669622E60F29FB6,
@@ -78,15 +80,41 @@ def test_rfc6979_p256_sha256_sample_vector_verifies() -> None:
     )
     r = 0xEFD48B2AACB6A8FD1140DD9CD45E81D69D2C877B56AAF991C34D0EA84EAF3716
     s = 0xF7CB1C942D657C41D436C7A1B6E29F65F3E900DBB9AFF4064DC4AB2F843ACDA8
-    assert verify_signature(rfc_key, b"sample", encode_dss_signature(r, s))
-    assert not verify_signature(rfc_key, b"samplf", encode_dss_signature(r, s))
+    high = encode_dss_signature(r, s)
+    assert low_s_signature(high) == encode_dss_signature(r, N - s)
+    assert verify_signature(rfc_key, b"sample", low_s_signature(high))
+    assert not verify_signature(rfc_key, b"samplf", low_s_signature(high))
+    assert not verify_signature(rfc_key, b"sample", high)
 
 
-def test_high_s_twin_signature_is_accepted(signer: TestSigner, key: PublicKey) -> None:
-    # ECDSA accepts (r, n - s) as well as (r, s); KMS may return either form, so both must verify.
+def test_high_s_twin_signature_is_rejected(signer: TestSigner, key: PublicKey) -> None:
+    # ELS rev 2: (r, n - s) is a second valid ECDSA encoding of one seal; only the low-s form may verify, so a seal
+    # has one valid sealed form and one replay fingerprint.
     r, s = decode_dss_signature(signer.sign(MESSAGE))
-    assert verify_signature(key, MESSAGE, encode_dss_signature(r, N - s))
+    assert s <= N // 2
     assert verify_signature(key, MESSAGE, encode_dss_signature(r, s))
+    assert not verify_signature(key, MESSAGE, encode_dss_signature(r, N - s))
+
+
+@pytest.mark.parametrize("attempt", range(16))
+def test_low_s_normalization_keeps_the_signature_valid_and_is_idempotent(
+    signer: TestSigner, key: PublicKey, attempt: int
+) -> None:
+    message = MESSAGE + bytes([attempt])
+    raw = signer.sign_like_kms(message)
+    normalized = low_s_signature(raw)
+    assert low_s_signature(normalized) == normalized
+    assert verify_signature(key, message, normalized)
+    assert signer.verifies(message, normalized)
+    r, s = decode_dss_signature(raw)
+    assert decode_dss_signature(normalized) == (r, min(s, N - s))
+
+
+def test_low_s_normalization_refuses_what_is_not_a_signature() -> None:
+    with pytest.raises(ValueError, match="strict DER"):
+        low_s_signature(b"\x30\x00")
+    with pytest.raises(ValueError, match="out of range"):
+        low_s_signature(encode_dss_signature(1, N))
 
 
 @pytest.mark.parametrize("private_value", [1, 2, N - 1], ids=["key_is_G", "key_is_2G", "key_is_minus_G"])

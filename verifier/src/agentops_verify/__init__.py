@@ -51,7 +51,7 @@ from ._codes import (
     WARNING_CODES,
 )
 from ._documents import verify_bytes, verify_document, verify_events, verify_export, verify_lines
-from ._ecdsa import KeyFormatError, PublicKey, load_pem_public_key, load_spki_der, verify_signature
+from ._ecdsa import KeyFormatError, PublicKey, load_pem_public_key, load_spki_der, low_s_signature, verify_signature
 from ._errors import CanonicalizationError, MalformedJSONError, VerifierError
 from ._eventline import canonical_bytes, loads_for_hashing
 from ._files import verify_file, verify_stream
@@ -149,6 +149,7 @@ __all__ = [
     "load_spki_der",
     "loads",
     "loads_for_hashing",
+    "low_s_signature",
     "parse_key_file",
     "payload_hash",
     "seal_signed_bytes",

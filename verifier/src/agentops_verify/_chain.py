@@ -756,7 +756,7 @@ class ChainVerifier:
         self._seal_signed = True
         self._seal_key_id = key_id
         self._seal_payload_hash = claimed_hash
-        message = seal_signed_bytes(session_id, payload)
+        message = seal_signed_bytes(session_id, event_id, payload)
         key = self._trust.get(key_id) if self._trust is not None else None
         if key is None:
             listed = self._document_keys.get(key_id)

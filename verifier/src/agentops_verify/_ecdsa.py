@@ -192,18 +192,21 @@ def _on_curve(x: int, y: int) -> bool:
 # --- Signatures --------------------------------------------------------------------------------------------------
 
 
+HALF_N = N // 2
+
+
 def verify_signature(key: PublicKey, message: bytes, signature_der: bytes) -> bool:
     """ECDSA verification over SHA-256 (FIPS 186-4 section 6.4, SEC 1 v2 section 4.1.4). Never raises.
 
-    Both (r, s) and (r, n - s) verify, as ECDSA defines them (KMS may return either); the encoding must still be
-    the one strict DER form.
+    ELS section 5 (rev 2): only the low-s form verifies. ECDSA accepts both (r, s) and (r, n - s); allowing both
+    would give one seal two valid encodings and two replay fingerprints. The encoding must be the strict DER form.
     """
     try:
         r, s = _parse_signature(signature_der)
     except _DERError:
         return False
-    # SEC 1 v2 section 4.1.4 step 1: r and s must be integers in [1, n-1].
-    if not (1 <= r < N and 1 <= s < N):
+    # SEC 1 v2 section 4.1.4 step 1: r and s must be integers in [1, n-1]; ELS rev 2 narrows s to [1, n/2].
+    if not (1 <= r < N and 1 <= s <= HALF_N):
         return False
     # Steps 2-5: e is the SHA-256 digest as an integer; P-256's n has 256 bits, so no truncation applies.
     e = int.from_bytes(hashlib.sha256(message).digest(), "big")
@@ -219,6 +222,39 @@ def verify_signature(key: PublicKey, message: bytes, signature_der: bytes) -> bo
     z_inverse = pow(point[2], -1, P)
     x_affine = point[0] * z_inverse * z_inverse % P
     return x_affine % N == r
+
+
+def low_s_signature(signature_der: bytes) -> bytes:
+    """ELS section 5 (rev 2): the unique low-s form of a DER signature, ``(r, n - s)`` when ``s > n/2``.
+
+    Signers (KMS among them) may return either form; whoever stores a signature normalizes it with this first.
+    Raises ``ValueError`` for a signature that is not strict DER with r and s in [1, n-1].
+    """
+    try:
+        r, s = _parse_signature(signature_der)
+    except _DERError as error:
+        raise ValueError(f"not a strict DER ECDSA signature: {error}") from None
+    if not (1 <= r < N and 1 <= s < N):
+        raise ValueError("ECDSA signature r or s out of range")
+    if s <= HALF_N:
+        return signature_der
+    return _encode_signature(r, N - s)
+
+
+def _encode_signature(r: int, s: int) -> bytes:
+    """ECDSA-Sig-Value in strict DER (X.690 8.3: the fewest octets, a leading zero only before a high bit)."""
+    body = _encode_integer(r) + _encode_integer(s)
+    return bytes([_TAG_SEQUENCE]) + _encode_length(len(body)) + body
+
+
+def _encode_integer(value: int) -> bytes:
+    contents = value.to_bytes(value.bit_length() // 8 + 1, "big")
+    return bytes([_TAG_INTEGER]) + _encode_length(len(contents)) + contents
+
+
+def _encode_length(length: int) -> bytes:
+    # Two P-256 integers of at most 33 octets each fit the short form (below 128).
+    return bytes([length])
 
 
 def _parse_signature(der: bytes) -> tuple[int, int]:

@@ -58,11 +58,13 @@ def event_hash_of_members(member_values: Mapping[str, bytes]) -> str:
     return sha256_hex(_EVENT_HASH_INPUT.fill(member_values))
 
 
-def seal_signed_bytes(session_id: str, seal_payload: Mapping[str, Any]) -> bytes:
-    """ELS section 5: the exact bytes a CHAIN_SEAL signature covers."""
+def seal_signed_bytes(session_id: str, seal_event_id: str, seal_payload: Mapping[str, Any]) -> bytes:
+    """ELS section 5: the exact bytes a CHAIN_SEAL signature covers, the seal event's own ``event_id`` included
+    (rev 2), so a seal's event cannot be re-identified and re-hashed under the same signature."""
     signed = {name: seal_payload[name] for name in SEAL_SIGNED_FIELDS}
     signed["spec_version"] = SPEC_VERSION
     signed["session_id"] = session_id
+    signed["seal_event_id"] = seal_event_id
     return canonicalize(signed)
 
 

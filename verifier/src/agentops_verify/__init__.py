@@ -52,7 +52,7 @@ from ._codes import (
 )
 from ._documents import verify_bytes, verify_document, verify_events, verify_export, verify_lines
 from ._ecdsa import KeyFormatError, PublicKey, load_pem_public_key, load_spki_der, verify_signature
-from ._errors import CanonicalizationError, MalformedJSONError, VerifierError
+from ._errors import CanonicalizationError, EvidenceLogError, MalformedJSONError, VerifierError
 from ._eventline import canonical_bytes, loads_for_hashing
 from ._files import verify_file, verify_stream
 from ._hashing import (
@@ -68,9 +68,35 @@ from ._hashing import (
 from ._jcs import MAX_DEPTH, ObjectTemplate, canonicalize
 from ._json import check_depth, loads
 from ._keys import TrustStore, parse_key_file
+from ._merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    NodeReader,
+    ProofError,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    node_hash,
+    root_from_inclusion_proof,
+    tree_root,
+    verify_consistency,
+    verify_inclusion,
+)
 from ._policy import Policy
 from ._report import Finding, Report, Violation
 from ._rules import ENVELOPE_FIELDS, OPTIONAL_FIELDS, PRODUCER_FIELDS, REQUIRED_PAYLOAD_KEYS
+from ._tiles import (
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    Tile,
+    TileBuilder,
+    TileError,
+    TileReader,
+    encode_entry_bundle,
+    entry_bundle_path,
+    split_entry_bundle,
+    tile_path,
+)
 
 __version__ = VERIFIER_VERSION
 
@@ -79,6 +105,7 @@ __all__ = [
     "CHAIN_BROKEN",
     "DUPLICATE_EVENT_ID",
     "EMPTY_LOG",
+    "EMPTY_ROOT",
     "ENVELOPE_FIELDS",
     "EVENT_HASH_FIELDS",
     "EVENT_HASH_MISMATCH",
@@ -86,6 +113,7 @@ __all__ = [
     "EXCESSIVE_CUMULATIVE_DROPS",
     "EXPORT_CLAIM_MISMATCH",
     "FAIL",
+    "HASH_SIZE",
     "INVALID_DROP_COUNT",
     "INVALID_FIELD",
     "INVALID_GENESIS",
@@ -116,6 +144,8 @@ __all__ = [
     "SEQUENCE_GAP",
     "SESSION_MISMATCH",
     "SPEC_VERSION",
+    "TILE_HEIGHT",
+    "TILE_WIDTH",
     "TIMESTAMP_ANOMALY",
     "UNKNOWN_EVENT_TYPE",
     "UNKNOWN_FIELD",
@@ -127,14 +157,21 @@ __all__ = [
     "WARNING_CODES",
     "CanonicalizationError",
     "ChainVerifier",
+    "EvidenceLogError",
     "Finding",
     "KeyFormatError",
     "KeyLookup",
     "MalformedJSONError",
+    "NodeReader",
     "ObjectTemplate",
     "Policy",
+    "ProofError",
     "PublicKey",
     "Report",
+    "Tile",
+    "TileBuilder",
+    "TileError",
+    "TileReader",
     "TrustStore",
     "VerifierError",
     "Violation",
@@ -143,21 +180,33 @@ __all__ = [
     "canonicalize",
     "chain_event",
     "check_depth",
+    "consistency_proof",
+    "encode_entry_bundle",
+    "entry_bundle_path",
     "event_hash",
     "event_hash_of_members",
+    "inclusion_proof",
+    "leaf_hash",
     "load_pem_public_key",
     "load_spki_der",
     "loads",
     "loads_for_hashing",
+    "node_hash",
     "parse_key_file",
     "payload_hash",
+    "root_from_inclusion_proof",
     "seal_signed_bytes",
     "sha256_hex",
+    "split_entry_bundle",
+    "tile_path",
+    "tree_root",
     "verify_bytes",
+    "verify_consistency",
     "verify_document",
     "verify_events",
     "verify_export",
     "verify_file",
+    "verify_inclusion",
     "verify_lines",
     "verify_signature",
     "verify_stream",

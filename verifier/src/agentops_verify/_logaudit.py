@@ -12,7 +12,7 @@ anything does not, 2 when the audit could not run.
 Memory does not grow with the number of sessions: entry bundles are streamed, the tree is kept as its right edge
 (``TileBuilder``: at most 255 hashes per level and one bundle), each archive is streamed through the chain verifier,
 and the session ids seen (for repeats and for unlogged archives) go to a temporary SQLite database on disk
-(about 50 bytes per session), of which at most ``_SQLITE_CACHE_KIB`` is held in memory.
+(about 30 bytes per session), of which at most ``_SQLITE_CACHE_KIB`` is held in memory.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class _SessionIndex:
     """The session ids of the leaves read so far, in a private temporary SQLite database (deleted when closed).
 
     SQLite keeps at most ``_SQLITE_CACHE_KIB`` of it in memory and the rest in its temporary file, so memory stays
-    flat however many sessions the log holds; the file grows by about 50 bytes per session."""
+    flat however many sessions the log holds; the file grows by about 30 bytes per session."""
 
     def __init__(self) -> None:
         self._db = sqlite3.connect("")

@@ -173,11 +173,15 @@ def test_resumed_log_writes_the_same_bytes_as_one_that_never_stopped(published: 
         assert stored[path] == data
 
 
-def test_edited_partial_tile_changes_the_resumed_root() -> None:
-    """A forged or edited log state: the root rebuilt from the stored partial tiles is not the checkpoint's."""
+def test_edited_partial_tile_is_refused_against_the_checkpoint_root() -> None:
+    """A forged or edited log state: the root rebuilt from the stored partial tiles is not the checkpoint's, so
+    the sealer stops before appending to it."""
     builder, stored = build(70_000)
+    assert TileBuilder.resume(70_000, stored.__getitem__, root=builder.root()).size == 70_000
     stored[tile_path(1, 1, 17)] = b"\xff" + stored[tile_path(1, 1, 17)][1:]
     assert TileBuilder.resume(70_000, stored.__getitem__).root() != builder.root()
+    with pytest.raises(TileError, match="do not hash to its checkpoint's root"):
+        TileBuilder.resume(70_000, stored.__getitem__, root=builder.root())
 
 
 def test_partial_entry_bundle_that_does_not_match_its_tile_is_refused() -> None:

@@ -148,12 +148,13 @@ class TileBuilder:
         self._entries: list[bytes] = []
 
     @classmethod
-    def resume(cls, size: int, read: TileRead) -> TileBuilder:
+    def resume(cls, size: int, read: TileRead, *, root: bytes | None = None) -> TileBuilder:
         """The builder of a log of ``size`` leaves, from its stored partial tiles and partial entry bundle.
 
-        Checks that the partial entry bundle's leaves hash to the partial level-0 tile. The caller then compares
-        ``root()`` with the root of the checkpoint it trusts for ``size``: the root depends on exactly these tiles,
-        so a tile edited anywhere in them changes it."""
+        Checks that the partial entry bundle's leaves hash to the partial level-0 tile and, when ``root`` is given
+        (the root of the last published checkpoint, of ``size`` leaves), that the tiles hash to it (LOG.md section
+        4): the root depends on exactly these tiles, so an edited or forged one is refused before anything is
+        appended to it."""
         if not 0 <= size <= MAX_TREE_SIZE:
             raise ValueError(f"tree size {size} is not between 0 and {MAX_TREE_SIZE}")
         builder = cls()
@@ -169,6 +170,8 @@ class TileBuilder:
             if [leaf_hash(entry) for entry in entries] != builder._levels[0]:
                 raise TileError("the partial entry bundle does not hash to the partial level-0 tile")
             builder._entries = entries
+        if root is not None and builder.root() != root:
+            raise TileError(f"the stored tiles of the log of size {size} do not hash to its checkpoint's root")
         return builder
 
     @property

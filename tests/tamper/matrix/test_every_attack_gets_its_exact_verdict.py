@@ -21,7 +21,9 @@ from agentops_verify._ecdsa import N as P256_ORDER
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from tests.hardening.tamper_matrix.evidence import (
+from tests.support.chains import Event, rehash_from, reseal
+from tests.support.keys import TestSigner, keys_json
+from tests.tamper.matrix.evidence import (
     AUTHORITATIVE,
     PARTIAL,
     Evidence,
@@ -37,9 +39,7 @@ from tests.hardening.tamper_matrix.evidence import (
     verdict_of,
     verify,
 )
-from tests.hardening.tamper_matrix.world import SEAL, World, event_like, world
-from tests.support.chains import Event, rehash_from, reseal
-from tests.support.keys import TestSigner, keys_json
+from tests.tamper.matrix.world import SEAL, World, event_like, world
 
 # DER SubjectPublicKeyInfo of a P-256 key up to its point, for a compressed point (RFC 5480; 33 octets follow).
 COMPRESSED_SPKI_PREFIX = bytes.fromhex("3039301306072a8648ce3d020106082a8648ce3d030107032200")

@@ -745,9 +745,7 @@ ATTACKS: list[Attack] = [
     Attack(
         # Not evidence: the verdict cannot change, and the report repeats the value as unverified metadata.
         "export_generated_at_and_pii_findings_edited",
-        lambda w: edited_export(
-            w, lambda d: (set_path(d, "generated_at", "2030-01-01T00:00:00Z"), set_path(d, "pii_findings", []))
-        ),
+        lambda w: edited_export(w, lambda d: d.update(generated_at="2030-01-01T00:00:00Z", pii_findings=[])),
         passes(AUTHORITATIVE),
     ),
     Attack(

@@ -216,7 +216,7 @@ def detail_lines(report: Report) -> list[str]:
             lines.append("  no seal")
         end = "present" if report.complete else "missing"
         lines.append(f"  session end {end}, {report.total_drops} events dropped")
-    else:
+    elif report.event_count:
         lines.append("  checking stopped at the first violation")
     for violation in report.violations:
         where = violation.location()

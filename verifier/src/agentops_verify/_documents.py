@@ -26,7 +26,8 @@ from ._report import Report, Violation
 
 _WHITESPACE = JSON_WHITESPACE.encode("ascii")
 _LEADING_WHITESPACE = re.compile(rb"[ \t\r\n]*")
-# A JSON object holding any of these is read as an event (even a broken one), not as some other document.
+# A JSON object holding any of these is read as an event (even a broken one), unless members of another document
+# below give it away.
 _EVENT_MEMBERS = frozenset(rules.ENVELOPE_FIELDS) - {"session_id"} | {rules.WITHHELD_MARK}
 # JSON documents people hand over by mistake, recognized by members that give them away (API.md, LOG.md).
 _LOOKALIKES: tuple[tuple[frozenset[str], str], ...] = (
@@ -183,7 +184,8 @@ def what_it_looks_like(value: Any) -> str:
 
 
 def _looks_like_event(value: dict[str, Any]) -> bool:
-    return not _EVENT_MEMBERS.isdisjoint(value.keys())
+    members = value.keys()
+    return not _EVENT_MEMBERS.isdisjoint(members) and not any(giveaway <= members for giveaway, _ in _LOOKALIKES)
 
 
 def _only_whitespace_after(whole: bytes, head: bytes) -> bool:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from agentops_verify import LOAD_ERROR, MALFORMED_JSON, canonicalize, verify_bytes, verify_stream
+from agentops_verify._cli import main
 
 from tests.support.chains import build_chain, to_jsonl
 from tests.support.keys import default_signer, keys_json
@@ -65,3 +67,14 @@ def test_streamed_json_array_with_trailing_text_is_malformed() -> None:
 def test_json_lines_starting_with_a_non_event_object_is_still_json_lines() -> None:
     report = verify_bytes(b'{"anything": 1}\n' + to_jsonl(build_chain(3)))
     assert first_violation(report) == ("MISSING_FIELD", 0)
+
+
+def test_key_set_file_given_to_the_command_as_evidence_fails_saying_where_it_belongs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = tmp_path / "keys.json"
+    keys.write_bytes(keys_json(default_signer()))
+    assert main([str(keys)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"{keys}\tFAIL\tNON_AUTHORITATIVE_EVIDENCE\tLOAD_ERROR\n")
+    assert "pass it with --trusted-key" in out

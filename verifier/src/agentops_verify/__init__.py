@@ -1,11 +1,13 @@
-"""agentops-verify: offline verification of AgentOps Replay evidence (ELS v0.6, signed-seal profile).
+"""agentops-verify: offline verification of AgentOps Replay evidence (ELS v0.6 revision 2, signed-seal profile).
 
-Standard library only. The public surface is re-exported here; everything else is private.
+Standard library only. The public surface is re-exported here; everything else is private. Besides verifying, the
+package is the one home of the format's rules that other components share: field lists, event types, the UUID form,
+the integer range, the redaction marker and its check, the seal builder, and the hashing and canonical form.
 """
 
 from __future__ import annotations
 
-from ._chain import VERIFIER_VERSION, ChainVerifier, KeyLookup
+from ._chain import ChainVerifier
 from ._codes import (
     AUTHORITATIVE_EVIDENCE,
     CHAIN_BROKEN,
@@ -53,14 +55,22 @@ from ._codes import (
     VIOLATION_CODES,
     WARNING_CODES,
 )
-from ._documents import verify_bytes, verify_document, verify_events, verify_export, verify_lines
-from ._ecdsa import KeyFormatError, PublicKey, load_pem_public_key, load_spki_der, low_s_signature, verify_signature
+from ._documents import verify_bytes, verify_document, verify_events, verify_lines
+from ._ecdsa import (
+    KeyFormatError,
+    PublicKey,
+    load_pem_public_key,
+    load_spki_der,
+    low_s_signature,
+    signature_form_problem,
+    verify_signature,
+)
 from ._errors import CanonicalizationError, EvidenceLogError, MalformedJSONError, VerifierError
 from ._eventline import canonical_bytes, loads_for_hashing
+from ._exports import verify_export
 from ._files import verify_file, verify_stream
 from ._hashing import (
     EVENT_HASH_FIELDS,
-    SPEC_VERSION,
     chain_event,
     event_hash,
     event_hash_of_members,
@@ -68,9 +78,9 @@ from ._hashing import (
     seal_signed_bytes,
     sha256_hex,
 )
-from ._jcs import MAX_DEPTH, ObjectTemplate, canonicalize
+from ._jcs import MAX_DEPTH, MAX_SAFE_INTEGER, ObjectTemplate, canonicalize
 from ._json import check_depth, loads
-from ._keys import TrustStore, parse_key_file
+from ._keys import KeyLookup, TrustStore, is_key_id, parse_key_entry, parse_key_file
 from ._leaf import LEAF_KEYS, LEAF_VERSION, LeafError, LogLeaf, SealedChainFacts
 from ._logproof import LogInclusion, LogProof, LogProofCheck, decode_hashes, encode_hashes, verify_log_proof
 from ._merkle import (
@@ -90,8 +100,46 @@ from ._merkle import (
 from ._note import Checkpoint, NoteError, Signer, note_key_id, sign_checkpoint, verify_checkpoint
 from ._policy import Policy
 from ._receipts import ReceiptsFormatError, check_receipts
-from ._report import Finding, Report, Violation
-from ._rules import ENVELOPE_FIELDS, OPTIONAL_FIELDS, PRODUCER_FIELDS, REQUIRED_PAYLOAD_KEYS
+from ._redaction import (
+    Redaction,
+    find_redactions,
+    find_unbacked_redaction,
+    has_redaction_hash,
+    is_redacted,
+    pointer_token,
+)
+from ._report import VERIFIER_VERSION, Finding, Report, Violation
+from ._rules import (
+    CHAIN_FIELDS,
+    CHAIN_SEAL,
+    ENVELOPE_FIELDS,
+    EVENT_TYPES,
+    EXPORT_METADATA_MEMBERS,
+    EXPORT_OPTIONAL_MEMBERS,
+    EXPORT_REQUIRED_MEMBERS,
+    EXPORT_VERIFICATION_KEYS,
+    LEGACY_SEAL_KEYS,
+    LOG_DROP,
+    OPTIONAL_FIELDS,
+    PII_FINDING_MEMBERS,
+    PRODUCER_EVENT_TYPES,
+    PRODUCER_FIELDS,
+    PUBLISHED_KEY_MEMBERS,
+    REDACTED,
+    REDACTION_HASH_SUFFIX,
+    REQUIRED_PAYLOAD_KEYS,
+    SEAL_SIGNATURE_KEYS,
+    SEAL_SUMMARY_KEYS,
+    SESSION_END,
+    SESSION_START,
+    SIGNATURE_ALGORITHM,
+    SIGNED_SEAL_KEYS,
+    SPEC_VERSION,
+    UUID_PATTERN,
+    WITHHELD_MARK,
+    is_canonical_uuid,
+)
+from ._seal import SealSigner, SealSigningError, build_seal_event, seal_payload
 from ._tiles import (
     TILE_HEIGHT,
     TILE_WIDTH,
@@ -110,15 +158,22 @@ __version__ = VERIFIER_VERSION
 __all__ = [
     "AUTHORITATIVE_EVIDENCE",
     "CHAIN_BROKEN",
+    "CHAIN_FIELDS",
+    "CHAIN_SEAL",
     "DUPLICATE_EVENT_ID",
     "EMPTY_LOG",
     "EMPTY_ROOT",
     "ENVELOPE_FIELDS",
     "EVENT_HASH_FIELDS",
     "EVENT_HASH_MISMATCH",
+    "EVENT_TYPES",
     "EVIDENCE_CLASSES",
     "EXCESSIVE_CUMULATIVE_DROPS",
     "EXPORT_CLAIM_MISMATCH",
+    "EXPORT_METADATA_MEMBERS",
+    "EXPORT_OPTIONAL_MEMBERS",
+    "EXPORT_REQUIRED_MEMBERS",
+    "EXPORT_VERIFICATION_KEYS",
     "FAIL",
     "HASH_SIZE",
     "INVALID_DROP_COUNT",
@@ -129,13 +184,16 @@ __all__ = [
     "LEAF_KEYS",
     "LEAF_VERSION",
     "LEGACY_SCHEMA_VERSION",
+    "LEGACY_SEAL_KEYS",
     "LEGACY_SEAL_MISMATCH",
     "LOAD_ERROR",
+    "LOG_DROP",
     "LOG_DROP_PRESENT",
     "LOG_PROOF_INVALID",
     "LOG_VIOLATION_CODES",
     "MALFORMED_JSON",
     "MAX_DEPTH",
+    "MAX_SAFE_INTEGER",
     "MISSING_FIELD",
     "MISSING_SESSION_END",
     "MIXED_AUTHORITY",
@@ -147,14 +205,25 @@ __all__ = [
     "PASS",
     "PAYLOAD_HASH_MISMATCH",
     "PAYLOAD_WITHHELD",
+    "PII_FINDING_MEMBERS",
     "POLICY_VIOLATION",
+    "PRODUCER_EVENT_TYPES",
     "PRODUCER_FIELDS",
+    "PUBLISHED_KEY_MEMBERS",
     "RECEIPT_MISMATCH",
+    "REDACTED",
+    "REDACTION_HASH_SUFFIX",
     "REDACTION_INTEGRITY",
     "REQUIRED_PAYLOAD_KEYS",
     "SCHEMA_VERSION_MISMATCH",
+    "SEAL_SIGNATURE_KEYS",
+    "SEAL_SUMMARY_KEYS",
     "SEQUENCE_GAP",
+    "SESSION_END",
     "SESSION_MISMATCH",
+    "SESSION_START",
+    "SIGNATURE_ALGORITHM",
+    "SIGNED_SEAL_KEYS",
     "SPEC_VERSION",
     "TILE_HEIGHT",
     "TILE_WIDTH",
@@ -164,9 +233,11 @@ __all__ = [
     "UNSEALED_SESSION",
     "UNSIGNED_SEAL",
     "UNTRUSTED_SEAL_KEY",
+    "UUID_PATTERN",
     "VERIFIER_VERSION",
     "VIOLATION_CODES",
     "WARNING_CODES",
+    "WITHHELD_MARK",
     "CanonicalizationError",
     "ChainVerifier",
     "Checkpoint",
@@ -187,7 +258,10 @@ __all__ = [
     "ProofError",
     "PublicKey",
     "ReceiptsFormatError",
+    "Redaction",
     "Report",
+    "SealSigner",
+    "SealSigningError",
     "SealedChainFacts",
     "Signer",
     "Tile",
@@ -198,6 +272,7 @@ __all__ = [
     "VerifierError",
     "Violation",
     "__version__",
+    "build_seal_event",
     "canonical_bytes",
     "canonicalize",
     "chain_event",
@@ -210,7 +285,13 @@ __all__ = [
     "entry_bundle_path",
     "event_hash",
     "event_hash_of_members",
+    "find_redactions",
+    "find_unbacked_redaction",
+    "has_redaction_hash",
     "inclusion_proof",
+    "is_canonical_uuid",
+    "is_key_id",
+    "is_redacted",
     "leaf_hash",
     "load_pem_public_key",
     "load_spki_der",
@@ -219,12 +300,16 @@ __all__ = [
     "low_s_signature",
     "node_hash",
     "note_key_id",
+    "parse_key_entry",
     "parse_key_file",
     "payload_hash",
+    "pointer_token",
     "root_from_inclusion_proof",
+    "seal_payload",
     "seal_signed_bytes",
     "sha256_hex",
     "sign_checkpoint",
+    "signature_form_problem",
     "split_entry_bundle",
     "tile_path",
     "tree_root",

@@ -38,6 +38,7 @@ def _service(store: InMemoryChainStore, s3: Any, export_ids: list[str] | None = 
         # As the handler does: presigned links use SigV4 (the only scheme S3 accepts in every region).
         exports=S3ExportStore(boto3.client("s3", region_name=REGION, config=Config(signature_version="s3v4")), BUCKET),
         clock=FixedClock(),
+        trusted_keys=store.signing_keys,
         new_export_id=lambda: next(ids),
     )
 
@@ -204,6 +205,7 @@ def test_a_large_export_streams_as_a_multipart_upload_and_still_verifies(store: 
         archive_reader=S3ArchiveReader(s3),
         exports=S3ExportStore(s3, BUCKET, part_size=part_size),
         clock=FixedClock(),
+        trusted_keys=store.signing_keys,
     )
 
     body = service.export(events[0]["session_id"], "json", Withholding.from_request([10, 20]))

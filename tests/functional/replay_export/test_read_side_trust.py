@@ -15,7 +15,7 @@ import pytest
 from agentops_server.dynamodb import HEAD_SK, DynamoDBChainStore, decode_lines, encode_lines
 from agentops_server.store import ArchiveRef
 
-from tests.functional.conftest import REGION
+from tests.functional.conftest import BUCKET, REGION
 from tests.functional.replay_export.conftest import (
     T0,
     TABLE,
@@ -204,7 +204,21 @@ def test_sealed_session_head_shows_the_class_the_verifier_computes_from_the_arch
     session_id = events[0]["session_id"]
     seal_into_archive(dynamodb_store, s3, events, evidence_class="AUTHORITATIVE_EVIDENCE")
 
+    head = dynamodb_store.get_head(session_id)
+    assert head is not None
+    assert head.archive is not None
+
     view = _head(ingest_handler, session_id)
 
-    assert (view["status"], view["evidence_class"]) == ("SEALED", "AUTHORITATIVE_EVIDENCE")
-    assert view["archive"]["key"] == f"sessions/{session_id}.jsonl"
+    assert (view["status"], view["evidence_class"], view["sealed_at"]) == (
+        "SEALED",
+        "AUTHORITATIVE_EVIDENCE",
+        "2026-01-01T12:00:00.000000Z",
+    )
+    assert view["archive"] == {
+        "bucket": BUCKET,
+        "key": f"sessions/{session_id}.jsonl",
+        "version_id": head.archive.version_id,
+        "sha256": head.archive.sha256,
+    }
+    assert view["event_count"] == len(events)

@@ -370,7 +370,7 @@ def test_a_page_from_the_verification_pass_equals_the_same_page_read_back(s3: An
     def payloads(sequence_number: int) -> tuple[str, dict[str, Any]]:
         return "MODEL_RESPONSE", {"model": "m", "content": big}
 
-    events = build_chain(60, payload_factory=payloads, **({} if sealed else {"seal": None}))
+    events = build_chain(60, payload_factory=payloads, seal="signed" if sealed else None)
     store = InMemoryChainStore()
     if sealed:
         seal_into_archive(store, s3, events, evidence_class="AUTHORITATIVE_EVIDENCE")

@@ -261,6 +261,24 @@ def _public_keys(seal: dict[str, Any] | None, trust: TrustedKeys) -> list[dict[s
     return [{"signer_key_id": key.key_id, "algorithm": SIGNATURE_ALGORITHM, "public_key_pem": key.pem}]
 
 
+def untrusted_seal(report: dict[str, Any]) -> dict[str, Any]:
+    """Why a chain sealed under a key the deployment does not trust is not exported: a document states its class as
+    if the seal's key were trusted (ELS section 7), so it would either claim a class its own report denies, and fail
+    verification, or print a class nothing supports."""
+    return {
+        **report,
+        "violations": [
+            {
+                "type": "UNTRUSTED_SEAL_KEY",
+                "message": "the seal is signed by a key this deployment does not trust",
+                "event_sequence": report.get("event_count", 1) - 1,
+                "event_id": None,
+                "context": {"signer_key_id": report.get("seal_key_id")},
+            }
+        ],
+    }
+
+
 class ExportService:
     """Reads the session twice (the archive version when sealed, the chain store otherwise), streams the document
     to the exports area (and for ``pdf`` its rendering beside it) and answers with a presigned link."""
@@ -286,7 +304,8 @@ class ExportService:
 
     def export(self, session_id: str, file_format: str, withholding: Withholding) -> dict[str, Any]:
         """The 201 body of API.md; ``ApiError`` SESSION_NOT_FOUND, VALIDATION_ERROR or VERIFICATION_FAILED (the
-        chain does not verify, as replay answers it); nothing is written on any of them."""
+        chain does not verify, as replay answers it, or its seal is signed by a key that is not trusted); nothing is
+        written on any of them."""
         head = self._store.get_head(session_id)
         if head is None:
             raise session_not_found(session_id)
@@ -296,6 +315,8 @@ class ExportService:
             raise verification_failed(survey.report)
         if survey.report.get("session_id") != session_id:
             raise verification_failed(session_mismatch(session_id, survey.report))
+        if survey.report.get("seal_signed") and not survey.report.get("seal_key_trusted"):
+            raise verification_failed(untrusted_seal(survey.report))
         export_id = self._new_export_id()
         chunks = document_chunks(
             session_id=session_id,

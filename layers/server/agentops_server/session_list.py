@@ -16,6 +16,7 @@ import binascii
 import hashlib
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -45,15 +46,20 @@ _MAX_TOKEN_CHARS = 256  # a token this module writes is about 160 characters
 _TOKEN_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 _LIMIT = re.compile(r"[1-9][0-9]{0,2}")
 _TIMESTAMP = TypeAdapter(Timestamp)  # ELS section 1's RFC 3339 UTC form, the one events use
+# Each row reads its chain's tip (one small query); a page's tips are read this many at a time, so a page of 50 waits
+# for about 7 round trips instead of 50.
+TIP_READERS = 8
 
 
 def list_sessions(store: ChainStore, parameters: Mapping[str, str] | None) -> dict[str, Any]:
     """The API.md 200 body for these query string parameters, or ``ApiError`` VALIDATION_ERROR."""
     query, fingerprint = parse_query(parameters or {})
     page = store.list_sessions(query)
+    with ThreadPoolExecutor(max_workers=TIP_READERS) as readers:
+        tips = list(readers.map(lambda head: store.tip(head.session_id), page.heads))
     rows = []
-    for head in page.heads:
-        row = session_row(head, store.tip(head.session_id))
+    for head, tip in zip(page.heads, tips, strict=True):
+        row = session_row(head, tip)
         # The store filters on the head's recorded status, which can lag the chain's tip after a crash; the row
         # shows the tip's, and a row that no longer has the status asked for is left out.
         if query.status is None or row["status"] == query.status:

@@ -217,7 +217,7 @@ def test_listing_reads_only_the_listing_indexes_and_the_heads(store: DynamoDBCha
 def test_a_sparse_status_is_listed_completely_within_the_read_budget(store: DynamoDBChainStore) -> None:
     """Each request reads at most LIST_SHARD_PAGES pages per shard; a rare status then comes in short pages, each
     ending where the reading stopped, and paging on finds every session exactly once."""
-    sessions = []
+    sessions: list[str] = []
     while len(sessions) < 12:  # all in one shard, so the pages below do not depend on how ids hash
         session_id = str(uuid.uuid4())
         if _list_shard(session_id) == 0:

@@ -122,6 +122,19 @@ def test_text_output_says_where_the_session_is_included(
     assert out.endswith("1/1 sessions valid\n")
 
 
+def test_text_output_of_a_session_that_passes_its_receipts_is_the_usual_one(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = receipts_file(deployment.root, deployment.chains[1])
+    assert main(["--trusted-key", str(deployment.keys), "--receipts", str(kept), str(deployment.archive())]) == 0
+    details = capsys.readouterr().out.split("\n\n")[1].splitlines()
+    assert details[2:] == [
+        f"  seal signed by {SEAL_KEY.key_id} (trusted)",
+        "  session end present, 0 events dropped",
+        f"  replay fingerprint {deployment.chains[1][-1]['event_hash']}",
+    ]
+
+
 def test_without_log_options_the_log_is_null_and_no_line_is_printed(
     deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:

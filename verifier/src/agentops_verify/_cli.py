@@ -283,11 +283,11 @@ def detail_lines(report: Report) -> list[str]:
             lines.append("  no seal")
         end = "present" if report.complete else "missing"
         lines.append(f"  session end {end}, {report.total_drops} events dropped")
+    elif report.event_count:
+        lines.append("  checking stopped at the first violation")
     if report.log is not None:
         log = report.log
         lines.append(f"  included in {log['origin']} at index {log['leaf_index']} of tree size {log['tree_size']}")
-    elif report.event_count:
-        lines.append("  checking stopped at the first violation")
     for violation in report.violations:
         where = violation.location()
         lines.append(f"  violation {violation.type}{' ' + where if where else ''}: {violation.message}")

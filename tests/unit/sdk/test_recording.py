@@ -51,8 +51,7 @@ BAD_RECORDS = [
     pytest.param("TOOL_CALL", {"tool_name": "t", "x": math.inf}, id="infinity"),
     pytest.param("TOOL_CALL", {"tool_name": "t", "x": 2**53}, id="unsafe-integer"),
     pytest.param("TOOL_CALL", {"tool_name": "t", 7: "x"}, id="non-string-key"),
-    pytest.param("TOOL_CALL", {"tool_name": "t", "x": object()}, id="nested-non-json"),
-    pytest.param("TOOL_CALL", {"tool_name": "t", "x": {"y": [math.nan]}}, id="nested-nan"),
+    pytest.param("TOOL_CALL", {"tool_name": "t", "x": 1e20}, id="integral-float-beyond-2**53"),
     pytest.param(None, {"tool_name": "t"}, id="type-none"),
     pytest.param("TOOL_CALL", {"tool_name": ""}, id="empty-name"),
     pytest.param("TOOL_CALL", {"tool_name": 7}, id="name-not-a-string"),
@@ -74,7 +73,7 @@ def test_bad_records_never_raise_are_counted_and_never_reach_the_chain(
     client: AgentOpsClient, event_type: Any, payload: Any
 ) -> None:
     session = client.start_session("agent")
-    session.record(event_type, payload)
+    assert session.record(event_type, payload) is None
     session.end()
 
     assert client.flush(timeout=5)

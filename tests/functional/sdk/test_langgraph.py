@@ -4,47 +4,31 @@ handler into the fake ingestion service (which validates like the real one)."""
 from __future__ import annotations
 
 import importlib.metadata
-import warnings
 from typing import Any
 
 import pytest
 from agentops_replay import AgentOpsClient
 from agentops_replay.integrations.langchain import recorded_run
 from agentops_verify import payload_hash
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.prebuilt import ToolNode, create_react_agent
+from langgraph.prebuilt import ToolNode
 from langgraph.types import Command, interrupt
 
 from tests.functional.sdk.evidence import assert_verifies, stored_chain
 from tests.functional.sdk.fake_ingest import FakeIngest
+from tests.functional.sdk.scripted_agents import (
+    FINAL_ANSWER,
+    PROMPT,
+    TWO_TOOLS_ONE_FAILING,
+    GatewayDownError,
+    langgraph_agent,
+    langgraph_model,
+    langgraph_tools,
+)
 
 Ingest = tuple[FakeIngest, str]
-
-
-class ScriptedChatModel(GenericFakeChatModel):
-    """A chat model that answers from a script; the prebuilt agent binds tools to it, which it ignores."""
-
-    def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:
-        return self
-
-
-class GatewayDownError(RuntimeError):
-    pass
-
-
-@tool
-def lookup_order(order_id: str) -> dict[str, str]:
-    """Look up an order."""
-    return {"order_id": order_id, "status": "delivered"}
-
-
-@tool
-def refund(order_id: str) -> str:
-    """Refund an order."""
-    raise GatewayDownError("payment gateway timed out")
 
 
 @tool
@@ -54,18 +38,8 @@ def approved_refund(order_id: str) -> str:
     return f"refund {answer}"
 
 
-def _model(*turns: AIMessage) -> ScriptedChatModel:
-    return ScriptedChatModel(messages=iter(turns))
-
-
-def _call(name: str, call_id: str) -> AIMessage:
-    return AIMessage(content="", tool_calls=[{"name": name, "args": {"order_id": "A1"}, "id": call_id}])
-
-
-def _agent(model: ScriptedChatModel, tools: Any, **options: Any) -> Any:
-    with warnings.catch_warnings():  # create_react_agent is deprecated in favour of langchain's create_agent
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return create_react_agent(model, tools, **options)
+def _call(name: str, call_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(name, call_id, {"order_id": "A1"})]
 
 
 def _payloads(chain: list[dict[str, Any]], event_type: str) -> list[dict[str, Any]]:
@@ -81,15 +55,15 @@ def _assert_every_tool_call_is_answered(chain: list[dict[str, Any]]) -> None:
 def test_a_prebuilt_agent_with_a_failing_tool_becomes_one_verifying_session(ingest: Ingest) -> None:
     fake, endpoint = ingest
     client = AgentOpsClient(endpoint, flush_interval=0.05)
-    model = _model(_call("lookup_order", "c1"), _call("refund", "c2"), AIMessage(content="I escalated the refund."))
-    graph = _agent(model, ToolNode([lookup_order, refund], handle_tool_errors=True))
+    model = langgraph_model(*TWO_TOOLS_ONE_FAILING)
+    graph = langgraph_agent(model, ToolNode(langgraph_tools(), handle_tool_errors=True))
 
     with recorded_run(client, "support-agent") as handler:
-        result = graph.invoke({"messages": [HumanMessage(content="Refund A1")]}, config={"callbacks": [handler]})
+        result = graph.invoke({"messages": [HumanMessage(content=PROMPT)]}, config={"callbacks": [handler]})
     assert client.flush(timeout=10)
     client.close(timeout=1)
 
-    assert result["messages"][-1].content == "I escalated the refund."
+    assert result["messages"][-1].content == FINAL_ANSWER
     (session_id,) = fake.chains
     assert_verifies(fake, session_id)
     chain = stored_chain(fake, session_id)
@@ -110,8 +84,8 @@ def test_a_prebuilt_agent_with_a_failing_tool_becomes_one_verifying_session(inge
     start = chain[0]["payload"]
     assert (start["framework"], start["framework_version"]) == ("langgraph", importlib.metadata.version("langgraph"))
     # paired by the model's own tool call ids
-    assert [p["tool_id"] for p in _payloads(chain, "TOOL_CALL")] == ["c1", "c2"]
-    assert _payloads(chain, "TOOL_RESULT")[0]["tool_id"] == "c1"
+    assert [p["tool_id"] for p in _payloads(chain, "TOOL_CALL")] == ["call_1", "call_2"]
+    assert _payloads(chain, "TOOL_RESULT")[0]["tool_id"] == "call_1"
     tool_message = result["messages"][2]  # what the tool answered, as the model saw it
     assert _payloads(chain, "TOOL_RESULT")[0]["result_hash"] == payload_hash(tool_message.content)
     assert _payloads(chain, "ERROR") == [
@@ -119,18 +93,19 @@ def test_a_prebuilt_agent_with_a_failing_tool_becomes_one_verifying_session(inge
             "error_type": "GatewayDownError",
             "message": "payment gateway timed out",
             "fatal": False,
-            "tool_id": "c2",
+            "tool_id": "call_2",
             "tool_name": "refund",
         }
     ]
     _assert_every_tool_call_is_answered(chain)
     assert chain[-1]["payload"]["status"] == "success"
+    assert b"dana@example.com" not in fake.chain_bytes(session_id)
 
 
 def test_a_tool_error_the_graph_does_not_handle_fails_the_session_and_names_the_tool(ingest: Ingest) -> None:
     fake, endpoint = ingest
     client = AgentOpsClient(endpoint, flush_interval=0.05)
-    graph = _agent(_model(_call("refund", "c9")), [refund])
+    graph = langgraph_agent(langgraph_model(_call("refund", "c9")), langgraph_tools())
 
     with pytest.raises(GatewayDownError), recorded_run(client, "support-agent") as handler:
         graph.invoke({"messages": [HumanMessage(content="Refund A1")]}, config={"callbacks": [handler]})
@@ -151,8 +126,8 @@ def test_a_tool_error_the_graph_does_not_handle_fails_the_session_and_names_the_
 def test_an_interrupted_graph_is_a_pause_not_an_error_and_its_question_stays_private(ingest: Ingest) -> None:
     fake, endpoint = ingest
     client = AgentOpsClient(endpoint, flush_interval=0.05)
-    model = _model(_call("approved_refund", "c2"), AIMessage(content="Refund done."))
-    graph = _agent(model, [approved_refund], checkpointer=InMemorySaver())
+    model = langgraph_model(_call("approved_refund", "c2"), "Refund done.")
+    graph = langgraph_agent(model, [approved_refund], checkpointer=InMemorySaver())
     thread = {"configurable": {"thread_id": "support-thread-1"}}
 
     with recorded_run(client, "support-agent") as handler:

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx2
 import pytest
 from agentops_replay import AgentOpsClient
 from agentops_replay.integrations.openai_agents import AgentOpsTracingProcessor
@@ -19,41 +18,20 @@ from agents import (
     Agent,
     GuardrailFunctionOutput,
     InputGuardrailTripwireTriggered,
-    OpenAIChatCompletionsModel,
-    OpenAIResponsesModel,
     RunConfig,
     RunContextWrapper,
     Runner,
     TResponseInputItem,
-    function_tool,
     input_guardrail,
 )
 from agents.testing import ScriptedModel, assistant_message, function_call
 from agents.tracing import set_trace_processors
-from openai import AsyncOpenAI
 
 from tests.functional.sdk.evidence import assert_verifies, stored_chain
 from tests.functional.sdk.fake_ingest import FakeIngest
+from tests.functional.sdk.scripted_agents import FINAL_ANSWER, PROMPT, openai_agent
 
 Ingest = tuple[FakeIngest, str]
-# A turn of the script: a text answer, or (function name, call id, arguments) for a tool call.
-Turn = str | tuple[str, str, dict[str, Any]]
-
-
-class GatewayDownError(RuntimeError):
-    pass
-
-
-@function_tool
-def lookup_order(order_id: str) -> dict[str, str]:
-    """Look up an order."""
-    return {"order_id": order_id, "status": "delivered"}
-
-
-@function_tool
-def refund(order_id: str) -> str:
-    """Refund an order."""
-    raise GatewayDownError("payment gateway timed out")
 
 
 @pytest.fixture
@@ -67,89 +45,6 @@ def recorded(ingest: Ingest) -> Iterator[tuple[FakeIngest, AgentOpsClient, Agent
     client.close(timeout=1)
 
 
-def _chat_completion(turn: Turn) -> dict[str, Any]:
-    if isinstance(turn, str):
-        message: dict[str, Any] = {"role": "assistant", "content": turn}
-        finish_reason = "stop"
-    else:
-        name, call_id, arguments = turn
-        function = {"name": name, "arguments": json.dumps(arguments)}
-        message = {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [{"id": call_id, "type": "function", "function": function}],
-        }
-        finish_reason = "tool_calls"
-    return {
-        "id": "chatcmpl-scripted",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "gpt-scripted",
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-    }
-
-
-def _response(turn: Turn) -> dict[str, Any]:
-    if isinstance(turn, str):
-        content = [{"type": "output_text", "text": turn, "annotations": []}]
-        output: list[dict[str, Any]] = [
-            {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed", "content": content}
-        ]
-    else:
-        name, call_id, arguments = turn
-        output = [
-            {
-                "type": "function_call",
-                "id": f"fc_{call_id}",
-                "call_id": call_id,
-                "name": name,
-                "arguments": json.dumps(arguments),
-                "status": "completed",
-            }
-        ]
-    usage = {
-        "input_tokens": 10,
-        "output_tokens": 5,
-        "total_tokens": 15,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-        "output_tokens_details": {"reasoning_tokens": 0},
-    }
-    return {
-        "id": "resp_scripted",
-        "object": "response",
-        "created_at": 1,
-        "model": "gpt-scripted",
-        "output": output,
-        "status": "completed",
-        "parallel_tool_calls": True,
-        "tool_choice": "auto",
-        "tools": [],
-        "usage": usage,
-    }
-
-
-def _scripted_openai(*turns: Turn, responses_api: bool = False) -> AsyncOpenAI:
-    """An OpenAI client whose API answers each request with the next turn of the script."""
-    script = list(turns)
-
-    def answer(request: httpx2.Request) -> httpx2.Response:
-        turn = script.pop(0)
-        return httpx2.Response(200, json=_response(turn) if responses_api else _chat_completion(turn))
-
-    transport = httpx2.MockTransport(answer)
-    return AsyncOpenAI(
-        api_key="sk-scripted", base_url="http://openai.invalid/v1", http_client=httpx2.AsyncClient(transport=transport)
-    )
-
-
-TWO_TOOLS_ONE_FAILING: tuple[Turn, ...] = (
-    ("lookup_order", "call_1", {"order_id": "A1"}),
-    ("refund", "call_2", {"order_id": "A1"}),
-    "The refund failed; I escalated it.",
-)
-
-
 def _payloads(chain: list[dict[str, Any]], event_type: str) -> list[dict[str, Any]]:
     return [event["payload"] for event in chain if event["event_type"] == event_type]
 
@@ -159,21 +54,12 @@ def test_a_run_with_a_failing_tool_becomes_one_verifying_session(
     recorded: tuple[FakeIngest, AgentOpsClient, AgentOpsTracingProcessor], responses_api: bool
 ) -> None:
     fake, client, processor = recorded
-    openai = _scripted_openai(*TWO_TOOLS_ONE_FAILING, responses_api=responses_api)
-    model_class = OpenAIResponsesModel if responses_api else OpenAIChatCompletionsModel
-    agent = Agent(
-        name="support",
-        instructions="Help with orders.",
-        model=model_class(model="gpt-scripted", openai_client=openai),
-        tools=[lookup_order, refund],
-    )
-
     trace_id = f"trace_{uuid.uuid4().hex}"
     run_config = RunConfig(group_id="conv-7", trace_id=trace_id)
-    result = Runner.run_sync(agent, "Refund A1, my email is dana@example.com", run_config=run_config)
+    result = Runner.run_sync(openai_agent(responses_api=responses_api), PROMPT, run_config=run_config)
     assert client.flush(timeout=10)
 
-    assert result.final_output == "The refund failed; I escalated it."
+    assert result.final_output == FINAL_ANSWER
     (session_id,) = fake.chains
     assert processor.session_id_of_trace(trace_id) == session_id
     assert_verifies(fake, session_id)

@@ -4,10 +4,8 @@ fake ingestion service (which validates like the real one)."""
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,69 +13,16 @@ import pytest
 from agentops_replay import AgentOpsClient
 from agentops_replay.integrations.strands import AgentOpsHooks
 from agentops_verify import NON_AUTHORITATIVE_EVIDENCE, PASS, loads, payload_hash, verify_bytes
-from strands import Agent, tool
+from strands import Agent
 from strands.hooks import BeforeToolCallEvent, HookProvider, HookRegistry
-from strands.models.model import Model
 from strands.types.interrupt import InterruptResponseContent
 
 from tests.functional.sdk.evidence import assert_verifies, stored_chain
 from tests.functional.sdk.fake_ingest import FakeIngest
+from tests.functional.sdk.scripted_agents import run_strands, strands_model, strands_tools
 from tests.support.paths import REPO_ROOT
 
 Ingest = tuple[FakeIngest, str]
-# A turn of the script: a text answer, a list of (tool name, toolUseId, input) calls, or an exception to raise.
-Turn = str | list[tuple[str, str, dict[str, Any]]] | Exception
-
-
-class ScriptedModel(Model):
-    """A Strands model provider that streams scripted turns in the Bedrock ConverseStream event format."""
-
-    def __init__(self, *turns: Turn) -> None:
-        self.turns = list(turns)
-        self.config: dict[str, Any] = {"model_id": "scripted-model"}
-
-    def update_config(self, **model_config: Any) -> None:
-        self.config.update(model_config)
-
-    def get_config(self) -> dict[str, Any]:
-        return self.config
-
-    def structured_output(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("not used by these tests")
-
-    async def stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        turn = self.turns.pop(0)
-        if isinstance(turn, Exception):
-            raise turn
-        yield {"messageStart": {"role": "assistant"}}
-        if isinstance(turn, str):
-            yield {"contentBlockStart": {"start": {}}}
-            yield {"contentBlockDelta": {"delta": {"text": turn}}}
-            yield {"contentBlockStop": {}}
-            yield {"messageStop": {"stopReason": "end_turn"}}
-        else:
-            for name, tool_use_id, arguments in turn:
-                yield {"contentBlockStart": {"start": {"toolUse": {"name": name, "toolUseId": tool_use_id}}}}
-                yield {"contentBlockDelta": {"delta": {"toolUse": {"input": json.dumps(arguments)}}}}
-                yield {"contentBlockStop": {}}
-            yield {"messageStop": {"stopReason": "tool_use"}}
-        yield {"metadata": {"usage": {"inputTokens": 12, "outputTokens": 4, "totalTokens": 16}, "metrics": {}}}
-
-
-class GatewayDownError(RuntimeError):
-    pass
-
-
-@tool
-def lookup_order(order_id: str) -> dict[str, str]:
-    """Look up an order."""
-    return {"order_id": order_id, "status": "delivered"}
-
-
-@tool
-def refund(order_id: str) -> str:
-    """Refund an order."""
-    raise GatewayDownError("payment gateway timed out")
 
 
 def _payloads(chain: list[dict[str, Any]], event_type: str) -> list[dict[str, Any]]:
@@ -87,21 +32,12 @@ def _payloads(chain: list[dict[str, Any]], event_type: str) -> list[dict[str, An
 def test_a_strands_agent_with_a_failing_tool_becomes_one_verifying_session(ingest: Ingest) -> None:
     fake, endpoint = ingest
     client = AgentOpsClient(endpoint, flush_interval=0.05)
-    model = ScriptedModel(
-        [("lookup_order", "tooluse-1", {"order_id": "A1"})],
-        [("refund", "tooluse-2", {"order_id": "A1"})],
-        "The refund failed; I escalated it.",
-    )
-    agent = Agent(
-        model=model, tools=[lookup_order, refund], hooks=[AgentOpsHooks(client)], name="support", callback_handler=None
-    )
 
-    answer = agent("Refund order A1, my email is dana@example.com")
+    session_id = run_strands(client)
     assert client.flush(timeout=10)
     client.close(timeout=1)
 
-    assert str(answer).strip() == "The refund failed; I escalated it."
-    (session_id,) = fake.chains
+    assert list(fake.chains) == [session_id]
     assert_verifies(fake, session_id)
     chain = stored_chain(fake, session_id)
     assert [event["event_type"] for event in chain] == [
@@ -125,21 +61,21 @@ def test_a_strands_agent_with_a_failing_tool_becomes_one_verifying_session(inges
         "strands-agents",
         importlib.metadata.version("strands-agents"),
     )
-    assert start["tags"] == [f"strands.agent_id:{agent.agent_id}"]
+    assert start["tags"] == ["strands.agent_id:default"]
     assert _payloads(chain, "MODEL_REQUEST")[0]["model"] == "scripted-model"
     response = _payloads(chain, "MODEL_RESPONSE")[0]
     assert response["finish_reason"] == "tool_use"
     assert response["usage"] == {"inputTokens": 12, "outputTokens": 4, "totalTokens": 16}
     calls, results = _payloads(chain, "TOOL_CALL"), _payloads(chain, "TOOL_RESULT")
-    assert [(c["tool_name"], c["tool_id"]) for c in calls] == [("lookup_order", "tooluse-1"), ("refund", "tooluse-2")]
+    assert [(c["tool_name"], c["tool_id"]) for c in calls] == [("lookup_order", "call_1"), ("refund", "call_2")]
     assert calls[0]["args_hash"] == payload_hash({"order_id": "A1"})
-    assert [(r["tool_id"], r["status"]) for r in results] == [("tooluse-1", "success"), ("tooluse-2", "error")]
+    assert [(r["tool_id"], r["status"]) for r in results] == [("call_1", "success"), ("call_2", "error")]
     assert _payloads(chain, "ERROR") == [
         {
             "error_type": "GatewayDownError",
             "message": "payment gateway timed out",
             "fatal": False,
-            "tool_id": "tooluse-2",
+            "tool_id": "call_2",
             "tool_name": "refund",
         }
     ]
@@ -151,7 +87,7 @@ def test_each_invocation_is_its_own_session_and_a_failed_model_call_fails_it(ing
     fake, endpoint = ingest
     client = AgentOpsClient(endpoint, flush_interval=0.05)
     hooks = AgentOpsHooks(client, agent_id="billing-agent", environment="dev")
-    model = ScriptedModel("Hello.", ConnectionError("model endpoint unreachable"))
+    model = strands_model("Hello.", ConnectionError("model endpoint unreachable"))
     agent = Agent(model=model, hooks=[hooks], callback_handler=None)
 
     agent("hi")
@@ -190,10 +126,10 @@ class ApprovalGate(HookProvider):
 def test_an_interrupted_invocation_ends_cancelled_and_its_resumption_is_a_new_session(ingest: Ingest) -> None:
     fake, endpoint = ingest
     client = AgentOpsClient(endpoint, flush_interval=0.05)
-    model = ScriptedModel([("refund", "tooluse-7", {"order_id": "A1"})], "Not refunded.")
+    model = strands_model([("refund", "tooluse-7", {"order_id": "A1"})], "Not refunded.")
     agent = Agent(
         model=model,
-        tools=[refund],
+        tools=strands_tools(),
         hooks=[AgentOpsHooks(client), ApprovalGate()],
         name="support",
         callback_handler=None,
@@ -233,15 +169,13 @@ from strands import Agent
 from strands.telemetry import StrandsTelemetry
 from agentops_replay import AgentOpsClient
 from agentops_replay.integrations.otel import AgentOpsSpanExporter
-from tests.functional.sdk.test_strands import ScriptedModel, lookup_order, refund
+from tests.functional.sdk.scripted_agents import TWO_TOOLS_ONE_FAILING, strands_model, strands_tools
 
 client = AgentOpsClient(local_path=sys.argv[1], flush_interval=0.05)
 telemetry = StrandsTelemetry()  # creates the global tracer provider Strands records its spans with
 telemetry.tracer_provider.add_span_processor(SimpleSpanProcessor(AgentOpsSpanExporter(client, agent_id="support")))
-model = ScriptedModel(
-    [("lookup_order", "tooluse-1", {"order_id": "A1"})], [("refund", "tooluse-2", {"order_id": "A1"})], "Escalated."
-)
-Agent(model=model, tools=[lookup_order, refund], name="support", callback_handler=None)("Refund A1")
+model = strands_model(*TWO_TOOLS_ONE_FAILING)
+Agent(model=model, tools=strands_tools(), name="support", callback_handler=None)("Refund A1")
 assert client.close(timeout=5)
 """
 
@@ -254,14 +188,14 @@ def test_strands_opentelemetry_spans_recorded_by_the_otel_exporter_make_a_verify
     assert (report.status, report.evidence_class) == (PASS, NON_AUTHORITATIVE_EVIDENCE), report.violations
     chain = [loads(line) for line in chain_file.read_bytes().splitlines()]
     assert [(c["tool_name"], c["tool_id"]) for c in _payloads(chain, "TOOL_CALL")] == [
-        ("lookup_order", "tooluse-1"),
-        ("refund", "tooluse-2"),
+        ("lookup_order", "call_1"),
+        ("refund", "call_2"),
     ]
     assert [(r["tool_id"], r["status"]) for r in _payloads(chain, "TOOL_RESULT")] == [
-        ("tooluse-1", "success"),
-        ("tooluse-2", "error"),
+        ("call_1", "success"),
+        ("call_2", "error"),
     ]
     (error,) = _payloads(chain, "ERROR")
-    assert error["tool_id"] == "tooluse-2"
+    assert error["tool_id"] == "call_2"
     assert _payloads(chain, "MODEL_REQUEST")[0]["model"] == "scripted-model"
     assert chain[-2]["event_type"] == "SESSION_END"

@@ -30,6 +30,7 @@ import functools
 import importlib.metadata
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -52,6 +53,7 @@ logger = logging.getLogger("agentops_replay")
 FRAMEWORK = "strands-agents"
 _Hook = TypeVar("_Hook", bound=Callable[..., None])
 _CANCELLED_STOPS = frozenset({"interrupt", "cancelled"})
+_AGENTS_KEPT = 10_000
 
 
 def _framework_version() -> str | None:
@@ -101,6 +103,8 @@ class AgentOpsHooks(HookProvider):
         self._sessions: dict[int, Session] = {}  # id(agent) -> its running invocation's session
         self._last_errors: dict[int, str] = {}  # id(agent) -> type of the last error its invocation met
         self._open_calls: dict[int, dict[str, str]] = {}  # id(agent) -> toolUseId -> tool name, called, not answered
+        # id(agent) -> id of the session of its latest invocation, most recent last, at most _AGENTS_KEPT
+        self._last_session_ids: OrderedDict[int, str] = OrderedDict()
         self._lock = threading.Lock()
 
     def register_hooks(self, registry: HookRegistry, **kwargs: Any) -> None:
@@ -115,6 +119,11 @@ class AgentOpsHooks(HookProvider):
         """The session of ``agent``'s running invocation, if any (its ``session_id`` names it in AgentOps Replay)."""
         with self._lock:
             return self._sessions.get(id(agent))
+
+    def last_session_id(self, agent: Any) -> str | None:
+        """The id of the session that recorded ``agent``'s latest invocation (running or ended), if any."""
+        with self._lock:
+            return self._last_session_ids.get(id(agent))
 
     def _internal_error(self, event: Any) -> None:
         session = self.session_of(getattr(event, "agent", None))
@@ -138,6 +147,10 @@ class AgentOpsHooks(HookProvider):
         with self._lock:
             previous = self._sessions.pop(id(agent), None)
             self._sessions[id(agent)] = session
+            self._last_session_ids[id(agent)] = session.session_id
+            self._last_session_ids.move_to_end(id(agent))
+            if len(self._last_session_ids) > _AGENTS_KEPT:
+                self._last_session_ids.popitem(last=False)
         if previous is not None and not previous.ended:  # an invocation that never reached AfterInvocationEvent
             previous.end("failure", reason="a new invocation started before this one ended")
 

@@ -403,7 +403,7 @@ class AgentOpsClient:
     def _start_session(self, agent_id: str, tags: list[str] | None, metadata: dict[str, Any]) -> Session:
         payload: dict[str, Any] = {"agent_id": str(agent_id), "sdk_version": VERSION, **metadata}
         if tags is not None:
-            payload["tags"] = list(tags)
+            payload["tags"] = list(tags) if isinstance(tags, list | tuple) else tags  # a string is not a list of tags
         if not payload["agent_id"]:
             payload["agent_id"] = "unnamed-agent"
         if value_problem(payload["agent_id"]) is not None:  # a lone surrogate, say: the session still needs a name

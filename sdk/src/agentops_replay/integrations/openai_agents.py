@@ -215,15 +215,11 @@ class AgentOpsTracingProcessor(TracingProcessor):
     def _record_generation(self, session: Session, span: Span[Any]) -> None:
         data = span.span_data
         model = str(data.model or "unknown")
-        session.model_request(
-            model,
-            messages=jsonable(data.input) if data.input is not None else None,
-            parameters=_without_nulls(data.model_config),
-        )
+        # The SDK builds a generation's input and output afresh for each call and never changes them afterwards, so
+        # they are digested (or copied into the event) on the sender thread, as they are.
+        session.model_request(model, messages=data.input, parameters=_without_nulls(data.model_config))
         session.model_response(
-            model,
-            content=jsonable(data.output) if data.output is not None else None,
-            usage=jsonable(data.usage) if isinstance(data.usage, Mapping) else None,
+            model, content=data.output, usage=jsonable(data.usage) if isinstance(data.usage, Mapping) else None
         )
         self._expect_calls(span.trace_id, _calls_in_chat_output(data.output))
 
@@ -231,11 +227,11 @@ class AgentOpsTracingProcessor(TracingProcessor):
         data = span.span_data
         response = data.response
         model = str(getattr(response, "model", None) or "unknown")
-        session.model_request(model, messages=jsonable(data.input) if data.input is not None else None)
+        session.model_request(model, messages=data.input)
         usage = getattr(response, "usage", None)
         session.model_response(
             model,
-            content=jsonable(getattr(response, "output", None)) if response is not None else None,
+            content=getattr(response, "output", None),  # pydantic models: converted on the sender thread (_values)
             usage=jsonable(usage) if usage is not None else None,
         )
         self._expect_calls(span.trace_id, _calls_in_response(response))

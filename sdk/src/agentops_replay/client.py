@@ -71,7 +71,10 @@ def _never_raises(helper: _Helper) -> _Helper:
 
 
 class Session:
-    """One recorded agent run. Obtain it from ``AgentOpsClient.start_session`` or ``AgentOpsClient.session``."""
+    """One recorded agent run. Obtain it from ``AgentOpsClient.start_session`` or ``AgentOpsClient.session``.
+
+    ``session_id`` is the session's id (a UUID string), the id the API, replay, export and the verifier use for it.
+    """
 
     __slots__ = ("_capture_content", "_client", "_started_ns", "_state", "session_id")
 
@@ -322,7 +325,8 @@ class AgentOpsClient:
     ``endpoint`` defaults to ``AGENTOPS_ENDPOINT``; requests are SigV4-signed for ``execute-api`` with botocore's
     default credential chain in ``region`` (default: ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` / botocore's config).
     ``AGENTOPS_DISABLED=1`` makes every method a cheap no-op. Without an endpoint or ``local_path`` the client is
-    disabled too (with a warning), because there is nowhere to deliver to.
+    disabled too (with a warning), because there is nowhere to deliver to. ``content_digest_key`` (default:
+    ``AGENTOPS_CONTENT_DIGEST_KEY``) makes every content digest ``"hmac-sha256:<hex>"`` under that key (``privacy``).
     """
 
     def __init__(

@@ -2,9 +2,9 @@
 
 These checks run on the agent's thread, so they are deliberately shallow: the event type, that the payload is a
 dict, its required keys, the types of the keys ELS section 3 names (as strictly as the ingestion service checks them,
-so that one bad event never gets a whole batch refused), and the top-level values that are cheap to test for I-JSON
-(ELS section 2). Nested values are checked off-thread when the sender canonicalizes the event; an event that fails
-there is counted as invalid and never sent, and it never receives a sequence number.
+so that one bad event never gets a whole batch refused), and the top-level keys and numbers for I-JSON (ELS section
+2, decided by the verifier). Nested values are checked off-thread when the sender forms the batch (``_batch``); an
+event refused there never receives a sequence number of its own: a LOG_DROP takes its place.
 """
 
 from __future__ import annotations

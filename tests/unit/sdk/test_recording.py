@@ -377,7 +377,7 @@ def test_a_refused_session_start_value_says_which_values_are_allowed(
     client: AgentOpsClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="agentops_replay"):
-        session = client.start_session("agent", environment="production", tags="not-a-list")
+        session = client.start_session("agent", environment="production", tags="not-a-list")  # type: ignore[arg-type]
         session.end()
     assert client.flush(timeout=5)
 

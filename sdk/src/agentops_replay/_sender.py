@@ -183,7 +183,7 @@ class Sender:
             first, second = split_batch(batch)
             state.inflight = first
             state.formed.insert(0, second)
-            logger.warning(
+            logger.debug(
                 "agentops: the service refused a batch of session %s (%s) without naming the event; sending it in "
                 "halves to find it",
                 state.session_id,
@@ -198,7 +198,8 @@ class Sender:
         batch.attempts = 0
         batch.next_attempt_at = 0.0
         batch.failing_since = None
-        logger.warning(
+        # Said once per kind of problem by the note above; the details of every refusal at debug level.
+        logger.debug(
             "agentops: the service refused %d event(s) of session %s (%s); each is replaced by a LOG_DROP in its "
             "place and the rest is sent again",
             len(refused),

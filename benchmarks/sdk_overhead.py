@@ -23,6 +23,10 @@ Figures, printed as one JSON object:
   callback pair divided by the events it records, next to ``record()``'s own figure from the same run
   (``record_dead``); target: mean <= 10 us per event.
 
+Every loop also reports the calling thread's CPU time per call or event (``cpu_us_per_call``,
+``cpu_us_per_event``, from ``time.thread_time_ns``): on a machine shared with other work the wall-clock mean counts
+the time the thread waited for a core, which the CPU time does not.
+
 Each measured loop starts after ``gc.collect()``, as ``timeit`` does for the same reason: a collection of garbage left
 by setting up the benchmark is not a cost of record(). Every latency figure is measured in ``--rounds`` rounds (a
 fresh client each round) and reported as the best round by mean, with every round's mean and max beside it
@@ -92,18 +96,22 @@ def _time_calls(call: Callable[[], Any], calls: int) -> dict[str, float | int]:
     latencies = [0] * calls
     clock = time.perf_counter_ns
     gc.collect()
+    cpu_started = time.thread_time_ns()
     for index in range(calls):
         started = clock()
         call()
         latencies[index] = clock() - started
-    return _summary(latencies)
+    figures = _summary(latencies)
+    figures["cpu_us_per_call"] = round((time.thread_time_ns() - cpu_started) / calls / 1000, 3)
+    return figures
 
 
 def _best_of(rounds: int, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     results = [measure() for _ in range(rounds)]
     best = dict(min(results, key=lambda result: result["mean_us"]))
     best["rounds"] = [
-        {key: result[key] for key in ("mean_us", "max_us", "close_seconds") if key in result} for result in results
+        {key: result[key] for key in ("mean_us", "max_us", "cpu_us_per_call", "close_seconds") if key in result}
+        for result in results
     ]
     return best
 
@@ -244,11 +252,14 @@ def _per_event(pairs: int, events_per_pair: int, pair: Callable[[int], object]) 
     latencies = [0] * pairs
     clock = time.perf_counter_ns
     gc.collect()
+    cpu_started = time.thread_time_ns()
     for index in range(pairs):
         started = clock()
         pair(index)
         latencies[index] = (clock() - started) // events_per_pair
+    cpu_ns = time.thread_time_ns() - cpu_started
     figures = _summary(latencies)
+    figures["cpu_us_per_event"] = round(cpu_ns / pairs / events_per_pair / 1000, 3)
     figures["events_per_pair"] = events_per_pair
     return figures
 
@@ -439,7 +450,14 @@ def _best_integrations(rounds: int, pairs: int) -> dict[str, Any]:
         for kind in figures:
             rounds_of_kind = [result[name][kind] for result in results]
             chosen = dict(min(rounds_of_kind, key=lambda figure: figure["mean_us"]))
-            chosen["rounds"] = [{"mean_us": figure["mean_us"], "max_us": figure["max_us"]} for figure in rounds_of_kind]
+            chosen["rounds"] = [
+                {
+                    "mean_us": figure["mean_us"],
+                    "max_us": figure["max_us"],
+                    "cpu_us_per_event": figure["cpu_us_per_event"],
+                }
+                for figure in rounds_of_kind
+            ]
             best[name][kind] = chosen
     return best
 
@@ -470,6 +488,7 @@ def main() -> None:
     report = {
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
+        "load_average": [round(load, 2) for load in os.getloadavg()],
         "baseline": baseline,
         "record_live": live,
         "record_dead": dead,

@@ -9,6 +9,7 @@ event refused there never receives a sequence number of its own: a LOG_DROP take
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any, Final
@@ -171,8 +172,8 @@ def payload_problem(event_type: str, payload: Any) -> str | None:
         if type(key) is not str:
             return "a payload key is not a string (ELS section 2)"
         kind = type(value)
-        if (kind is int and not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER) or kind is float:
-            problem = value_problem(value)  # the verifier decides; a safe integer needs no call (most numbers)
+        if kind is float or kind is int:
+            problem = number_problem(value)
             if problem is not None:
                 return f"the value of {key!r} is not I-JSON (ELS section 2): {problem}"
         rule = rules.get(key)
@@ -182,11 +183,21 @@ def payload_problem(event_type: str, payload: Any) -> str | None:
 
 
 def number_problem(value: float) -> str | None:
-    """Why the service would refuse the number ``value`` (ELS section 2), or None (``value_problem``, with the common
-    case of a safe integer answered without a call)."""
+    """Why the service would refuse the number ``value`` (ELS section 2), or None. A safe integer is answered without
+    a call (most numbers); any other number is put to the verifier once and the answer remembered (agents record the
+    same few floats, a temperature, a score, over and over)."""
     if type(value) is int and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
         return None
-    return value_problem(value)
+    return _number_problem(value)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)  # typed: 1.0 and 1 are different questions
+def _number_problem(value: float) -> str | None:
+    try:
+        loads(canonicalize(value))  # a number alone: the nesting a batch body adds cannot matter
+    except (CanonicalizationError, MalformedJSONError) as exc:
+        return describe_problem(str(exc))
+    return None
 
 
 # A payload value as deep as a batch body holds it: {"events": [{"payload": {key: value}}]}.

@@ -68,6 +68,16 @@ def _content(value: Any) -> Any:
     return jsonable(value)
 
 
+def _plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A span's attributes as a plain dict. The SDK's mapping answers each lookup in Python and a span is read a dozen
+    times (on the agent's thread, under SimpleSpanProcessor); its ``copy()`` is one C-level dict copy."""
+    if attributes is None:
+        return {}
+    copy = getattr(attributes, "copy", None)
+    copied = copy() if callable(copy) else None
+    return copied if isinstance(copied, dict) else dict(attributes)
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -128,7 +138,7 @@ class AgentOpsSpanExporter(SpanExporter):
         return self._client.flush(timeout_millis / 1000)
 
     def _export_span(self, span: ReadableSpan) -> None:
-        attributes: Mapping[str, Any] = span.attributes or {}
+        attributes = _plain(span.attributes)
         operation = attributes.get("gen_ai.operation.name")
         trace_id = f"{span.context.trace_id:032x}" if span.context is not None else None
         trace_key = f"trace:{trace_id}" if trace_id is not None else None

@@ -98,8 +98,9 @@ def export_document(
     return splice(members, lines)
 
 
-def splice(members: dict[str, Any], lines: Sequence[bytes]) -> bytes:
-    """``{members..., "events": [lines...]}`` in canonical member order, each line copied byte for byte."""
+def splice(members: dict[str, Any], lines: Sequence[bytes], *, events_json: bytes | None = None) -> bytes:
+    """``{members..., "events": [lines...]}`` in canonical member order, each line copied byte for byte (or
+    ``events_json`` copied as the whole events member)."""
     parts = {name: canonicalize(value) for name, value in members.items()}
-    parts["events"] = b"[" + b",".join(lines) + b"]"
+    parts["events"] = events_json if events_json is not None else b"[" + b",".join(lines) + b"]"
     return b"{" + b",".join(canonicalize(name) + b":" + parts[name] for name in sorted(parts)) + b"}"

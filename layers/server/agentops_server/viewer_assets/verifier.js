@@ -279,15 +279,21 @@
 
   // ---- ELS section 2: RFC 8785 canonical form -----------------------------------------------------------------
 
+  class CanonicalizationError extends Error {}
+
   // JSON.stringify is RFC 8785 for strings (only '"', '\' and C0 controls escaped; lone surrogates are refused by
   // the parser) and for numbers (ES6 Number.prototype.toString, -0 as 0); the default sort compares UTF-16 code
-  // units, as RFC 8785 section 3.2.3 orders member names.
-  function canonicalize(value) {
+  // units, as RFC 8785 section 3.2.3 orders member names. depth is the value's depth in the document: a container
+  // at depth 64 or deeper is refused, and so is a number that is not finite or, when integral, not within
+  // +-(2^53 - 1) (the strict parser reads an integral double written 1e21 or beyond as an IntegralFloat).
+  function canonicalize(value, depth = 0) {
     switch (typeof value) {
       case "string":
         return JSON.stringify(value);
       case "number":
-        if (!Number.isFinite(value)) throw new MalformedJSON(`${value} is not a JSON number`);
+        if (!Number.isFinite(value) || (Number.isInteger(value) && Math.abs(value) > MAX_SAFE_INTEGER)) {
+          throw new CanonicalizationError(`${value} has no I-JSON form here`);
+        }
         return JSON.stringify(value);
       case "boolean":
         return value ? "true" : "false";
@@ -295,16 +301,20 @@
         break;
     }
     if (value === null) return "null";
-    if (value instanceof IntegralFloat) return canonicalize(value.value);
+    if (value instanceof IntegralFloat) {
+      if (!Number.isFinite(value.value)) throw new CanonicalizationError(`${value.value} is not a JSON number`);
+      return JSON.stringify(value.value);
+    }
+    if (depth >= MAX_DEPTH) throw new CanonicalizationError(`nesting deeper than ${MAX_DEPTH}`);
     if (Array.isArray(value)) {
       let out = "[";
-      for (let i = 0; i < value.length; i++) out += (i ? "," : "") + canonicalize(value[i]);
+      for (let i = 0; i < value.length; i++) out += (i ? "," : "") + canonicalize(value[i], depth + 1);
       return out + "]";
     }
     const keys = Object.keys(value).sort();
     let out = "{";
     for (let i = 0; i < keys.length; i++) {
-      out += (i ? "," : "") + JSON.stringify(keys[i]) + ":" + canonicalize(value[keys[i]]);
+      out += (i ? "," : "") + JSON.stringify(keys[i]) + ":" + canonicalize(value[keys[i]], depth + 1);
     }
     return out + "}";
   }
@@ -321,6 +331,19 @@
   const encoder = new TextEncoder();
   async function sha256Hex(data) {
     return hex(await crypto.subtle.digest("SHA-256", typeof data === "string" ? encoder.encode(data) : data));
+  }
+
+  // Many small digests: each text is encoded into one reused buffer, which digest() copies before it returns
+  // (WebCrypto: "get a copy of the bytes held by the data parameter"), so no buffer is allocated per hash.
+  class Digests {
+    constructor() {
+      this.buffer = new Uint8Array(1 << 16);
+    }
+    of(text) {
+      if (this.buffer.length < text.length * 3) this.buffer = new Uint8Array(text.length * 3);
+      const { written } = encoder.encodeInto(text, this.buffer);
+      return crypto.subtle.digest("SHA-256", this.buffer.subarray(0, written));
+    }
   }
 
   // ---- ELS section 5: keys and signatures (strict DER, ITU-T X.690) -------------------------------------------
@@ -507,32 +530,55 @@
 
   // ---- step 1: load --------------------------------------------------------------------------------------------
 
-  // {bytes, document, events, problem}: problem is a violation of the whole document (MALFORMED_JSON, LOAD_ERROR).
+  // {bytes, text, value, exact, document, events, problem}: problem is a violation of the whole document
+  // (MALFORMED_JSON, LOAD_ERROR). The browser's own JSON.parse reads the document first, so that the page can show
+  // it at once; prepare then proves that reading exact (the document is in canonical form) or reads it again with
+  // parseJSON. exact says the reading is the strict one.
   function load(bytes) {
-    const loaded = { bytes, document: null, events: [], problem: null };
-    let text;
+    const loaded = { bytes, text: null, value: null, exact: false, document: null, events: [], problem: null };
     try {
-      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+      loaded.text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
     } catch (error) {
       loaded.problem = violation("MALFORMED_JSON", "the document is not valid UTF-8");
       return loaded;
     }
-    let value;
     try {
-      value = parseJSON(text);
+      loaded.value = JSON.parse(loaded.text);
     } catch (error) {
-      if (!(error instanceof MalformedJSON) && !(error instanceof RangeError)) throw error;
-      loaded.problem = violation("MALFORMED_JSON", error.message);
+      readStrictly(loaded); // what JSON.parse refuses, parseJSON refuses too, and it says why
       return loaded;
     }
+    adopt(loaded, loaded.value);
+    return loaded;
+  }
+
+  function readStrictly(loaded) {
+    let value;
+    loaded.exact = true;
+    try {
+      value = parseJSON(loaded.text);
+    } catch (error) {
+      if (!(error instanceof MalformedJSON) && !(error instanceof RangeError)) throw error;
+      loaded.document = null;
+      loaded.events = [];
+      loaded.problem = violation("MALFORMED_JSON", error.message);
+      return;
+    }
+    adopt(loaded, value);
+  }
+
+  function adopt(loaded, value) {
+    loaded.document = null;
+    loaded.events = [];
+    loaded.problem = null;
     if (!isObject(value) || !hasOwn(value, "export_version")) {
       loaded.problem = violation("LOAD_ERROR", "the embedded JSON is not an export document (ELS section 9)");
-      return loaded;
+      return;
     }
     loaded.document = value;
     if (!Array.isArray(value.events)) {
       loaded.problem = violation("LOAD_ERROR", 'the export document has no "events" array');
-      return loaded;
+      return;
     }
     // A withheld CHAIN_SEAL payload is the document's "seal"; the payload hash then proves it (section 9).
     const seal = value.seal;
@@ -544,47 +590,50 @@
       }
       return event;
     });
-    return loaded;
   }
 
   // ---- step 2: prepare (all the cryptography) -------------------------------------------------------------------
 
   const BATCH = 2048;
+  // Only an escape can make a lone surrogate (UTF-8 cannot carry one), and JSON.parse accepts it.
+  const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 
-  async function prepare(loaded, onProgress = () => {}) {
-    const events = loaded.events;
-    const count = events.length;
+  // onReread(loaded) is called when the strict reading replaced what JSON.parse had read.
+  async function prepare(loaded, onProgress = () => {}, onReread = () => {}) {
     const prepared = {
       loaded,
       documentSha256: await sha256Hex(loaded.bytes),
-      payloadHashes: new Array(count).fill(null),
-      payloadTexts: new Array(count).fill(null),
-      eventHashes: new Array(count).fill(null),
+      payloadHashes: [],
+      eventHashes: [],
+      redactions: new Uint8Array(0), // 1 where a payload's canonical text holds "[REDACTED]"
       documentSealHash: null, // the payload hash of the document's "seal" member
       keys: [],
       sealSignatures: new Map(), // event index -> {keyId -> signature verifies}
     };
-    for (let start = 0; start < count; start += BATCH) {
-      const end = Math.min(count, start + BATCH);
-      const work = [];
-      for (let i = start; i < end; i++) {
-        const event = events[i];
-        if (!isObject(event)) continue;
-        if (isObject(event.payload)) {
-          const text = canonicalize(event.payload);
-          prepared.payloadTexts[i] = text;
-          work.push(sha256Hex(text).then((digest) => (prepared.payloadHashes[i] = digest)));
-        }
-        if (ENVELOPE_HASHED.every((name) => hasOwn(event, name))) {
-          work.push(sha256Hex(eventHashText(event)).then((digest) => (prepared.eventHashes[i] = digest)));
+    if (loaded.text !== null) {
+      let hashed = false;
+      if (loaded.exact) {
+        await hashEvents(prepared, parsedPayloads(loaded), onProgress);
+        hashed = true;
+      } else if (!SURROGATE_ESCAPE.test(loaded.text)) {
+        try {
+          await hashEvents(prepared, canonicalPayloads(loaded), onProgress);
+          hashed = true;
+        } catch (error) {
+          if (!(error instanceof CanonicalizationError)) throw error;
         }
       }
-      await Promise.all(work);
-      onProgress(end, count);
+      if (!hashed) {
+        readStrictly(loaded);
+        onReread(loaded);
+        await hashEvents(prepared, parsedPayloads(loaded), onProgress);
+      }
+      loaded.text = null;
+      loaded.value = null;
     }
     if (loaded.document !== null) {
       const seal = loaded.document.seal;
-      if (isObject(seal)) prepared.documentSealHash = await sha256Hex(canonicalize(seal));
+      if (isObject(seal)) prepared.documentSealHash = await sha256Hex(canonicalize(seal, 1));
       const entries = loaded.document.public_keys;
       if (Array.isArray(entries)) prepared.keys = await Promise.all(entries.map(readKeyEntry));
       await checkSealSignatures(prepared);
@@ -592,14 +641,123 @@
     return prepared;
   }
 
-  // Section 2: exactly these seven keys, prev_event_hash present even when null.
+  // Each event's payload hash and event hash, with two batches in flight while the next batch's texts are made.
+  // payloadTexts yields the canonical payload text (or null) of each event in turn, then finishes.
+  async function hashEvents(prepared, payloadTexts, onProgress) {
+    const events = prepared.loaded.events;
+    const count = events.length;
+    const payloadHashes = new Array(count).fill(null);
+    const eventHashes = new Array(count).fill(null);
+    const redactions = new Uint8Array(count);
+    const digests = new Digests();
+    const inFlight = [];
+    // one batch's digests, in order: [payload digest]? then [event digest]? for each of its events
+    const store = (start, end, has, results) => {
+      let r = 0;
+      for (let i = start; i < end; i++) {
+        if (has[2 * (i - start)]) payloadHashes[i] = hex(results[r++]);
+        if (has[2 * (i - start) + 1]) eventHashes[i] = hex(results[r++]);
+      }
+    };
+    for (let start = 0; start < count; start += BATCH) {
+      const end = Math.min(count, start + BATCH);
+      const batch = [];
+      const has = new Uint8Array(2 * (end - start));
+      for (let i = start; i < end; i++) {
+        const payloadText = payloadTexts.next().value;
+        if (payloadText !== null) {
+          redactions[i] = payloadText.includes('"[REDACTED]"') ? 1 : 0;
+          has[2 * (i - start)] = 1;
+          batch.push(digests.of(payloadText));
+        }
+        const eventText = eventHashText(events[i]);
+        if (eventText !== null) {
+          has[2 * (i - start) + 1] = 1;
+          batch.push(digests.of(eventText));
+        }
+      }
+      inFlight.push(Promise.all(batch).then((results) => store(start, end, has, results)));
+      if (inFlight.length > 2) await inFlight.shift();
+      onProgress(end, count);
+    }
+    const rest = payloadTexts.next(); // the members after "events", and the end of the text
+    if (!rest.done) throw new Error("more payload texts than events");
+    await Promise.all(inFlight);
+    Object.assign(prepared, { payloadHashes, eventHashes, redactions });
+  }
+
+  function* parsedPayloads(loaded) {
+    for (const event of loaded.events) {
+      yield isObject(event) && isObject(event.payload) ? canonicalize(event.payload, 3) : null;
+    }
+  }
+
+  // The exporter writes the document in canonical form (section 9). When every piece of the text is the canonical
+  // form of what JSON.parse read, that reading is exact (no duplicate key, no number written as 3.0 or beyond
+  // 2^53, no escaped character, no whitespace, nothing after it) and each payload's canonical text is made on the
+  // way; otherwise CanonicalizationError, and the document is read again strictly.
+  function* canonicalPayloads(loaded) {
+    const text = loaded.text;
+    let position = 0;
+    const expect = (piece) => {
+      if (!text.startsWith(piece, position)) throw new CanonicalizationError("the document is not in canonical form");
+      position += piece.length;
+    };
+    const value = loaded.document;
+    if (value === null || !Array.isArray(value.events)) {
+      expect(canonicalize(loaded.value)); // nothing to hash, but the reading must still be exact
+    } else {
+      const names = Object.keys(value).sort();
+      expect("{");
+      for (let n = 0; n < names.length; n++) {
+        expect((n ? "," : "") + JSON.stringify(names[n]) + ":");
+        if (names[n] !== "events") {
+          expect(canonicalize(value[names[n]], 1));
+          continue;
+        }
+        expect("[");
+        for (let i = 0; i < value.events.length; i++) {
+          const event = value.events[i];
+          if (i) expect(",");
+          let payloadText = null;
+          if (!isObject(event)) {
+            expect(canonicalize(event, 2));
+          } else {
+            // member by member, so that no event's whole text is ever built
+            const members = Object.keys(event).sort();
+            expect("{");
+            for (let m = 0; m < members.length; m++) {
+              expect((m ? "," : "") + JSON.stringify(members[m]) + ":");
+              const member = canonicalize(event[members[m]], 3);
+              if (members[m] === "payload" && isObject(event.payload)) payloadText = member;
+              expect(member);
+            }
+            expect("}");
+          }
+          // a withheld seal payload restored from the document's "seal" is hashed from that member
+          const shown = loaded.events[i];
+          yield shown === event ? payloadText : canonicalize(shown.payload, 3);
+        }
+        expect("]");
+      }
+      expect("}");
+    }
+    if (position !== text.length) throw new CanonicalizationError("text after the document");
+  }
+
+  // Section 2: JCS of exactly these seven members (written in sorted order), prev_event_hash present even when null.
   const ENVELOPE_HASHED = [
     "event_id", "session_id", "sequence_number", "timestamp_wall", "event_type", "payload_hash", "prev_event_hash",
   ];
   function eventHashText(event) {
-    const hashed = {};
-    for (const name of ENVELOPE_HASHED) hashed[name] = event[name];
-    return canonicalize(hashed);
+    if (!isObject(event)) return null;
+    for (const name of ENVELOPE_HASHED) if (!hasOwn(event, name)) return null;
+    const c = (name) => canonicalize(event[name], 3);
+    return (
+      `{"event_id":${c("event_id")},"event_type":${c("event_type")},"payload_hash":${c("payload_hash")},` +
+      `"prev_event_hash":${c("prev_event_hash")},"sequence_number":${c("sequence_number")},` +
+      `"session_id":${c("session_id")},"timestamp_wall":${c("timestamp_wall")}}`
+    );
   }
 
   // Each seal's signature against every listed key of the id it names (whether a key is trusted is decided later).
@@ -902,8 +1060,7 @@
     if (eventType === "CHAIN_SEAL") checkSeal(state, payload, index, eventId, wall, claimedPayloadHash);
 
     // redaction (section 3); the canonical text shows every "[REDACTED]" string literally
-    const payloadText = state.prepared.payloadTexts[index];
-    if (payload !== null && payloadText !== null && payloadText.includes('"[REDACTED]"')) {
+    if (payload !== null && state.prepared.redactions[index]) {
       const unbacked = findUnbackedRedaction(payload);
       if (unbacked !== null) {
         throw fail(state, "REDACTION_INTEGRITY", `${unbacked} is [REDACTED] but has no sibling hash`, index, eventId, {
@@ -1192,6 +1349,7 @@
   root.AgentOpsVerifier = Object.freeze({
     load,
     prepare,
+    CanonicalizationError,
     evaluate,
     parseJSON,
     canonicalize,

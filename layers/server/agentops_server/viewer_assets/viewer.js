@@ -21,13 +21,21 @@
 
   // ---- the document ------------------------------------------------------------------------------------------
 
-  function embeddedBytes() {
-    const text = byId("export-document").textContent.trim();
-    if (typeof Uint8Array.fromBase64 === "function") return Uint8Array.fromBase64(text);
-    const binary = atob(text);
-    const bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    return bytes;
+  // The document's exact bytes: base64 of their deflate (zlib) form, inflated by the browser itself.
+  async function embeddedBytes() {
+    const element = byId("export-document");
+    const text = element.textContent.trim();
+    let compressed;
+    if (typeof Uint8Array.fromBase64 === "function") {
+      compressed = Uint8Array.fromBase64(text);
+    } else {
+      const binary = atob(text);
+      compressed = new Uint8Array(binary.length);
+      for (let i = 0; i < binary.length; i++) compressed[i] = binary.charCodeAt(i);
+    }
+    if (element.dataset.encoding !== "deflate base64") throw new Error("unknown document encoding");
+    const inflated = new Blob([compressed]).stream().pipeThrough(new DecompressionStream("deflate"));
+    return new Uint8Array(await new Response(inflated).arrayBuffer());
   }
 
   const isObject = (value) =>
@@ -300,9 +308,12 @@
     rows: [],
   };
 
-  function initTimeline(model) {
+  function showModel(model) {
     view.model = model;
+    view.selected = -1;
+    view.hiddenTypes.clear();
     const chips = byId("type-filter");
+    chips.textContent = "";
     const types = [...EVENT_TYPES.filter((type) => model.typeCounts.has(type))];
     for (const type of model.typeCounts.keys()) if (!types.includes(type)) types.push(type);
     for (const type of types) {
@@ -319,6 +330,10 @@
       });
       chips.appendChild(chip);
     }
+    applyFilter();
+  }
+
+  function listen() {
     const timeline = byId("timeline");
     timeline.addEventListener("scroll", () => requestAnimationFrame(renderRows), { passive: true });
     window.addEventListener("resize", () => requestAnimationFrame(renderRows));
@@ -339,7 +354,6 @@
       applyFilter();
     });
     document.addEventListener("keydown", onKey);
-    applyFilter();
   }
 
   function applyFilter() {
@@ -644,11 +658,12 @@
 
   async function main() {
     performance.mark("viewer-start");
-    const loaded = verifier.load(embeddedBytes());
+    const loaded = verifier.load(await embeddedBytes());
     performance.mark("viewer-parsed");
     const model = buildModel(loaded);
     renderHeader(model, loaded);
-    initTimeline(model);
+    listen();
+    showModel(model);
     const pinInput = byId("pin-input");
     pinInput.value = pinFromAddress();
     pinNote(pinInput.value, null);
@@ -662,10 +677,21 @@
       return;
     }
     const progress = byId("verification-progress");
-    const prepared = await verifier.prepare(loaded, (done, total) => {
+    const onProgress = (done, total) => {
       progress.value = total ? done / total : 1;
-      setText("verification-summary", `Verifying in this browser… ${done.toLocaleString("en-US")} of ${total.toLocaleString("en-US")} events hashed`);
-    });
+      setText(
+        "verification-summary",
+        `Verifying in this browser… ${done.toLocaleString("en-US")} of ${total.toLocaleString("en-US")} events hashed`,
+      );
+    };
+    // The document was not in canonical form, so it was read again strictly: show what that reading holds.
+    const onReread = (reread) => {
+      const again = buildModel(reread);
+      renderHeader(again, reread);
+      showModel(again);
+    };
+    const prepared = await verifier.prepare(loaded, onProgress, onReread);
+    performance.mark("viewer-hashed");
     progress.classList.add("done");
     const check = () => {
       const pin = pinInput.value.trim();

@@ -87,7 +87,10 @@ def realistic_payload(sequence_number: int) -> tuple[str, dict[str, Any]]:
     if step == 3 and turn % 17 == 0:
         return "ERROR", {"error_type": "ToolError", "message": f"{tool} timed out after 30 s", "fatal": False}
     if step == 3:
-        return "AGENT_STATE_SNAPSHOT", {"state": {"turn": turn, "memory_items": turn % 40}, "checkpoint_id": f"cp-{turn}"}
+        return "AGENT_STATE_SNAPSHOT", {
+            "state": {"turn": turn, "memory_items": turn % 40},
+            "checkpoint_id": f"cp-{turn}",
+        }
     if step == 4:
         return "DECISION_TRACE", {
             "decision_id": f"d-{turn}",
@@ -100,7 +103,11 @@ def realistic_payload(sequence_number: int) -> tuple[str, dict[str, Any]]:
             "model": "gpt-4.1",
             "content": f"In turn {turn}, {topic} moved by {turn * 0.1:.1f} % — naïve estimate; see sources.\u2028Done.",
             "finish_reason": "stop",
-            "usage": {"prompt_tokens": 512 + turn % 300, "completion_tokens": 96, "cost_usd": 0.000123 * (turn % 50 + 1)},
+            "usage": {
+                "prompt_tokens": 512 + turn % 300,
+                "completion_tokens": 96,
+                "cost_usd": 0.000123 * (turn % 50 + 1),
+            },
         }
     if step == 6:
         return "ANNOTATION", {"annotator_id": "qa-bot", "annotation_type": "rating", "content": {"score": turn % 5}}
@@ -120,10 +127,9 @@ def build_document(events: int) -> tuple[bytes, str]:
 
 
 BASELINE_SCRIPT = """(async () => {
-  const text = atob(document.getElementById("export-document").textContent.trim());
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  const decoded = new TextDecoder().decode(bytes);
+  const compressed = Uint8Array.fromBase64(document.getElementById("export-document").textContent.trim());
+  const inflated = new Blob([compressed]).stream().pipeThrough(new DecompressionStream("deflate"));
+  const decoded = new TextDecoder().decode(await new Response(inflated).arrayBuffer());
   let start = performance.now();
   const parsed = JSON.parse(decoded);
   const parseSeconds = (performance.now() - start) / 1000;
@@ -148,7 +154,8 @@ CLEAR_SEARCH = """(() => {
   search.dispatchEvent(new Event("input"));
   search.focus();
 })()"""
-MARKS_SCRIPT = """JSON.stringify(Object.fromEntries(performance.getEntriesByType("mark").map((m) => [m.name, m.startTime / 1000])))"""
+MARKS_SCRIPT = """JSON.stringify(Object.fromEntries(
+  performance.getEntriesByType("mark").map((mark) => [mark.name, mark.startTime / 1000])))"""
 
 
 def main() -> None:

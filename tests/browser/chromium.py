@@ -123,8 +123,10 @@ class Page:
         self._connection = connection
         self.target_id = target_id
         self.session_id = session_id
-        self.requests: list[str] = []
+        self.requests: list[str] = []  # every URL the page asked for, in order (including refused ones)
+        self.blocked: dict[str, str] = {}  # URL -> why the browser refused to send it ("csp", ...)
         self.console_errors: list[str] = []
+        self._urls: dict[str, str] = {}
 
     def call(self, method: str, params: dict[str, Any] | None = None, timeout: float = 60) -> dict[str, Any]:
         result = self._connection.call(method, params, self.session_id, timeout)
@@ -141,6 +143,9 @@ class Page:
             params = event.get("params", {})
             if method == "Network.requestWillBeSent":
                 self.requests.append(params["request"]["url"])
+                self._urls[params["requestId"]] = params["request"]["url"]
+            elif method == "Network.loadingFailed" and params.get("blockedReason"):
+                self.blocked[self._urls.get(params["requestId"], "?")] = params["blockedReason"]
             elif method == "Runtime.exceptionThrown":
                 self.console_errors.append(json.dumps(params.get("exceptionDetails", {}))[:2000])
             elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
@@ -224,8 +229,8 @@ class Browser:
         self._profile = tempfile.mkdtemp(prefix="agentops-chromium-")
         commands_read, commands_write = _pipe_above_four()
         replies_read, replies_write = _pipe_above_four()
-        # bash (dash takes single-digit descriptors only) moves the pipe ends to the descriptors 3 and 4 that --remote-debugging-pipe uses, then becomes
-        # the browser.
+        # bash (dash takes single-digit descriptors only) moves the pipe ends to the descriptors 3 and 4 that
+        # --remote-debugging-pipe uses, then becomes the browser.
         script = f'exec "$0" "$@" 3<&{commands_read} 4>&{replies_write} {commands_read}<&- {replies_write}>&-'
         arguments = [
             *FLAGS,

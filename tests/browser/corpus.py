@@ -27,7 +27,7 @@ from typing import Any
 from agentops_verify import MalformedJSONError, canonicalize, loads
 from cryptography.hazmat.primitives import serialization
 
-from tests.browser.documents import REPORT_MEMBERS, export_document, splice, stated_report, withheld_lines
+from tests.browser.documents import REPORT_MEMBERS, export_document, splice, withheld_lines
 from tests.support.chains import Event, build_chain, rehash_from, reseal
 from tests.support.keys import TestSigner, make_signer
 from tests.support.paths import CONFORMANCE
@@ -298,14 +298,20 @@ def viewer_cases() -> Iterator[Case]:
         value_lines = _raw_payload_value(sealed, 5, b'"fatal":false', b'"fatal":' + literal)
         event = loads(value_lines[5])
         redone = rehash_from([*sealed[:5], event, *sealed[6:]], 5)
-        yield Case(f"payload_value_{name}_rehashed", export_document(_lines(reseal(redone, signer)), signers=[signer]), pin)
+        yield Case(
+            f"payload_value_{name}_rehashed", export_document(_lines(reseal(redone, signer)), signers=[signer]), pin
+        )
     yield Case("nesting_64_deep", _nested_document(sealed, signer, 60), pin)
     yield Case("nesting_65_deep", _nested_document(sealed, signer, 61), pin)
 
     # the export document's members (ELS sections 7 and 9, rev 2)
-    yield Case("stated_class_upgraded", _edited_document(
-        export_document(lines[:-1], signers=[signer]), lambda d: d.update(evidence_class="AUTHORITATIVE_EVIDENCE")
-    ), pin)
+    yield Case(
+        "stated_class_upgraded",
+        _edited_document(
+            export_document(lines[:-1], signers=[signer]), lambda d: d.update(evidence_class="AUTHORITATIVE_EVIDENCE")
+        ),
+        pin,
+    )
     yield Case(
         "stated_partial_reasons_edited",
         _edited_document(genuine, lambda d: d["verification"].update(partial_reasons=["LOG_DROP_PRESENT"])),

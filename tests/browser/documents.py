@@ -45,12 +45,13 @@ def withheld_lines(lines: Sequence[bytes], sequences: Sequence[int]) -> list[byt
     """The lines with the payloads of ``sequences`` withheld (ELS section 9), as the exporter writes them."""
     result = []
     for position, line in enumerate(lines):
-        if position in sequences:
-            event = loads(line)
-            del event["payload"]
-            event["payload_withheld"] = True
-            line = canonicalize(event)
-        result.append(line)
+        if position not in sequences:
+            result.append(line)
+            continue
+        event = loads(line)
+        del event["payload"]
+        event["payload_withheld"] = True
+        result.append(canonicalize(event))
     return result
 
 

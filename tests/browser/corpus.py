@@ -34,9 +34,7 @@ from tests.support.paths import CONFORMANCE
 
 # Where the tamper matrix has lived; the first that imports is used.
 TAMPER_MATRIX_MODULES = (
-    "tests.tamper.tamper_matrix.test_matrix",
-    "tests.tamper.test_matrix",
-    "tests.tamper.matrix",
+    "tests.tamper.matrix.test_every_attack_gets_its_exact_verdict",
     "tests.hardening.tamper_matrix.test_matrix",
 )
 N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # the order of P-256

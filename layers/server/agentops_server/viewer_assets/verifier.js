@@ -62,15 +62,17 @@
   const MAX_WARNINGS_PER_TYPE = 100;
 
   // ---- ELS section 9 (rev 2): the members of an export document and of its verification report --------------
-  const DOCUMENT_MEMBERS = new Set([
+  const REQUIRED_MEMBERS = [
     "export_version", "session_id", "evidence_class", "chain_authority", "verification", "seal", "events",
-    "public_keys", "generated_at", "generator", "pii_findings", "log_proof",
-  ]);
+    "public_keys",
+  ];
+  const DOCUMENT_MEMBERS = new Set([...REQUIRED_MEMBERS, "generated_at", "generator", "pii_findings", "log_proof"]);
   const COMPARED_REPORT_KEYS = [
     "session_id", "status", "authority", "sealed", "seal_signed", "seal_key_id", "complete", "event_count",
     "total_drops", "first_event_hash", "final_event_hash", "replay_fingerprint",
   ];
   const VERIFICATION_MEMBERS = new Set([...COMPARED_REPORT_KEYS, "evidence_class", "partial_reasons"]);
+  const KEY_ENTRY_MEMBERS = ["signer_key_id", "algorithm", "public_key_pem"];
 
   const hasOwn = (object, key) => Object.prototype.hasOwnProperty.call(object, key);
 
@@ -834,31 +836,43 @@
     return report;
   }
 
-  // Rev 2: every member of the document is checked before its events.
+  // Rev 2: every member of the document is checked before its events (names, presence, types, each public key).
   function checkMembers(document, prepared) {
+    const problem = (type, message, field) => violation(type, message, null, null, { field });
+    const invalid = (field, expected, value) => problem("INVALID_FIELD", `${field} must be ${expected}, found ${describe(value)}`, field);
     for (const name of Object.keys(document)) {
-      if (!DOCUMENT_MEMBERS.has(name)) {
-        return violation("UNKNOWN_FIELD", `the export document has an unknown member ${JSON.stringify(name)}`, null, null, {
-          field: name,
-        });
-      }
+      if (!DOCUMENT_MEMBERS.has(name)) return problem("UNKNOWN_FIELD", `${JSON.stringify(name)} is not a member of an export document`, name);
     }
-    const stated = document.verification;
-    if (isObject(stated)) {
-      for (const name of Object.keys(stated)) {
+    for (const name of REQUIRED_MEMBERS) {
+      if (!hasOwn(document, name)) return problem("MISSING_FIELD", `the export document has no ${JSON.stringify(name)}`, name);
+    }
+    for (const name of ["export_version", "generated_at", "generator"]) {
+      if (hasOwn(document, name) && typeof document[name] !== "string") return invalid(name, "a string", document[name]);
+    }
+    if (isObject(document.verification)) {
+      for (const name of Object.keys(document.verification)) {
         if (!VERIFICATION_MEMBERS.has(name)) {
-          return violation("UNKNOWN_FIELD", `the export's verification has an unknown member ${JSON.stringify(name)}`, null, null, {
-            field: `verification.${name}`,
-          });
+          return problem("UNKNOWN_FIELD", `verification holds ${JSON.stringify(name)}, which an export does not state`, `verification.${name}`);
         }
       }
     }
-    const entries = document.public_keys;
-    if (entries !== undefined && entries !== null && !Array.isArray(entries)) {
-      return violation("LOAD_ERROR", 'the export document\'s "public_keys" is not a list of key entries');
+    if (hasOwn(document, "pii_findings")) {
+      const findings = document.pii_findings;
+      if (!Array.isArray(findings)) return invalid("pii_findings", "an array", findings);
+      for (let i = 0; i < findings.length; i++) {
+        if (!isObject(findings[i])) return invalid(`pii_findings.${i}`, "an object", findings[i]);
+      }
     }
-    for (const entry of prepared.keys) {
-      if (entry.problem !== undefined) return violation("INVALID_FIELD", entry.problem, null, null, { field: "public_keys" });
+    const logProof = document.log_proof;
+    if (logProof !== undefined && logProof !== null && !isObject(logProof)) return invalid("log_proof", "an object or null", logProof);
+    const entries = document.public_keys;
+    if (!Array.isArray(entries)) return invalid("public_keys", "an array", entries);
+    for (let i = 0; i < entries.length; i++) {
+      if (!isObject(entries[i])) return invalid(`public_keys.${i}`, "an object", entries[i]);
+      for (const name of KEY_ENTRY_MEMBERS) {
+        if (!hasOwn(entries[i], name)) return problem("MISSING_FIELD", `public_keys.${i} has no ${JSON.stringify(name)}`, `public_keys.${i}.${name}`);
+      }
+      if (prepared.keys[i].problem !== undefined) return problem("INVALID_FIELD", `public_keys.${i}: ${prepared.keys[i].problem}`, `public_keys.${i}`);
     }
     return null;
   }
@@ -1157,6 +1171,12 @@
     state.sealSigned = true;
     state.sealKeyId = keyId;
     state.sealPayloadHash = claimedPayloadHash;
+    // Rev 2: a signature not in its one form (strict DER, 1 <= r < n, 1 <= s <= n/2) verifies under no key.
+    if (p1363Signature(decodeSignature(payload.signature)) === null) {
+      throw fail(state, "INVALID_SIGNATURE", "the seal's signature is not strict DER low-s ECDSA, so it verifies under no key", index, eventId, {
+        signer_key_id: keyId,
+      });
+    }
     const results = state.prepared.sealSignatures.get(index) || new Map();
     // Section 5: a key is trusted only when the auditor pinned its id and the document lists that key.
     if (state.pin === keyId && state.listed.has(keyId)) {

@@ -263,6 +263,9 @@ def viewer_cases() -> Iterator[Case]:
     )
 
     # parsing (ELS section 2; trailing data: section 7 rev 2)
+    # not in canonical form: the page cannot take the browser's own reading and reads the document strictly
+    yield Case("pretty_printed_document", json.dumps(loads(genuine), indent=2, ensure_ascii=True).encode(), pin)
+    yield Case("members_in_reverse_order", _reversed_members(genuine), pin)
     yield Case("trailing_data_after_the_document", genuine + b' {"x":1}', pin)
     yield Case("trailing_whitespace_after_the_document", genuine + b" \r\n\t", pin)
     yield Case("byte_order_mark", b"\xef\xbb\xbf" + genuine, pin)
@@ -350,6 +353,19 @@ def viewer_cases() -> Iterator[Case]:
         export_document(_lines(rehash_from(moved, len(moved) - 1)), signers=[signer]),
         pin,
     )
+
+
+def _reversed_members(document: bytes) -> bytes:
+    """The same document with every object's members written in reverse order (values unchanged)."""
+
+    def reverse(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {name: reverse(value[name]) for name in reversed(list(value))}
+        if isinstance(value, list):
+            return [reverse(item) for item in value]
+        return value
+
+    return json.dumps(reverse(loads(document)), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _nested_document(sealed: Sequence[Event], signer: TestSigner, levels: int) -> bytes:

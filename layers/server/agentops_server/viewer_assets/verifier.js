@@ -508,7 +508,9 @@
       der = pemToDer(pem);
       checkSpki(der);
     } catch (error) {
-      if (error instanceof DERError || error instanceof DOMException) return { problem: `key ${keyId}: ${error.message}` };
+      if (error instanceof DERError || error instanceof DOMException) {
+        return { problem: `key ${keyId}: ${error.message}` };
+      }
       throw error;
     }
     const computed = DIGEST_PREFIX + (await sha256Hex(der));
@@ -799,7 +801,8 @@
   // ---- step 3: evaluate (section 7, in its order) -----------------------------------------------------------------
 
   function violation(type, message, eventSequence = null, eventId = null, context = {}) {
-    return { type, message, event_sequence: eventSequence, event_id: typeof eventId === "string" ? eventId : null, context };
+    const id = typeof eventId === "string" ? eventId : null;
+    return { type, message, event_sequence: eventSequence, event_id: id, context };
   }
 
   class Stop extends Error {}
@@ -827,7 +830,9 @@
     }
     const outcome = finishOutcome(state);
     const claim =
-      outcome.violation === null && documentProblem === null ? claimViolation(loaded.document, outcome, prepared.documentSealHash) : null;
+      outcome.violation === null && documentProblem === null
+        ? claimViolation(loaded.document, outcome, prepared.documentSealHash)
+        : null;
     const report = buildReport(outcome, claim);
     report.verified_events = state.verified;
     report.document_sha256 = prepared.documentSha256;
@@ -839,20 +844,26 @@
   // Rev 2: every member of the document is checked before its events (names, presence, types, each public key).
   function checkMembers(document, prepared) {
     const problem = (type, message, field) => violation(type, message, null, null, { field });
-    const invalid = (field, expected, value) => problem("INVALID_FIELD", `${field} must be ${expected}, found ${describe(value)}`, field);
+    const invalid = (field, expected, value) => problem("INVALID_FIELD",
+        `${field} must be ${expected}, found ${describe(value)}`, field);
     for (const name of Object.keys(document)) {
-      if (!DOCUMENT_MEMBERS.has(name)) return problem("UNKNOWN_FIELD", `${JSON.stringify(name)} is not a member of an export document`, name);
+      if (!DOCUMENT_MEMBERS.has(name)) return problem("UNKNOWN_FIELD",
+          `${JSON.stringify(name)} is not a member of an export document`, name);
     }
     for (const name of REQUIRED_MEMBERS) {
-      if (!hasOwn(document, name)) return problem("MISSING_FIELD", `the export document has no ${JSON.stringify(name)}`, name);
+      if (!hasOwn(document, name)) return problem("MISSING_FIELD",
+          `the export document has no ${JSON.stringify(name)}`, name);
     }
     for (const name of ["export_version", "generated_at", "generator"]) {
-      if (hasOwn(document, name) && typeof document[name] !== "string") return invalid(name, "a string", document[name]);
+      if (hasOwn(document, name) && typeof document[name] !== "string") {
+        return invalid(name, "a string", document[name]);
+      }
     }
     if (isObject(document.verification)) {
       for (const name of Object.keys(document.verification)) {
         if (!VERIFICATION_MEMBERS.has(name)) {
-          return problem("UNKNOWN_FIELD", `verification holds ${JSON.stringify(name)}, which an export does not state`, `verification.${name}`);
+          return problem("UNKNOWN_FIELD", `verification holds ${JSON.stringify(name)}, which an export does not state`,
+              `verification.${name}`);
         }
       }
     }
@@ -864,15 +875,19 @@
       }
     }
     const logProof = document.log_proof;
-    if (logProof !== undefined && logProof !== null && !isObject(logProof)) return invalid("log_proof", "an object or null", logProof);
+    if (logProof !== undefined && logProof !== null && !isObject(logProof)) {
+      return invalid("log_proof", "an object or null", logProof);
+    }
     const entries = document.public_keys;
     if (!Array.isArray(entries)) return invalid("public_keys", "an array", entries);
     for (let i = 0; i < entries.length; i++) {
       if (!isObject(entries[i])) return invalid(`public_keys.${i}`, "an object", entries[i]);
       for (const name of KEY_ENTRY_MEMBERS) {
-        if (!hasOwn(entries[i], name)) return problem("MISSING_FIELD", `public_keys.${i} has no ${JSON.stringify(name)}`, `public_keys.${i}.${name}`);
+        if (!hasOwn(entries[i], name)) return problem("MISSING_FIELD",
+            `public_keys.${i} has no ${JSON.stringify(name)}`, `public_keys.${i}.${name}`);
       }
-      if (prepared.keys[i].problem !== undefined) return problem("INVALID_FIELD", `public_keys.${i}: ${prepared.keys[i].problem}`, `public_keys.${i}`);
+      if (prepared.keys[i].problem !== undefined) return problem("INVALID_FIELD",
+          `public_keys.${i}: ${prepared.keys[i].problem}`, `public_keys.${i}`);
     }
     return null;
   }
@@ -937,19 +952,22 @@
         throw invalidField(state, WITHHELD_MARK, "true", event[WITHHELD_MARK], index, event.event_id);
       }
       if (hasOwn(event, "payload")) {
-        throw fail(state, "INVALID_FIELD", "an event marked payload_withheld must not carry a payload", index, event.event_id, {
+        throw fail(state, "INVALID_FIELD", "an event marked payload_withheld must not carry a payload", index,
+            event.event_id, {
           field: "payload",
         });
       }
     }
     for (const name of ENVELOPE_FIELDS) {
       if (!hasOwn(event, name) && !(withheld && name === "payload")) {
-        throw fail(state, "MISSING_FIELD", `missing field ${JSON.stringify(name)}`, index, event.event_id, { field: name });
+        throw fail(state, "MISSING_FIELD", `missing field ${JSON.stringify(name)}`, index, event.event_id,
+            { field: name });
       }
     }
     for (const name of Object.keys(event)) {
       if (!KNOWN_FIELDS.has(name)) {
-        throw fail(state, "UNKNOWN_FIELD", `unknown field ${JSON.stringify(name)}`, index, event.event_id, { field: name });
+        throw fail(state, "UNKNOWN_FIELD", `unknown field ${JSON.stringify(name)}`, index, event.event_id,
+            { field: name });
       }
     }
 
@@ -987,7 +1005,8 @@
           warn(state, "LEGACY_SCHEMA_VERSION", "schema_ver v0.5 read as legacy v0.6", index, eventId);
         }
       } else {
-        throw fail(state, "SCHEMA_VERSION_MISMATCH", `schema_ver is ${describe(schema)}, expected "v0.6"`, index, eventId);
+        throw fail(state, "SCHEMA_VERSION_MISMATCH", `schema_ver is ${describe(schema)}, expected "v0.6"`, index,
+            eventId);
       }
     }
     const payload = withheld ? null : event.payload;
@@ -1016,7 +1035,8 @@
     if (index === 0) {
       state.sessionId = sessionId;
     } else if (sessionId !== state.sessionId) {
-      throw fail(state, "SESSION_MISMATCH", `session_id ${sessionId} differs from the session's ${state.sessionId}`, index, eventId);
+      throw fail(state, "SESSION_MISMATCH", `session_id ${sessionId} differs from the session's ${state.sessionId}`,
+          index, eventId);
     }
 
     // 3. payload hash, compared as a string (letter case included)
@@ -1025,7 +1045,8 @@
     } else {
       const computed = state.prepared.payloadHashes[index];
       if (computed !== claimedPayloadHash) {
-        throw fail(state, "PAYLOAD_HASH_MISMATCH", "payload_hash does not match the hash of the payload", index, eventId, {
+        throw fail(state, "PAYLOAD_HASH_MISMATCH", "payload_hash does not match the hash of the payload", index,
+            eventId, {
           expected: computed,
           found: claimedPayloadHash,
         });
@@ -1039,7 +1060,8 @@
 
     // 5. link to the previous event
     if (index === 0) {
-      if (prev !== null) throw fail(state, "INVALID_GENESIS", "the first event's prev_event_hash must be null", index, eventId);
+      if (prev !== null) throw fail(state, "INVALID_GENESIS", "the first event's prev_event_hash must be null", index,
+          eventId);
     } else if (prev !== state.lastHash) {
       throw fail(state, "CHAIN_BROKEN", "prev_event_hash is not the previous event's event_hash", index, eventId, {
         expected: state.lastHash,
@@ -1057,13 +1079,15 @@
     }
 
     // event ids are unique within the session (section 1)
-    if (state.seenIds.has(eventId)) throw fail(state, "DUPLICATE_EVENT_ID", `event_id ${eventId} appears twice`, index, eventId);
+    if (state.seenIds.has(eventId)) throw fail(state, "DUPLICATE_EVENT_ID", `event_id ${eventId} appears twice`, index,
+        eventId);
     state.seenIds.add(eventId);
 
     // 7. type, order, authority and seal rules
     const required = REQUIRED_PAYLOAD_KEYS.get(eventType);
     if (required === undefined) {
-      throw fail(state, "UNKNOWN_EVENT_TYPE", `event_type ${JSON.stringify(eventType)} is not an ELS event type`, index, eventId);
+      throw fail(state, "UNKNOWN_EVENT_TYPE", `event_type ${JSON.stringify(eventType)} is not an ELS event type`,
+          index, eventId);
     }
     if (payload !== null) {
       for (const key of required) {
@@ -1080,7 +1104,8 @@
     if (index === 0) {
       state.authority = authority;
     } else if (authority !== state.authority) {
-      throw fail(state, "MIXED_AUTHORITY", `chain_authority is "${authority}" but the session's is "${state.authority}"`, index, eventId);
+      throw fail(state, "MIXED_AUTHORITY",
+          `chain_authority is "${authority}" but the session's is "${state.authority}"`, index, eventId);
     }
     if (eventType === "CHAIN_SEAL") checkSeal(state, payload, index, eventId, wall, claimedPayloadHash);
 
@@ -1111,7 +1136,9 @@
   function checkOrder(state, eventType, index, eventId) {
     let problem = null;
     if (state.sealIndex !== null) problem = `${eventType} follows the CHAIN_SEAL at sequence ${state.sealIndex}`;
-    else if (index === 0 && eventType !== "SESSION_START") problem = `the first event is ${eventType}, not SESSION_START`;
+    else if (index === 0 && eventType !== "SESSION_START") {
+      problem = `the first event is ${eventType}, not SESSION_START`;
+    }
     else if (index > 0 && eventType === "SESSION_START") problem = "a second SESSION_START";
     else if (state.hasEnd && eventType !== "CHAIN_SEAL") problem = `${eventType} follows SESSION_END`;
     if (problem !== null) throw fail(state, "ORDER_VIOLATION", problem, index, eventId);
@@ -1126,14 +1153,18 @@
     const finalHash = state.lastHash;
     if (!hasOwn(payload, "signature")) {
       const missing = LEGACY_SEAL_KEYS.filter((key) => !hasOwn(payload, key));
-      if (missing.length) throw fail(state, "INVALID_SEAL", `unsigned seal lacks ${missing.join(", ")}`, index, eventId);
+      if (missing.length) throw fail(state, "INVALID_SEAL", `unsigned seal lacks ${missing.join(", ")}`, index,
+          eventId);
       const mismatched = [];
       if (payload.session_digest !== DIGEST_PREFIX + String(finalHash)) mismatched.push("session_digest");
-      if (hasOwn(payload, "final_event_hash") && payload.final_event_hash !== finalHash) mismatched.push("final_event_hash");
+      if (hasOwn(payload, "final_event_hash") && payload.final_event_hash !== finalHash) {
+        mismatched.push("final_event_hash");
+      }
       const count = hasOwn(payload, "event_count") ? payload.event_count : index;
       if (!isInt(count) || count !== index) mismatched.push("event_count");
       if (mismatched.length) {
-        warn(state, "LEGACY_SEAL_MISMATCH", `unsigned legacy seal: ${mismatched.join(", ")} not matching the chain`, index, eventId);
+        warn(state, "LEGACY_SEAL_MISMATCH", `unsigned legacy seal: ${mismatched.join(", ")} not matching the chain`,
+            index, eventId);
       }
       state.sealIndex = index;
       state.sealPayloadHash = claimedPayloadHash;
@@ -1155,11 +1186,15 @@
     if (!isInt(payload.event_count) || payload.event_count !== index) {
       problems.push(`event_count is ${describe(payload.event_count)}, the chain has ${index}`);
     }
-    if (payload.final_event_hash !== finalHash) problems.push("final_event_hash is not the previous event's event_hash");
+    if (payload.final_event_hash !== finalHash) {
+      problems.push("final_event_hash is not the previous event's event_hash");
+    }
     if (payload.session_digest !== DIGEST_PREFIX + String(finalHash)) {
       problems.push("session_digest is not 'sha256:' + final_event_hash");
     }
-    if (payload.signature_algorithm !== SIGNATURE_ALGORITHM) problems.push("signature_algorithm is not ECDSA_P256_SHA256");
+    if (payload.signature_algorithm !== SIGNATURE_ALGORITHM) {
+      problems.push("signature_algorithm is not ECDSA_P256_SHA256");
+    }
     const keyId = payload.signer_key_id;
     if (typeof keyId !== "string" || !KEY_ID.test(keyId)) {
       problems.push("signer_key_id is not 'sha256:' + 64 lowercase hex digits");
@@ -1173,7 +1208,8 @@
     state.sealPayloadHash = claimedPayloadHash;
     // Rev 2: a signature not in its one form (strict DER, 1 <= r < n, 1 <= s <= n/2) verifies under no key.
     if (p1363Signature(decodeSignature(payload.signature)) === null) {
-      throw fail(state, "INVALID_SIGNATURE", "the seal's signature is not strict DER low-s ECDSA, so it verifies under no key", index, eventId, {
+      throw fail(state, "INVALID_SIGNATURE",
+          "the seal's signature is not strict DER low-s ECDSA, so it verifies under no key", index, eventId, {
         signer_key_id: keyId,
       });
     }
@@ -1181,7 +1217,8 @@
     // Section 5: a key is trusted only when the auditor pinned its id and the document lists that key.
     if (state.pin === keyId && state.listed.has(keyId)) {
       if (!results.get(keyId)) {
-        throw fail(state, "INVALID_SIGNATURE", `the seal's signature does not verify under trusted key ${keyId}`, index, eventId, {
+        throw fail(state, "INVALID_SIGNATURE", `the seal's signature does not verify under trusted key ${keyId}`,
+            index, eventId, {
           signer_key_id: keyId,
         });
       }
@@ -1198,7 +1235,8 @@
     }
     state.totalDrops += dropped;
     if (!isInt(cumulative) || cumulative < state.totalDrops) {
-      warn(state, "INVALID_DROP_COUNT", "cumulative_drops is not an integer at least the drops recorded so far", index, eventId);
+      warn(state, "INVALID_DROP_COUNT", "cumulative_drops is not an integer at least the drops recorded so far", index,
+          eventId);
     } else if (cumulative > EXCESSIVE_DROPS) {
       reportExcessiveDrops(state, cumulative, index, eventId);
     }
@@ -1207,7 +1245,8 @@
   function reportExcessiveDrops(state, dropped, index, eventId) {
     if (state.excessiveReported) return;
     state.excessiveReported = true;
-    warn(state, "EXCESSIVE_CUMULATIVE_DROPS", `${dropped} events dropped (more than ${EXCESSIVE_DROPS})`, index, eventId);
+    warn(state, "EXCESSIVE_CUMULATIVE_DROPS", `${dropped} events dropped (more than ${EXCESSIVE_DROPS})`, index,
+        eventId);
   }
 
   // Validated timestamps: the fixed-width seconds, then the fraction digits without trailing zeros.
@@ -1228,7 +1267,9 @@
         for (let i = 0; i < node.length; i++) {
           const value = node[i];
           if (value === REDACTED) return `${path}/${i}`;
-          if (typeof value === "object" && value !== null && !(value instanceof IntegralFloat)) stack.push([value, `${path}/${i}`]);
+          if (typeof value === "object" && value !== null && !(value instanceof IntegralFloat)) {
+            stack.push([value, `${path}/${i}`]);
+          }
         }
       } else {
         for (const key of Object.keys(node)) {
@@ -1253,13 +1294,15 @@
     const warnings = [...state.warnings];
     if (state.withheld.length) {
       warnings.push(
-        violation("PAYLOAD_WITHHELD", `${state.withheld.length} payload(s) withheld from this export; their hashes still chain`, null, null, {
+        violation("PAYLOAD_WITHHELD",
+            `${state.withheld.length} payload(s) withheld from this export; their hashes still chain`, null, null, {
           sequences: state.withheld,
         }),
       );
     }
     for (const [type, count] of state.warningCounts) {
-      if (count > MAX_WARNINGS_PER_TYPE) warnings.push(violation(type, `${count - MAX_WARNINGS_PER_TYPE} more ${type} warnings not listed`));
+      if (count > MAX_WARNINGS_PER_TYPE) warnings.push(violation(type,
+          `${count - MAX_WARNINGS_PER_TYPE} more ${type} warnings not listed`));
     }
     return {
       violation: found,

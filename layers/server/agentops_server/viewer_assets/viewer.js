@@ -157,7 +157,8 @@
     const pair = model.pairs[i];
     const parts = [];
     const add = (label, value) => {
-      if (value !== undefined && value !== null && shown(value) !== "") parts.push(label ? `${label} ${shown(value)}` : shown(value));
+      if (value === undefined || value === null || shown(value) === "") return;
+      parts.push(label ? `${label} ${shown(value)}` : shown(value));
     };
     switch (type) {
       case "SESSION_START":
@@ -398,7 +399,8 @@
     const timeline = byId("timeline");
     const spacer = byId("timeline-spacer");
     const first = Math.max(0, Math.floor(timeline.scrollTop / ROW_HEIGHT) - OVERSCAN);
-    const last = Math.min(view.order.length, Math.ceil((timeline.scrollTop + timeline.clientHeight) / ROW_HEIGHT) + OVERSCAN);
+    const last = Math.min(view.order.length,
+        Math.ceil((timeline.scrollTop + timeline.clientHeight) / ROW_HEIGHT) + OVERSCAN);
     const needed = last - first;
     while (view.rows.length < needed) {
       const row = document.createElement("div");
@@ -538,7 +540,9 @@
     const pane = byId("detail");
     pane.textContent = "";
     pane.appendChild(element("h2", `#${i} ${model.types[i]}`));
-    if (i === view.violationIndex) pane.appendChild(element("p", `${view.violationCode}: ${view.violationMessage}`, "problem"));
+    if (i === view.violationIndex) {
+      pane.appendChild(element("p", `${view.violationCode}: ${view.violationMessage}`, "problem"));
+    }
     const pair = model.pairs[i];
     if (pair >= 0) {
       const links = element("p", undefined, "links");
@@ -576,7 +580,13 @@
     }
     pane.appendChild(element("h2", "Payload"));
     const text = displayJSON(event.payload, 2) ?? "(no payload)";
-    pane.appendChild(element("pre", text.length > DETAIL_CHARS ? `${text.slice(0, DETAIL_CHARS)}\n… (${(text.length - DETAIL_CHARS).toLocaleString("en-US")} more characters)` : text));
+    const more = (text.length - DETAIL_CHARS).toLocaleString("en-US");
+    pane.appendChild(
+      element(
+        "pre",
+        text.length > DETAIL_CHARS ? `${text.slice(0, DETAIL_CHARS)}\n… (${more} more characters)` : text,
+      ),
+    );
   }
 
   // ---- verification ---------------------------------------------------------------------------------------------
@@ -629,12 +639,13 @@
       item.appendChild(button);
       details.appendChild(item);
     }
-    for (const reason of report.partial_reasons) details.appendChild(element("li", `${reason}: ${REASONS[reason] || reason}`));
-    if (report.replay_fingerprint) details.appendChild(element("li", `replay fingerprint ${report.replay_fingerprint}`, "mono"));
+    for (const reason of report.partial_reasons) details.appendChild(element("li",
+        `${reason}: ${REASONS[reason] || reason}`));
+    if (report.replay_fingerprint) details.appendChild(element("li", `replay fingerprint ${report.replay_fingerprint}`,
+        "mono"));
     for (const warning of report.warnings) {
-      details.appendChild(
-        element("li", `warning ${warning.type}${warning.event_sequence !== null ? ` at #${warning.event_sequence}` : ""}: ${warning.message}`),
-      );
+      const where = warning.event_sequence !== null ? ` at #${warning.event_sequence}` : "";
+      details.appendChild(element("li", `warning ${warning.type}${where}: ${warning.message}`));
     }
     details.appendChild(element("li", `document SHA-256 ${report.document_sha256}`, "mono"));
 
@@ -652,7 +663,9 @@
     if (pin === "") note.textContent = "No key pinned: the class is at most PARTIAL (UNTRUSTED_SEAL_KEY).";
     else if (!verifier.isKeyId(pin)) note.textContent = "Not a key id: expected sha256: and 64 lowercase hex digits.";
     else if (report && report.seal_key_trusted) note.textContent = "The seal's signature verifies under this key.";
-    else if (report && report.seal_key_id && report.seal_key_id !== pin) note.textContent = "The seal names another key.";
+    else if (report && report.seal_key_id && report.seal_key_id !== pin) {
+      note.textContent = "The seal names another key.";
+    }
     else note.textContent = "";
   }
 
@@ -679,10 +692,8 @@
     const progress = byId("verification-progress");
     const onProgress = (done, total) => {
       progress.value = total ? done / total : 1;
-      setText(
-        "verification-summary",
-        `Verifying in this browser… ${done.toLocaleString("en-US")} of ${total.toLocaleString("en-US")} events hashed`,
-      );
+      const [hashed, all] = [done.toLocaleString("en-US"), total.toLocaleString("en-US")];
+      setText("verification-summary", `Verifying in this browser… ${hashed} of ${all} events hashed`);
     };
     // The document was not in canonical form, so it was read again strictly: show what that reading holds.
     const onReread = (reread) => {

@@ -10,7 +10,12 @@ is sealed (signed seal, archive object, SEALED head) the way the sealer leaves i
 - ``baseline_uncached_page_seconds``: a page in the middle served by a process with an empty cache, i.e. what every
   page would cost if verification were not reused (the whole archive streamed and verified again).
 - ``page_seconds``: later pages of 200 frames at several offsets (best of ``--repeat``), each including the JSON
-  encoding of the response body; ``max_page_seconds``, its ratio to the full read and to the uncached page.
+  encoding of the response body and the check of the page's bytes against the digests taken when they were
+  verified; ``max_page_seconds``, its ratio to the full read and to the uncached page.
+- The same chain as an open session in the store (no seal, no archive): ``open_first_page_seconds`` (the whole chain
+  verified), ``open_page_seconds`` (later pages: the verifier is kept, the page's lines are hash-checked) and
+  ``baseline_open_page_unchecked_seconds``, the same pages read and framed without any check (what the replay did
+  before pages were checked against the verified bytes), so ``open_check_overhead_ratio`` is the price of the check.
 
 Usage: ``python benchmarks/replay_page.py [--events N] [--repeat R]``
 """
@@ -27,8 +32,9 @@ from typing import Any
 import boto3
 from agentops_server.archive import S3Archive
 from agentops_server.archive_reader import S3ArchiveReader
+from agentops_server.frames import build_page
 from agentops_server.memory import InMemoryChainStore
-from agentops_server.replay import ReplayService, VerificationCache
+from agentops_server.replay import ReplayService, VerifiedArchives
 from agentops_server.store import SigningKeyRecord, StoredBatch
 from agentops_verify import canonicalize, sha256_hex
 from moto import mock_aws
@@ -47,13 +53,15 @@ OWNER = "arn:aws:iam::111122223333:user/agent"
 BATCH_EVENTS = 500
 
 
-def _sealed_session(store: InMemoryChainStore, s3: Any, n_events: int) -> tuple[str, int]:
-    events = build_chain(n_events - 1)  # plus the seal
+def _store_batches(store: InMemoryChainStore, events: list[dict[str, Any]], lines: list[bytes]) -> None:
+    """The events as ingestion stores them: batches of 500; a seal (the last event, if any) is its own batch."""
     session_id: str = events[0]["session_id"]
-    lines = [canonicalize(event) for event in events]
     store.create_session(session_id, OWNER, DEFAULT_START_TIME)
-    bounds = [(start, min(start + BATCH_EVENTS, len(lines) - 1)) for start in range(0, len(lines) - 1, BATCH_EVENTS)]
-    bounds.append((len(lines) - 1, len(lines)))  # the seal is its own batch
+    sealed = events[-1]["event_type"] == "CHAIN_SEAL"
+    ordinary = len(lines) - 1 if sealed else len(lines)
+    bounds = [(start, min(start + BATCH_EVENTS, ordinary)) for start in range(0, ordinary, BATCH_EVENTS)]
+    if sealed:
+        bounds.append((len(lines) - 1, len(lines)))
     for start, end in bounds:
         batch = StoredBatch(
             session_id=session_id,
@@ -69,6 +77,12 @@ def _sealed_session(store: InMemoryChainStore, s3: Any, n_events: int) -> tuple[
         )
         store.put_batch(batch)
         store.advance_head(batch)
+
+
+def _sealed_session(store: InMemoryChainStore, s3: Any, events: list[dict[str, Any]]) -> tuple[str, int]:
+    session_id: str = events[0]["session_id"]
+    lines = [canonicalize(event) for event in events]
+    _store_batches(store, events, lines)
     signer = default_signer()
     store.record_signing_key(
         SigningKeyRecord(signer.key_id, SIGNATURE_ALGORITHM, signer.public_key_pem, DEFAULT_START_TIME)
@@ -87,6 +101,31 @@ def _timed_page(service: ReplayService, session_id: str, from_sequence: int) -> 
     return time.perf_counter() - started, page
 
 
+def _service(store: InMemoryChainStore, s3: Any) -> ReplayService:
+    return ReplayService(store, VerifiedArchives(S3ArchiveReader(s3)), store.signing_keys)
+
+
+def _best_pages(service: ReplayService, session_id: str, offsets: list[int], repeat: int) -> dict[str, float]:
+    page_seconds: dict[str, float] = {}
+    for offset in offsets:
+        timings = []
+        for _ in range(repeat):
+            seconds, page = _timed_page(service, session_id, offset)
+            if [frame["sequence_number"] for frame in page["frames"]] != list(range(offset, offset + PAGE_LIMIT)):
+                raise SystemExit(f"page at {offset} does not hold sequence numbers {offset}..{offset + 199}")
+            timings.append(seconds)
+        page_seconds[str(offset)] = round(min(timings), 4)
+    return page_seconds
+
+
+def _unchecked_page_seconds(store: InMemoryChainStore, session_id: str, offset: int, event_count: int) -> float:
+    """A page read from the store and framed with no verification and no check: the floor of any open-session page."""
+    started = time.perf_counter()
+    page = build_page(store.iter_lines(session_id, offset), offset, PAGE_LIMIT, event_count)
+    json.dumps({"frames": page.frames}, ensure_ascii=False, separators=(",", ":"))
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -100,7 +139,8 @@ def main() -> None:
         s3 = boto3.client("s3", region_name=REGION)
         create_archive_bucket(s3, BUCKET, 1)
         store = InMemoryChainStore()
-        session_id, archive_bytes = _sealed_session(store, s3, arguments.events)
+        events = build_chain(arguments.events - 1)  # plus the seal
+        session_id, archive_bytes = _sealed_session(store, s3, events)
         head = store.get_head(session_id)
         if head is None or head.archive is None:
             raise SystemExit("the session was not sealed")
@@ -109,24 +149,32 @@ def main() -> None:
         s3.get_object(Bucket=BUCKET, Key=head.archive.key, VersionId=head.archive.version_id)["Body"].read()
         baseline = time.perf_counter() - started
 
-        service = ReplayService(store, S3ArchiveReader(s3), VerificationCache())
+        service = _service(store, s3)
         first_page_seconds, first = _timed_page(service, session_id, 0)
         if first["verification"]["status"] != "PASS" or len(first["frames"]) != PAGE_LIMIT:
             raise SystemExit(f"unexpected first page: {first['verification']}")
         offsets = sorted({PAGE_LIMIT, arguments.events // 4, arguments.events // 2, arguments.events - PAGE_LIMIT})
-        page_seconds: dict[str, float] = {}
-        for offset in offsets:
-            timings = []
-            for _ in range(arguments.repeat):
-                seconds, page = _timed_page(service, session_id, offset)
-                if [frame["sequence_number"] for frame in page["frames"]] != list(range(offset, offset + PAGE_LIMIT)):
-                    raise SystemExit(f"page at {offset} does not hold sequence numbers {offset}..{offset + 199}")
-                timings.append(seconds)
-            page_seconds[str(offset)] = round(min(timings), 4)
+        page_seconds = _best_pages(service, session_id, offsets, arguments.repeat)
+        uncached_seconds, _ = _timed_page(_service(store, s3), session_id, arguments.events // 2)
 
-        uncached_seconds, _ = _timed_page(
-            ReplayService(store, S3ArchiveReader(s3), VerificationCache()), session_id, arguments.events // 2
-        )
+        # The same events, unsealed, as an open session in a store of its own.
+        open_store = InMemoryChainStore()
+        open_events = events[:-1]
+        _store_batches(open_store, open_events, [canonicalize(event) for event in open_events])
+        open_service = _service(open_store, s3)
+        open_first_seconds, _ = _timed_page(open_service, session_id, 0)
+        open_offsets = [offset for offset in offsets if offset + PAGE_LIMIT <= len(open_events)]
+        open_page_seconds = _best_pages(open_service, session_id, open_offsets, arguments.repeat)
+        unchecked = {
+            str(offset): round(
+                min(
+                    _unchecked_page_seconds(open_store, session_id, offset, len(open_events))
+                    for _ in range(arguments.repeat)
+                ),
+                4,
+            )
+            for offset in open_offsets
+        }
 
     max_page = max(page_seconds.values())
     print(
@@ -143,6 +191,12 @@ def main() -> None:
                 "baseline_uncached_page_seconds": round(uncached_seconds, 4),
                 "max_page_to_baseline_ratio": round(max_page / baseline, 4) if baseline else None,
                 "max_page_to_uncached_ratio": round(max_page / uncached_seconds, 4),
+                "open_first_page_seconds": round(open_first_seconds, 4),
+                "open_page_seconds": open_page_seconds,
+                "baseline_open_page_unchecked_seconds": unchecked,
+                "open_check_overhead_ratio": max(
+                    round(open_page_seconds[offset] / unchecked[offset], 2) for offset in unchecked
+                ),
                 "target_page_seconds": TARGET_PAGE_SECONDS,
                 "meets_target": max_page <= TARGET_PAGE_SECONDS,
             },

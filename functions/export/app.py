@@ -52,6 +52,9 @@ export_service = ExportService(
     archive_reader=S3ArchiveReader(s3),
     exports=S3ExportStore(s3, settings.archive_bucket or ""),
     clock=SystemClock(),
+    # The keys trusted and published in exports: the sealer's key records in the table, until the published key set
+    # (KMS and the locked bucket, ELS section 8 rev 2) takes their place here.
+    trusted_keys=store.signing_keys,
 )
 app = APIGatewayHttpResolver()
 install_error_handlers(app, logger)

@@ -3,6 +3,10 @@
 Thin: clients and the core are built once per container from the environment; routes check the request envelope
 (caller identity first, then media type, then size) and hand the body to the core; errors become responses in
 ``agentops_server.http``.
+
+The session view shows the class of a sealed session's archived bytes (``agentops_server.sessions``), so this function
+reads archives too: IAM ``s3:GetObject`` and ``s3:GetObjectVersion`` on ``sessions/*``; the verification of an archive
+version is cached in this process.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import gc
 from typing import Any
 
 import boto3
+from agentops_server.archive_reader import S3ArchiveReader
 from agentops_server.clock import SystemClock
 from agentops_server.config import Settings
 from agentops_server.dynamodb import DynamoDBChainStore
@@ -22,6 +27,7 @@ from agentops_server.http import (
     require_json_content_type,
 )
 from agentops_server.ingest import IngestService
+from agentops_server.replay import VerifiedArchives
 from agentops_server.sessions import session_view
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -38,6 +44,10 @@ dynamodb = boto3.client(
 )
 store = DynamoDBChainStore(dynamodb, settings.table_name, settings.seal_idle_seconds)
 ingest = IngestService(store, SystemClock(), settings.service_id)
+archives = VerifiedArchives(S3ArchiveReader(boto3.client("s3")))
+# The keys trusted when classifying an archive: the sealer's key records in the table, until the published key set
+# (KMS and the locked bucket, ELS section 8 rev 2) takes their place here.
+trusted_keys = store.signing_keys
 
 app = APIGatewayHttpResolver()
 install_error_handlers(app, logger)
@@ -52,7 +62,7 @@ def append_events(session_id: str) -> Response[str]:
 
 def get_session(session_id: str) -> Response[str]:
     caller_identity(app.current_event.raw_event)
-    return json_response(200, session_view(store, session_id))
+    return json_response(200, session_view(store, session_id, archives=archives, trusted_keys=trusted_keys))
 
 
 def health() -> Response[str]:

@@ -1,7 +1,8 @@
 """ReplayFunction: ``GET /v1/sessions/{session_id}/replay?from_sequence=&limit=`` (API.md).
 
 The session is verified first by the verifier library, then served as frames (``agentops_server.replay``). The
-verification of an archive version is cached in this process, so paging a long sealed session verifies it once.
+verification of an archive version is cached in this process, so paging a long sealed session verifies it once; every
+page is served from bytes that hash to what was verified.
 
 Environment: ``TABLE_NAME``, ``ARCHIVE_BUCKET``. IAM: ``dynamodb:GetItem`` and ``dynamodb:Query`` on the table (head,
 batches, key records); ``s3:GetObject`` and ``s3:GetObjectVersion`` on ``sessions/*``. Nothing else.
@@ -19,7 +20,7 @@ from agentops_server.dynamodb import DynamoDBChainStore
 from agentops_server.errors import ApiError
 from agentops_server.frames import DEFAULT_LIMIT, MAX_LIMIT
 from agentops_server.http import caller_identity, install_error_handlers, json_response
-from agentops_server.replay import ReplayService
+from agentops_server.replay import ReplayService, VerifiedArchives
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -27,7 +28,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 logger = Logger()
 settings = Settings.from_env()
 store = DynamoDBChainStore(boto3.client("dynamodb"), settings.table_name, seal_idle_seconds=settings.seal_idle_seconds)
-replay_service = ReplayService(store, S3ArchiveReader(boto3.client("s3")))
+# The keys trusted when verifying: the sealer's key records in the table, until the published key set (KMS and the
+# locked bucket, ELS section 8 rev 2) takes their place here.
+trusted_keys = store.signing_keys
+replay_service = ReplayService(store, VerifiedArchives(S3ArchiveReader(boto3.client("s3"))), trusted_keys)
 app = APIGatewayHttpResolver()
 install_error_handlers(app, logger)
 

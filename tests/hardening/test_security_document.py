@@ -7,8 +7,8 @@ import ast
 import re
 
 from tests.hardening.hostile_input.test_http_hostile_input import HOSTILE
-from tests.hardening.tamper_matrix.test_matrix import ATTACKS
 from tests.support.paths import REPO_ROOT
+from tests.tamper.matrix.test_every_attack_gets_its_exact_verdict import ATTACKS
 
 REFERENCE = re.compile(r"`(tests/[\w/]+\.py)::(\w+)(?:\[(\w+)\])?`")
 CASE_NAMES = {attack.name for attack in ATTACKS} | {case.name for case in HOSTILE}

@@ -1,14 +1,23 @@
 """The export use case (API.md, POST /v1/sessions/{id}/exports; ELS section 9).
 
-The export document is one JSON object in canonical (JCS) form with the keys of ELS section 9 plus ``pii_findings``
-(the PII scan of the disclosed payloads: location and kind only, never the matched text). Events are copied as the
+The export document is one JSON object in canonical (JCS) form with exactly the members of ELS section 9 (rev 2):
+``export_version``, ``session_id``, ``evidence_class``, ``chain_authority``, ``verification``, ``seal``, ``events``,
+``public_keys``, ``generated_at``, ``generator`` and ``pii_findings``, and nothing after it. Events are copied as the
 stored canonical lines, so their bytes are exactly what was hashed and archived; a withheld event keeps every envelope
 field except ``payload`` and says ``"payload_withheld": true`` (selective disclosure), which leaves every hash intact.
 The seal's payload is never withheld: it is the document's ``seal`` member anyway and holds no agent data.
 
-``verification`` is the verifier library's report over the events exactly as the document carries them, with every
-key this deployment ever signed with trusted, and ``evidence_class`` is that report's class: an auditor who runs the
-verifier on the document (pinning the key) recomputes the same. A chain that does not verify is not exported.
+``verification`` is the verifier library's report over the events exactly as the document carries them, reduced to
+the members ELS section 7 lists for an export (each of which the verifier recomputes and compares), and
+``evidence_class`` is that report's class: an auditor who runs the verifier on the document (pinning the key)
+recomputes the same. A chain that does not verify is not exported.
+
+Keys: the report trusts the deployment's published keys (a ``KeySource``), and ``public_keys`` lists the one the seal
+names, written from the parsed key itself (its own fingerprint and PEM), never from what a key record claims.
+
+``pii_findings`` (``{sequence_number, kind, pointer}``, ``agentops_server.pii``) covers the disclosed payloads only. A
+withheld payload gets no finding at all, so neither a pointer (which would name its members, themselves possibly
+personal data) nor the kinds of data it holds leave through the document.
 
 Nothing holds the whole session (DESIGN.md, Scale): a first pass over the chain verifies it, scans it and collects
 the members that come after ``events`` in canonical order; a second pass streams the events into the upload. The
@@ -25,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentops_verify import ChainVerifier, TrustStore, canonicalize, load_pem_public_key
+from agentops_verify import ChainVerifier, canonicalize
 
 from agentops_server import pdf
 from agentops_server.archive_reader import ArchiveLines
@@ -35,18 +44,39 @@ from agentops_server.export_store import ExportStore
 from agentops_server.pii import scan_event
 from agentops_server.replay import (
     ArchiveReader,
+    KeySource,
+    TrustedKeys,
     archive_mismatch,
     session_mismatch,
     session_not_found,
     verification_failed,
 )
-from agentops_server.store import ChainStore, SessionHead, SigningKeyRecord, StoreUnavailableError
+from agentops_server.signing import SIGNATURE_ALGORITHM
+from agentops_server.store import ChainStore, SessionHead, StoreUnavailableError
 
 EXPORT_VERSION = "1.0"
 PRESIGNED_URL_SECONDS = 900  # API.md: the link lasts 15 minutes
-GENERATOR = "agentops-replay-export/0.1.0"
+GENERATOR = "agentops-replay-export/0.2.0"
 PII_FINDINGS_KEY = "pii_findings"
 WITHHELD_FLAG = "payload_withheld"
+# ELS section 7 (rev 2): the members of an export's ``verification``, each compared by the verifier with its own
+# recomputation; any other report member (seal_key_trusted, warnings, violations, versions) would be UNKNOWN_FIELD.
+VERIFICATION_MEMBERS = (
+    "session_id",
+    "status",
+    "evidence_class",
+    "partial_reasons",
+    "authority",
+    "sealed",
+    "seal_signed",
+    "seal_key_id",
+    "complete",
+    "event_count",
+    "total_drops",
+    "first_event_hash",
+    "final_event_hash",
+    "replay_fingerprint",
+)
 
 
 class ExportSourceChangedError(StoreUnavailableError):
@@ -98,7 +128,7 @@ def _export_lines(lines: Iterable[bytes], withholding: Withholding) -> Iterator[
 class ExportSurvey:
     """What the first pass over the chain learns: everything of the document but the events themselves."""
 
-    report: dict[str, Any]
+    report: dict[str, Any]  # the verifier's whole report
     event_count: int
     events_sha256: str  # over the document's event lines, each followed by LF
     seal: dict[str, Any] | None
@@ -109,17 +139,17 @@ class ExportSurvey:
     def evidence_class(self) -> str:
         return str(self.report["evidence_class"])
 
+    @property
+    def verification(self) -> dict[str, Any]:
+        """The document's ``verification`` member."""
+        return {name: self.report[name] for name in VERIFICATION_MEMBERS}
 
-def survey_chain(
-    lines: Iterable[bytes], withholding: Withholding, signing_keys: Sequence[SigningKeyRecord]
-) -> ExportSurvey:
+
+def survey_chain(lines: Iterable[bytes], withholding: Withholding, trust: TrustedKeys) -> ExportSurvey:
     """Verify the events as the document will carry them (withheld payloads allowed, ELS section 9), scan the
     disclosed payloads and collect the seal; ``ApiError`` VALIDATION_ERROR when a withheld sequence number is not in
     the chain."""
-    verifier = ChainVerifier(
-        TrustStore(load_pem_public_key(record.public_key_pem) for record in signing_keys),
-        allow_withheld_payloads=True,
-    )
+    verifier = ChainVerifier(trust.trust_store(), allow_withheld_payloads=True)
     digest = hashlib.sha256()
     findings: list[dict[str, Any]] = []
     seal: dict[str, Any] | None = None
@@ -151,7 +181,7 @@ def document_chunks(
     session_id: str,
     survey: ExportSurvey,
     event_lines: Iterable[bytes],
-    signing_keys: Sequence[SigningKeyRecord],
+    trust: TrustedKeys,
     generated_at: str,
 ) -> Iterator[bytes]:
     """The document's canonical bytes in pieces, the events streamed from ``event_lines`` (the second pass), which
@@ -163,10 +193,10 @@ def document_chunks(
         "generated_at": canonicalize(generated_at),
         "generator": canonicalize(GENERATOR),
         PII_FINDINGS_KEY: canonicalize(survey.findings),
-        "public_keys": canonicalize(_public_keys(survey.seal, signing_keys)),
+        "public_keys": canonicalize(_public_keys(survey.seal, trust)),
         "seal": canonicalize(survey.seal),
         "session_id": canonicalize(session_id),
-        "verification": canonicalize(survey.report),
+        "verification": canonicalize(survey.verification),
     }
     # RFC 8785 section 3.2.3: members sorted by the UTF-16 code units of their names (all ASCII here: plain order).
     names = sorted([*members, "events"])
@@ -204,31 +234,49 @@ def build_export_document(
     session_id: str,
     lines: Sequence[bytes],
     withholding: Withholding,
-    signing_keys: Sequence[SigningKeyRecord],
+    trust: TrustedKeys,
     generated_at: str,
 ) -> ExportDocument:
     """The whole document in memory, from the session's canonical event lines (for small chains and tests)."""
-    survey = survey_chain(lines, withholding, signing_keys)
+    survey = survey_chain(lines, withholding, trust)
     body = b"".join(
         document_chunks(
             session_id=session_id,
             survey=survey,
             event_lines=_export_lines(lines, withholding),
-            signing_keys=signing_keys,
+            trust=trust,
             generated_at=generated_at,
         )
     )
     return ExportDocument(body, survey.evidence_class, survey.report)
 
 
-def _public_keys(seal: dict[str, Any] | None, signing_keys: Sequence[SigningKeyRecord]) -> list[dict[str, str]]:
-    """The key the seal names, as published (``GET /v1/keys`` entry form); none for an unsealed or unsigned chain."""
+def _public_keys(seal: dict[str, Any] | None, trust: TrustedKeys) -> list[dict[str, str]]:
+    """The trusted key the seal names (``GET /v1/keys`` entry form); none for an unsealed or unsigned chain, or a seal
+    whose key is not trusted."""
     key_id = seal.get("signer_key_id") if seal else None
-    return [
-        {"signer_key_id": record.signer_key_id, "algorithm": record.algorithm, "public_key_pem": record.public_key_pem}
-        for record in signing_keys
-        if record.signer_key_id == key_id
-    ]
+    key = trust.get(key_id) if isinstance(key_id, str) else None
+    if key is None:
+        return []
+    return [{"signer_key_id": key.key_id, "algorithm": SIGNATURE_ALGORITHM, "public_key_pem": key.pem}]
+
+
+def untrusted_seal(report: dict[str, Any]) -> dict[str, Any]:
+    """Why a chain sealed under a key the deployment does not trust is not exported: a document states its class as
+    if the seal's key were trusted (ELS section 7), so it would either claim a class its own report denies, and fail
+    verification, or print a class nothing supports."""
+    return {
+        **report,
+        "violations": [
+            {
+                "type": "UNTRUSTED_SEAL_KEY",
+                "message": "the seal is signed by a key this deployment does not trust",
+                "event_sequence": report.get("event_count", 1) - 1,
+                "event_id": None,
+                "context": {"signer_key_id": report.get("seal_key_id")},
+            }
+        ],
+    }
 
 
 class ExportService:
@@ -242,6 +290,7 @@ class ExportService:
         archive_reader: ArchiveReader,
         exports: ExportStore,
         clock: Clock,
+        trusted_keys: KeySource,
         new_export_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         render_pdf: Callable[[bytes], bytes] = pdf.render_pdf,
     ) -> None:
@@ -249,27 +298,31 @@ class ExportService:
         self._archive = archive_reader
         self._exports = exports
         self._clock = clock
+        self._trusted_keys = trusted_keys
         self._new_export_id = new_export_id
         self._render_pdf = render_pdf
 
     def export(self, session_id: str, file_format: str, withholding: Withholding) -> dict[str, Any]:
         """The 201 body of API.md; ``ApiError`` SESSION_NOT_FOUND, VALIDATION_ERROR or VERIFICATION_FAILED (the
-        chain does not verify, as replay answers it); nothing is written on any of them."""
+        chain does not verify, as replay answers it, or its seal is signed by a key that is not trusted); nothing is
+        written on any of them."""
         head = self._store.get_head(session_id)
         if head is None:
             raise session_not_found(session_id)
-        signing_keys = self._store.signing_keys()
-        survey = survey_chain(self._chain(head), withholding, signing_keys)
+        trust = TrustedKeys.of(self._trusted_keys())
+        survey = survey_chain(self._chain(head), withholding, trust)
         if survey.report.get("status") != "PASS":
             raise verification_failed(survey.report)
         if survey.report.get("session_id") != session_id:
             raise verification_failed(session_mismatch(session_id, survey.report))
+        if survey.report.get("seal_signed") and not survey.report.get("seal_key_trusted"):
+            raise verification_failed(untrusted_seal(survey.report))
         export_id = self._new_export_id()
         chunks = document_chunks(
             session_id=session_id,
             survey=survey,
             event_lines=_export_lines(self._chain(head), withholding),
-            signing_keys=signing_keys,
+            trust=trust,
             generated_at=format_timestamp(self._clock.now()),
         )
         stored = self._exports.put(session_id, export_id, "json", chunks)
@@ -297,6 +350,4 @@ class ExportService:
         lines = ArchiveLines(self._archive.iter_chunks(head.archive))
         yield from lines
         if lines.sha256 != head.archive.sha256:
-            raise verification_failed(
-                {"session_id": head.session_id, "status": "FAIL", "violations": [archive_mismatch(head.archive)]}
-            )
+            raise verification_failed(archive_mismatch(head.archive, head.session_id))

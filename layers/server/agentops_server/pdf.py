@@ -27,7 +27,9 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-RENDERER_VERSION = "agentops-replay-pdf/0.1.0"
+from agentops_server.pii import ERROR_KINDS
+
+RENDERER_VERSION = "agentops-replay-pdf/0.2.0"
 PARTIAL_CLASS = "PARTIAL_AUTHORITATIVE_EVIDENCE"
 
 # ELS section 9: what the rendering is not. Printed on the cover, word for word the same in every report.
@@ -250,34 +252,15 @@ def _summary(export: dict[str, Any], events: Sequence[_EventLine]) -> list[Any]:
         ["Evidence class", export.get("evidence_class")],
         ["Partial reasons", ", ".join(map(str, verification.get("partial_reasons", []))) or "none"],
         ["Chain authority", export.get("chain_authority")],
-        [
-            "Sealed / seal signed / key trusted at export",
-            _flags(verification, "sealed", "seal_signed", "seal_key_trusted"),
-        ],
+        ["Sealed / seal signed", _flags(verification, "sealed", "seal_signed")],
         ["Session complete (SESSION_END present)", verification.get("complete")],
         ["Events", len(events)],
         ["Events dropped by the producer (declared)", verification.get("total_drops")],
         ["Payloads withheld in this export", withheld],
         ["PII findings", len(export.get("pii_findings") or [])],
-        ["Warnings", len(verification.get("warnings") or [])],
-        ["Violations", len(verification.get("violations") or [])],
     ]
     rows += [[f"Events of type {name}", types[name]] for name in EVENT_TYPES if types[name]]
-    flowables: list[Any] = [Paragraph("Executive summary", _H1), _table([["Item", "Value"], *rows], [90 * mm, 85 * mm])]
-    findings = [*(verification.get("violations") or []), *(verification.get("warnings") or [])]
-    if findings:
-        flowables.append(Paragraph("Verifier findings", _H2))
-        flowables.append(
-            _table(
-                [["Code", "Sequence", "Message"]]
-                + [
-                    [f.get("type"), f.get("event_sequence"), Paragraph(_text(f.get("message")), _SMALL)]
-                    for f in findings
-                ],
-                [40 * mm, 20 * mm, 115 * mm],
-            )
-        )
-    return flowables
+    return [Paragraph("Executive summary", _H1), _table([["Item", "Value"], *rows], [90 * mm, 85 * mm])]
 
 
 def _timeline(events: Sequence[_EventLine]) -> list[Any]:
@@ -433,7 +416,6 @@ def _seal_annex(export: dict[str, Any]) -> list[Any]:
     result = [
         ["Seal signed", verification.get("seal_signed")],
         ["Seal key id (fingerprint)", Paragraph(_text(verification.get("seal_key_id")), _MONO)],
-        ["Key trusted by the verifier at export", verification.get("seal_key_trusted")],
         ["Verification status", verification.get("status")],
         ["Replay fingerprint", Paragraph(_text(verification.get("replay_fingerprint")), _MONO)],
     ]
@@ -454,8 +436,8 @@ def _pii(export: dict[str, Any]) -> list[Any]:
         Paragraph("PII findings", _H1),
         Paragraph(
             "Where the disclosed payloads seem to hold personal data or secrets (location and kind only; the values "
-            "are never repeated here). This is a review aid, not a guarantee that other payloads are free of such "
-            "data.",
+            "are never repeated here, and withheld payloads are not listed at all). This is a review aid, not a "
+            "guarantee that other payloads are free of such data, and not evidence: nothing signs it.",
             _SMALL,
         ),
     ]
@@ -464,20 +446,19 @@ def _pii(export: dict[str, Any]) -> list[Any]:
         return flowables
     columns = (
         _Column("Seq", 11 * mm),
-        _Column("Path (JSON Pointer)", 100 * mm, "Courier", 5.5),
-        _Column("Where", 12 * mm),
-        _Column("Type", 40 * mm),
+        _Column("Pointer (JSON Pointer)", 110 * mm, "Courier", 5.5),
+        _Column("Kind", 42 * mm),
         _Column("Severity", 17 * mm),
     )
     rows = [
         (
-            str(finding.get("sequence_number")),
-            _plain(finding.get("path")),
-            _plain(finding.get("location")),
-            _plain(finding.get("type")),
-            _plain(finding.get("severity")),
+            _plain(finding.get("sequence_number")),
+            "(not disclosed)" if finding.get("pointer") is None else _plain(finding.get("pointer")),
+            _plain(finding.get("kind")),
+            "error" if finding.get("kind") in ERROR_KINDS else "warning",
         )
         for finding in findings
+        if isinstance(finding, dict)
     ]
     flowables += [_Rows(columns, rows[start : start + ROWS_PER_PAGE]) for start in range(0, len(rows), ROWS_PER_PAGE)]
     return flowables
@@ -492,11 +473,10 @@ def _custody(export: dict[str, Any], events: Sequence[_EventLine], document_sha2
         ["Events recorded until", events[-1].timestamp_wall if events else ""],
         ["Sealed by (ingestion service)", _plain(seal.get("ingestion_service_id"))],
         ["Sealed at", _plain(seal.get("seal_timestamp"))],
-        ["Export generated at", _plain(export.get("generated_at"))],
-        ["Export generator", _plain(export.get("generator"))],
+        ["Export generated at (not signed)", _plain(export.get("generated_at"))],
+        ["Export generator (not signed)", _plain(export.get("generator"))],
         ["Export version", _plain(export.get("export_version"))],
         ["Export document SHA-256", Paragraph(document_sha256, _MONO)],
-        ["Verifier / spec version", f"{verification.get('verifier_version')} / {verification.get('spec_version')}"],
         ["First event hash", Paragraph(_text(verification.get("first_event_hash")), _MONO)],
         ["Final event hash", Paragraph(_text(verification.get("final_event_hash")), _MONO)],
         ["Rendered by", RENDERER_VERSION],

@@ -1,7 +1,8 @@
 """PII and secret scan over event payloads, for the export document (issue 5).
 
-Findings say *where* (sequence number, event id, JSON Pointer) and *what kind*, never the matched text: an export must
-not copy a secret into yet another place. Detectors favour precision over recall (checksums for card numbers and
+Findings say *where* (sequence number, JSON Pointer) and *what kind*, never the matched text: an export must not copy
+a secret into yet another place. Their form is the ``pii_findings`` entry of ELS section 9,
+``{sequence_number, kind, pointer}``. Detectors favour precision over recall (checksums for card numbers and
 IBANs, shape exclusions for national ids) because every finding is shown to an auditor; this is a review aid, not a
 guarantee that a payload is free of personal data.
 
@@ -31,6 +32,8 @@ NATIONAL_ID = "NATIONAL_ID"
 IP_ADDRESS = "IP_ADDRESS"
 API_KEY_LIKE = "API_KEY_LIKE"
 REDACTION_WITHOUT_HASH = "REDACTION_WITHOUT_HASH"
+# Kinds that are errors of the record itself (ELS section 3: a redaction error) rather than a warning about content.
+ERROR_KINDS = frozenset({REDACTION_WITHOUT_HASH})
 
 # The seal is written by the sealer from a fixed schema and holds no agent data; its base64 signature would only
 # show up as a false "API key".
@@ -191,43 +194,35 @@ def _detect(text: str) -> tuple[str, ...]:
 
 
 def scan_event(event: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Findings for one event envelope: ``{sequence_number, event_id, path, location, type, severity}``.
+    """Findings for one event envelope: ``{sequence_number, kind, pointer}``, in document order.
 
-    ``path`` is a JSON Pointer into the envelope (``/payload/...``); ``location`` says whether the member's key or
-    its value matched. Integers are scanned as digit strings (a card number can arrive as a JSON number). A
-    ``"[REDACTED]"`` without its ``<key>_hash`` sibling is an ``error``; everything else is a ``warning``.
+    ``pointer`` is a JSON Pointer into the envelope (``/payload/...``) to the member whose key or value matched. One
+    finding per kind and member however many matches. Integers are scanned as digit strings (a card number can arrive
+    as a JSON number). A ``"[REDACTED]"`` without its ``<key>_hash`` sibling is ``REDACTION_WITHOUT_HASH``.
     """
     if event.get("event_type") in UNSCANNED_EVENT_TYPES or "payload" not in event:
         return []
-    identity = {"sequence_number": event.get("sequence_number"), "event_id": event.get("event_id")}
+    sequence_number = event.get("sequence_number")
     findings: list[dict[str, Any]] = []
     for node in walk(event["payload"], "/payload", _masked_member_token):
+        kinds: list[str] = []
         if is_redacted(node) and not has_sibling_hash(node):
-            findings.append(
-                {
-                    **identity,
-                    "path": node.pointer,
-                    "location": "value",
-                    "type": REDACTION_WITHOUT_HASH,
-                    "severity": "error",
-                }
-            )
+            kinds.append(REDACTION_WITHOUT_HASH)
         if node.key is not None:
-            findings.extend(_findings(identity, node.pointer, "key", detect(node.key)))
+            kinds.extend(detect(node.key))
         value = node.value
         if isinstance(value, str):
-            findings.extend(_findings(identity, node.pointer, "value", detect(value)))
+            kinds.extend(detect(value))
         elif isinstance(value, int) and not isinstance(value, bool):
-            findings.extend(_findings(identity, node.pointer, "value", detect(str(value))))
+            kinds.extend(detect(str(value)))
+        findings.extend(
+            {"sequence_number": sequence_number, "kind": kind, "pointer": node.pointer} for kind in dict.fromkeys(kinds)
+        )
     return findings
 
 
 def _masked_member_token(key: str, position: int) -> str:
     return f"[masked key #{position}]" if detect(key) else escape_token(key)
-
-
-def _findings(identity: dict[str, Any], pointer: str, location: str, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [{**identity, "path": pointer, "location": location, "type": kind, "severity": "warning"} for kind in kinds]
 
 
 def scan_events(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from agentops_server.store import ArchiveRef, StoredBatch
+from agentops_server.store import StoredBatch
 from botocore.exceptions import ClientError
 
 from tests.functional.ingest.conftest import INTRUDER, NO_CALLER, Api, Response, table_items
@@ -289,23 +288,3 @@ def test_health_needs_no_identity(api: Api) -> None:
 
 def test_unknown_route_is_not_found(api: Api) -> None:
     _assert_error(api.call("GET", "/v1/nothing"), 404, "NOT_FOUND")
-
-
-def test_session_view_shows_the_seal_outcome(api: Api, open_session: str) -> None:
-    store = api.module.store
-    archive = ArchiveRef("archive-bucket", f"sessions/{open_session}.jsonl", "v1", "ab" * 32)
-    sealed_at = datetime(2026, 1, 1, 13, 0, tzinfo=UTC)
-    store.mark_sealing(open_session)
-    store.mark_sealed(open_session, archive, sealed_at, "PARTIAL_AUTHORITATIVE_EVIDENCE", ("MISSING_SESSION_END",))
-    view = api.get_session(open_session).body
-    assert (view["status"], view["evidence_class"], view["sealed_at"]) == (
-        "SEALED",
-        "PARTIAL_AUTHORITATIVE_EVIDENCE",
-        "2026-01-01T13:00:00.000000Z",
-    )
-    assert view["archive"] == {
-        "bucket": "archive-bucket",
-        "key": f"sessions/{open_session}.jsonl",
-        "version_id": "v1",
-        "sha256": "ab" * 32,
-    }

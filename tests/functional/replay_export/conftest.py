@@ -6,28 +6,59 @@ the CHAIN_SEAL batch, the write-once archive object, the signing key record and 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 from agentops_server.archive import S3Archive
+from agentops_server.dynamodb import DynamoDBChainStore
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.store import ChainStore, SigningKeyRecord
 from agentops_verify import canonicalize, sha256_hex
 
-from tests.functional.conftest import BUCKET
+from infra.resources import create_table
+from tests.functional.conftest import BUCKET, REGION
+from tests.support.apigw import http_api_event, invoke
 from tests.support.chains import Event, to_jsonl
 from tests.support.keys import SIGNATURE_ALGORITHM, default_signer
 from tests.support.stores import stored_batch
 
 OWNER = "arn:aws:iam::111122223333:user/agent"
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+TABLE = "agentops-replay-test"
+CALLER = "arn:aws:iam::111122223333:user/auditor"
+UNKNOWN_SESSION = "6f1d1f4e-6f4b-4f0e-9a53-5d0f3f1c2a10"
 
 
 @pytest.fixture
 def store() -> InMemoryChainStore:
     return InMemoryChainStore()
+
+
+@pytest.fixture
+def dynamodb_store(aws: None, s3: Any, monkeypatch: pytest.MonkeyPatch) -> DynamoDBChainStore:
+    """The table of template.yaml in moto, named in the environment the handlers read (with the bucket)."""
+    client = boto3.client("dynamodb", region_name=REGION)
+    create_table(client, table_name=TABLE)
+    monkeypatch.setenv("TABLE_NAME", TABLE)
+    monkeypatch.setenv("ARCHIVE_BUCKET", BUCKET)
+    return DynamoDBChainStore(client, TABLE)
+
+
+def http_event(
+    method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None, caller: str | None = CALLER
+) -> dict[str, Any]:
+    text = body if body is None or isinstance(body, str) else json.dumps(body)
+    return http_api_event(method, path, caller=caller, body=text, query=query)
+
+
+def call(handler: ModuleType, event: dict[str, Any]) -> tuple[int, Any]:
+    response = invoke(handler, event)
+    return response["statusCode"], json.loads(response["body"])
 
 
 def store_events(

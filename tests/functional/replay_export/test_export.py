@@ -14,13 +14,14 @@ from agentops_server.export import ExportService, ExportSourceChangedError, With
 from agentops_server.export_store import S3ExportStore
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.pdf import render_pdf
+from agentops_server.store import SigningKeyRecord
 from agentops_verify import TrustStore, canonicalize, loads, sha256_hex, verify_bytes
 from botocore.config import Config
 
 from tests.functional.conftest import BUCKET, REGION
 from tests.functional.replay_export.conftest import record_default_key, seal_into_archive, store_events
 from tests.support.chains import Event, build_chain
-from tests.support.keys import default_signer
+from tests.support.keys import TestSigner, default_signer
 
 NOW = datetime(2026, 1, 3, 9, 15, 0, tzinfo=UTC)
 
@@ -38,6 +39,7 @@ def _service(store: InMemoryChainStore, s3: Any, export_ids: list[str] | None = 
         # As the handler does: presigned links use SigV4 (the only scheme S3 accepts in every region).
         exports=S3ExportStore(boto3.client("s3", region_name=REGION, config=Config(signature_version="s3v4")), BUCKET),
         clock=FixedClock(),
+        trusted_keys=store.signing_keys,
         new_export_id=lambda: next(ids),
     )
 
@@ -204,6 +206,7 @@ def test_a_large_export_streams_as_a_multipart_upload_and_still_verifies(store: 
         archive_reader=S3ArchiveReader(s3),
         exports=S3ExportStore(s3, BUCKET, part_size=part_size),
         clock=FixedClock(),
+        trusted_keys=store.signing_keys,
     )
 
     body = service.export(events[0]["session_id"], "json", Withholding.from_request([10, 20]))
@@ -237,3 +240,29 @@ def test_a_chain_that_changes_between_the_two_reads_is_not_published(s3: Any) ->
 
     assert _export_objects(s3) == []
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_export_of_a_chain_sealed_by_an_untrusted_key_is_refused_and_writes_nothing(
+    store: InMemoryChainStore, s3: Any
+) -> None:
+    # Someone who can write the table stores a CHAIN_SEAL signed with its own key, and its own key record beside it.
+    attacker = TestSigner()
+    events = build_chain(8, signer=attacker)
+    store_events(store, events)
+    store.record_signing_key(SigningKeyRecord(attacker.key_id, "ECDSA_P256_SHA256", attacker.public_key_pem, NOW))
+    published = [SigningKeyRecord(default_signer().key_id, "ECDSA_P256_SHA256", default_signer().public_key_pem, NOW)]
+    service = ExportService(
+        store=store,
+        archive_reader=S3ArchiveReader(s3),
+        exports=S3ExportStore(s3, BUCKET),
+        clock=FixedClock(),
+        trusted_keys=lambda: published,
+    )
+
+    with pytest.raises(ApiError) as refused:
+        service.export(events[0]["session_id"], "pdf", Withholding())
+
+    assert refused.value.code == "VERIFICATION_FAILED"
+    assert refused.value.details["violations"][0]["type"] == "UNTRUSTED_SEAL_KEY"
+    assert refused.value.details["violations"][0]["context"] == {"signer_key_id": attacker.key_id}
+    assert _export_objects(s3) == []

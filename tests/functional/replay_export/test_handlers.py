@@ -2,48 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 from agentops_server.dynamodb import DynamoDBChainStore
 from agentops_server.store import ArchiveRef, StoredBatch
 from agentops_verify import TrustStore, canonicalize, sha256_hex, verify_bytes
 
-from infra.resources import create_table
-from tests.functional.conftest import BUCKET, REGION
-from tests.functional.replay_export.conftest import OWNER, T0, seal_into_archive, store_events
-from tests.support.apigw import http_api_event, invoke
+from tests.functional.conftest import BUCKET
+from tests.functional.replay_export.conftest import (
+    OWNER,
+    T0,
+    UNKNOWN_SESSION,
+    call,
+    http_event,
+    seal_into_archive,
+    store_events,
+)
 from tests.support.chains import Event, build_chain
 from tests.support.handlers import load_handler_module
 from tests.support.keys import default_signer
-
-TABLE = "agentops-replay-test"
-CALLER = "arn:aws:iam::111122223333:user/auditor"
-UNKNOWN_SESSION = "6f1d1f4e-6f4b-4f0e-9a53-5d0f3f1c2a10"
-
-
-def http_event(
-    method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None, caller: str | None = CALLER
-) -> dict[str, Any]:
-    text = body if body is None or isinstance(body, str) else json.dumps(body)
-    return http_api_event(method, path, caller=caller, body=text, query=query)
-
-
-def call(handler: ModuleType, event: dict[str, Any]) -> tuple[int, Any]:
-    response = invoke(handler, event)
-    return response["statusCode"], json.loads(response["body"])
-
-
-@pytest.fixture
-def dynamodb_store(aws: None, s3: Any, monkeypatch: pytest.MonkeyPatch) -> DynamoDBChainStore:
-    client = boto3.client("dynamodb", region_name=REGION)
-    create_table(client, table_name=TABLE)
-    monkeypatch.setenv("TABLE_NAME", TABLE)
-    monkeypatch.setenv("ARCHIVE_BUCKET", BUCKET)
-    return DynamoDBChainStore(client, TABLE)
 
 
 @pytest.fixture

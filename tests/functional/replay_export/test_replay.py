@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from agentops_server.archive_reader import S3ArchiveReader
 from agentops_server.errors import ApiError
 from agentops_server.memory import InMemoryChainStore
-from agentops_server.replay import INDEX_STRIDE, ReplayService, VerificationCache
+from agentops_server.replay import INDEX_STRIDE, ArchiveReader, ReplayService, VerifiedArchives
 from agentops_server.store import ArchiveRef, StoredBatch
 from agentops_verify import canonicalize, event_hash, sha256_hex
 
@@ -46,6 +47,10 @@ class CountingReader:
         return data
 
 
+def _service(store: InMemoryChainStore, reader: ArchiveReader) -> ReplayService:
+    return ReplayService(store, VerifiedArchives(reader), store.signing_keys)
+
+
 def _all_pages(service: ReplayService, session_id: str, limit: int) -> list[dict[str, Any]]:
     pages = []
     from_sequence: int | None = 0
@@ -66,7 +71,7 @@ def sealed(store: InMemoryChainStore, s3: Any) -> list[Event]:
 def test_sealed_session_pages_cover_every_event_exactly_once(
     store: InMemoryChainStore, s3: Any, sealed: list[Event]
 ) -> None:
-    service = ReplayService(store, S3ArchiveReader(s3))
+    service = _service(store, S3ArchiveReader(s3))
 
     pages = _all_pages(service, sealed[0]["session_id"], 70)
 
@@ -78,7 +83,7 @@ def test_sealed_session_pages_cover_every_event_exactly_once(
 def test_frames_show_the_drop_the_gap_it_declares_and_the_redaction(
     store: InMemoryChainStore, s3: Any, sealed: list[Event]
 ) -> None:
-    page = ReplayService(store, S3ArchiveReader(s3)).replay(sealed[0]["session_id"], 7, 2)
+    page = _service(store, S3ArchiveReader(s3)).replay(sealed[0]["session_id"], 7, 2)
 
     assert [(frame["type"], frame["sequence_number"]) for frame in page["frames"]] == [
         ("LOG_DROP", 7),
@@ -93,7 +98,7 @@ def test_frames_show_the_drop_the_gap_it_declares_and_the_redaction(
 
 
 def test_replay_carries_the_verifiers_classification(store: InMemoryChainStore, s3: Any, sealed: list[Event]) -> None:
-    page = ReplayService(store, S3ArchiveReader(s3)).replay(sealed[0]["session_id"], 0, 10)
+    page = _service(store, S3ArchiveReader(s3)).replay(sealed[0]["session_id"], 0, 10)
 
     verification = page["verification"]
     assert verification["status"] == "PASS"
@@ -109,7 +114,7 @@ def test_an_archive_version_is_verified_once_and_later_pages_read_only_their_ran
     events = build_chain(1280)
     seal_into_archive(store, s3, events, evidence_class="AUTHORITATIVE_EVIDENCE")
     reader = CountingReader(s3)
-    service = ReplayService(store, reader, VerificationCache())
+    service = _service(store, reader)
     line_sizes = [len(canonicalize(event)) + 1 for event in events]
     # A page of 100 lines reads at most the index blocks around it: 100 + 2 * INDEX_STRIDE lines.
     largest_range = max(sum(line_sizes[start : start + 100 + 2 * INDEX_STRIDE]) for start in range(len(events)))
@@ -117,7 +122,8 @@ def test_an_archive_version_is_verified_once_and_later_pages_read_only_their_ran
     pages = _all_pages(service, events[0]["session_id"], 100)
 
     assert reader.full_reads == 1
-    assert len(reader.ranged_reads) == len(pages) == 13
+    assert len(pages) == 13
+    assert len(reader.ranged_reads) == 12  # the first page comes from the verification pass itself
     assert all(end - start <= largest_range for start, end in reader.ranged_reads)
     assert largest_range < sum(line_sizes) / 4
 
@@ -125,7 +131,7 @@ def test_an_archive_version_is_verified_once_and_later_pages_read_only_their_ran
 def test_open_session_replays_from_the_store_as_unsealed(store: InMemoryChainStore, s3: Any) -> None:
     events = build_chain(30, end=False, seal=None, payload_factory=_payloads)
     store_events(store, events, batch_size=7)
-    service = ReplayService(store, S3ArchiveReader(s3))
+    service = _service(store, S3ArchiveReader(s3))
 
     pages = _all_pages(service, events[0]["session_id"], 8)
 
@@ -151,7 +157,7 @@ def test_open_session_verification_continues_from_where_it_stopped(s3: Any) -> N
 
     store = RecordingStore()
     store_events(store, events[:6])
-    service = ReplayService(store, S3ArchiveReader(s3))
+    service = _service(store, S3ArchiveReader(s3))
     before = service.replay(events[0]["session_id"], 0, 200)
     for event in events[6:]:
         _append(store, event)
@@ -164,7 +170,8 @@ def test_open_session_verification_continues_from_where_it_stopped(s3: Any) -> N
     assert after["verification"]["event_count"] == 12
     assert after["verification"]["complete"] is True
     assert [frame["sequence_number"] for frame in after["frames"]] == list(range(4, 12))
-    assert store.reads_from == [6, 4]  # the verifier read only the six new events; the page read from 4
+    # The verifier read only the six new events; the page was read from the start of the run of lines holding 4.
+    assert store.reads_from == [6, 0]
 
 
 def _append(store: InMemoryChainStore, event: Event) -> None:
@@ -189,7 +196,7 @@ def test_corrupted_stored_chain_gets_422_with_the_violation_and_no_frames(store:
     tampered = [dict(event) for event in events]
     tampered[9] = {**tampered[9], "payload": {**tampered[9]["payload"], "model": "edited-after-the-fact"}}
     store_events(store, tampered)
-    service = ReplayService(store, S3ArchiveReader(s3))
+    service = _service(store, S3ArchiveReader(s3))
 
     with pytest.raises(ApiError) as refused:
         service.replay(events[0]["session_id"], 0, 200)
@@ -209,7 +216,7 @@ def test_rehashed_forgery_in_the_store_is_caught_at_the_broken_link(store: InMem
     store_events(store, forged)
 
     with pytest.raises(ApiError) as refused:
-        ReplayService(store, S3ArchiveReader(s3)).replay(events[0]["session_id"], 5, 5)
+        _service(store, S3ArchiveReader(s3)).replay(events[0]["session_id"], 5, 5)
 
     assert refused.value.details["violations"][0]["type"] == "CHAIN_BROKEN"
 
@@ -225,7 +232,7 @@ def test_archive_whose_bytes_differ_from_the_sealed_record_is_refused(
     store.mark_sealed(session_id, wrong, head.sealed_at or T0, "AUTHORITATIVE_EVIDENCE", ())
 
     with pytest.raises(ApiError) as refused:
-        ReplayService(store, S3ArchiveReader(s3)).replay(session_id, 0, 10)
+        _service(store, S3ArchiveReader(s3)).replay(session_id, 0, 10)
 
     assert refused.value.code == "VERIFICATION_FAILED"
     assert refused.value.details["violations"][0]["type"] == "LOAD_ERROR"
@@ -233,7 +240,7 @@ def test_archive_whose_bytes_differ_from_the_sealed_record_is_refused(
 
 def test_unknown_session_is_404(store: InMemoryChainStore, s3: Any) -> None:
     with pytest.raises(ApiError) as refused:
-        ReplayService(store, S3ArchiveReader(s3)).replay("6f1d1f4e-6f4b-4f0e-9a53-5d0f3f1c2a10", 0, 10)
+        _service(store, S3ArchiveReader(s3)).replay("6f1d1f4e-6f4b-4f0e-9a53-5d0f3f1c2a10", 0, 10)
 
     assert refused.value.code == "SESSION_NOT_FOUND"
 
@@ -244,7 +251,7 @@ def test_another_sessions_chain_stored_under_this_id_is_refused(store: InMemoryC
     store_events(store, foreign, session_id=requested)
 
     with pytest.raises(ApiError) as refused:
-        ReplayService(store, S3ArchiveReader(s3)).replay(requested, 0, 10)
+        _service(store, S3ArchiveReader(s3)).replay(requested, 0, 10)
 
     assert refused.value.code == "VERIFICATION_FAILED"
     assert refused.value.details["violations"][0]["type"] == "SESSION_MISMATCH"
@@ -254,18 +261,125 @@ def test_pages_never_serve_events_appended_after_the_verification(s3: Any) -> No
     events = build_chain(12, end=False, seal=None)
 
     class AppendDuringRequest(InMemoryChainStore):
-        """An append lands between the verification pass (from 0) and the page read (from 8)."""
+        """Once armed, an append lands between the verification (reading new lines) and the page read."""
+
+        armed = False
 
         def iter_lines(self, session_id: str, from_sequence: int = 0) -> Iterator[bytes]:
             yield from super().iter_lines(session_id, from_sequence)
-            if from_sequence > 0:
+            if self.armed and from_sequence < 10:
                 yield canonicalize(events[10])
 
     store = AppendDuringRequest()
     store_events(store, events[:10])
+    service = _service(store, S3ArchiveReader(s3))
+    service.replay(events[0]["session_id"], 0, 50)
+    store.armed = True
 
-    page = ReplayService(store, S3ArchiveReader(s3)).replay(events[0]["session_id"], 8, 50)
+    page = service.replay(events[0]["session_id"], 8, 50)
 
     assert [frame["sequence_number"] for frame in page["frames"]] == [8, 9]
     assert page["next_from_sequence"] is None
     assert page["verification"]["event_count"] == 10
+
+
+class EditingReader(CountingReader):
+    """The real reader, except that ranged reads (and, once ``edit_everything``, whole reads) return edited bytes:
+    what a storage fault, or a version whose bytes changed, would look like."""
+
+    edit_everything = False
+
+    def iter_chunks(self, archive: ArchiveRef) -> Iterator[bytes]:
+        for chunk in super().iter_chunks(archive):
+            yield _edited(chunk) if self.edit_everything else chunk
+
+    def read_range(self, archive: ArchiveRef, start: int, end: int) -> bytes:
+        return _edited(super().read_range(archive, start, end))
+
+
+def _edited(data: bytes) -> bytes:
+    return data.replace(b'"What is 2+2?"', b'"What is 3+3?"')
+
+
+def test_archive_page_bytes_that_differ_from_the_verified_ones_are_not_served(
+    store: InMemoryChainStore, s3: Any
+) -> None:
+    events = build_chain(300)
+    seal_into_archive(store, s3, events, evidence_class="AUTHORITATIVE_EVIDENCE")
+    reader = EditingReader(s3)
+    service = _service(store, reader)
+    service.replay(events[0]["session_id"], 0, 10)
+
+    page = service.replay(events[0]["session_id"], 150, 20)
+
+    assert [frame["event"] for frame in page["frames"]] == events[150:170]
+    assert reader.full_reads == 2  # the ranged bytes did not hash as verified: verified again, served from that pass
+
+
+def test_archive_whose_bytes_changed_after_verification_answers_422(store: InMemoryChainStore, s3: Any) -> None:
+    events = build_chain(300)
+    seal_into_archive(store, s3, events, evidence_class="AUTHORITATIVE_EVIDENCE")
+    reader = EditingReader(s3)
+    service = _service(store, reader)
+    service.replay(events[0]["session_id"], 0, 10)
+    reader.edit_everything = True
+
+    with pytest.raises(ApiError) as refused:
+        service.replay(events[0]["session_id"], 150, 20)
+
+    assert refused.value.code == "VERIFICATION_FAILED"
+    assert refused.value.details["violations"][0]["type"] == "LOAD_ERROR"
+
+
+def test_stale_replay_after_stored_bytes_edited_answers_422(store: InMemoryChainStore, s3: Any) -> None:
+    events = build_chain(200, end=False, seal=None)
+    session_id = events[0]["session_id"]
+    store_events(store, events)
+    service = _service(store, S3ArchiveReader(s3))
+    assert service.replay(session_id, 100, 50)["verification"]["status"] == "PASS"
+
+    batch = store.get_batch(session_id, 100)
+    assert batch is not None
+    store._batches[session_id][100] = replace(batch, lines=tuple(_edited(line) for line in batch.lines))
+
+    with pytest.raises(ApiError) as refused:
+        service.replay(session_id, 100, 50)
+
+    assert refused.value.code == "VERIFICATION_FAILED"
+    assert refused.value.details["violations"][0]["type"] == "PAYLOAD_HASH_MISMATCH"
+
+
+def test_replay_stops_trusting_a_key_once_it_leaves_the_published_set(store: InMemoryChainStore, s3: Any) -> None:
+    events = build_chain(20)
+    seal_into_archive(store, s3, events, evidence_class="AUTHORITATIVE_EVIDENCE")
+    published = list(store.signing_keys())
+    service = ReplayService(store, VerifiedArchives(S3ArchiveReader(s3)), lambda: published)
+    assert service.replay(events[0]["session_id"], 0, 5)["verification"]["evidence_class"] == "AUTHORITATIVE_EVIDENCE"
+
+    published.clear()  # e.g. a key record that someone had written into the table, now gone from the trusted set
+    verification = service.replay(events[0]["session_id"], 0, 5)["verification"]
+
+    assert verification["evidence_class"] == "PARTIAL_AUTHORITATIVE_EVIDENCE"
+    assert verification["partial_reasons"] == ["UNTRUSTED_SEAL_KEY"]
+
+
+@pytest.mark.parametrize("sealed", [True, False])
+def test_a_page_from_the_verification_pass_equals_the_same_page_read_back(s3: Any, sealed: bool) -> None:
+    big = "x" * 200_000  # 30 of these pass the page's 5 MiB cap
+
+    def payloads(sequence_number: int) -> tuple[str, dict[str, Any]]:
+        return "MODEL_RESPONSE", {"model": "m", "content": big}
+
+    events = build_chain(60, payload_factory=payloads, seal="signed" if sealed else None)
+    store = InMemoryChainStore()
+    if sealed:
+        seal_into_archive(store, s3, events, evidence_class="AUTHORITATIVE_EVIDENCE")
+    else:
+        store_events(store, events)
+    service = _service(store, S3ArchiveReader(s3))
+
+    cold = service.replay(events[0]["session_id"], 10, 40)
+    warm = service.replay(events[0]["session_id"], 10, 40)
+
+    assert cold == warm
+    assert cold["next_from_sequence"] == 10 + len(cold["frames"]) < 50

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agentops_server.export import ExportDocument, Withholding, build_export_document
+from agentops_server.replay import TrustedKeys
 from agentops_server.store import SigningKeyRecord
 from agentops_verify import canonicalize
 
@@ -49,6 +50,6 @@ def export_of(
         session_id=events[0]["session_id"],
         lines=[canonicalize(event) for event in events],
         withholding=Withholding.from_request(withhold),
-        signing_keys=published_keys() if keys is None else keys,
+        trust=TrustedKeys.of(published_keys() if keys is None else keys),
         generated_at=GENERATED_AT,
     )

@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from agentops_server.errors import ApiError
+from agentops_server.store import SigningKeyRecord
 from agentops_verify import canonicalize, loads
 
-from tests.support.chains import build_chain
-from tests.support.keys import default_signer
-from tests.unit.replay_export.exports import GENERATED_AT, export_of, sealed_chain
+from tests.support.chains import build_chain, ordinary_payload
+from tests.support.keys import TestSigner, default_signer
+from tests.unit.replay_export.exports import GENERATED_AT, export_of, published_keys, sealed_chain
 
-SECTION_9_KEYS = {
+# ELS section 9 (rev 2): the members of an export document, and no others (log_proof comes with the evidence log).
+SECTION_9_MEMBERS = {
     "export_version",
     "session_id",
     "evidence_class",
@@ -27,6 +30,24 @@ SECTION_9_KEYS = {
     "public_keys",
     "generated_at",
     "generator",
+    "pii_findings",
+}
+# ELS section 7 (rev 2): the members of its verification, each recomputed by the verifier.
+VERIFICATION_MEMBERS = {
+    "session_id",
+    "status",
+    "evidence_class",
+    "partial_reasons",
+    "authority",
+    "sealed",
+    "seal_signed",
+    "seal_key_id",
+    "complete",
+    "event_count",
+    "total_drops",
+    "first_event_hash",
+    "final_event_hash",
+    "replay_fingerprint",
 }
 
 
@@ -47,12 +68,12 @@ def test_export_bytes_are_their_own_canonical_form() -> None:
     assert canonicalize(loads(body)) == body
 
 
-def test_export_has_every_section_9_member_and_the_pii_findings() -> None:
+def test_export_has_exactly_the_section_9_members() -> None:
     events = sealed_chain()
 
     document = loads(export_of(events).body)
 
-    assert set(document) == SECTION_9_KEYS | {"pii_findings"}
+    assert set(document) == SECTION_9_MEMBERS
     assert document["events"] == events
     assert document["seal"] == events[-1]["payload"]
     assert document["generated_at"] == GENERATED_AT
@@ -134,7 +155,7 @@ def test_pii_findings_locate_personal_data_without_repeating_it() -> None:
     body = export_of(sealed_chain()).body
     findings = loads(body)["pii_findings"]
 
-    assert {(f["sequence_number"], f["path"], f["type"]) for f in findings} == {
+    assert {(f["sequence_number"], f["pointer"], f["kind"]) for f in findings} == {
         (5, "/payload/result/note", "PHONE_NUMBER"),
         (5, "/payload/result/note", "PAYMENT_CARD_NUMBER"),
     }
@@ -155,3 +176,66 @@ def test_edited_export_fails_verification(tmp_path: Path) -> None:
 
     assert status == 1
     assert report["violations"][0]["type"] == "PAYLOAD_HASH_MISMATCH"
+
+
+@pytest.mark.parametrize("withhold", [False, True, [2, 5]])
+def test_export_verification_has_exactly_the_members_the_verifier_recomputes(withhold: bool | list[int]) -> None:
+    events = sealed_chain()
+    export = export_of(events, withhold)
+
+    verification = loads(export.body)["verification"]
+
+    assert set(verification) == VERIFICATION_MEMBERS
+    assert verification == {name: export.report[name] for name in VERIFICATION_MEMBERS}
+    assert verification["replay_fingerprint"] == events[-1]["event_hash"]
+
+
+def test_nothing_follows_the_export_document() -> None:
+    body = export_of(sealed_chain()).body
+
+    assert body.endswith(b"}")
+    assert canonicalize(loads(body)) == body
+
+
+def test_export_public_key_ids_are_computed_from_the_key_not_copied_from_the_record() -> None:
+    events = build_chain(6)
+    signer = default_signer()
+    other = TestSigner()
+    # A key record naming the seal's key id over another key's PEM (what anyone who can write the table can store).
+    mislabelled = SigningKeyRecord(signer.key_id, "ECDSA_P256_SHA256", other.public_key_pem, datetime(2026, 1, 1))
+
+    document = loads(export_of(events, keys=[mislabelled, *published_keys()]).body)
+
+    assert document["public_keys"] == [
+        {"signer_key_id": signer.key_id, "algorithm": "ECDSA_P256_SHA256", "public_key_pem": signer.public_key_pem}
+    ]
+
+
+def test_an_unreadable_published_key_is_left_out_and_the_others_still_trusted() -> None:
+    unreadable = SigningKeyRecord("sha256:" + "0" * 64, "ECDSA_P256_SHA256", "not a key", datetime(2026, 1, 1))
+
+    export = export_of(build_chain(6), keys=[unreadable, *published_keys()])
+
+    assert export.evidence_class == "AUTHORITATIVE_EVIDENCE"
+    assert [key["signer_key_id"] for key in loads(export.body)["public_keys"]] == [default_signer().key_id]
+
+
+def _patient_payloads(sequence_number: int) -> tuple[str, dict[str, Any]]:
+    if sequence_number == 3:
+        return "TOOL_RESULT", {"tool_name": "crm", "result": {"patients": {PATIENT: {"contact": "jane@example.com"}}}}
+    return ordinary_payload(sequence_number)
+
+
+PATIENT = "Jane Roe-Castellano"
+
+
+@pytest.mark.parametrize("withhold", [True, [3]])
+def test_withheld_export_pii_findings_leak_no_member_names(withhold: bool | list[int]) -> None:
+    events = build_chain(6, payload_factory=_patient_payloads)
+    assert loads(export_of(events).body)["pii_findings"]  # disclosed, the contact is found (and its pointer names it)
+
+    body = export_of(events, withhold).body
+
+    assert PATIENT.encode() not in body
+    assert b"patients" not in body
+    assert all(finding["pointer"] is None for finding in loads(body)["pii_findings"] if finding["sequence_number"] == 3)

@@ -10,7 +10,7 @@ import pytest
 from agentops_server.pdf import EVIDENCE_SUPPORT_STATEMENT, render_pdf
 from agentops_verify import loads
 
-from tests.support.chains import build_chain
+from tests.support.chains import build_chain, ordinary_payload
 from tests.unit.replay_export.exports import export_of, sealed_chain
 from tests.unit.replay_export.pdf_text import pdf_strings, pdf_text
 
@@ -87,8 +87,43 @@ def test_seal_and_key_annex_names_the_fingerprint_and_the_verification_result() 
 
     assert "Evidence class: AUTHORITATIVE_EVIDENCE" in text
     assert f"signer_key_id: {document['seal']['signer_key_id']}" in text
-    assert "Key trusted by the verifier at export True" in text
+    assert f"Seal key id (fingerprint) {document['verification']['seal_key_id']}" in text
+    assert f"Replay fingerprint {document['verification']['replay_fingerprint']}" in text
     assert "Chain of custody" in text
+
+
+def test_what_nothing_signs_is_labelled_so() -> None:
+    text = pdf_text(render_pdf(export_of(sealed_chain()).body, compress=False))
+
+    assert "Export generated at (not signed) 2026-01-02T08:30:00.000000Z" in text
+    assert "Export generator (not signed)" in text
+    assert "not evidence: nothing signs it" in text
+
+
+PATIENT = "Jane Roe-Castellano"
+
+
+def _patient_payloads(sequence_number: int) -> tuple[str, dict[str, object]]:
+    if sequence_number == 3:
+        return "TOOL_RESULT", {"tool_name": "crm", "result": {"patients": {PATIENT: {"contact": "jane@example.com"}}}}
+    if sequence_number == 4:
+        return "LOG_DROP", {"dropped_count": 1, "cumulative_drops": 1, "drop_reason": "BUFFER_FULL"}
+    if sequence_number == 5:
+        return "TOOL_CALL", {"tool_name": "crm", "args": {PATIENT: "[REDACTED]"}}
+    return ordinary_payload(sequence_number)
+
+
+@pytest.mark.parametrize("withhold", [True, [3, 4, 5]])
+def test_withheld_export_pdf_leaks_no_member_names(withhold: bool | list[int]) -> None:
+    events = build_chain(8, payload_factory=_patient_payloads)
+    disclosed = pdf_text(render_pdf(export_of(events).body, compress=False))
+    assert PATIENT in disclosed  # disclosed, the pointers name the member
+
+    text = pdf_text(render_pdf(export_of(events, withhold).body, compress=False))
+
+    for leak in (PATIENT, "patients", "/payload", "redacted: ", "dropped 1", "BUFFER_FULL"):
+        assert leak not in text
+    assert "payload withheld" in text
 
 
 def test_text_outside_the_built_in_fonts_is_shown_escaped() -> None:

@@ -78,40 +78,31 @@ def test_ordinary_text_and_near_misses_are_not_flagged(text: str) -> None:
 def test_finding_names_the_event_and_the_json_pointer_of_the_value() -> None:
     event = _event({"result": {"rows": [{"contact/email": "x", "note": "mail bob@example.org"}]}})
 
-    assert scan_event(event) == [
-        {
-            "sequence_number": 3,
-            "event_id": EVENT_ID,
-            "path": "/payload/result/rows/0/note",
-            "location": "value",
-            "type": EMAIL,
-            "severity": "warning",
-        }
-    ]
+    assert scan_event(event) == [{"sequence_number": 3, "kind": EMAIL, "pointer": "/payload/result/rows/0/note"}]
 
 
 def test_pointer_tokens_are_escaped() -> None:
     findings = scan_event(_event({"a~b/c": {"ip": "198.51.100.4"}}))
 
-    assert [f["path"] for f in findings] == ["/payload/a~0b~1c/ip"]
+    assert [f["pointer"] for f in findings] == ["/payload/a~0b~1c/ip"]
 
 
 def test_a_sensitive_key_is_reported_and_masked_in_every_pointer_through_it() -> None:
     findings = scan_event(_event({"per_user": {"alice@example.com": {"card": "4111111111111111"}, "bob": 1}}))
 
-    assert [(f["path"], f["location"], f["type"]) for f in findings] == [
-        ("/payload/per_user/[masked key #0]", "key", EMAIL),
-        ("/payload/per_user/[masked key #0]/card", "value", PAYMENT_CARD),
+    assert [(f["pointer"], f["kind"]) for f in findings] == [
+        ("/payload/per_user/[masked key #0]", EMAIL),
+        ("/payload/per_user/[masked key #0]/card", PAYMENT_CARD),
     ]
 
 
 def test_card_number_sent_as_a_json_number_is_found() -> None:
     findings = scan_event(_event({"card": 4111111111111111}))
 
-    assert [(f["path"], f["type"]) for f in findings] == [("/payload/card", PAYMENT_CARD)]
+    assert [(f["pointer"], f["kind"]) for f in findings] == [("/payload/card", PAYMENT_CARD)]
 
 
-def test_redaction_without_its_hash_is_an_error_finding() -> None:
+def test_redaction_without_its_hash_is_a_finding_of_its_own_kind() -> None:
     payload = {
         "email": "[REDACTED]",
         "email_hash": "a" * 64,
@@ -119,18 +110,20 @@ def test_redaction_without_its_hash_is_an_error_finding() -> None:
         "notes": ["[REDACTED]"],
     }
 
-    errors = [f for f in scan_event(_event(payload)) if f["severity"] == "error"]
+    findings = scan_event(_event(payload))
 
-    assert [(f["path"], f["type"]) for f in errors] == [
+    assert [(f["pointer"], f["kind"]) for f in findings] == [
         ("/payload/phone", REDACTION_WITHOUT_HASH),
         ("/payload/notes/0", REDACTION_WITHOUT_HASH),
     ]
 
 
-def test_one_finding_per_kind_and_location_however_many_matches() -> None:
+def test_one_finding_per_kind_and_member_however_many_matches() -> None:
     findings = scan_event(_event({"to": "a@example.com, b@example.com, c@example.com"}))
+    key_and_value = scan_event(_event({"alice@example.com": "bob@example.com"}))
 
     assert len(findings) == 1
+    assert key_and_value == [{"sequence_number": 3, "kind": EMAIL, "pointer": "/payload/[masked key #0]"}]
 
 
 def test_the_seal_is_not_scanned() -> None:
@@ -183,4 +176,4 @@ def test_no_finding_ever_contains_the_matched_value(payload: dict[str, Any]) -> 
     if any(sensitive in json.dumps(payload, ensure_ascii=False) for sensitive in SENSITIVE_VALUES):
         assert findings, "the payload holds sensitive data, so the scan must report it"
     for finding in findings:
-        assert set(finding) == {"sequence_number", "event_id", "path", "location", "type", "severity"}
+        assert set(finding) == {"sequence_number", "kind", "pointer"}

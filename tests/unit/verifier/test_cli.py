@@ -6,10 +6,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from agentops_verify import (
     AUTHORITATIVE_EVIDENCE,
+    LOAD_ERROR,
     NON_AUTHORITATIVE_EVIDENCE,
     PARTIAL_AUTHORITATIVE_EVIDENCE,
     POLICY_VIOLATION,
@@ -87,38 +89,79 @@ def test_reject_local_authority_exits_1_on_sdk_sessions(tmp_path: Path, capsys: 
     assert report["violations"][0]["type"] == POLICY_VIOLATION  # type: ignore[index]
 
 
-def test_pinned_key_id_trusts_the_key_an_export_lists(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    events = build_chain(5)
+def _export_document(events: list[dict[str, Any]]) -> dict[str, Any]:
     report = verify_lines([canonicalize(event) for event in events], trust=trust_for(default_signer()))
-    document = {
+    return {
         "export_version": "1.0",
         "session_id": events[0]["session_id"],
         "evidence_class": report.evidence_class,
         "chain_authority": "server",
-        "verification": report.to_dict(),
+        "verification": report.export_verification(),
         "seal": events[-1]["payload"],
         "events": events,
         "public_keys": [default_signer().key_entry()],
         "generated_at": "2026-01-02T00:00:00Z",
         "generator": "test",
     }
+
+
+def test_pinned_key_id_trusts_the_key_an_export_lists(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     export = tmp_path / "export.json"
-    export.write_bytes(canonicalize(document))
+    export.write_bytes(canonicalize(_export_document(build_chain(5))))
     assert main(["--format", "json", str(export)]) == 0
     assert _json_output(capsys)["partial_reasons"] == [UNTRUSTED_SEAL_KEY]
     assert main(["--format", "json", "--trusted-key", default_signer().key_id, str(export)]) == 0
     assert _json_output(capsys)["evidence_class"] == AUTHORITATIVE_EVIDENCE
 
 
-def test_unreadable_file_exits_2_with_a_one_line_message(
+def test_unreadable_file_gets_its_own_line_and_others_are_checked(
+    tmp_path: Path, sealed_chain: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ELS section 7 (rev 2): one unreadable file no longer abandons the others; it is reported, and exits 2.
+    missing = tmp_path / "missing.jsonl"
+    directory = tmp_path / "a-directory"
+    directory.mkdir()
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(to_jsonl(build_chain(5))[:-40] + b"\n")
+    assert main([str(missing), str(sealed_chain), str(directory), str(broken)]) == 2
+    captured = capsys.readouterr()
+    summary = captured.out.splitlines()[:4]
+    assert summary[0].startswith(f"{missing}\tFAIL\t{NON_AUTHORITATIVE_EVIDENCE}\tLOAD_ERROR")
+    assert summary[1] == f"{sealed_chain}\tPASS\t{PARTIAL_AUTHORITATIVE_EVIDENCE}\t{UNTRUSTED_SEAL_KEY}"
+    assert summary[2].startswith(f"{directory}\tFAIL\t{NON_AUTHORITATIVE_EVIDENCE}\tLOAD_ERROR")
+    assert summary[3].startswith(f"{broken}\tFAIL\t{NON_AUTHORITATIVE_EVIDENCE}\tMALFORMED_JSON")
+    assert captured.out.endswith("1/4 sessions valid\n")
+    assert captured.err.splitlines() == [
+        f"agentops-verify: error: cannot read {missing}: No such file or directory",
+        f"agentops-verify: error: cannot read {directory}: Is a directory",
+    ]
+
+
+def test_unreadable_file_exits_2_even_when_every_other_file_passes_and_has_a_json_report(
     tmp_path: Path, sealed_chain: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = tmp_path / "missing.jsonl"
-    assert main([str(sealed_chain), str(missing)]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert captured.err.count("\n") == 1
-    assert captured.err.startswith(f"agentops-verify: error: cannot read {missing}")
+    assert main(["--format", "json", str(sealed_chain), str(missing)]) == 2
+    document = _json_output(capsys)
+    assert (document["passed"], document["failed"]) == (1, 1)
+    unreadable = document["reports"][1]  # type: ignore[index]
+    assert unreadable["status"] == "FAIL"
+    assert unreadable["event_count"] == 0
+    [violation] = unreadable["violations"]
+    assert violation["type"] == LOAD_ERROR
+    assert violation["message"] == f"cannot read {missing}: No such file or directory"
+
+
+def test_export_metadata_is_shown_labelled_unverified(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    export = tmp_path / "export.json"
+    export.write_bytes(canonicalize(_export_document(build_chain(5))))
+    assert main([str(export)]) == 0
+    out = capsys.readouterr().out
+    assert "  unverified (not covered by any hash or signature):\n" in out
+    assert '    generated_at "2026-01-02T00:00:00Z"\n' in out
+    assert '    generator "test"\n' in out
+    assert main(["--format", "json", str(export)]) == 0
+    assert _json_output(capsys)["unverified_metadata"] == {"generated_at": "2026-01-02T00:00:00Z", "generator": "test"}
 
 
 @pytest.mark.parametrize(

@@ -320,21 +320,22 @@ def test_pem_is_read_from_bytes_or_text_and_ignores_surrounding_text(signer: Tes
     assert load_pem_public_key(commented) == key
 
 
-def test_compressed_point_key_gives_the_same_point_and_verifies(signer: TestSigner, key: PublicKey) -> None:
+def test_compressed_point_key_is_refused(signer: TestSigner, key: PublicKey) -> None:
+    # ELS section 5 (rev 2): the compressed form names the same point in other bytes, so it would get a second key
+    # id for one key; only the uncompressed form is a key.
     compressed = signer.public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
-    compressed_key = load_spki_der(COMPRESSED_SPKI_PREFIX + compressed)
-    assert (compressed_key.x, compressed_key.y) == (key.x, key.y)
-    # The id names the exact bytes given, so the compressed encoding is a different key id.
-    assert compressed_key.key_id != key.key_id
-    assert verify_signature(compressed_key, MESSAGE, signer.sign(MESSAGE))
-    reference = serialization.load_der_public_key(COMPRESSED_SPKI_PREFIX + compressed)
+    der = COMPRESSED_SPKI_PREFIX + compressed
+    reference = serialization.load_der_public_key(der)  # a valid key to other tools, with another fingerprint
     assert isinstance(reference, ec.EllipticCurvePublicKey)
     assert reference.public_numbers().y == key.y
+    assert "sha256:" + hashlib.sha256(der).hexdigest() != key.key_id
+    with pytest.raises(KeyFormatError, match="compressed"):
+        load_spki_der(der)
 
 
-def test_compressed_x_with_no_curve_point_is_rejected() -> None:
+def test_compressed_x_with_no_curve_point_is_refused_as_compressed() -> None:
     x = next(value for value in range(1, 100) if not _has_curve_point(value))
-    with pytest.raises(KeyFormatError, match="not on the P-256 curve"):
+    with pytest.raises(KeyFormatError, match="compressed"):
         load_spki_der(COMPRESSED_SPKI_PREFIX + b"\x02" + x.to_bytes(32, "big"))
 
 

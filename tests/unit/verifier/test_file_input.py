@@ -46,7 +46,8 @@ def test_single_pretty_printed_event_is_one_event_session() -> None:
 
 def test_json_value_that_is_no_session_is_a_load_error() -> None:
     report = verify_bytes(b'"just a string"')
-    assert report.violations[0].type == MALFORMED_JSON  # not an object: read as one malformed JSON Lines line
+    assert report.violations[0].type == LOAD_ERROR  # ELS rev 2: one JSON value that is no session
+    assert "a string" in report.violations[0].message
     report = verify_bytes(b"[1, 2]")
     assert report.violations[0].type == MALFORMED_JSON
     report = verify_bytes(b'{"export_version": "1.0"}')
@@ -75,7 +76,7 @@ def test_export_document_on_one_line_is_detected_from_its_first_line() -> None:
         "session_id": events[0]["session_id"],
         "evidence_class": report.evidence_class,
         "chain_authority": "server",
-        "verification": report.to_dict(),
+        "verification": report.export_verification(),
         "seal": events[-1]["payload"],
         "events": events,
         "public_keys": [],

@@ -1,8 +1,10 @@
 """``agentops-verify``: the command line of ELS section 7.
 
-Exit status: 0 when every session passes (and meets the policy), 1 when any fails, 2 when the command itself could
-not run (bad arguments, an unreadable file, a bad key file). Text output follows ``aws cloudtrail validate-logs``:
-one tab-separated line per file, then the details, then ``N/M sessions valid``.
+Every file named is checked, whatever happens to the others (ELS section 7, rev 2): a file that cannot be read gets
+its own result line and a LOAD_ERROR report. Exit status: 2 when the command could not run as asked (bad arguments,
+an unreadable or unusable key) or any file could not be read, since then not everything asked for was checked; else
+1 when any session fails (or misses the policy); else 0. Text output follows ``aws cloudtrail validate-logs``: one
+tab-separated line per file, then the details, then ``N/M sessions valid``.
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from . import _codes as codes
 from ._ecdsa import KeyFormatError
 from ._files import verify_file
 from ._keys import TrustStore, is_key_id, parse_key_file
 from ._parallel import default_workers
-from ._policy import Policy
-from ._report import Report
+from ._policy import Policy, input_failure
+from ._report import Report, Violation
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # also: a file could not be read
+
+UNVERIFIED_LABEL = "unverified (not covered by any hash or signature)"
 
 PROG = "agentops-verify"
 # Files at least this large get a progress indicator (only when stderr is a terminal).
@@ -49,10 +54,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             require_authoritative=arguments.require_authoritative,
             accept_unsigned_seals=arguments.accept_unsigned_seals,
         )
-        reports = [_verify(path, trust, policy) for path in arguments.files]
     except _UsageError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    reports: list[Report] = []
+    unreadable = 0
+    for path in arguments.files:
+        try:
+            reports.append(_verify(path, trust, policy))
+        except OSError as error:
+            message = f"cannot read {path}: {error.strerror or error}"
+            print(f"{PROG}: error: {message}", file=sys.stderr)
+            reports.append(input_failure(Violation(codes.LOAD_ERROR, message), policy, source=path))
+            unreadable += 1
     if isinstance(sys.stdout, io.TextIOWrapper):
         # Evidence may quote any character; a terminal that cannot show one must not turn a verdict into a crash.
         sys.stdout.reconfigure(errors="backslashreplace")
@@ -66,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (e.g. `| head`) went away; the verdict is still the exit status. Point stdout at /dev/null so
         # the interpreter's final flush does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if unreadable:
+        return EXIT_USAGE
     return EXIT_PASS if all(report.passed for report in reports) else EXIT_FAIL
 
 
@@ -73,7 +89,8 @@ def _argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Verify AgentOps Replay evidence (JSON Lines chains, JSON arrays of events, export documents) "
-        "offline. Exit status: 0 all sessions pass, 1 any fails, 2 the command could not run.",
+        "offline. Exit status: 0 all sessions pass, 1 any fails, 2 the command could not run as asked or a file "
+        "could not be read.",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     parser.add_argument(
@@ -121,11 +138,10 @@ def _trust_store(keys: Sequence[str]) -> TrustStore:
 
 
 def _verify(path: str, trust: TrustStore, policy: Policy) -> Report:
+    """The report for one file; ``OSError`` when it cannot be read."""
     progress = _progress_for(path)
     try:
         return verify_file(path, trust=trust, policy=policy, progress=progress, workers=_WORKERS)
-    except OSError as error:
-        raise _UsageError(f"cannot read {path}: {error.strerror or error}") from None
     finally:
         if progress is not None:
             _clear_progress()
@@ -200,7 +216,7 @@ def detail_lines(report: Report) -> list[str]:
             lines.append("  no seal")
         end = "present" if report.complete else "missing"
         lines.append(f"  session end {end}, {report.total_drops} events dropped")
-    else:
+    elif report.event_count:
         lines.append("  checking stopped at the first violation")
     for violation in report.violations:
         where = violation.location()
@@ -210,7 +226,18 @@ def detail_lines(report: Report) -> list[str]:
         lines.append(f"  warning {warning.type}{' ' + where if where else ''}: {warning.message}")
     if report.replay_fingerprint is not None:
         lines.append(f"  replay fingerprint {report.replay_fingerprint}")
+    if report.unverified_metadata:
+        lines.append(f"  {UNVERIFIED_LABEL}:")
+        lines.extend(f"    {name} {_shown(value)}" for name, value in report.unverified_metadata.items())
     return lines
+
+
+def _shown(value: object) -> str:
+    # Metadata is repeated for the reader, not trusted: a list is counted, anything else quoted as short JSON.
+    if isinstance(value, list):
+        return f"({len(value)} entries)"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 def _print_text(reports: Sequence[Report], out: TextIO) -> None:

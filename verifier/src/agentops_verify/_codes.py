@@ -56,6 +56,12 @@ VIOLATION_CODES: Final = frozenset(
     }
 )
 
+# LOG.md sections 6 and 7: violations of the evidence log and receipts checks, which run after the chain checks.
+LOG_PROOF_INVALID: Final = "LOG_PROOF_INVALID"
+RECEIPT_MISMATCH: Final = "RECEIPT_MISMATCH"
+
+LOG_VIOLATION_CODES: Final = frozenset({LOG_PROOF_INVALID, RECEIPT_MISMATCH})
+
 # ELS section 7, warnings (status unchanged).
 INVALID_DROP_COUNT: Final = "INVALID_DROP_COUNT"
 EXCESSIVE_CUMULATIVE_DROPS: Final = "EXCESSIVE_CUMULATIVE_DROPS"

@@ -1,40 +1,58 @@
-"""The three input shapes of ELS section 7 (JSON Lines, a JSON array of events, an export document) and the export
-checks of section 9. Bytes and parsed values in, a ``Report`` out; no I/O."""
+"""The three input shapes of ELS section 7: JSON Lines, a JSON array of events, an export document (``_exports``).
+
+Bytes and parsed values in, a ``Report`` out; no I/O. A JSON array or an export document is the only value of its
+input: text after it is MALFORMED_JSON (rev 2). A JSON value that is none of the three is LOAD_ERROR, with a message
+that says what it looks like (rev 2), so an auditor who hands over the wrong file learns which file it was.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable, Mapping
+import json
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from . import _codes as codes
 from . import _rules as rules
-from ._chain import ChainOutcome, ChainVerifier, KeyLookup, build_report, classify
-from ._ecdsa import KeyFormatError, PublicKey
+from ._chain import ChainVerifier
+from ._describe import json_kind
 from ._errors import MalformedJSONError
 from ._eventline import JSON_WHITESPACE
-from ._hashing import payload_hash
+from ._exports import verify_export
 from ._json import loads
-from ._keys import TrustStore, parse_key_entry
-from ._policy import Policy
+from ._keys import KeyLookup, TrustStore
+from ._policy import Policy, input_failure
 from ._report import Report, Violation
 
 _WHITESPACE = JSON_WHITESPACE.encode("ascii")
-# Report keys an export's embedded verification report must agree on with the recomputation (ELS section 9).
-# Trust-dependent keys (seal_key_trusted) and warnings are not compared: they depend on who verifies.
-_COMPARED_REPORT_KEYS = (
-    "session_id",
-    "status",
-    "authority",
-    "sealed",
-    "seal_signed",
-    "seal_key_id",
-    "complete",
-    "event_count",
-    "total_drops",
-    "first_event_hash",
-    "final_event_hash",
-    "replay_fingerprint",
+_LEADING_WHITESPACE = re.compile(rb"[ \t\r\n]*")
+# A JSON object holding any of these is read as an event (even a broken one), unless members of another document
+# below give it away.
+_EVENT_MEMBERS = frozenset(rules.ENVELOPE_FIELDS) - {"session_id"} | {rules.WITHHELD_MARK}
+# JSON documents people hand over by mistake, recognized by members that give them away (API.md, LOG.md).
+_LOOKALIKES: tuple[tuple[frozenset[str], str], ...] = (
+    (frozenset({"keys"}), "looks like a key set (GET /v1/keys); pass it with --trusted-key"),
+    (
+        frozenset({"signer_key_id", "public_key_pem"}),
+        "looks like one published key; pass keys with --trusted-key (a PEM file or a GET /v1/keys key set)",
+    ),
+    (
+        frozenset({"checkpoint", "inclusion_proof"}),
+        "looks like an evidence-log proof (GET /v1/sessions/{id}/log-proof), not a session",
+    ),
+    (
+        frozenset({"frames"}),
+        "looks like a replay page (GET /v1/sessions/{id}/replay); verify the session's archive or an export instead",
+    ),
+    (frozenset({"reports"}), "looks like agentops-verify output, not evidence"),
+    (frozenset({"status", "evidence_class", "violations"}), "looks like a verification report, not evidence"),
+    (
+        frozenset({"next_sequence_number", "last_event_hash"}),
+        "looks like a session head (GET /v1/sessions/{id}); verify the session's archive or an export instead",
+    ),
+    (frozenset({"sessions"}), "looks like a list of sessions (GET /v1/sessions), not a session"),
+    (frozenset({"url", "sha256"}), "looks like an API answer that points at evidence; verify the file it points to"),
+    (frozenset({"events"}), 'holds "events" but no "export_version", so it is not an export document'),
 )
 
 
@@ -71,40 +89,59 @@ def verify_bytes(
     source: str | None = None,
 ) -> Report:
     """Verify one input of any of the three shapes, detected from its content."""
-    shape, document = detect_shape(data[: data.find(b"\n") + 1 or len(data)], data)
+    start = _skip_whitespace(data, 0)
+    line_end = data.find(b"\n", start)
+    shape, value = detect_shape(data[start : line_end + 1 if line_end >= 0 else len(data)], data)
     if shape == "jsonl":
         verifier = ChainVerifier(trust, policy)
         for line in data.split(b"\n"):
             verifier.add_line(line)
         return verifier.finish(source=source)
-    return verify_document(document, trust=trust, policy=policy, source=source)
+    if shape == "trailing":
+        what, offset = value
+        message = f"text follows the {what} at character {offset}; such a file holds that one JSON value only"
+        violation = Violation(codes.MALFORMED_JSON, message, context={"offset": offset})
+        return input_failure(violation, policy, source=source)
+    return verify_document(value, trust=trust, policy=policy, source=source)
 
 
 def detect_shape(first_line: bytes, whole: bytes | None) -> tuple[str, Any]:
-    """``("jsonl", None)`` or ``("document", parsed value)``.
+    """How to read an input: ``("jsonl", None)``, ``("document", parsed value)`` or ``("trailing", (what, offset))``
+    for an array or export document with text after it.
 
-    ``first_line`` is the input up to and including its first LF; ``whole`` is the complete input, or None when
-    the caller streams and will supply it only if asked (then the answer may be ``("needs-whole", None)``). A first
-    line that is a complete JSON object without ``export_version`` starts JSON Lines; anything else is one JSON
-    document (an array, an export document, or a single pretty-printed event). Input that parses as neither is
-    read as JSON Lines, so the malformed line is reported with its line number.
+    ``first_line`` is the input's first line that is not blank, with its LF; ``whole`` is the complete input, or None
+    when the caller streams and will supply it only if asked (then the answer may be ``("needs-whole", None)``). A
+    first line that is a complete event starts JSON Lines; so does a first line that is not JSON and does not open an
+    object or array, which is then reported as malformed with its line number. Anything else is read as one JSON
+    value; if the whole input is not one, it is read as JSON Lines after all, unless it starts with a complete array
+    or export document (then the text after it is the problem).
     """
-    head = first_line.lstrip(_WHITESPACE)
-    if head[:1] == b"{":
+    head = first_line.strip(_WHITESPACE)
+    if head[:1] != b"[":
         try:
             first = loads(head)
         except MalformedJSONError:
-            first = None
-        if isinstance(first, dict):
-            return ("document", first) if "export_version" in first else ("jsonl", None)
-    elif head[:1] != b"[":
-        return "jsonl", None
+            if head[:1] != b"{":
+                return "jsonl", None
+        else:
+            if type(first) is dict and "export_version" not in first and _looks_like_event(first):
+                return "jsonl", None
+            if whole is not None and _only_whitespace_after(whole, head):
+                return "document", first
     if whole is None:
         return "needs-whole", None
     try:
         return "document", loads(whole)
     except MalformedJSONError:
-        return "jsonl", None
+        pass
+    leading = _leading_value(whole)
+    if leading is not None:
+        value, offset = leading
+        if type(value) is list:
+            return "trailing", ("JSON array", offset)
+        if type(value) is dict and "export_version" in value:
+            return "trailing", ("export document", offset)
+    return "jsonl", None
 
 
 def verify_document(
@@ -115,132 +152,63 @@ def verify_document(
     source: str | None = None,
 ) -> Report:
     """Verify one parsed JSON document: an array of events, an export document, or a single event."""
-    if isinstance(document, list):
+    if type(document) is list:
         verifier = ChainVerifier(trust, policy)
         for event in document:
             verifier.add_event(event)
         return verifier.finish(source=source)
-    if isinstance(document, dict) and "export_version" in document:
+    if type(document) is dict and "export_version" in document:
         return verify_export(document, trust=trust, policy=policy, source=source)
-    if isinstance(document, dict):
+    if type(document) is dict and _looks_like_event(document):
         verifier = ChainVerifier(trust, policy)
         verifier.add_event(document)
         return verifier.finish(source=source)
-    return _load_error(
-        "the input is not JSON Lines, a JSON array of events or an export document", policy, source=source
+    message = (
+        f"the input {what_it_looks_like(document)}; expected JSON Lines of events, a JSON array of events or an "
+        "export document"
     )
+    return input_failure(Violation(codes.LOAD_ERROR, message), policy, source=source)
 
 
-def verify_export(
-    document: Mapping[str, Any],
-    *,
-    trust: TrustStore | None = None,
-    policy: Policy = Policy(),  # noqa: B008
-    source: str | None = None,
-) -> Report:
-    """ELS section 9: verify the events, then check what the document claims against the recomputation."""
-    events = document.get("events")
-    if not isinstance(events, list):
-        return _load_error('the export document has no "events" array', policy, source=source)
-    listed = _document_keys(document.get("public_keys"))
-    if listed is None:
-        return _load_error('the export document\'s "public_keys" is not a list of key entries', policy, source=source)
-    store = trust if trust is not None else TrustStore()
-    verifier = ChainVerifier(store.with_document_keys(listed.values()), policy, allow_withheld_payloads=True)
-    verifier.use_document_keys(listed)
-    seal = document.get("seal")
-    for event in events:
-        verifier.add_event(_with_seal_payload(event, seal))
-    outcome = verifier.outcome()
-    claim = None if outcome.violation is not None else _claim_violation(document, outcome)
-    return build_report(outcome, policy, claim_violation=claim, source=source)
+def what_it_looks_like(value: Any) -> str:
+    """What a JSON value that is not a session seems to be, for a LOAD_ERROR message (ELS section 7, rev 2)."""
+    if type(value) is not dict:
+        return f"is one JSON value, {json_kind(value)}, not a session"
+    members = value.keys()
+    for giveaway, description in _LOOKALIKES:
+        if giveaway <= members:
+            return description
+    if not members:
+        return "is an empty JSON object, not a session"
+    return "is a JSON object that is neither an event nor an export document"
 
 
-def _document_keys(entries: Any) -> dict[str, PublicKey] | None:
-    if entries is None:
-        return {}
-    if not isinstance(entries, list):
+def _looks_like_event(value: dict[str, Any]) -> bool:
+    members = value.keys()
+    return not _EVENT_MEMBERS.isdisjoint(members) and not any(giveaway <= members for giveaway, _ in _LOOKALIKES)
+
+
+def _only_whitespace_after(whole: bytes, head: bytes) -> bool:
+    # Whether ``head`` (a stripped line of ``whole``) is all that ``whole`` holds besides whitespace, without copying
+    # the input.
+    start = _skip_whitespace(whole, 0)
+    return whole.startswith(head, start) and _skip_whitespace(whole, start + len(head)) == len(whole)
+
+
+def _skip_whitespace(data: bytes, position: int) -> int:
+    match = _LEADING_WHITESPACE.match(data, position)
+    assert match is not None  # the pattern matches the empty string
+    return match.end()
+
+
+def _leading_value(whole: bytes) -> tuple[Any, int] | None:
+    # The JSON value the input starts with and the character offset where it ends, when text other than whitespace
+    # follows it; else None. Used only to name what the trailing text follows: the value itself is not evidence, so
+    # the standard library's reading is enough here.
+    try:
+        text = whole.decode("utf-8")
+        start = len(text) - len(text.lstrip(JSON_WHITESPACE))
+        value, end = json.JSONDecoder().raw_decode(text, start)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
-    keys: dict[str, PublicKey] = {}
-    for entry in entries:
-        try:
-            key = parse_key_entry(entry)
-        except KeyFormatError:
-            return None
-        keys[key.key_id] = key
-    return keys
-
-
-def _with_seal_payload(event: Any, seal: Any) -> Any:
-    # A withheld CHAIN_SEAL payload is taken from the document's "seal"; the payload-hash check then proves it is
-    # the sealed payload. A copy, so the caller's document is never changed.
-    if (
-        isinstance(event, dict)
-        and event.get(rules.WITHHELD_MARK) is True
-        and event.get("event_type") == rules.CHAIN_SEAL
-        and isinstance(seal, dict)
-    ):
-        restored = {key: value for key, value in event.items() if key != rules.WITHHELD_MARK}
-        restored["payload"] = seal
-        return restored
-    return event
-
-
-def _claim_violation(document: Mapping[str, Any], outcome: ChainOutcome) -> Violation | None:
-    claimable, reasons = classify(outcome, accept_unsigned_seals=False, assume_key_trusted=True)
-    problems: dict[str, dict[str, Any]] = {}
-
-    def compare(name: str, stated: Any, recomputed: Any) -> None:
-        if stated != recomputed or type(stated) is not type(recomputed):
-            problems[name] = {"stated": stated, "recomputed": recomputed}
-
-    compare("evidence_class", document.get("evidence_class"), claimable)
-    compare("session_id", document.get("session_id"), outcome.session_id)
-    compare("chain_authority", document.get("chain_authority"), outcome.authority)
-    seal = document.get("seal")
-    if seal is None:
-        compare("seal", outcome.seal_payload_hash, None)
-    elif not isinstance(seal, dict):
-        problems["seal"] = {"stated": "not an object", "recomputed": outcome.seal_payload_hash}
-    else:
-        try:
-            stated_seal_hash: str | None = payload_hash(seal)
-        except ValueError:
-            stated_seal_hash = None
-        compare("seal", stated_seal_hash, outcome.seal_payload_hash)
-    stated_report = document.get("verification")
-    if not isinstance(stated_report, dict):
-        problems["verification"] = {"stated": "missing or not an object", "recomputed": "a report"}
-    else:
-        # A seal whose signature fails under the document's own key would have made the export-time check FAIL.
-        passed = outcome.seal_valid_if_trusted or not outcome.seal_signed
-        recomputed = {
-            "session_id": outcome.session_id,
-            "status": codes.PASS if passed else codes.FAIL,
-            "authority": outcome.authority,
-            "sealed": outcome.sealed,
-            "seal_signed": outcome.seal_signed,
-            "seal_key_id": outcome.seal_key_id,
-            "complete": outcome.complete,
-            "event_count": outcome.event_count,
-            "total_drops": outcome.total_drops,
-            "first_event_hash": outcome.first_event_hash,
-            "final_event_hash": outcome.final_event_hash,
-            "replay_fingerprint": outcome.final_event_hash if passed else None,
-        }
-        for key in _COMPARED_REPORT_KEYS:
-            compare(f"verification.{key}", stated_report.get(key), recomputed[key])
-        compare("verification.evidence_class", stated_report.get("evidence_class"), claimable)
-        compare("verification.partial_reasons", stated_report.get("partial_reasons"), list(reasons))
-    if not problems:
-        return None
-    return Violation(
-        codes.EXPORT_CLAIM_MISMATCH,
-        f"the export document states {', '.join(problems)} differently from what its events prove",
-        context={"mismatches": problems},
-    )
-
-
-def _load_error(message: str, policy: Policy, *, source: str | None) -> Report:
-    outcome = dataclasses.replace(ChainVerifier(None, policy).outcome(), violation=Violation(codes.LOAD_ERROR, message))
-    return build_report(outcome, policy, source=source)
+    return (value, end) if text[end:].strip(JSON_WHITESPACE) else None

@@ -162,27 +162,17 @@ def _pem_text(data: bytes | str) -> str:
 
 
 def _decode_point(encoded: bytes) -> _Affine:
-    """SEC 1 v2 section 2.3.4: octet string to point, uncompressed (04||X||Y) or compressed (02/03||X)."""
+    """SEC 1 v2 section 2.3.4, uncompressed form only (04||X||Y): ELS section 5 (rev 2) refuses the compressed form,
+    whose SubjectPublicKeyInfo bytes, and so key id, differ for the same key."""
     if len(encoded) == 1 + 2 * COORDINATE_BYTES and encoded[0] == 0x04:
         x = int.from_bytes(encoded[1 : 1 + COORDINATE_BYTES], "big")
         y = int.from_bytes(encoded[1 + COORDINATE_BYTES :], "big")
-    elif len(encoded) == 1 + COORDINATE_BYTES and encoded[0] in (0x02, 0x03):
-        x = int.from_bytes(encoded[1:], "big")
-        if x >= P:
-            raise KeyFormatError("public key x coordinate is not below the field prime")
-        y = _recover_y(x, odd=encoded[0] == 0x03)
-    else:
-        raise KeyFormatError("public key is not a P-256 point in SEC 1 uncompressed or compressed form")
-    return x, y
-
-
-def _recover_y(x: int, *, odd: bool) -> int:
-    """SEC 1 v2 section 2.3.4 step 2.4: y with y^2 = x^3 + ax + b. P = 3 (mod 4), so a root is alpha^((P+1)/4)."""
-    alpha = (x * x * x + A * x + B) % P
-    beta = pow(alpha, (P + 1) // 4, P)
-    if beta * beta % P != alpha:
-        raise KeyFormatError("public key x coordinate is not on the P-256 curve")
-    return beta if (beta & 1) == odd else P - beta
+        return x, y
+    if len(encoded) == 1 + COORDINATE_BYTES and encoded[0] in (0x02, 0x03):
+        raise KeyFormatError(
+            "public key is a compressed P-256 point; only the SEC 1 uncompressed form (65 octets, 0x04) is accepted"
+        )
+    raise KeyFormatError("public key is not a P-256 point in SEC 1 uncompressed form (65 octets, 0x04)")
 
 
 def _on_curve(x: int, y: int) -> bool:
@@ -202,11 +192,8 @@ def verify_signature(key: PublicKey, message: bytes, signature_der: bytes) -> bo
     would give one seal two valid encodings and two replay fingerprints. The encoding must be the strict DER form.
     """
     try:
-        r, s = _parse_signature(signature_der)
+        r, s = _unique_form_values(signature_der)
     except _DERError:
-        return False
-    # SEC 1 v2 section 4.1.4 step 1: r and s must be integers in [1, n-1]; ELS rev 2 narrows s to [1, n/2].
-    if not (1 <= r < N and 1 <= s <= HALF_N):
         return False
     # Steps 2-5: e is the SHA-256 digest as an integer; P-256's n has 256 bits, so no truncation applies.
     e = int.from_bytes(hashlib.sha256(message).digest(), "big")
@@ -222,6 +209,26 @@ def verify_signature(key: PublicKey, message: bytes, signature_der: bytes) -> bo
     z_inverse = pow(point[2], -1, P)
     x_affine = point[0] * z_inverse * z_inverse % P
     return x_affine % N == r
+
+
+def signature_form_problem(signature_der: bytes) -> str | None:
+    """Why ``signature_der`` is not in the one form ELS section 5 accepts (strict DER, r in [1, n-1], s in [1, n/2]),
+    or None. A signature with such a problem verifies under no key, so it is refused without one."""
+    try:
+        _unique_form_values(signature_der)
+    except _DERError as error:
+        return str(error)
+    return None
+
+
+def _unique_form_values(signature_der: bytes) -> tuple[int, int]:
+    r, s = _parse_signature(signature_der)
+    # SEC 1 v2 section 4.1.4 step 1: r and s must be integers in [1, n-1]; ELS rev 2 narrows s to [1, n/2].
+    if not (1 <= r < N and 1 <= s < N):
+        raise _DERError("r or s is outside [1, n-1]")
+    if s > HALF_N:
+        raise _DERError("in its high-s form (s above n/2)")
+    return r, s
 
 
 def low_s_signature(signature_der: bytes) -> bytes:

@@ -14,3 +14,7 @@ class CanonicalizationError(VerifierError, ValueError):
 class MalformedJSONError(VerifierError, ValueError):
     """Input text is not strict I-JSON: bad syntax, NaN/Infinity, duplicate keys, lone surrogates, huge integers,
     or nesting deeper than 64 (ELS section 2)."""
+
+
+class EvidenceLogError(VerifierError, ValueError):
+    """Evidence log data (a leaf, a checkpoint, a tile, a proof) is malformed or does not verify (LOG.md)."""

@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._jcs import ObjectTemplate, canonicalize
-
-SPEC_VERSION = "v0.6"
+from ._rules import SEAL_SUMMARY_KEYS, SPEC_VERSION
 
 # ELS section 2: exactly these seven keys are hashed into event_hash, prev_event_hash present even when null.
 EVENT_HASH_FIELDS = (
@@ -23,15 +22,6 @@ EVENT_HASH_FIELDS = (
     "event_type",
     "payload_hash",
     "prev_event_hash",
-)
-
-# ELS section 5: the seal payload keys covered by the signature (besides the constant spec_version).
-SEAL_SIGNED_FIELDS = (
-    "event_count",
-    "final_event_hash",
-    "session_digest",
-    "seal_timestamp",
-    "ingestion_service_id",
 )
 
 
@@ -61,7 +51,7 @@ def event_hash_of_members(member_values: Mapping[str, bytes]) -> str:
 def seal_signed_bytes(session_id: str, seal_event_id: str, seal_payload: Mapping[str, Any]) -> bytes:
     """ELS section 5: the exact bytes a CHAIN_SEAL signature covers, the seal event's own ``event_id`` included
     (rev 2), so a seal's event cannot be re-identified and re-hashed under the same signature."""
-    signed = {name: seal_payload[name] for name in SEAL_SIGNED_FIELDS}
+    signed = {name: seal_payload[name] for name in SEAL_SUMMARY_KEYS}
     signed["spec_version"] = SPEC_VERSION
     signed["session_id"] = session_id
     signed["seal_event_id"] = seal_event_id

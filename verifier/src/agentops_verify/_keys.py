@@ -8,24 +8,26 @@ No file I/O here: callers pass the bytes they read.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from ._ecdsa import KeyFormatError, PublicKey, load_pem_public_key, load_pem_public_keys
 from ._errors import MalformedJSONError
 from ._json import loads
+from ._rules import KEY_ID, SIGNATURE_ALGORITHM
 
-__all__ = ["KeyFormatError", "TrustStore", "is_key_id", "parse_key_entry", "parse_key_file"]
+__all__ = ["KeyFormatError", "KeyLookup", "TrustStore", "is_key_id", "parse_key_entry", "parse_key_file"]
 
-SIGNATURE_ALGORITHM = "ECDSA_P256_SHA256"
 
-# ELS section 5: "sha256:" + hex(SHA-256(DER SubjectPublicKeyInfo)); hexdigest() is lowercase, so that is the form.
-_KEY_ID = re.compile(r"sha256:[0-9a-f]{64}")
+class KeyLookup(Protocol):
+    """The trust anchor: ``TrustStore`` or anything else that returns the trusted key with a given id."""
+
+    def get(self, key_id: str) -> PublicKey | None: ...
 
 
 def is_key_id(text: str) -> bool:
     """True when ``text`` has the exact form of a ``signer_key_id`` (ELS section 5)."""
-    return _KEY_ID.fullmatch(text) is not None
+    return KEY_ID.fullmatch(text) is not None
 
 
 def parse_key_file(data: bytes) -> list[PublicKey]:

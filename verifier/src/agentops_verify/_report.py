@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._codes import PASS
+from ._rules import EXPORT_VERIFICATION_KEYS
+
+VERIFIER_VERSION = "0.1.0"
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,11 @@ class Violation(Finding):
 @dataclass(frozen=True)
 class Report:
     """The outcome of verifying one input. ``to_dict()`` gives exactly the keys of ELS section 7; ``source`` (the
-    file name, when there is one) is for display only."""
+    file name, when there is one) is for display only.
+
+    ``log`` is the evidence-log inclusion that was checked, or None. ``unverified_metadata`` is None unless the input
+    was an export document; then it repeats the document's ``generated_at``, ``generator`` and ``pii_findings``
+    (those it has), which no hash or signature covers: shown, never vouched for."""
 
     session_id: str | None
     status: str
@@ -70,6 +77,8 @@ class Report:
     warnings: tuple[Finding, ...]
     verifier_version: str
     spec_version: str
+    log: Mapping[str, Any] | None = None
+    unverified_metadata: Mapping[str, Any] | None = None
     source: str | None = None
 
     @property
@@ -81,7 +90,8 @@ class Report:
         return self.violations[0] if self.violations else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The JSON report; ``unverified_metadata`` is present only for an export document."""
+        report = {
             "session_id": self.session_id,
             "status": self.status,
             "evidence_class": self.evidence_class,
@@ -101,4 +111,14 @@ class Report:
             "warnings": [warning.to_dict() for warning in self.warnings],
             "verifier_version": self.verifier_version,
             "spec_version": self.spec_version,
+            "log": dict(self.log) if self.log is not None else None,
         }
+        if self.unverified_metadata is not None:
+            report["unverified_metadata"] = dict(self.unverified_metadata)
+        return report
+
+    def export_verification(self) -> dict[str, Any]:
+        """The ``verification`` member an export document carries (ELS sections 7 and 9): exactly the report keys
+        that a verifier of the document recomputes, whoever it trusts."""
+        report = self.to_dict()
+        return {key: report[key] for key in EXPORT_VERIFICATION_KEYS}

@@ -13,8 +13,8 @@ from agentops_verify import EVENT_HASH_FIELDS, MalformedJSONError, loads
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.hardening.tamper_matrix.evidence import AUTHORITATIVE, Evidence, jsonl, verify
-from tests.hardening.tamper_matrix.world import world
+from tests.tamper.matrix.evidence import AUTHORITATIVE, Evidence, jsonl, verify
+from tests.tamper.matrix.world import world
 
 GENUINE = jsonl(world().sealed)
 

@@ -110,7 +110,7 @@ def export_document(
         del shown[sequence]["payload"]
         shown[sequence]["payload_withheld"] = True
     last = events[-1]
-    verification = report.to_dict()
+    verification = report.export_verification()
     return {
         "export_version": "1",
         "session_id": report.session_id,

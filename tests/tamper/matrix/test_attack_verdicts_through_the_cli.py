@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.hardening.tamper_matrix.evidence import Evidence, Verdict
-from tests.hardening.tamper_matrix.test_matrix import ATTACKS, Attack
-from tests.hardening.tamper_matrix.world import world
+from tests.tamper.matrix.evidence import Evidence, Verdict
+from tests.tamper.matrix.test_every_attack_gets_its_exact_verdict import ATTACKS, Attack
+from tests.tamper.matrix.world import world
 
 SAMPLE = {
     "genuine_sealed_session",

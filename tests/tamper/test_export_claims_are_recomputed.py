@@ -59,7 +59,7 @@ def export_document(
         "session_id": chain[0]["session_id"],
         "evidence_class": report.evidence_class,
         "chain_authority": chain[0]["chain_authority"],
-        "verification": report.to_dict(),
+        "verification": report.export_verification(),
         "seal": seal,
         "events": shown,
         "public_keys": [signer.key_entry()] if seal and "signature" in seal else [],

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.hardening.tamper_matrix.evidence import (
+from tests.support.chains import Event
+from tests.tamper.matrix.evidence import (
     AUTHORITATIVE,
     Evidence,
     document_bytes,
@@ -22,8 +23,7 @@ from tests.hardening.tamper_matrix.evidence import (
     verdict_of,
     verify,
 )
-from tests.hardening.tamper_matrix.world import world
-from tests.support.chains import Event
+from tests.tamper.matrix.world import world
 
 
 def reversed_keys(value: Any) -> Any:

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import pytest
 from agentops_verify import VIOLATION_CODES
+from agentops_verify._ecdsa import N as P256_ORDER
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from tests.hardening.tamper_matrix.evidence import (
+from tests.support.chains import Event, rehash_from, reseal
+from tests.support.keys import TestSigner, keys_json
+from tests.tamper.matrix.evidence import (
     AUTHORITATIVE,
     PARTIAL,
     Evidence,
@@ -33,8 +39,10 @@ from tests.hardening.tamper_matrix.evidence import (
     verdict_of,
     verify,
 )
-from tests.hardening.tamper_matrix.world import SEAL, World, event_like, world
-from tests.support.chains import Event, rehash_from, reseal
+from tests.tamper.matrix.world import SEAL, World, event_like, world
+
+# DER SubjectPublicKeyInfo of a P-256 key up to its point, for a compressed point (RFC 5480; 33 octets follow).
+COMPRESSED_SPKI_PREFIX = bytes.fromhex("3039301306072a8648ce3d020106082a8648ce3d030107032200")
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,31 @@ def set_path(document: dict[str, object], path: str, value: object) -> None:
         node[int(last)] = value
     else:
         node[last] = value  # type: ignore[index]
+
+
+def seal_envelope_edited(w: World, **changes: object) -> list[Event]:
+    """The seal event's envelope edited and its hashes redone; the signed payload kept (ELS rev 2 findings)."""
+    return rehash_from(edited(w.chain(), SEAL, **changes), SEAL)
+
+
+def high_s_twin(w: World) -> list[Event]:
+    """The seal's signature replaced by its twin (r, n - s), which plain ECDSA also accepts, and the seal rehashed."""
+    chain = w.chain()
+    r, s = decode_dss_signature(base64.b64decode(chain[SEAL]["payload"]["signature"]))
+    twin = encode_dss_signature(r, P256_ORDER - s)
+    chain[SEAL]["payload"]["signature"] = base64.b64encode(twin).decode("ascii")
+    return rehash_from(chain, SEAL)
+
+
+def compressed_key_entry(signer: TestSigner) -> dict[str, str]:
+    """``signer``'s key with its point compressed: the same key, other bytes, so a second fingerprint."""
+    der = COMPRESSED_SPKI_PREFIX + signer.public_key.public_bytes(Encoding.X962, PublicFormat.CompressedPoint)
+    pem = "-----BEGIN PUBLIC KEY-----\n" + base64.b64encode(der).decode("ascii") + "\n-----END PUBLIC KEY-----\n"
+    return {
+        "signer_key_id": "sha256:" + hashlib.sha256(der).hexdigest(),
+        "algorithm": "ECDSA_P256_SHA256",
+        "public_key_pem": pem,
+    }
 
 
 ATTACKS: list[Attack] = [
@@ -346,9 +379,10 @@ ATTACKS: list[Attack] = [
         fails("INVALID_SEAL", SEAL),
     ),
     Attack(
+        # ELS rev 2: the seal event's timestamp_wall must equal seal_timestamp, checked before the signature.
         "seal_timestamp_edited",
         lambda w: trusted(w, jsonl(seal_edited(w, seal_timestamp="2030-01-01T00:00:00Z"))),
-        fails("INVALID_SIGNATURE", SEAL),
+        fails("INVALID_SEAL", SEAL),
     ),
     Attack(
         "seal_service_id_edited",
@@ -373,6 +407,33 @@ ATTACKS: list[Attack] = [
             ),
         ),
         passes(PARTIAL, "UNSIGNED_SEAL"),
+    ),
+    # ELS rev 2: one sealed form per session. Each of these kept the signature valid and changed the fingerprint.
+    Attack(
+        "seal_with_extra_payload_key_approved_by",
+        lambda w: trusted(w, jsonl(seal_edited(w, approved_by="Chief Compliance Officer"))),
+        fails("INVALID_SEAL", SEAL),
+    ),
+    Attack(
+        "seal_event_id_changed_and_rehashed",
+        lambda w: trusted(w, jsonl(seal_envelope_edited(w, event_id=w.other[SEAL]["event_id"]))),
+        fails("INVALID_SIGNATURE", SEAL),
+    ),
+    Attack(
+        "seal_event_timestamp_wall_changed_and_rehashed",
+        lambda w: trusted(w, jsonl(seal_envelope_edited(w, timestamp_wall="2026-01-01T12:00:07.500Z"))),
+        fails("INVALID_SEAL", SEAL),
+    ),
+    Attack(
+        "seal_signature_replaced_by_its_high_s_twin",
+        lambda w: trusted(w, jsonl(high_s_twin(w))),
+        fails("INVALID_SIGNATURE", SEAL),
+    ),
+    Attack(
+        # No key given: the high-s form verifies under no key, so it needs none to be refused.
+        "seal_signature_replaced_by_its_high_s_twin_checked_without_the_key",
+        lambda w: Evidence(jsonl(high_s_twin(w))),
+        fails("INVALID_SIGNATURE", SEAL),
     ),
     Attack(
         "seal_over_another_sessions_digest",
@@ -588,6 +649,17 @@ ATTACKS: list[Attack] = [
         fails("MALFORMED_JSON", 3),
     ),
     # --- fields outside the hashes: the verifier cannot see these edits, and says nothing else ------------
+    # --- input that is not what it claims to be (ELS rev 2) ---------------------------------------------------
+    Attack(
+        "key_set_given_as_evidence",
+        lambda w: trusted(w, keys_json(w.current)),
+        fails("LOAD_ERROR", None),
+    ),
+    Attack(
+        "json_array_of_events_with_text_after_it",
+        lambda w: trusted(w, b"[" + b",".join(lines_of(w.sealed)) + b"]\n{}\n"),
+        fails("MALFORMED_JSON", None),
+    ),
     Attack(
         "unhashed_monotonic_time_and_sdk_version_edited",
         lambda w: trusted(w, jsonl(edited(w.chain(), 3, timestamp_monotonic=1, source_sdk_ver="forged/9"))),
@@ -651,13 +723,43 @@ ATTACKS: list[Attack] = [
         lambda w: Evidence(document_bytes(attacker_export(w)), pinned_ids=(w.current.key_id,)),
         passes(PARTIAL, "UNTRUSTED_SEAL_KEY"),
     ),
+    # ELS rev 2: every member of an export document checked.
+    Attack(
+        "export_with_text_after_it",
+        lambda w: Evidence(
+            document_bytes(export_of(w, w.chain())) + b"\nApproved by the Chief Compliance Officer\n",
+            pinned_ids=(w.current.key_id,),
+        ),
+        fails("MALFORMED_JSON", None),
+    ),
+    Attack(
+        "export_verification_claiming_seal_key_trusted",
+        lambda w: edited_export(w, lambda d: set_path(d, "verification.seal_key_trusted", True)),
+        fails("UNKNOWN_FIELD", None),
+    ),
+    Attack(
+        "export_with_an_extra_member",
+        lambda w: edited_export(w, lambda d: set_path(d, "approved_by", "Chief Compliance Officer")),
+        fails("UNKNOWN_FIELD", None),
+    ),
+    Attack(
+        # Not evidence: the verdict cannot change, and the report repeats the value as unverified metadata.
+        "export_generated_at_and_pii_findings_edited",
+        lambda w: edited_export(w, lambda d: d.update(generated_at="2030-01-01T00:00:00Z", pii_findings=[])),
+        passes(AUTHORITATIVE),
+    ),
+    Attack(
+        "export_listing_its_key_with_a_compressed_point",
+        lambda w: edited_export(w, lambda d: set_path(d, "public_keys", [compressed_key_entry(w.current)])),
+        fails("INVALID_FIELD", None),
+    ),
     Attack(
         "export_listing_attacker_key_under_the_trusted_key_id",
         lambda w: edited_export(
             w,
             lambda d: set_path(d, "public_keys", [{**w.attacker.key_entry(), "signer_key_id": w.current.key_id}]),
         ),
-        fails("LOAD_ERROR", None),
+        fails("INVALID_FIELD", None),  # ELS rev 2: a public_keys entry whose id is not its key's fingerprint
     ),
 ]
 

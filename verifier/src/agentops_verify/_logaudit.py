@@ -1,0 +1,502 @@
+"""``agentops-log-audit``: audit a downloaded copy of the evidence log (LOG.md section 6).
+
+It verifies ``LOG_DIR/checkpoint`` under the pinned log keys, rebuilds the tree from the entry bundles and checks
+every hash tile and the root against it, checks that no session id repeats, and with ``--previous-checkpoint`` that
+the tree it rebuilt had the earlier checkpoint's root at the earlier size. With ``--archives DIR`` (a copy of the
+bucket's ``sessions/``) it checks each leaf's archive ``<session_id>.jsonl``: present, SHA-256 equal to the leaf's
+``archive_sha256``, a sealed chain that verifies under the trusted keys and matches the leaf; then it lists the
+archives no leaf names. One tab-separated line per finding (subject, status, detail), in the style of
+``agentops-verify``, then ``N/M logged sessions present and intact``. Exit status 0 when everything holds, 1 when
+anything does not, 2 when the audit could not run.
+
+Memory does not grow with the number of sessions: entry bundles are streamed, the tree is kept as its right edge
+(``TileBuilder``: at most 255 hashes per level and one bundle), each archive is streamed through the chain verifier,
+and the session ids seen (for repeats and for unlogged archives) go to a temporary SQLite database on disk
+(about 30 bytes per session), of which at most ``_SQLITE_CACHE_KIB`` is held in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import io
+import json
+import os
+import re
+import sqlite3
+import sys
+import uuid
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import _rules as rules
+from ._chain import ChainVerifier
+from ._ecdsa import KeyFormatError, PublicKey
+from ._errors import EvidenceLogError, MalformedJSONError
+from ._json import loads
+from ._keys import TrustStore, parse_key_file
+from ._leaf import LogLeaf, SealedChainFacts
+from ._merkle import HASH_SIZE
+from ._note import Checkpoint, verify_checkpoint
+from ._tiles import TILE_WIDTH, Tile, TileBuilder, TileError, entry_bundle_path, split_entry_bundle, tile_path
+
+PROG = "agentops-log-audit"
+EXIT_PASS = 0
+EXIT_FAIL = 1
+EXIT_USAGE = 2
+
+OK = "OK"
+MISSING = "MISSING"
+MODIFIED = "MODIFIED"
+INVALID = "INVALID"
+UNLOGGED = "UNLOGGED"
+
+ARCHIVE_SUFFIX = ".jsonl"
+_ARCHIVE_NAME = re.compile(rf"({rules.UUID.pattern}){re.escape(ARCHIVE_SUFFIX)}")
+_WIDTH = re.compile(r"[1-9][0-9]{0,2}")
+# SQLite's page cache for the session index, in KiB; the rest of the index stays in its temporary file.
+_SQLITE_CACHE_KIB = 4096
+
+
+class AuditUsageError(Exception):
+    """The audit cannot run as asked (a missing checkpoint file, an unreadable key or directory)."""
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    """One finding: ``subject`` is a session id, an archive file name, or a log object (``checkpoint``, a tile path,
+    ``leaf <index>``, ``tree``); ``status`` one of OK, MISSING, MODIFIED, INVALID, UNLOGGED."""
+
+    subject: str
+    status: str
+    detail: str
+    session_id: str | None = None
+    leaf_index: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "status": self.status,
+            "detail": self.detail,
+            "session_id": self.session_id,
+            "leaf_index": self.leaf_index,
+        }
+
+    def text(self) -> str:
+        return f"{self.subject}\t{self.status}\t{self.detail}"
+
+
+@dataclass
+class AuditTotals:
+    """Counts kept while the audit runs; final once ``LogAudit.lines()`` is exhausted."""
+
+    logged: int = 0
+    intact: int = 0
+    unlogged: int = 0
+    failures: int = 0
+    archives_checked: bool = False
+    tiles_checked: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.failures == 0
+
+    def summary(self) -> str:
+        if not self.archives_checked:
+            return f"{self.logged} logged sessions (archives not checked: no --archives)"
+        return f"{self.intact}/{self.logged} logged sessions present and intact"
+
+
+class _SessionIndex:
+    """The session ids of the leaves read so far, in a private temporary SQLite database (deleted when closed).
+
+    SQLite keeps at most ``_SQLITE_CACHE_KIB`` of it in memory and the rest in its temporary file, so memory stays
+    flat however many sessions the log holds; the file grows by about 30 bytes per session."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")
+        self._db.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
+        self._db.execute("PRAGMA journal_mode = OFF")
+        self._db.execute("PRAGMA synchronous = OFF")
+        self._db.execute("CREATE TABLE logged (session BLOB PRIMARY KEY, leaf_index INTEGER NOT NULL) WITHOUT ROWID")
+        self._db.execute("CREATE TABLE unlogged (name TEXT PRIMARY KEY) WITHOUT ROWID")
+
+    def add(self, session_id: str, leaf_index: int) -> int | None:
+        """Record a leaf's session; the index of an earlier leaf of the same session, if there is one."""
+        key = uuid.UUID(session_id).bytes
+        try:
+            self._db.execute("INSERT INTO logged VALUES (?, ?)", (key, leaf_index))
+        except sqlite3.IntegrityError:
+            row = self._db.execute("SELECT leaf_index FROM logged WHERE session = ?", (key,)).fetchone()
+            return int(row[0])
+        return None
+
+    def is_logged(self, session_id: str) -> bool:
+        key = uuid.UUID(session_id).bytes
+        return self._db.execute("SELECT 1 FROM logged WHERE session = ?", (key,)).fetchone() is not None
+
+    def add_unlogged(self, name: str) -> None:
+        self._db.execute("INSERT OR IGNORE INTO unlogged VALUES (?)", (name,))
+
+    def unlogged(self) -> Iterator[str]:
+        for (name,) in self._db.execute("SELECT name FROM unlogged ORDER BY name"):
+            yield str(name)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+@dataclass
+class LogAudit:
+    """The audit of one downloaded log. ``lines()`` yields the findings as it goes; ``totals`` is then final.
+
+    ``checkpoint`` and ``previous_checkpoint`` are note bytes; ``log_keys`` the pinned checkpoint keys; ``trust``
+    the keys seal signatures must verify under (``--trusted-key``, else the log keys)."""
+
+    log_dir: Path
+    checkpoint: bytes
+    log_keys: Sequence[PublicKey]
+    trust: TrustStore
+    previous_checkpoint: bytes | None = None
+    archives: Path | None = None
+    totals: AuditTotals = field(default_factory=AuditTotals)
+
+    def lines(self) -> Iterator[AuditLine]:
+        self.totals.archives_checked = self.archives is not None
+        for line in self._lines():
+            if line.status != OK:
+                self.totals.failures += 1
+            yield line
+
+    def _lines(self) -> Iterator[AuditLine]:
+        try:
+            checkpoint = verify_checkpoint(self.checkpoint, self.log_keys)
+        except EvidenceLogError as error:
+            yield AuditLine("checkpoint", INVALID, str(error))
+            return
+        root = base64.b64encode(checkpoint.root_hash).decode("ascii")
+        yield AuditLine("checkpoint", OK, f"{checkpoint.origin}, {checkpoint.size} leaves, root {root}")
+        previous = yield from self._previous(checkpoint)
+        index = _SessionIndex()
+        try:
+            complete = yield from self._rebuild(checkpoint, previous, index)
+            if complete and self.archives is not None:
+                yield from self._unlogged(self.archives, index)
+        finally:
+            index.close()
+
+    def _previous(self, checkpoint: Checkpoint) -> Generator[AuditLine, None, Checkpoint | None]:
+        if self.previous_checkpoint is None:
+            return None
+        try:
+            previous = verify_checkpoint(self.previous_checkpoint, self.log_keys)
+        except EvidenceLogError as error:
+            yield AuditLine("previous checkpoint", INVALID, str(error))
+            return None
+        if previous.origin != checkpoint.origin:
+            yield AuditLine("previous checkpoint", INVALID, f"its origin {previous.origin} is not {checkpoint.origin}")
+            return None
+        if previous.size > checkpoint.size:
+            detail = f"its size {previous.size} is larger than the checkpoint's {checkpoint.size}"
+            yield AuditLine("previous checkpoint", INVALID, detail)
+            return None
+        return previous
+
+    def _rebuild(
+        self, checkpoint: Checkpoint, previous: Checkpoint | None, index: _SessionIndex
+    ) -> Generator[AuditLine, None, bool]:
+        """Stream the entry bundles into a ``TileBuilder``, checking each tile and leaf; True when every bundle
+        was read (so the root and the partial tiles could be checked). The previous checkpoint's root is compared
+        when the rebuilt tree reaches its size, and reported after the tree's own root."""
+        builder = TileBuilder()
+        consistency = self._consistency(builder, previous)
+        tile_problems = 0
+        for bundle in range((checkpoint.size + TILE_WIDTH - 1) // TILE_WIDTH):
+            width = min(TILE_WIDTH, checkpoint.size - bundle * TILE_WIDTH)
+            path = entry_bundle_path(bundle, width)
+            data, reason = self._read(path)
+            if data is None:
+                yield AuditLine(path, MISSING, f"{reason}; the tree cannot be rebuilt past leaf {builder.size}")
+                return False
+            try:
+                entries = split_entry_bundle(data)
+                if len(entries) != width:
+                    raise TileError(f"holds {len(entries)} entries, not {width}")
+            except EvidenceLogError as error:
+                yield AuditLine(path, INVALID, f"{error}; the tree cannot be rebuilt past leaf {builder.size}")
+                return False
+            for entry in entries:
+                leaf_index = builder.size
+                for tile in builder.append(entry):
+                    for problem in self._check_tile(tile):
+                        tile_problems += 1
+                        yield problem
+                yield from self._check_leaf(leaf_index, entry, index)
+                consistency = consistency or self._consistency(builder, previous)
+        for tile in builder.partial_tiles():
+            for problem in self._check_tile(tile):
+                tile_problems += 1
+                yield problem
+        if builder.root() != checkpoint.root_hash:
+            yield AuditLine("tree", INVALID, f"the {checkpoint.size} entries do not hash to the checkpoint's root")
+        else:
+            yield AuditLine("tree", OK, f"the {checkpoint.size} entries hash to the checkpoint's root")
+        if consistency is not None:
+            yield consistency
+        if not tile_problems:
+            yield AuditLine("tiles", OK, f"{self.totals.tiles_checked} tiles and entry bundles match the entries")
+        return True
+
+    @staticmethod
+    def _consistency(builder: TileBuilder, previous: Checkpoint | None) -> AuditLine | None:
+        """Whether the tree rebuilt so far is the previous checkpoint's, once it has reached its size."""
+        if previous is None or builder.size != previous.size:
+            return None
+        if builder.root() == previous.root_hash:
+            return AuditLine("previous checkpoint", OK, f"the log extends the checkpoint of size {previous.size}")
+        return AuditLine(
+            "previous checkpoint", INVALID, f"the log's first {previous.size} entries do not hash to its root"
+        )
+
+    def _check_tile(self, tile: Tile) -> Iterator[AuditLine]:
+        """The stored tile must be the rebuilt one; stored partial versions of it, up to its width, its prefixes."""
+        self.totals.tiles_checked += 1
+        stored, reason = self._read(tile.path)
+        if stored is None:
+            yield AuditLine(tile.path, MISSING, reason)
+        elif stored != tile.data:
+            yield AuditLine(tile.path, MODIFIED, "differs from the tile rebuilt from the entries")
+        full_path = tile_path(tile.level, tile.index) if tile.level is not None else entry_bundle_path(tile.index)
+        partials = self._log_path(full_path + ".p")
+        if not partials.is_dir():
+            return
+        for name in sorted(os.listdir(partials)):
+            if _WIDTH.fullmatch(name) is None or int(name) >= tile.width:
+                continue  # not a partial of this tile, or of a size beyond the checkpoint
+            path = f"{full_path}.p/{name}"
+            self.totals.tiles_checked += 1
+            stored, reason = self._read(path)
+            if stored is None:
+                yield AuditLine(path, MISSING, reason)
+            elif stored != _prefix(tile, int(name)):
+                yield AuditLine(path, MODIFIED, "is not the start of the tile rebuilt from the entries")
+
+    def _check_leaf(self, leaf_index: int, entry: bytes, index: _SessionIndex) -> Iterator[AuditLine]:
+        self.totals.logged += 1
+        try:
+            leaf = LogLeaf.from_bytes(entry)
+        except EvidenceLogError as error:
+            yield AuditLine(f"leaf {leaf_index}", INVALID, str(error), leaf_index=leaf_index)
+            return
+        earlier = index.add(leaf.session_id, leaf_index)
+        if earlier is not None:
+            yield AuditLine(
+                f"leaf {leaf_index}",
+                INVALID,
+                f"session {leaf.session_id} is already leaf {earlier}",
+                session_id=leaf.session_id,
+                leaf_index=leaf_index,
+            )
+        if self.archives is not None:
+            line = self._check_archive(self.archives, leaf, leaf_index)
+            if line.status == OK:
+                self.totals.intact += 1
+            yield line
+
+    def _check_archive(self, archives: Path, leaf: LogLeaf, leaf_index: int) -> AuditLine:
+        name = leaf.session_id + ARCHIVE_SUFFIX
+
+        def line(status: str, detail: str) -> AuditLine:
+            return AuditLine(leaf.session_id, status, detail, session_id=leaf.session_id, leaf_index=leaf_index)
+
+        digest = hashlib.sha256()
+        verifier = ChainVerifier(self.trust)
+        last_event = b""
+        try:
+            with open(archives / name, "rb") as stream:
+                for event_line in stream:
+                    digest.update(event_line)
+                    verifier.add_line(event_line)
+                    if event_line.strip():
+                        last_event = event_line
+        except OSError as error:
+            return line(MISSING, f"{name}: {error.strerror or error}")
+        if digest.hexdigest() != leaf.archive_sha256:
+            return line(MODIFIED, f"{name} has SHA-256 {digest.hexdigest()}, the leaf says {leaf.archive_sha256}")
+        report = verifier.finish(source=name)
+        violation = report.first_violation
+        if violation is not None:
+            where = violation.location()
+            return line(INVALID, f"{name}: {violation.type}{' ' + where if where else ''}: {violation.message}")
+        if report.seal_signed and not report.seal_key_trusted:
+            return line(INVALID, f"{name}: its seal is signed by {report.seal_key_id}, which is not a trusted key")
+        try:
+            facts = SealedChainFacts.from_report(report, _seal_payload(last_event))
+        except EvidenceLogError as error:
+            return line(INVALID, f"{name}: {error}")
+        differences = leaf.differences(facts)
+        if differences:
+            return line(INVALID, f"{name}: the leaf states {', '.join(differences)} differently from the chain")
+        return line(OK, f"leaf {leaf_index}, {report.event_count} events")
+
+    def _unlogged(self, archives: Path, index: _SessionIndex) -> Iterator[AuditLine]:
+        with os.scandir(archives) as entries:
+            for entry in entries:
+                match = _ARCHIVE_NAME.fullmatch(entry.name)
+                if match is None or not entry.is_file() or not index.is_logged(match.group(1)):
+                    index.add_unlogged(entry.name)
+        for name in index.unlogged():
+            self.totals.unlogged += 1
+            match = _ARCHIVE_NAME.fullmatch(name)
+            session_id = match.group(1) if match is not None else None
+            yield AuditLine(name, UNLOGGED, "no leaf of the log names this archive", session_id=session_id)
+
+    def _log_path(self, path: str) -> Path:
+        return self.log_dir.joinpath(*path.split("/"))
+
+    def _read(self, path: str) -> tuple[bytes | None, str]:
+        try:
+            return self._log_path(path).read_bytes(), ""
+        except OSError as error:
+            return None, f"cannot be read: {error.strerror or error}"
+
+
+def _prefix(tile: Tile, width: int) -> bytes:
+    """The bytes of the partial version of ``tile`` that held its first ``width`` entries or hashes."""
+    if tile.level is not None:
+        return tile.data[: width * HASH_SIZE]
+    offset = 0
+    for _ in range(width):
+        offset += 2 + int.from_bytes(tile.data[offset : offset + 2], "big")
+    return tile.data[:offset]
+
+
+def _seal_payload(line: bytes) -> dict[str, Any]:
+    """The payload of the chain's last event (its seal, once the chain has verified)."""
+    try:
+        event = loads(line)
+    except MalformedJSONError:
+        return {}
+    payload = event.get("payload") if isinstance(event, dict) else None
+    return payload if isinstance(payload, dict) else {}
+
+
+# --- Command line ------------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _argument_parser().parse_args(argv)  # exits with status 2 on bad arguments
+    try:
+        audit = _audit_from(arguments)
+    except AuditUsageError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
+    try:
+        if arguments.format == "json":
+            _print_json(audit, sys.stdout)
+        else:
+            _print_text(audit, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except sqlite3.Error as error:
+        print(f"{PROG}: error: the temporary session index failed: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_PASS if audit.totals.passed else EXIT_FAIL
+
+
+def _argument_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Audit a downloaded copy of the evidence log (the bucket's log/ prefix) and, with --archives, "
+        "the sealed sessions it lists. Exit status: 0 all holds, 1 anything does not, 2 the audit could not run.",
+    )
+    parser.add_argument(
+        "--log-key",
+        metavar="KEY",
+        action="append",
+        required=True,
+        help="a PEM public key file or a GET /v1/keys JSON file whose keys may sign checkpoints; repeatable",
+    )
+    parser.add_argument(
+        "--previous-checkpoint",
+        metavar="FILE",
+        help="an earlier checkpoint: the log must extend it (same origin, its root at its size)",
+    )
+    parser.add_argument(
+        "--archives",
+        metavar="DIR",
+        help="a downloaded copy of the bucket's sessions/ prefix: check every logged session's archive and list "
+        "archives no leaf names",
+    )
+    parser.add_argument(
+        "--trusted-key",
+        metavar="KEY",
+        action="append",
+        default=[],
+        help="a PEM or GET /v1/keys JSON file of seal keys for the archives (default: the --log-key keys); repeatable",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    parser.add_argument("log_dir", metavar="LOG_DIR", help="a downloaded copy of the bucket's log/ prefix")
+    return parser
+
+
+def _audit_from(arguments: argparse.Namespace) -> LogAudit:
+    log_keys = [key for path in arguments.log_key for key in _read_keys(path)]
+    seal_keys = [key for path in arguments.trusted_key for key in _read_keys(path)]
+    log_dir = Path(arguments.log_dir)
+    archives = Path(arguments.archives) if arguments.archives is not None else None
+    if archives is not None and not archives.is_dir():
+        raise AuditUsageError(f"--archives {archives}: not a directory")
+    previous = None
+    if arguments.previous_checkpoint is not None:
+        previous = _read_file(Path(arguments.previous_checkpoint), "previous checkpoint")
+    return LogAudit(
+        log_dir=log_dir,
+        checkpoint=_read_file(log_dir / "checkpoint", "checkpoint"),
+        log_keys=log_keys,
+        trust=TrustStore(seal_keys or log_keys),
+        previous_checkpoint=previous,
+        archives=archives,
+    )
+
+
+def _read_keys(path: str) -> list[PublicKey]:
+    try:
+        return parse_key_file(_read_file(Path(path), "key file"))
+    except KeyFormatError as error:
+        raise AuditUsageError(f"bad key file {path}: {error}") from None
+
+
+def _read_file(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise AuditUsageError(f"cannot read {what} {path}: {error.strerror or error}") from None
+
+
+def _print_text(audit: LogAudit, out: TextIO) -> None:
+    for line in audit.lines():
+        out.write(line.text() + "\n")
+    out.write(audit.totals.summary() + "\n")
+
+
+def _print_json(audit: LogAudit, out: TextIO) -> None:
+    # Written as the audit goes, so output of any length needs no memory.
+    out.write('{"results": [')
+    for count, line in enumerate(audit.lines()):
+        out.write(("\n  " if count == 0 else ",\n  ") + json.dumps(line.to_dict(), ensure_ascii=False))
+    totals = audit.totals
+    summary = {
+        "logged_sessions": totals.logged,
+        "intact_sessions": totals.intact if totals.archives_checked else None,
+        "unlogged_archives": totals.unlogged,
+        "summary": totals.summary(),
+        "passed": totals.passed,
+    }
+    out.write("\n], " + json.dumps(summary, ensure_ascii=False)[1:] + "\n")

@@ -15,7 +15,8 @@ from tests.browser.chromium import Page
 from tests.browser.documents import export_document, withheld_lines
 from tests.browser.viewing import Shown, Viewer
 from tests.support.chains import Event, build_chain, rehash_from, reseal
-from tests.support.keys import TestSigner, make_signer
+from tests.support.keys import TestSigner, default_signer, make_signer
+from tests.unit.replay_export.exports import export_of, sealed_chain
 
 AUTHORITATIVE = "AUTHORITATIVE_EVIDENCE"
 PARTIAL = "PARTIAL_AUTHORITATIVE_EVIDENCE"
@@ -96,6 +97,17 @@ def test_sealed_session_with_its_key_pinned_in_the_address_is_pass_and_authorita
     assert (shown.status, shown.evidence_class, shown.first_violation) == ("PASS", AUTHORITATIVE, "")
     assert shown.verified_events == 7
     assert shown.report["seal_key_trusted"] is True
+
+
+def test_the_exporter_s_own_document_verifies_in_the_browser(viewer: Viewer) -> None:
+    """The export route's document (agentops_server.export), withheld payloads, a drop and a redaction included."""
+    events = sealed_chain(12, signer=default_signer())
+    for withhold in (False, [2, 4]):
+        document = export_of(events, withhold=withhold)
+        shown = viewer.show(document.body, default_signer().key_id)
+        assert (shown.status, shown.evidence_class) == ("PASS", document.evidence_class)
+        assert shown.report["partial_reasons"] == ["LOG_DROP_PRESENT"]
+        assert shown.verified_events == len(events)
 
 
 def test_one_changed_payload_byte_fails_and_points_at_the_event(viewer: Viewer, signer: TestSigner) -> None:

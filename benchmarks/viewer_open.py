@@ -7,15 +7,16 @@ as the exporter writes a document (every line copied, the report of the verifier
 page by ``render_viewer`` and opened from disk in headless Chromium (Debian's package, ``make browser``) with the
 seal's key id pinned through the address. Figures, as one JSON object:
 
-- ``document_bytes``, ``page_bytes``: the export document and the page (base64 makes it a third larger);
+- ``document_bytes``, ``page_bytes``: the export document and the page (deflated, then base64);
 - ``render_seconds``: ``render_viewer`` in this process;
 - ``first_screen_seconds``: from the navigation to the first rows drawn (the page's ``viewer-first-screen`` mark;
-  the document has been decoded and parsed strictly by then);
+  the document has been inflated, decoded and read by the browser's JSON.parse by then);
 - ``verified_seconds``: from the navigation to the verdict on the root element (every payload hash and event hash
   recomputed with WebCrypto, the seal signature checked); ``within_target`` compares it with 10 s;
-- ``phases``: the page's own marks (decode and parse, first screen, hashing, rules) from its time origin;
+- ``phases``: the page's own marks from its time origin: ``viewer-start`` (the HTML is read), ``viewer-parsed``,
+  ``viewer-first-screen``, ``viewer-hashed`` (canonical form proved, every hash computed), ``viewer-verified``;
 - same-run baselines in the same page on the same bytes: ``baseline_json_parse_seconds`` (the browser's native
-  ``JSON.parse`` of the document, which cannot see duplicate keys or integer forms, so the least a reader pays) and
+  ``JSON.parse`` of the document alone, the least a reader pays) and
   ``baseline_digest_seconds`` (two WebCrypto SHA-256 calls per event over inputs of the events' sizes, the least any
   WebCrypto verification pays); ``python_verify_seconds``: ``agentops-verify``'s library on the same document;
 - ``search_seconds``: typing a word into the search field until the filtered count shows, the first time (the page

@@ -4,9 +4,12 @@
 // (SHA-256, ECDSA P-256); everything else is here. No I/O: bytes and a pinned key id in, a report out.
 //
 // Three steps, so a page can show the session before the hashing is done and re-check a new pin instantly:
-//   load(bytes)             - strict I-JSON parse of the document (section 2), synchronous
-//   prepare(loaded, onProgress) - every payload hash, event hash, key id and seal signature (WebCrypto, async)
+//   load(bytes)        - UTF-8 and the browser's JSON.parse (fast), or parseJSON's strict reading when that fails
+//   prepare(loaded, onProgress, onReread) - proves the fast reading exact (the text is the canonical form of what
+//                        was read) or reads strictly again (section 2), then every payload hash, event hash, key id
+//                        and seal signature (WebCrypto, async)
 //   evaluate(prepared, pin) - every rule of sections 1 to 9 in the order of section 7, synchronous
+// Where the spec leaves an order open (which member of an export is checked first), the order is agentops-verify's.
 "use strict";
 
 (function (root) {

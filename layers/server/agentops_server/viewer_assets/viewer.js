@@ -1,7 +1,8 @@
 // AgentOps Replay session viewer: the page around the export document. It shows the session as soon as the
 // document is read, verifies it with verifier.js (AgentOpsVerifier) and puts the result on the root element:
-// data-verification-status (PASS or FAIL), data-evidence-class, data-first-violation (a code or empty) and
-// data-verified-events. Nothing here touches the network; every text from the document goes in as textContent.
+// data-verification-status (PASS or FAIL; UNAVAILABLE when the browser offers no WebCrypto, ERROR when the page
+// itself failed), data-evidence-class, data-first-violation (a code or empty) and data-verified-events (the events
+// checked before the first violation). Nothing here touches the network; document text goes in as textContent.
 "use strict";
 
 (function () {

@@ -32,8 +32,13 @@ _UNSAFE_IN_RAW_TEXT = re.compile(r"</script|</style|<!--", re.IGNORECASE)
 
 
 def _asset(name: str) -> str:
-    text = (resources.files(ASSET_PACKAGE) / ASSET_FOLDER / name).read_text(encoding="utf-8")
-    # The HTML parser turns CR LF into LF before the CSP hash is checked, so an asset with CR would not run.
+    return inlinable(name, (resources.files(ASSET_PACKAGE) / ASSET_FOLDER / name).read_text(encoding="utf-8"))
+
+
+def inlinable(name: str, text: str) -> str:
+    """``text`` if it can go into the page as it is, else ``ValueError``: a CR (the HTML parser turns CR LF into LF
+    before the CSP hash is checked, so the script would not run) or, in a script or the stylesheet, text that would
+    end its element early."""
     if "\r" in text or (name != "viewer.html" and _UNSAFE_IN_RAW_TEXT.search(text)):
         raise ValueError(f"viewer asset {name} cannot be inlined as it is")
     return text

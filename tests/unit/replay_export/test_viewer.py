@@ -104,6 +104,21 @@ def test_the_page_names_no_resource_outside_itself() -> None:
     assert re.search(rb"https?://", page) is None
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("viewer.js", "const end = '</script>';"),
+        ("viewer.js", "// <!-- a comment the HTML parser would read as one"),
+        ("viewer.css", "a { content: '</STYLE>'; }"),
+        ("verifier.js", "const crlf = 1;\r\n"),
+        ("viewer.html", "<p>\r\n</p>"),
+    ],
+)
+def test_an_asset_that_cannot_be_inlined_as_it_is_is_refused(name: str, text: str) -> None:
+    with pytest.raises(ValueError, match="cannot be inlined"):
+        viewer.inlinable(name, text)
+
+
 def test_the_assets_ship_with_the_package() -> None:
     folder = resources.files("agentops_server") / "viewer_assets"
     for name in ("viewer.html", "viewer.css", "verifier.js", "viewer.js"):

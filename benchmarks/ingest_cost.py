@@ -5,8 +5,9 @@ them) in batches of 50 through the real ingest handler over moto, counts every D
 hooks, and prices them by DynamoDB's sizing rules:
 
 - writes: 1 WRU per started KB of the larger of the item before and after; a failed conditional write still costs;
-  a write that adds, changes or removes an item's SealDue key also writes the index (1 WRU per started KB of the
-  projected keys; a key change is a delete plus a put);
+  a write that adds, changes or removes an item's keys of a secondary index (SealDue, SessionsByStart,
+  SessionsByAgent) also writes that index (1 WRU per started KB of the projected keys; a key change is a delete plus
+  a put);
 - reads: 1 RRU per started 4 KB strongly consistent, half of that eventually consistent; a Query pays for the whole
   items it reads (projections do not reduce the bill), at least one unit even when it finds nothing.
 
@@ -53,7 +54,8 @@ PRICE_LAMBDA_PER_GB_SECOND = 0.0000166667
 PRICE_WRU = 0.625 / 1e6
 PRICE_RRU = 0.125 / 1e6
 TARGETS = {"wru_per_event": 0.25, "usd_per_million_events": 0.25, "handler_cpu_us_per_event": 30.0}
-INDEX_KEYS = ("due_shard", "due_at")
+# The key attributes of each secondary index of the table (all KEYS_ONLY).
+INDEX_KEYS = (("due_shard", "due_at"), ("list_pk", "list_sk"), ("agent_pk", "list_sk"))
 HEAD_CHAIN_FIELDS_BYTES = 90  # next_seq and last_hash, which a per-append head would also carry
 TABLE_KEYS = ("pk", "sk")
 
@@ -214,15 +216,17 @@ def read_units(size: int, consistent: bool) -> float:
 
 
 def index_writes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
-    def keys(item: dict[str, Any] | None) -> tuple[Any, ...] | None:
-        if not item or any(name not in item for name in INDEX_KEYS):
+    def keys(item: dict[str, Any] | None, names: tuple[str, ...]) -> tuple[Any, ...] | None:
+        if not item or any(name not in item for name in names):
             return None
-        return tuple(item[name]["S"] for name in INDEX_KEYS)
+        return tuple(item[name]["S"] for name in names)
 
-    old, new = keys(before), keys(after)
-    if old == new:
-        return 0
-    return (old is not None) + (new is not None)  # KEYS_ONLY projections are far below 1 KB
+    writes = 0
+    for names in INDEX_KEYS:
+        old, new = keys(before, names), keys(after, names)
+        if old != new:
+            writes += (old is not None) + (new is not None)  # KEYS_ONLY projections are far below 1 KB
+    return writes
 
 
 class DynamoDBMeter:

@@ -1,11 +1,13 @@
-"""ChainFunction: ``GET /v1/sessions/{session_id}/chain`` and ``GET /v1/keys`` (API.md).
+"""ChainFunction: ``GET /v1/sessions/{session_id}/chain``, ``GET /v1/keys`` and ``GET /v1/sessions`` (API.md).
 
 The chain route answers with a presigned GET of the exact archived version (ELS section 8), never the chain itself:
 a sealed session can be far larger than a Lambda response. Keys come from the store's record of every key that ever
-signed (the same list the sealer publishes under ``keys/`` in the bucket).
+signed (the same list the sealer publishes under ``keys/`` in the bucket). The session listing reads the table's
+listing indexes (``agentops_server.session_list``); it is served here, by the read-only function of auditors.
 
-Environment: ``TABLE_NAME``, ``ARCHIVE_BUCKET``. IAM: ``dynamodb:GetItem`` and ``dynamodb:Query`` on the table
-(head, key records); ``s3:GetObject`` and ``s3:GetObjectVersion`` on ``sessions/*`` (the presigned link is signed
+Environment: ``TABLE_NAME``, ``ARCHIVE_BUCKET``. IAM: ``dynamodb:GetItem``, ``dynamodb:Query`` and
+``dynamodb:BatchGetItem`` on the table (heads, key records), ``dynamodb:Query`` on the two listing indexes;
+``s3:GetObject`` and ``s3:GetObjectVersion`` on ``sessions/*`` (the presigned link is signed
 with this role's credentials, so the role must be able to read what it links to). No KMS access.
 """
 
@@ -19,6 +21,7 @@ from agentops_server.config import ConfigurationError, Settings
 from agentops_server.dynamodb import DynamoDBChainStore
 from agentops_server.errors import ApiError
 from agentops_server.http import caller_identity, install_error_handlers, json_response
+from agentops_server.session_list import list_sessions
 from agentops_server.store import STATUS_SEALED
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -67,6 +70,13 @@ def get_chain(session_id: str) -> Response[str]:
 def get_keys() -> Response[str]:
     caller_identity(app.current_event.raw_event)
     response: Response[str] = json_response(200, keys_document(store.signing_keys()))
+    return response
+
+
+@app.get("/v1/sessions")
+def get_sessions() -> Response[str]:
+    caller_identity(app.current_event.raw_event)
+    response: Response[str] = json_response(200, list_sessions(store, app.current_event.query_string_parameters))
     return response
 
 

@@ -120,7 +120,9 @@ def test_archive_bucket_refuses_requests_without_tls(template: dict[str, Any]) -
     assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"} <= set(actions(statement))
 
 
-def test_table_is_on_demand_recoverable_encrypted_with_a_sparse_seal_index(template: dict[str, Any]) -> None:
+def test_table_is_on_demand_recoverable_encrypted_with_sparse_seal_and_listing_indexes(
+    template: dict[str, Any],
+) -> None:
     table = table_properties(template)
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["KeySchema"] == [
@@ -132,6 +134,9 @@ def test_table_is_on_demand_recoverable_encrypted_with_a_sparse_seal_index(templ
         ("sk", "S"),
         ("due_shard", "S"),
         ("due_at", "S"),
+        ("list_pk", "S"),
+        ("agent_pk", "S"),
+        ("list_sk", "S"),
     }
     assert table["GlobalSecondaryIndexes"] == [
         {
@@ -141,7 +146,24 @@ def test_table_is_on_demand_recoverable_encrypted_with_a_sparse_seal_index(templ
                 {"AttributeName": "due_at", "KeyType": "RANGE"},
             ],
             "Projection": {"ProjectionType": "KEYS_ONLY"},
-        }
+        },
+        # Keyed once at a head's creation; KEYS_ONLY so later head updates never write the index.
+        {
+            "IndexName": "SessionsByStart",
+            "KeySchema": [
+                {"AttributeName": "list_pk", "KeyType": "HASH"},
+                {"AttributeName": "list_sk", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        },
+        {
+            "IndexName": "SessionsByAgent",
+            "KeySchema": [
+                {"AttributeName": "agent_pk", "KeyType": "HASH"},
+                {"AttributeName": "list_sk", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        },
     ]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
@@ -164,6 +186,7 @@ def test_routes_are_served_by_the_functions_of_the_architecture(template: dict[s
         "GET /v1/health": "IngestFunction",
         "GET /v1/sessions/{session_id}/chain": "ChainFunction",
         "GET /v1/keys": "ChainFunction",
+        "GET /v1/sessions": "ChainFunction",
         "GET /v1/sessions/{session_id}/replay": "ReplayFunction",
         "POST /v1/sessions/{session_id}/exports": "ExportFunction",
     }
@@ -180,7 +203,12 @@ def test_auditors_may_read_and_export_but_never_append(template: dict[str, Any])
     (statement,) = resource(template, "AuditorPolicy")["Properties"]["PolicyDocument"]["Statement"]
     assert actions(statement) == ["execute-api:Invoke"]
     routes = [arn["Fn::Sub"].split("${HttpApi}/")[1] for arn in statement["Resource"]]
-    assert sorted(routes) == ["*/GET/v1/keys", "*/GET/v1/sessions/*", "*/POST/v1/sessions/*/exports"]
+    assert sorted(routes) == [
+        "*/GET/v1/keys",
+        "*/GET/v1/sessions",
+        "*/GET/v1/sessions/*",
+        "*/POST/v1/sessions/*/exports",
+    ]
 
 
 def test_exports_are_written_only_under_exports(template: dict[str, Any]) -> None:

@@ -14,6 +14,12 @@ Layout, chosen by ``benchmarks/ingest_cost.py`` (writes are billed per started K
   ``sequence % 240``; 240 fingerprints keep a segment under 1 KB, one write unit. Written after the batch, so it may
   lag the chain after a crash; readers fill the gap from the batches and writers repair it.
 - signing key ``pk=KEY``, ``sk=<signer_key_id>``.
+- session listing (API.md ``GET /v1/sessions``): the head carries, from its creation on, the keys of two sparse
+  KEYS_ONLY indexes. ``SessionsByStart``: ``list_pk = LIST#<shard>``, ``list_sk = <started_at>#<session_id>``;
+  ``SessionsByAgent``: ``agent_pk = AGENT#<sha256 of the agent id>#<shard>`` with the same ``list_sk``. The keys never
+  change, and the later head updates touch no projected attribute, so each index costs one write per session. The
+  shard (of ``LIST_SHARDS``, from a hash of the session id) spreads the creations of one moment over several index
+  partitions; a listing reads every shard newest first and merges them (``list_sessions``).
 
 Errors are translated by code: ``ConditionalCheckFailedException`` becomes the domain outcome of the call, throttling
 codes ``StoreThrottledError``, anything else (and timeouts) ``StoreUnavailableError``.
@@ -26,10 +32,11 @@ import hashlib
 import json
 import lzma
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -42,9 +49,12 @@ from agentops_server.store import (
     STATUS_SEALING,
     ArchiveRef,
     ChainTip,
+    ListPosition,
     SequenceConflictError,
     SessionExistsError,
     SessionHead,
+    SessionListPage,
+    SessionListQuery,
     SigningKeyRecord,
     StoredBatch,
     StoreThrottledError,
@@ -54,6 +64,17 @@ from agentops_server.store import (
 HEAD_SK = "HEAD"
 KEYS_PK = "KEY"
 SEAL_DUE_INDEX = "SealDue"
+LIST_INDEX = "SessionsByStart"
+AGENT_INDEX = "SessionsByAgent"
+# An index partition takes about 1,000 writes a second; one write per session each, so four shards list up to about
+# 4,000 new sessions a second, and a page costs four small queries.
+LIST_SHARDS = 4
+# A listing filtered by status reads each shard in pages of this many index entries, at most LIST_SHARD_PAGES of
+# them per request; a sparse status then gives a short page with a next position instead of a long request.
+LIST_FILTERED_PAGE = 200
+LIST_SHARD_PAGES = 3
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem
+BATCH_GET_ATTEMPTS = 5  # unprocessed keys (throttling) are asked for again, with a short backoff, this many times
 DUE_SHARDS = 4  # SealDue partitions; a session's shard is fixed by its id
 SEGMENT_SIZE = 240  # event-id fingerprints per index segment: 960 bytes + keys < 1 KB (one write unit)
 FINGERPRINT_BYTES = 4
@@ -96,6 +117,15 @@ class _Segments:
             if len(blob) < SEGMENT_SIZE * FINGERPRINT_BYTES:
                 return covered
         return covered
+
+
+@dataclass(frozen=True)
+class _ListShard:
+    """One partition of a listing index: ``LIST#<shard>`` or ``AGENT#<hash>#<shard>``."""
+
+    index: str
+    partition_key: str
+    partition: str
 
 
 @dataclass
@@ -156,7 +186,9 @@ class DynamoDBChainStore:
             arguments["ExclusiveStartKey"] = last_key
 
     # --- sessions -----------------------------------------------------------------------------------------------
-    def create_session(self, session_id: str, owner: str, started_at: datetime) -> SessionHead:
+    def create_session(
+        self, session_id: str, owner: str, started_at: datetime, agent_id: str | None = None
+    ) -> SessionHead:
         # Indexed from creation: a crash between this and the first batch must not hide the session from the
         # sealer, which finds the truth with tail().
         item = {
@@ -169,6 +201,7 @@ class DynamoDBChainStore:
             "due_shard": _s(_due_shard(session_id)),
             "due_at": _s(format_timestamp(started_at + self._idle)),
         }
+        item.update(_listing_attributes(session_id, started_at, agent_id))
         try:
             self._call(
                 self._client.put_item,
@@ -608,6 +641,100 @@ class DynamoDBChainStore:
         ]
         return sorted(records, key=lambda record: (record.first_used_at, record.signer_key_id))
 
+    # --- listing ------------------------------------------------------------------------------------------------
+    def list_sessions(self, query: SessionListQuery) -> SessionListPage:
+        """Each shard is read newest first until it holds ``limit`` admitted heads, ends, or its page budget is spent;
+        the shards' heads are merged. A shard left unfinished is read down to its frontier (the last index entry it
+        examined), so only heads at or above the highest frontier are certain to be in order: the page stops there,
+        and the next one starts there."""
+        lower, upper = _list_bounds(query)
+        if lower > upper:
+            return SessionListPage((), None)
+        if query.agent_id is None:
+            shards = [_ListShard(LIST_INDEX, "list_pk", f"LIST#{shard}") for shard in range(LIST_SHARDS)]
+        else:
+            agent_id = query.agent_id
+            shards = [_ListShard(AGENT_INDEX, "agent_pk", _agent_partition(agent_id, n)) for n in range(LIST_SHARDS)]
+        found: list[SessionHead] = []
+        frontiers: list[ListPosition] = []
+        for shard in shards:
+            heads, frontier = self._list_shard(shard, lower, upper, query)
+            found.extend(heads)
+            if frontier is not None:
+                frontiers.append(frontier)
+        found.sort(key=ListPosition.of, reverse=True)
+        floor = max(frontiers) if frontiers else None
+        if floor is not None:
+            found = [head for head in found if ListPosition.of(head) >= floor]
+        page = tuple(found[: query.limit])
+        if len(found) > query.limit or (floor is not None and len(page) == query.limit):
+            return SessionListPage(page, ListPosition.of(page[-1]))
+        return SessionListPage(page, floor)
+
+    def _list_shard(
+        self, shard: _ListShard, lower: str, upper: str, query: SessionListQuery
+    ) -> tuple[list[SessionHead], ListPosition | None]:
+        """The admitted heads of one shard, newest first, and its frontier (None when the shard was read to its
+        end). Index entries are only candidates: every head is read and checked with ``query.admits``."""
+        arguments: dict[str, Any] = {
+            "IndexName": shard.index,
+            "KeyConditionExpression": "#partition = :partition AND list_sk BETWEEN :lower AND :upper",
+            "ExpressionAttributeNames": {"#partition": shard.partition_key},
+            "ExpressionAttributeValues": {
+                ":partition": _s(shard.partition),
+                ":lower": _s(lower),
+                ":upper": _s(upper),
+            },
+            "ScanIndexForward": False,
+            # One more than needed: the previous page's last head is within the bounds and read again.
+            "Limit": 1 + (query.limit if query.status is None else LIST_FILTERED_PAGE),
+        }
+        admitted: list[SessionHead] = []
+        pages = 0
+        while True:
+            response = self._call(self._client.query, **arguments)
+            pages += 1
+            session_ids = [item["pk"]["S"][2:] for item in response.get("Items", [])]
+            admitted.extend(head for head in self._heads_of(session_ids) if query.admits(head))
+            last_key: dict[str, Any] | None = response.get("LastEvaluatedKey")
+            if not last_key:
+                return admitted, None
+            if len(admitted) >= query.limit or pages == LIST_SHARD_PAGES:
+                return admitted, _position_of_list_sk(last_key["list_sk"]["S"])
+            arguments["ExclusiveStartKey"] = last_key
+
+    def _heads_of(self, session_ids: list[str]) -> list[SessionHead]:
+        """The heads of these sessions as recorded (the chain's tip is not read), in the order given."""
+        items: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(session_ids), BATCH_GET_LIMIT):
+            keys = [_key(_pk(session_id), HEAD_SK) for session_id in session_ids[start : start + BATCH_GET_LIMIT]]
+            request: dict[str, Any] = {self._table: {"Keys": keys}}
+            for attempt in range(BATCH_GET_ATTEMPTS):
+                response = self._call_batch_get(request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    items[item["pk"]["S"][2:]] = item
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            if request:
+                raise StoreThrottledError("BatchGetItem left keys unprocessed")
+        found = [session_id for session_id in session_ids if session_id in items]
+        return [_head_from_item(session_id, items[session_id], None) for session_id in found]
+
+    def _call_batch_get(self, request_items: dict[str, Any]) -> dict[str, Any]:
+        # BatchGetItem names its table inside the request, so it does not go through _call's TableName.
+        try:
+            response: dict[str, Any] = self._client.batch_get_item(RequestItems=request_items)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in _THROTTLING_CODES:
+                raise StoreThrottledError(code) from error
+            raise StoreUnavailableError(code or "unknown DynamoDB error") from error
+        except BotoCoreError as error:
+            raise StoreUnavailableError(type(error).__name__) from error
+        return response
+
 
 # --- item encoding ----------------------------------------------------------------------------------------------
 def _s(value: str) -> dict[str, str]:
@@ -640,6 +767,52 @@ def _chunk_prefix(first_sequence: int, blob_sha: str) -> str:
 
 def _due_shard(session_id: str) -> str:
     return str(int(session_id[:8], 16) % DUE_SHARDS)
+
+
+def _list_time(moment: datetime) -> str:
+    """``format_timestamp`` with a four-digit year whatever the year, so every ``list_sk`` sorts in time order."""
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}{utc:-%m-%dT%H:%M:%S.%f}Z"
+
+
+def _list_sk(started_at: datetime, session_id: str) -> str:
+    return f"{_list_time(started_at)}#{session_id}"
+
+
+def _position_of_list_sk(list_sk: str) -> ListPosition:
+    started_at, session_id = list_sk.split("#")
+    return ListPosition(parse_timestamp(started_at), session_id)
+
+
+def _list_shard(session_id: str) -> int:
+    # A hash, not the id's own digits: session ids are chosen by clients.
+    return int(hashlib.sha256(session_id.encode()).hexdigest()[:8], 16) % LIST_SHARDS
+
+
+def _agent_partition(agent_id: str, shard: int) -> str:
+    # Hashed: an agent id may be longer than a key may be (2 KB) and may contain "#".
+    return f"AGENT#{hashlib.sha256(agent_id.encode('utf-8', 'surrogatepass')).hexdigest()}#{shard}"
+
+
+def _listing_attributes(session_id: str, started_at: datetime, agent_id: str | None) -> dict[str, Any]:
+    """The head's keys in the listing indexes (module docstring), written once, at creation."""
+    shard = _list_shard(session_id)
+    attributes = {"list_pk": _s(f"LIST#{shard}"), "list_sk": _s(_list_sk(started_at, session_id))}
+    if agent_id is not None:
+        attributes |= {"agent_id": _s(agent_id), "agent_pk": _s(_agent_partition(agent_id, shard))}
+    return attributes
+
+
+def _list_bounds(query: SessionListQuery) -> tuple[str, str]:
+    """Inclusive ``list_sk`` bounds for the index query; ``query.admits`` settles the exclusive edges. "#" sorts
+    before every character of a session id and "~" after, so ``<time>#`` and ``<time>#~`` fence off one instant."""
+    lower = f"{_list_time(query.started_after)}#~" if query.started_after is not None else "0"
+    uppers = ["~"]
+    if query.started_before is not None:
+        uppers.append(f"{_list_time(query.started_before)}#")
+    if query.older_than is not None:
+        uppers.append(_list_sk(query.older_than.started_at, query.older_than.session_id))
+    return lower, min(uppers)
 
 
 def _tip_from_item(session_id: str, item: dict[str, Any]) -> ChainTip:
@@ -684,4 +857,5 @@ def _head_from_item(session_id: str, item: dict[str, Any], tip: ChainTip | None)
         evidence_class=item.get("evidence_class", {}).get("S"),
         partial_reasons=tuple(reason["S"] for reason in item.get("partial_reasons", {}).get("L", [])),
         seal_refused_reason=item.get("seal_refused_reason", {}).get("S"),
+        agent_id=item.get("agent_id", {}).get("S"),
     )

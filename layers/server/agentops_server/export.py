@@ -15,9 +15,9 @@ recomputes the same. A chain that does not verify is not exported.
 Keys: the report trusts the deployment's published keys (a ``KeySource``), and ``public_keys`` lists the one the seal
 names, written from the parsed key itself (its own fingerprint and PEM), never from what a key record claims.
 
-``pii_findings`` (``{sequence_number, kind, pointer}``, ``agentops_server.pii``) covers the disclosed payloads only. A
-withheld payload gets no finding at all, so neither a pointer (which would name its members, themselves possibly
-personal data) nor the kinds of data it holds leave through the document.
+``pii_findings`` (``{sequence_number, kind, pointer}``, ``agentops_server.pii``) covers every payload. A withheld
+payload's findings say which kinds of data it holds with ``pointer: null`` (ELS section 9, rev 2): a pointer would name
+its members, themselves possibly personal data.
 
 Nothing holds the whole session (DESIGN.md, Scale): a first pass over the chain verifies it, scans it and collects
 the members that come after ``events`` in canonical order; a second pass streams the events into the upload. The
@@ -41,7 +41,7 @@ from agentops_server.archive_reader import ArchiveLines
 from agentops_server.clock import Clock, format_timestamp
 from agentops_server.errors import ApiError
 from agentops_server.export_store import ExportStore
-from agentops_server.pii import scan_event
+from agentops_server.pii import scan_event, withheld_findings
 from agentops_server.replay import (
     ArchiveReader,
     KeySource,
@@ -163,7 +163,9 @@ def survey_chain(lines: Iterable[bytes], withholding: Withholding, trust: Truste
         chain_authority = chain_authority or event.get("chain_authority")
         if event.get("event_type") == "CHAIN_SEAL":
             seal = event.get("payload")
-        if not withholding.applies_to(event):
+        if withholding.applies_to(event):
+            findings.extend(withheld_findings(scan_event(event)))
+        else:
             findings.extend(scan_event(event))
     missing = sorted(number for number in withholding.sequence_numbers if number >= count)
     if missing:

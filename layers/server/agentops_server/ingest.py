@@ -132,7 +132,7 @@ class IngestService:
         now = self._clock.now()
         if new_session:
             try:
-                store.create_session(session_id, caller, now)
+                store.create_session(session_id, caller, now, agent_id=_agent_id(batch))
             except SessionExistsError as exc:  # another first batch raced us
                 if exc.owner != caller:
                     raise _forbidden() from exc
@@ -238,6 +238,12 @@ def _prepare(batch: ValidatedBatch) -> list[_Members]:
         }
         prepared.append(members)
     return prepared
+
+
+def _agent_id(batch: ValidatedBatch) -> str | None:
+    """The opening batch's SESSION_START ``agent_id`` (validation requires it), recorded in the head for listing."""
+    agent_id = batch.events[0]["payload"].get("agent_id")
+    return agent_id if isinstance(agent_id, str) else None
 
 
 def _request_digest(prepared: list[_Members]) -> str:

@@ -19,9 +19,12 @@ from agentops_server.store import (
     STATUS_SEALING,
     ArchiveRef,
     ChainTip,
+    ListPosition,
     SequenceConflictError,
     SessionExistsError,
     SessionHead,
+    SessionListPage,
+    SessionListQuery,
     SigningKeyRecord,
     StoredBatch,
     later_status,
@@ -39,7 +42,9 @@ class InMemoryChainStore:
         self._keys: dict[str, SigningKeyRecord] = {}
 
     # --- sessions -----------------------------------------------------------------------------------------
-    def create_session(self, session_id: str, owner: str, started_at: datetime) -> SessionHead:
+    def create_session(
+        self, session_id: str, owner: str, started_at: datetime, agent_id: str | None = None
+    ) -> SessionHead:
         with self._lock:
             existing = self._heads.get(session_id)
             if existing is not None:
@@ -52,6 +57,7 @@ class InMemoryChainStore:
                 last_event_hash=None,
                 started_at=started_at,
                 last_activity_at=started_at,
+                agent_id=agent_id,
             )
             self._heads[session_id] = head
             # Indexed from creation: a crash between this and the first batch must not hide the session from the
@@ -181,3 +187,11 @@ class InMemoryChainStore:
     def signing_keys(self) -> list[SigningKeyRecord]:
         with self._lock:
             return sorted(self._keys.values(), key=lambda record: (record.first_used_at, record.signer_key_id))
+
+    # --- listing --------------------------------------------------------------------------------------------
+    def list_sessions(self, query: SessionListQuery) -> SessionListPage:
+        with self._lock:
+            admitted = sorted((head for head in self._heads.values() if query.admits(head)), key=ListPosition.of)
+        page = tuple(reversed(admitted[-query.limit :]))
+        more = len(admitted) > query.limit
+        return SessionListPage(page, ListPosition.of(page[-1]) if more else None)

@@ -225,6 +225,13 @@ def _masked_member_token(key: str, position: int) -> str:
     return f"[masked key #{position}]" if detect(key) else escape_token(key)
 
 
+def withheld_findings(findings: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """ELS section 9 (rev 2): findings of a withheld payload keep their kind but say ``pointer: null``, once per kind
+    and event: a pointer names the payload's members, which can themselves be personal data."""
+    unique = dict.fromkeys((finding["sequence_number"], finding["kind"]) for finding in findings)
+    return [{"sequence_number": number, "kind": kind, "pointer": None} for number, kind in unique]
+
+
 def scan_events(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Findings for a whole chain, in sequence order."""
     return [finding for event in events for finding in scan_event(event)]

@@ -130,6 +130,7 @@ class SessionHead:
     evidence_class: str | None = None  # from the verifier library over the sealed chain; None until sealed
     partial_reasons: tuple[str, ...] = ()
     seal_refused_reason: str | None = None  # set when the stored chain failed re-verification
+    agent_id: str | None = None  # SESSION_START's agent_id, recorded when the head is created (session listing)
 
 
 @dataclass(frozen=True)
@@ -140,10 +141,59 @@ class SigningKeyRecord:
     first_used_at: datetime
 
 
+# --- session listing (API.md, GET /v1/sessions) ----------------------------------------------------------------
+@dataclass(frozen=True, order=True)
+class ListPosition:
+    """A place in the session listing, which runs newest first by ``(started_at, session_id)``."""
+
+    started_at: datetime
+    session_id: str
+
+    @classmethod
+    def of(cls, head: SessionHead) -> ListPosition:
+        return cls(head.started_at, head.session_id)
+
+
+@dataclass(frozen=True)
+class SessionListQuery:
+    """Which heads a listing page holds. Every bound is exclusive: ``started_after < started_at <
+    started_before``, and ``older_than`` (the previous page's end) comes before every head of this page."""
+
+    limit: int
+    agent_id: str | None = None
+    status: str | None = None  # compared with the head's recorded status
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    older_than: ListPosition | None = None
+
+    def admits(self, head: SessionHead) -> bool:
+        """The query's rule for one head, written once: the in-memory store applies it directly, the DynamoDB
+        adapter through its index keys and this same check on what the index returns."""
+        position = ListPosition.of(head)
+        return (
+            (self.agent_id is None or head.agent_id == self.agent_id)
+            and (self.status is None or head.status == self.status)
+            and (self.started_after is None or head.started_at > self.started_after)
+            and (self.started_before is None or head.started_at < self.started_before)
+            and (self.older_than is None or position < self.older_than)
+        )
+
+
+@dataclass(frozen=True)
+class SessionListPage:
+    """Heads newest first, and where the next page starts (None: there is nothing more)."""
+
+    heads: tuple[SessionHead, ...]
+    next_position: ListPosition | None
+
+
 class ChainStore(Protocol):
     # --- sessions -----------------------------------------------------------------------------------------
-    def create_session(self, session_id: str, owner: str, started_at: datetime) -> SessionHead:
-        """Create the head of a new session; raise ``SessionExistsError`` when it exists already."""
+    def create_session(
+        self, session_id: str, owner: str, started_at: datetime, agent_id: str | None = None
+    ) -> SessionHead:
+        """Create the head of a new session; raise ``SessionExistsError`` when it exists already. ``agent_id``
+        (from SESSION_START) is recorded for the session listing."""
         ...
 
     def get_head(self, session_id: str) -> SessionHead | None: ...
@@ -214,3 +264,10 @@ class ChainStore(Protocol):
         ...
 
     def signing_keys(self) -> list[SigningKeyRecord]: ...
+
+    # --- listing --------------------------------------------------------------------------------------------
+    def list_sessions(self, query: SessionListQuery) -> SessionListPage:
+        """At most ``query.limit`` heads the query admits, newest first, found through indexes (never a scan).
+        Paging with ``next_position`` as the next query's ``older_than`` yields every admitted head exactly once.
+        An adapter that bounds its reads per call may return fewer than ``limit`` heads with a next position."""
+        ...

@@ -2,8 +2,8 @@
 
 from ._version import VERSION
 from .client import AgentOpsClient, Session
-from .privacy import REDACTED, content_hash, redact
+from .privacy import REDACTED, content_digest, content_hash, redact
 
 __version__ = VERSION
 
-__all__ = ["REDACTED", "AgentOpsClient", "Session", "__version__", "content_hash", "redact"]
+__all__ = ["REDACTED", "AgentOpsClient", "Session", "__version__", "content_digest", "content_hash", "redact"]

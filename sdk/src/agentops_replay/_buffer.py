@@ -5,7 +5,8 @@ Sequence numbers are NOT assigned here. An event gets its sequence number only w
 
 - an event dropped because the buffer is full never gets a number; consecutive drops in a session are coalesced into
   one drop run queued in their place, which the sender turns into ONE ``LOG_DROP`` event at that position;
-- an event found invalid off-thread (a nested value that is not I-JSON) is discarded before it gets a number;
+- an event found invalid off-thread (a nested value that is not I-JSON), or refused by the service, is replaced by
+  a ``LOG_DROP`` of its own that takes its place, so the evidence states the loss (``_batch``, ``_sender``);
 - events that wait longer than ``network_loss_after`` while the server is unreachable are turned into a
   ``NETWORK_LOSS`` run the same way (``expire_waiting``), so an outage cannot pin memory.
 
@@ -18,6 +19,7 @@ All fields are protected by ``Buffer.lock``; the sender owns ``SessionState`` fi
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import threading
@@ -27,6 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .events import BUFFER_FULL, NETWORK_LOSS, SESSION_END, SESSION_START
+from .privacy import ContentDigest
+
+logger = logging.getLogger("agentops_replay")
 
 # Event ids are random (version 4) UUIDs. uuid.uuid4() costs a system call and an object per id, a third of a
 # record() call; a private generator seeded from os.urandom formats one in about a microsecond. Private so that an
@@ -52,14 +57,29 @@ PendingEvent = tuple[int, str, str, dict[str, Any], int, int, str | None, Any]
 
 
 class DropRun:
-    """Consecutive dropped events of one session, for one reason; becomes exactly one LOG_DROP."""
+    """Consecutive dropped events of one session, for one reason; becomes exactly one LOG_DROP. A refused event is a
+    run of one with ``refusal`` set: who refused it and why, in words that quote no value. ``wall_ns`` and
+    ``mono_ns`` are the recording times of the run's last event, which its LOG_DROP takes: it stands in that place,
+    so the chain's timestamps keep the recording order."""
 
-    __slots__ = ("first_ordinal", "last_ordinal", "reason")
+    __slots__ = ("first_ordinal", "last_ordinal", "mono_ns", "reason", "refusal", "wall_ns")
 
-    def __init__(self, reason: str, first_ordinal: int, last_ordinal: int) -> None:
+    def __init__(
+        self,
+        reason: str,
+        first_ordinal: int,
+        last_ordinal: int,
+        refusal: tuple[str, str] | None = None,
+        *,
+        wall_ns: int,
+        mono_ns: int,
+    ) -> None:
         self.reason = reason
         self.first_ordinal = first_ordinal
         self.last_ordinal = last_ordinal
+        self.refusal = refusal
+        self.wall_ns = wall_ns
+        self.mono_ns = mono_ns
 
     @property
     def count(self) -> int:
@@ -69,8 +89,10 @@ class DropRun:
 QueueItem = PendingEvent | DropRun
 
 _SLOTS = 8
-# Slots of a drop run in the flat queue: (first_ordinal, None, reason, None, last_ordinal, 0, None, None).
+# Slots of a drop run in the flat queue: (first_ordinal, None, reason, refusal, last_ordinal, mono_ns, wall_ns, None).
 _LAST_ORDINAL = 4
+_DROP_MONO = 5
+_DROP_WALL = 6
 
 
 class SessionQueue:
@@ -93,13 +115,21 @@ class SessionQueue:
     def push_event(self, event: PendingEvent) -> None:
         self._slots.extend(event)
 
-    def push_drop(self, reason: str, ordinal: int) -> bool:
+    def push_drop(self, reason: str, ordinal: int, wall_ns: int, mono_ns: int) -> bool:
         """Record one dropped event; returns True when it started a new run (False: coalesced into the last)."""
         slots = self._slots
-        if slots and slots[-7] is None and slots[-6] == reason and slots[-_SLOTS + _LAST_ORDINAL] == ordinal - 1:
+        if (
+            slots
+            and slots[-7] is None
+            and slots[-6] == reason
+            and slots[-5] is None
+            and slots[-_SLOTS + _LAST_ORDINAL] == ordinal - 1
+        ):
             slots[-_SLOTS + _LAST_ORDINAL] = ordinal
+            slots[-_SLOTS + _DROP_MONO] = mono_ns
+            slots[-_SLOTS + _DROP_WALL] = wall_ns
             return False
-        slots.extend((ordinal, None, reason, None, ordinal, 0, None, None))
+        slots.extend((ordinal, None, reason, None, ordinal, mono_ns, wall_ns, None))
         return True
 
     def pop(self) -> QueueItem | None:
@@ -108,13 +138,29 @@ class SessionQueue:
             return None
         record = tuple(slots.popleft() for _ in range(_SLOTS))
         if record[1] is None:
-            return DropRun(record[2], record[0], record[_LAST_ORDINAL])
+            return DropRun(
+                record[2],
+                record[0],
+                record[_LAST_ORDINAL],
+                record[3],
+                wall_ns=record[_DROP_WALL],
+                mono_ns=record[_DROP_MONO],
+            )
         return record
 
     def push_front(self, items: list[QueueItem]) -> None:
         for item in reversed(items):
             if isinstance(item, DropRun):
-                flat: tuple[Any, ...] = (item.first_ordinal, None, item.reason, None, item.last_ordinal, 0, None, None)
+                flat: tuple[Any, ...] = (
+                    item.first_ordinal,
+                    None,
+                    item.reason,
+                    item.refusal,
+                    item.last_ordinal,
+                    item.mono_ns,
+                    item.wall_ns,
+                    None,
+                )
             else:
                 flat = item
             self._slots.extendleft(reversed(flat))
@@ -139,6 +185,9 @@ class SessionState:
     next_sequence: int = 0
     cumulative_drops: int = 0
     inflight: Any = None  # the Batch being delivered
+    # Batches already formed and numbered, to deliver after the inflight one: the parts of a batch the service
+    # refused without naming the event, split to find it (_sender.Sender._split).
+    formed: list[Any] = field(default_factory=list)
     carry: Any = None  # an event formed for the next batch (the previous one was full)
     end_sent: bool = False
 
@@ -154,10 +203,38 @@ class Counters:
     internal_errors: int = 0
 
 
+class RefusalLog:
+    """Says why an event was refused once per kind of problem (a warning), then only at debug level, so an agent
+    that records the same bad value in a loop does not flood its logs. Remembers at most ``_MAX_KINDS`` kinds."""
+
+    _MAX_KINDS = 256
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def note(self, problem: str) -> None:
+        with self._lock:
+            first = problem not in self._seen and len(self._seen) < self._MAX_KINDS
+            if first:
+                self._seen.add(problem)
+        if first:
+            logger.warning(
+                "agentops: event not recorded: %s (said once; further events refused for this are counted in "
+                "stats()['invalid'] and logged at debug level)",
+                problem,
+            )
+        else:
+            logger.debug("agentops: event not recorded: %s", problem)
+
+
 class Buffer:
-    def __init__(self, max_buffer: int, batch_size: int) -> None:
+    def __init__(self, max_buffer: int, batch_size: int, digest: ContentDigest | None = None) -> None:
         self.max_buffer = max_buffer
         self.batch_size = batch_size
+        # How the sender digests content recorded as a hash (keyed when the client has a content digest key).
+        self.digest = digest if digest is not None else ContentDigest(None)
+        self.refusals = RefusalLog()
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self.wake = threading.Event()
@@ -200,7 +277,7 @@ class Buffer:
             queue = state.queue
             if self.pending >= self.max_buffer and not essential:
                 self.counters.dropped += 1
-                if queue.push_drop(BUFFER_FULL, ordinal):
+                if queue.push_drop(BUFFER_FULL, ordinal, wall_ns, mono_ns):
                     self.outstanding += 1
                 return None
             queue.push_event((ordinal, event_id, event_type, payload, wall_ns, mono_ns, hash_key, hash_value))
@@ -215,21 +292,30 @@ class Buffer:
             self.wake.set()
         return event_id
 
-    def count_invalid(self) -> None:
+    def refuse(self, problem: str) -> None:
+        """An event refused before it was queued: counted as invalid, and said once per kind of problem."""
         with self.lock:
             self.counters.invalid += 1
+        self.refusals.note(problem)
+
+    def count_internal_error(self) -> None:
+        with self.lock:
+            self.counters.internal_errors += 1
 
     def pop(self, state: SessionState) -> QueueItem | None:
         with self.lock:
             return state.queue.pop()
 
-    def discard_invalid(self) -> None:
-        """An event failed the off-thread checks: it is counted and forgotten, and never got a sequence number."""
+    def release_refused(self, *, by_service: bool) -> None:
+        """A queued event was refused (by the sender's checks, or by the service): it no longer counts against
+        ``max_buffer``, and it is counted as invalid or rejected. Its queue item lives on as the LOG_DROP that takes
+        its place, and is acknowledged with it."""
         with self.lock:
-            self.counters.invalid += 1
+            if by_service:
+                self.counters.rejected += 1
+            else:
+                self.counters.invalid += 1
             self.pending -= 1
-            self.outstanding -= 1
-            self.changed.notify_all()
 
     def acknowledge(self, state: SessionState, events: int, recorded_events: int, last_ordinal: int) -> None:
         with self.lock:
@@ -263,10 +349,12 @@ class Buffer:
                 state.carry = None
             released_items = len(items)
             recorded = sum(1 for item in items if not isinstance(item, DropRun))
-            if state.inflight is not None:
-                recorded += state.inflight.recorded_events
-                released_items += len(state.inflight.events)
-                state.inflight = None
+            batches = ([state.inflight] if state.inflight is not None else []) + state.formed
+            for batch in batches:
+                recorded += batch.recorded_events
+                released_items += len(batch.events)
+            state.inflight = None
+            state.formed.clear()
             self.counters.rejected += recorded
             self.pending -= recorded
             self.outstanding -= released_items
@@ -282,7 +370,7 @@ class Buffer:
             expired = 0
             while (item := queue.pop()) is not None:
                 if not isinstance(item, DropRun):
-                    ordinal, _, event_type, _, _, mono_ns, _, _ = item
+                    ordinal, _, event_type, _, wall_ns, mono_ns, _, _ = item
                     if event_type == SESSION_START:
                         kept.append(item)
                         continue
@@ -293,9 +381,10 @@ class Buffer:
                     last = kept[-1] if kept else None
                     if isinstance(last, DropRun) and last.reason == NETWORK_LOSS and last.last_ordinal == ordinal - 1:
                         last.last_ordinal = ordinal
+                        last.wall_ns, last.mono_ns = wall_ns, mono_ns
                         self.outstanding -= 1
                     else:
-                        kept.append(DropRun(NETWORK_LOSS, ordinal, ordinal))
+                        kept.append(DropRun(NETWORK_LOSS, ordinal, ordinal, wall_ns=wall_ns, mono_ns=mono_ns))
                 else:
                     kept.append(item)
             queue.push_front(kept)
@@ -305,7 +394,8 @@ class Buffer:
 
     def forget_finished(self, state: SessionState) -> None:
         with self.lock:
-            if state.end_sent and not len(state.queue) and state.carry is None and state.inflight is None:
+            idle = state.carry is None and state.inflight is None and not state.formed
+            if state.end_sent and not len(state.queue) and idle:
                 self.sessions.pop(state.session_id, None)
 
     def active_sessions(self) -> list[SessionState]:

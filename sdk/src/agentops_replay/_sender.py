@@ -5,6 +5,11 @@ session's next sequence number (API.md). A failed attempt is retried with expone
 re-sending the batch's identical bytes; meanwhile the session's later events wait in the buffer, and those that wait
 longer than ``network_loss_after`` become a NETWORK_LOSS run (``Buffer.expire_waiting``).
 
+A refusal that concerns single events (400 INVALID_JSON or VALIDATION_ERROR, 413 PAYLOAD_TOO_LARGE) costs only those
+events: each becomes a LOG_DROP in its place and the rest of the batch is sent again (``_batch.refuse_event``); when
+the service does not say which event it refused, the batch is sent in halves until the event is alone. Any other
+refusal is final for the session.
+
 The loop catches every exception, logs it, counts it and carries on: the thread never dies silently. ``close`` sets a
 deadline; the loop keeps delivering until everything is acknowledged or the deadline passes, then exits, and no
 request it makes outlives the deadline by more than the connect/read timeout it was given.
@@ -18,8 +23,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ._batch import form_batch
+from ._batch import Batch, event_problem, form_batch, recount_drops, refuse_event, split_batch
 from ._buffer import Buffer, SessionState
+from .events import describe_problem
 from .transport import Outcome, SendResult, Transport
 
 logger = logging.getLogger("agentops_replay")
@@ -98,7 +104,7 @@ class Sender:
         wake_at = now + self._flush_interval
         for state in buffer.active_sessions():
             if state.inflight is None:
-                state.inflight = form_batch(buffer, state, self._batch_size)
+                state.inflight = state.formed.pop(0) if state.formed else form_batch(buffer, state, self._batch_size)
                 if state.inflight is None:
                     buffer.forget_finished(state)
                     continue
@@ -131,6 +137,8 @@ class Sender:
             buffer.acknowledge(state, len(batch.events), batch.recorded_events, batch.last_ordinal)
             return
         if result.outcome is Outcome.REJECTED:
+            if self._refused_events_taken_out(state, result):
+                return
             logger.error(
                 "agentops: the service refused session %s at sequence %d (%s); its remaining events are counted as "
                 "rejected and no longer sent",
@@ -162,3 +170,79 @@ class Sender:
                 logger.warning(
                     "agentops: %d events of session %s lost to the outage (NETWORK_LOSS)", expired, state.session_id
                 )
+
+    def _refused_events_taken_out(self, state: SessionState, result: SendResult) -> bool:
+        """The service refused the batch for single events: take them out (each becomes a LOG_DROP in its place, or
+        the batch is split to find one the service did not name) and send again at once. False when the refusal is
+        not about single events, or nothing more can be taken out: then the session is refused for good."""
+        batch = state.inflight
+        refused = refused_event_indexes(batch, result)
+        if refused is None:
+            return False
+        if not refused:
+            first, second = split_batch(batch)
+            state.inflight = first
+            state.formed.insert(0, second)
+            logger.debug(
+                "agentops: the service refused a batch of session %s (%s) without naming the event; sending it in "
+                "halves to find it",
+                state.session_id,
+                result.detail,
+            )
+            return True
+        for index, problem in sorted(refused.items()):
+            if not refuse_event(self._buffer, state, batch, index, problem):
+                return False
+            self._buffer.refusals.note(f"refused by the service: {problem}")
+        recount_drops(state)
+        batch.attempts = 0
+        batch.next_attempt_at = 0.0
+        batch.failing_since = None
+        # Said once per kind of problem by the note above; the details of every refusal at debug level.
+        logger.debug(
+            "agentops: the service refused %d event(s) of session %s (%s); each is replaced by a LOG_DROP in its "
+            "place and the rest is sent again",
+            len(refused),
+            state.session_id,
+            result.detail,
+        )
+        return True
+
+
+# API.md: the refusals that concern single events of a batch rather than the session.
+_EVENT_REFUSALS = frozenset({"INVALID_JSON", "VALIDATION_ERROR", "PAYLOAD_TOO_LARGE"})
+
+
+def refused_event_indexes(batch: Batch, result: SendResult) -> dict[int, str] | None:
+    """Which events of ``batch`` the service refused, each with the kind of problem (in words that quote no value);
+    empty when the refusal concerns single events the service did not name (and the batch holds more than one);
+    None when it is not about single events.
+
+    VALIDATION_ERROR lists ``{event_index, field, problem}`` in ``details.errors``; PAYLOAD_TOO_LARGE names one
+    ``event_index`` (or none, for the whole body); INVALID_JSON names none, since the body did not parse, so the
+    events are read back as the service reads them (``event_problem``)."""
+    if result.code not in _EVENT_REFUSALS:
+        return None
+    details = result.details
+    if result.code == "VALIDATION_ERROR":
+        errors = details.get("errors")
+        if not isinstance(errors, list) or not errors:
+            return None
+        refused: dict[int, str] = {}
+        for error in errors:
+            index = error.get("event_index") if isinstance(error, dict) else None
+            if type(index) is not int or not 0 <= index < len(batch.events):
+                return None  # a problem of the body, not of one event
+            # pydantic's problems name the allowed values, never the value given: kept as they are.
+            refused[index] = f"VALIDATION_ERROR {error.get('field', '')}: {error.get('problem', '')}"
+        return refused
+    if result.code == "PAYLOAD_TOO_LARGE":
+        problem = "PAYLOAD_TOO_LARGE: the event is over the service's size limit"
+        index = details.get("event_index")
+        if type(index) is int and 0 <= index < len(batch.events):
+            return {index: problem}
+        return {0: problem} if len(batch.events) == 1 else {}
+    problem = describe_problem(f"INVALID_JSON: {details.get('problem', '')}")
+    if len(batch.events) == 1:
+        return {0: problem}
+    return {index: problem for index, line in enumerate(batch.lines) if event_problem(line) is not None}

@@ -20,10 +20,9 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from agentops_verify import CanonicalizationError, canonicalize
-
 from ._buffer import Buffer, SessionState
 from ._sender import Sender, SenderSettings
+from ._values import plain_json
 from ._version import VERSION
 from .events import (
     ANNOTATION,
@@ -38,8 +37,10 @@ from .events import (
     TOOL_RESULT,
     mistyped_keys,
     payload_problem,
+    value_problem,
+    wrong_type,
 )
-from .privacy import REDACTED
+from .privacy import REDACTED, ContentDigest, digest_key_from, redact
 from .transport import HttpTransport, LocalChainWriter, Transport
 
 logger = logging.getLogger("agentops_replay")
@@ -70,7 +71,10 @@ def _never_raises(helper: _Helper) -> _Helper:
 
 
 class Session:
-    """One recorded agent run. Obtain it from ``AgentOpsClient.start_session`` or ``AgentOpsClient.session``."""
+    """One recorded agent run. Obtain it from ``AgentOpsClient.start_session`` or ``AgentOpsClient.session``.
+
+    ``session_id`` is the session's id (a UUID string), the id the API, replay, export and the verifier use for it.
+    """
 
     __slots__ = ("_capture_content", "_client", "_started_ns", "_state", "session_id")
 
@@ -102,10 +106,9 @@ class Session:
             copied = _plain_dict(payload)
             problem = payload_problem(event_type, copied)
             if problem is not None:
-                self._client._buffer.count_invalid()
-                logger.debug("agentops: event not recorded: %s", problem)
+                self._client._refuse(problem)
                 return None
-            return self._client._buffer.append(self._state, event_type, copied)
+            return self._client._queue(self._state, event_type, copied)
         except Exception:
             self._internal_error()
             return None
@@ -120,20 +123,30 @@ class Session:
             content = None
         problem = payload_problem(event_type, payload)
         if problem is not None:
-            self._client._buffer.count_invalid()
-            logger.debug("agentops: event not recorded: %s", problem)
+            self._client._refuse(problem)
             return None
         if content is None:
-            return self._client._buffer.append(self._state, event_type, payload)
-        return self._client._buffer.append(self._state, event_type, payload, hash_key, content)
+            return self._client._queue(self._state, event_type, payload)
+        return self._client._queue(self._state, event_type, payload, hash_key, content)
 
     def _internal_error(self) -> None:
         """Count and log an unexpected exception of the SDK (or of an integration); never raises."""
         # Logging can fail too (a broken handler); the agent must not see that either.
         with contextlib.suppress(Exception):
-            with self._client._buffer.lock:
-                self._client._buffer.counters.internal_errors += 1
+            self._client._count_internal_error()
             logger.exception("agentops: internal error while recording (event not recorded)")
+
+    def digest(self, value: Any) -> str:
+        """The digest this session records in place of ``value`` (what the helpers put in ``prompt_hash``,
+        ``args_hash``, ...): plain SHA-256 of its canonical form, or keyed when the client has a
+        ``content_digest_key``. Computed now, on the calling thread. Raises ``agentops_verify.CanonicalizationError``
+        for a value that has no canonical form."""
+        return self._client._digest(value)
+
+    def redact(self, payload: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+        """``agentops_replay.redact`` with the client's content digest key: each of ``keys`` becomes
+        ``"[REDACTED]"`` with its digest in ``<key>_hash``."""
+        return redact(payload, *keys, digest_key=self._client._digest_key)
 
     @_never_raises
     def model_request(
@@ -220,9 +233,13 @@ class Session:
         return self._record_content(DECISION_TRACE, payload, "justification", "justification_hash", justification)
 
     @_never_raises
-    def error(self, error_type: str, message: str, *, fatal: bool = False) -> str | None:
-        """ERROR. No stack trace is recorded (ELS section 3)."""
-        return self.record(ERROR, {"error_type": error_type, "message": message, "fatal": fatal})
+    def error(self, error_type: str, message: str, *, fatal: bool = False, tool_id: str | None = None) -> str | None:
+        """ERROR. No stack trace is recorded (ELS section 3). ``tool_id`` ties the error to the tool call that raised
+        it (the ``tool_id`` of its TOOL_CALL)."""
+        payload: dict[str, Any] = {"error_type": error_type, "message": message, "fatal": fatal}
+        if tool_id is not None:
+            payload["tool_id"] = tool_id
+        return self.record(ERROR, payload)
 
     @_never_raises
     def annotate(
@@ -239,19 +256,13 @@ class Session:
         ``total_cost_usd``. Later records on this session are ignored and counted as invalid."""
         try:
             if status not in SESSION_END_STATUSES:
-                self._client._buffer.count_invalid()
-                logger.warning("agentops: SESSION_END status %r is not one of %s", status, sorted(SESSION_END_STATUSES))
+                self._client._refuse(wrong_type(SESSION_END, "status", status))
                 return None
             payload: dict[str, Any] = {"status": status, **fields}
             payload.setdefault("duration_ms", (time.monotonic_ns() - self._started_ns) // 1_000_000)
             # Once per session, worth checking fully here: SESSION_END is never dropped, and must never be refused.
-            _drop_mistyped(SESSION_END, payload)
-            canonicalize(payload)
-            return self._client._buffer.append(self._state, SESSION_END, payload)
-        except CanonicalizationError:
-            self._client._buffer.count_invalid()
-            logger.warning("agentops: SESSION_END fields are not I-JSON; ending with the status only")
-            return self._client._buffer.append(self._state, SESSION_END, {"status": status})
+            _leave_out_unrecordable(SESSION_END, payload)
+            return self._client._queue(self._state, SESSION_END, payload)
         except Exception:
             self._internal_error()
             return None
@@ -270,10 +281,25 @@ def _plain_dict(payload: Any) -> Any:
     return payload
 
 
-def _drop_mistyped(event_type: str, payload: dict[str, Any]) -> None:
+def _leave_out_unrecordable(event_type: str, payload: dict[str, Any]) -> None:
+    """SESSION_START and SESSION_END must never be refused: each value the service would refuse is left out, with a
+    warning that says what is allowed, and values with an obvious JSON form (datetimes, ...) are converted. The keys
+    a session cannot do without (``agent_id``, ``status``) are already valid."""
     for key in mistyped_keys(event_type, payload):
-        logger.warning("agentops: %s key %r does not have its ELS type; left out", event_type, key)
+        logger.warning("agentops: %s; %r left out", wrong_type(event_type, key, payload[key]), key)
         del payload[key]
+    for key in list(payload):
+        if type(key) is not str:
+            logger.warning("agentops: %s metadata key %r is not a string (ELS section 2); left out", event_type, key)
+            del payload[key]
+            continue
+        value = plain_json(payload[key])
+        problem = value_problem(value)
+        if problem is None:
+            payload[key] = value
+        else:
+            logger.warning("agentops: %s %r is not I-JSON (ELS section 2: %s); left out", event_type, key, problem)
+            del payload[key]
 
 
 class _DisabledSession:
@@ -299,7 +325,8 @@ class AgentOpsClient:
     ``endpoint`` defaults to ``AGENTOPS_ENDPOINT``; requests are SigV4-signed for ``execute-api`` with botocore's
     default credential chain in ``region`` (default: ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` / botocore's config).
     ``AGENTOPS_DISABLED=1`` makes every method a cheap no-op. Without an endpoint or ``local_path`` the client is
-    disabled too (with a warning), because there is nowhere to deliver to.
+    disabled too (with a warning), because there is nowhere to deliver to. ``content_digest_key`` (default:
+    ``AGENTOPS_CONTENT_DIGEST_KEY``) makes every content digest ``"hmac-sha256:<hex>"`` under that key (``privacy``).
     """
 
     def __init__(
@@ -317,6 +344,7 @@ class AgentOpsClient:
         backoff_max: float = 10.0,
         network_loss_after: float = 60.0,
         exit_timeout: float = 2.0,
+        content_digest_key: bytes | str | None = None,
     ) -> None:
         self.capture_content = capture_content
         self._closed = False
@@ -338,16 +366,21 @@ class AgentOpsClient:
             network_loss_after=network_loss_after,
         )
         self._max_buffer = max(1, max_buffer)
+        self._digest_key: bytes | None = None
+        self._digest = ContentDigest(None)
         if self.disabled:
             return
         try:
+            self._digest_key = digest_key_from(content_digest_key)
+            self._digest = ContentDigest(self._digest_key)
             self._transport = self._new_transport()
         except Exception:
-            # Fail open: a malformed endpoint or AWS configuration must not stop the agent from starting.
+            # Fail open: a malformed endpoint, AWS configuration or digest key must not stop the agent from starting
+            # (and content is never digested without the key the owner asked for).
             logger.exception("agentops: cannot set up delivery; recording is disabled")
             self.disabled = True
             return
-        self._buffer = Buffer(self._max_buffer, self._settings.batch_size)
+        self._buffer = Buffer(self._max_buffer, self._settings.batch_size, self._digest)
         self._sender = Sender(self._buffer, self._transport, self._settings)
         _LIVE_CLIENTS.add(self)
         atexit.register(self._close_at_exit)
@@ -367,24 +400,21 @@ class AgentOpsClient:
             return self._start_session(agent_id, tags, metadata)
         except Exception:
             logger.exception("agentops: internal error while starting a session (not recorded)")
-            with contextlib.suppress(Exception), self._buffer.lock:
-                self._buffer.counters.internal_errors += 1
+            with contextlib.suppress(Exception):
+                self._count_internal_error()
             return _DisabledSession()  # type: ignore[return-value]
 
     def _start_session(self, agent_id: str, tags: list[str] | None, metadata: dict[str, Any]) -> Session:
         payload: dict[str, Any] = {"agent_id": str(agent_id), "sdk_version": VERSION, **metadata}
         if tags is not None:
-            payload["tags"] = list(tags)
+            payload["tags"] = list(tags) if isinstance(tags, list | tuple) else tags  # a string is not a list of tags
         if not payload["agent_id"]:
             payload["agent_id"] = "unnamed-agent"
-        try:
-            # Once per session, worth checking fully here: SESSION_START is never dropped, and must never be refused.
-            _drop_mistyped(SESSION_START, payload)
-            canonicalize(payload)
-        except CanonicalizationError:
-            logger.warning("agentops: SESSION_START metadata is not I-JSON; recording agent_id only")
-            self._buffer.count_invalid()
-            payload = {"agent_id": str(agent_id), "sdk_version": VERSION}
+        if value_problem(payload["agent_id"]) is not None:  # a lone surrogate, say: the session still needs a name
+            logger.warning("agentops: agent_id is not I-JSON (ELS section 2); recorded as 'unnamed-agent'")
+            payload["agent_id"] = "unnamed-agent"
+        # Once per session, worth checking fully here: SESSION_START is never dropped, and must never be refused.
+        _leave_out_unrecordable(SESSION_START, payload)
         state = self._buffer.open_session(str(uuid.uuid4()))
         if self._closed:
             state.closed_reason = "ended"
@@ -455,6 +485,27 @@ class AgentOpsClient:
     def _close_at_exit(self) -> None:
         self.close(self._exit_timeout)
 
+    # What Session records through. The buffer is looked up on every call, never held: a forked child replaces it
+    # (with its lock) in _after_fork_in_child.
+
+    def _queue(
+        self,
+        state: SessionState,
+        event_type: str,
+        payload: dict[str, Any],
+        hash_key: str | None = None,
+        hash_value: Any = None,
+    ) -> str | None:
+        """Queue a validated event; ``hash_value`` is digested into ``hash_key`` by the sender."""
+        return self._buffer.append(state, event_type, payload, hash_key, hash_value)
+
+    def _refuse(self, problem: str) -> None:
+        """An event refused at record time: counted as invalid, and said once per kind of problem."""
+        self._buffer.refuse(problem)
+
+    def _count_internal_error(self) -> None:
+        self._buffer.count_internal_error()
+
     def stats(self) -> dict[str, int]:
         """Counters since the client was created (or since the fork, in a child process)."""
         if self.disabled:
@@ -482,7 +533,7 @@ class AgentOpsClient:
         for state in list(old_buffer.sessions.values()):
             state.closed_reason = "forked"
         self._transport = self._new_transport()
-        self._buffer = Buffer(self._max_buffer, self._settings.batch_size)
+        self._buffer = Buffer(self._max_buffer, self._settings.batch_size, self._digest)
         self._sender = Sender(self._buffer, self._transport, self._settings)
 
 

@@ -1,58 +1,120 @@
-"""Privacy helpers: content recorded as hashes, and single values redacted (ELS section 3, "Redaction before hashing").
+"""Privacy helpers: content recorded as digests, and single values redacted (ELS section 3, "Redaction before hashing").
 
-Every hash here is ``agentops_verify.payload_hash``: hex SHA-256 of the RFC 8785 canonical form, the same rule an
-auditor uses to check a disclosed original against the recorded hash.
+A digest is taken over the RFC 8785 canonical form of the value (``agentops_verify.canonicalize``), after the
+conversions of ``_values`` (datetimes, bytes, sets, ...). Two forms:
+
+- plain: ``hex(SHA-256(JCS(value)))``, ELS section 2's ``payload_hash`` rule: anyone holding the value can recompute
+  it, and so can anyone who can guess it (a short or predictable value is found by trying candidates);
+- keyed, with a content digest key: ``"hmac-sha256:" + hex(HMAC-SHA256(key, JCS(value)))``, the "salted variant"
+  ELS section 3 allows for redaction hashes. Without the key a digest proves nothing about a guess; the owner proves
+  a value by disclosing it together with the key (``content_digest`` recomputes it). The prefix names the algorithm,
+  so a reader always knows which form a digest is.
 """
 
 from __future__ import annotations
 
-import math
+import hashlib
+import hmac
+import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
-from agentops_verify import payload_hash
+from agentops_verify import MAX_DEPTH, CanonicalizationError, canonicalize, payload_hash
 
-REDACTED = "[REDACTED]"
+from ._values import plain_json
+from .events import number_problem
+
+REDACTED: Final = "[REDACTED]"
+KEYED_DIGEST_PREFIX: Final = "hmac-sha256:"
+DIGEST_KEY_ENVIRONMENT: Final = "AGENTOPS_CONTENT_DIGEST_KEY"
+
+
+def _canonical(value: Any) -> bytes:
+    try:
+        return canonicalize(value)
+    except CanonicalizationError:
+        return canonicalize(plain_json(value))
+
+
+def content_digest(value: Any, key: bytes | str | None = None) -> str:
+    """The digest recorded in place of ``value``: plain SHA-256 without ``key``, ``"hmac-sha256:<hex>"`` with it.
+
+    Raises ``agentops_verify.CanonicalizationError`` when ``value`` has no canonical form (NaN, a lone surrogate,
+    ...) even after the conversions of ``_values``."""
+    if key is None:
+        try:
+            return payload_hash(value)
+        except CanonicalizationError:
+            return payload_hash(plain_json(value))
+    secret = key.encode("utf-8") if isinstance(key, str) else key
+    return KEYED_DIGEST_PREFIX + hmac.new(secret, _canonical(value), hashlib.sha256).hexdigest()
 
 
 def content_hash(value: Any) -> str:
-    """hex(SHA-256(JCS(value))): what a redacted or content-free event records in place of ``value``."""
-    return payload_hash(value)
+    """hex(SHA-256(JCS(value))): the plain digest (``content_digest`` without a key)."""
+    return content_digest(value)
 
 
-def redact(payload: Mapping[str, Any], *keys: str) -> dict[str, Any]:
-    """Return a copy of ``payload`` with each of ``keys`` replaced by ``"[REDACTED]"`` and the original value's hash
-    in the sibling key ``<key>_hash``. Keys that are absent are left alone.
+class ContentDigest:
+    """The digest rule of one client: keyed when it has a content digest key. Used by the sender thread (helpers'
+    hashes) and by integrations (``Session.digest``)."""
 
-    Raises ``agentops_verify.CanonicalizationError`` when a redacted value is not I-JSON (it has no hash).
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes | None) -> None:
+        self._key = key
+
+    @property
+    def keyed(self) -> bool:
+        return self._key is not None
+
+    def __call__(self, value: Any) -> str:
+        return content_digest(value, self._key)
+
+
+def digest_key_from(argument: bytes | str | None) -> bytes | None:
+    """The content digest key: the argument, else ``AGENTOPS_CONTENT_DIGEST_KEY``; as bytes (a string is UTF-8)."""
+    key = argument if argument is not None else os.environ.get(DIGEST_KEY_ENVIRONMENT) or None
+    if key is None:
+        return None
+    secret = key.encode("utf-8") if isinstance(key, str) else bytes(key)
+    if not secret:
+        raise ValueError("the content digest key is empty")
+    return secret
+
+
+def redact(payload: Mapping[str, Any], *keys: str, digest_key: bytes | str | None = None) -> dict[str, Any]:
+    """Return a copy of ``payload`` with each of ``keys`` replaced by ``"[REDACTED]"`` and the original value's digest
+    in the sibling key ``<key>_hash`` (keyed when ``digest_key`` is given; ``Session.redact`` uses the client's key).
+    Keys that are absent are left alone.
+
+    Raises ``agentops_verify.CanonicalizationError`` when a redacted value is not I-JSON (it has no digest).
     """
     redacted = dict(payload)
     for key in keys:
         if key in redacted:
-            redacted[f"{key}_hash"] = content_hash(redacted[key])
+            redacted[f"{key}_hash"] = content_digest(redacted[key], digest_key)
             redacted[key] = REDACTED
     return redacted
 
 
 def jsonable(value: Any, _depth: int = 0) -> Any:
-    """Best-effort conversion of framework objects (messages, pydantic models, tuples) into I-JSON values, so their
-    hash or content can be recorded. Used by the integrations; unknown objects become their ``str()``."""
-    if _depth > 32:
+    """Best-effort conversion of framework objects into I-JSON values, so their digest or content can be recorded.
+    Used by the integrations: the conversions of ``_values`` (pydantic models, dataclasses, datetimes, bytes, sets,
+    ...), then anything still not I-JSON becomes text: unknown objects their ``str()``, numbers the service would
+    refuse (NaN, Infinity, integers beyond +-(2**53 - 1), integral floats from 2**53 to 1e21) their ``repr()``."""
+    if _depth > MAX_DEPTH - 4:  # room for the envelope around it; deeper content is recorded as text
         return str(value)
-    if value is None or isinstance(value, (bool, str)):
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
         return value
-    if isinstance(value, int):
-        return value if abs(value) <= 2**53 - 1 else str(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Mapping):
+    if kind is int or kind is float:
+        return value if number_problem(value) is None else repr(value)
+    if kind is dict or isinstance(value, Mapping):
         return {str(key): jsonable(item, _depth + 1) for key, item in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
+    if kind is list or kind is tuple:
         return [jsonable(item, _depth + 1) for item in value]
-    model_dump = getattr(value, "model_dump", None)
-    if callable(model_dump):
-        try:
-            return jsonable(model_dump(), _depth + 1)
-        except Exception:  # a framework object that cannot dump itself is still recorded, as text
-            return str(value)
-    return str(value)
+    converted = plain_json(value)
+    if converted is value:
+        return str(value)
+    return jsonable(converted, _depth + 1)

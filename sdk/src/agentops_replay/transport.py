@@ -3,8 +3,9 @@
 A transport never raises: it classifies each attempt into a ``SendResult`` and the sender decides what to do. The
 classification follows API.md: 2xx is stored; network errors, 429 and 5xx are retried with the same bytes; a 409
 SEQUENCE_CONFLICT whose head already lies past the batch means an earlier attempt was stored (its response was lost);
-any other 4xx (403, SESSION_ENDED, SESSION_SEALED, or a validation error that would be an SDK bug) is final for the
-session: the sender logs it, counts the session's remaining events as rejected and stops sending for it.
+a refusal of single events (400 INVALID_JSON or VALIDATION_ERROR, 413 PAYLOAD_TOO_LARGE) costs only those events
+(``_sender``); any other 4xx (403, SESSION_ENDED, SESSION_SEALED, ...) is final for the session: the sender logs it,
+counts the session's remaining events as rejected and stops sending for it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -45,6 +46,8 @@ class SendResult:
     outcome: Outcome
     detail: str = ""
     code: str = ""
+    status: int = 0
+    details: dict[str, Any] = field(default_factory=dict)  # the error body's ``details`` (API.md "Errors")
 
 
 class Transport(Protocol):
@@ -67,7 +70,14 @@ def classify_response(batch: Batch, status: int, body: bytes) -> SendResult:
             return SendResult(Outcome.STORED, "already stored")
     if status == 403:
         code = code or "FORBIDDEN"
-    return SendResult(Outcome.REJECTED, f"HTTP {status} {code or '(no code)'}: {error.get('message', '')}", code)
+    details = error.get("details")
+    return SendResult(
+        Outcome.REJECTED,
+        f"HTTP {status} {code or '(no code)'}: {error.get('message', '')}",
+        code,
+        status,
+        details if isinstance(details, dict) else {},
+    )
 
 
 def _error_of(body: bytes) -> dict[str, Any]:

@@ -10,10 +10,18 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
-from agentops_server.dynamodb import INLINE_LIMIT, SEGMENT_SIZE, DynamoDBChainStore
-from agentops_server.store import StoredBatch
+from agentops_server.dynamodb import INLINE_LIMIT, LIST_SHARDS, SEGMENT_SIZE, DynamoDBChainStore, _list_shard
+from agentops_server.store import ArchiveRef, SessionListQuery, StoredBatch
 
-from tests.unit.server.store_contract import IDLE_SECONDS, T0, ChainStoreContract, make_batch, new_session
+from tests.unit.server.store_contract import (
+    IDLE_SECONDS,
+    T0,
+    ChainStoreContract,
+    end_session,
+    list_all,
+    make_batch,
+    new_session,
+)
 
 
 @pytest.fixture
@@ -174,3 +182,62 @@ def test_an_active_session_gets_its_real_due_time_once(store: DynamoDBChainStore
     assert refreshed["due_at"]["S"] == "2026-01-01T13:59:50.000000Z"
     assert store.due_for_sealing(check_at, 10) == []  # no longer a candidate: nothing read or written for it
     assert _head_item(store, session_id) == refreshed
+
+
+# --- listing ------------------------------------------------------------------------------------------------------
+LISTING_KEYS = ("list_pk", "list_sk", "agent_pk", "agent_id")
+
+
+def test_listing_keys_are_written_once_and_never_move(store: DynamoDBChainStore) -> None:
+    """KEYS_ONLY indexes whose keys never change: a session costs one write per listing index, at its creation."""
+    session_id = new_session(store, agent_id="refund-agent")
+    created = {name: _head_item(store, session_id)[name] for name in LISTING_KEYS}
+    end_session(store, session_id)
+    store.mark_sealing(session_id)
+    archive = ArchiveRef("bucket", f"sessions/{session_id}.jsonl", "v1", "f" * 64)
+    store.mark_sealed(session_id, archive, T0 + timedelta(seconds=5), "AUTHORITATIVE_EVIDENCE", ())
+    assert {name: _head_item(store, session_id)[name] for name in LISTING_KEYS} == created
+
+
+def test_listing_reads_only_the_listing_indexes_and_the_heads(store: DynamoDBChainStore) -> None:
+    for n in range(6):
+        new_session(store, started_at=T0 + timedelta(seconds=n), agent_id="a")
+    calls: list[tuple[str, str | None]] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append((model.name, params.get("IndexName")))
+
+    store._client.meta.events.register("provide-client-params.dynamodb.*", record)
+    list_all(store, SessionListQuery(limit=2))
+    list_all(store, SessionListQuery(limit=2, agent_id="a", status="OPEN"))
+    assert calls
+    assert set(calls) <= {("Query", "SessionsByStart"), ("Query", "SessionsByAgent"), ("BatchGetItem", None)}
+
+
+def test_a_sparse_status_is_listed_completely_within_the_read_budget(store: DynamoDBChainStore) -> None:
+    """Each request reads at most LIST_SHARD_PAGES pages per shard; a rare status then comes in short pages, each
+    ending where the reading stopped, and paging on finds every session exactly once."""
+    sessions: list[str] = []
+    while len(sessions) < 12:  # all in one shard, so the pages below do not depend on how ids hash
+        session_id = str(uuid.uuid4())
+        if _list_shard(session_id) == 0:
+            store.create_session(session_id, "owner", T0 + timedelta(seconds=len(sessions)))
+            sessions.append(session_id)
+    end_session(store, sessions[0])
+    end_session(store, sessions[5])
+    queries: list[int] = []
+    store._client.meta.events.register("provide-client-params.dynamodb.Query", lambda **_: queries.append(1))
+    with patch("agentops_server.dynamodb.LIST_FILTERED_PAGE", 2), patch("agentops_server.dynamodb.LIST_SHARD_PAGES", 1):
+        found, sizes = list_all(store, SessionListQuery(limit=5, status="ENDED"))
+    assert found == [sessions[5], sessions[0]]
+    # Two new index entries per request (and the previous page's last again): 11-10, 9-8, 7-6, 5-4, 3-2, 1-0.
+    assert sizes == [0, 0, 1, 0, 0, 1]
+    assert len(queries) == LIST_SHARDS * len(sizes)
+
+
+def test_an_agent_id_too_long_for_a_key_and_holding_the_separator_is_listed(store: DynamoDBChainStore) -> None:
+    agent_id = "team#" + "x" * 5000
+    session_id = new_session(store, agent_id=agent_id)
+    new_session(store, agent_id="team")
+    page = store.list_sessions(SessionListQuery(limit=5, agent_id=agent_id))
+    assert [(head.session_id, head.agent_id) for head in page.heads] == [(session_id, agent_id)]

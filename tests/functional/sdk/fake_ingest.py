@@ -1,5 +1,10 @@
 """A fake ingestion service for the SDK's functional tests: API.md's append semantics, minimally, plus faults.
 
+Every batch first goes through the service's own request validation (``agentops_server.validation``: strict I-JSON,
+ELS section 3 payload types, redaction siblings), answered with the service's status, code and details, so what the
+fake accepts the real service accepts. ``refusal``, when set, is asked about every validated batch and may refuse it
+the way a service with stricter rules would (a scripted 4xx).
+
 It keeps what a real server keeps per session (the chain it built with ``agentops_verify.chain_event``, authority
 ``server``), treats a re-sent stored batch as an idempotent 200, answers 409 SEQUENCE_CONFLICT with the head for
 anything else that does not start at the next sequence number, and refuses requests without a SigV4
@@ -18,12 +23,17 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from agentops_verify import PRODUCER_FIELDS, canonicalize, chain_event, loads
+from agentops_server.errors import ApiError
+from agentops_server.validation import unbacked_redaction, validate_batch
+from agentops_verify import PRODUCER_FIELDS, canonicalize, chain_event
+
+# A scripted refusal: given the batch's events, None to accept or (status, error body) to refuse.
+Refusal = Callable[[list[dict[str, Any]]], tuple[int, dict[str, Any]] | None]
 
 
 class FakeIngest:
@@ -35,6 +45,8 @@ class FakeIngest:
         self.requests = 0
         self.stall_seconds = 2.0
         self.authorizations: list[str] = []
+        self.refusal: Refusal | None = None
+        self.refused: list[tuple[int, dict[str, Any]]] = []  # every 4xx the fake answered, in order
 
     def chain_bytes(self, session_id: str) -> bytes:
         with self.lock:
@@ -57,12 +69,25 @@ class FakeIngest:
         }
 
     def append(self, session_id: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        status, answer = self._append(session_id, body)
+        if 400 <= status < 500:
+            self.refused.append((status, answer))
+        return status, answer
+
+    def _append(self, session_id: str, body: bytes) -> tuple[int, dict[str, Any]]:
         try:
-            events = loads(body)["events"]
-        except (ValueError, KeyError, TypeError):
-            return 400, _error("INVALID_JSON", {})
-        if not events:
-            return 400, _error("EMPTY_BATCH", {})
+            events = [dict(event) for event in validate_batch(body, session_id).events]
+            for index, event in enumerate(events):
+                unbacked = unbacked_redaction(event["payload"])
+                if unbacked is not None:
+                    problem = "is [REDACTED] without a string <key>_hash sibling (ELS section 3)"
+                    raise ApiError("VALIDATION_ERROR", problem, {"errors": [_error_entry(index, unbacked, problem)]})
+        except ApiError as exc:
+            return exc.status, exc.body()
+        if self.refusal is not None:
+            refused = self.refusal(events)
+            if refused is not None:
+                return refused
         first = events[0]["sequence_number"]
         if [event["sequence_number"] for event in events] != list(range(first, first + len(events))):
             return 400, _error("NON_CONTIGUOUS_BATCH", {})
@@ -111,6 +136,10 @@ class FakeIngest:
 
 def _client_form(event: dict[str, Any]) -> dict[str, Any]:
     return {key: event.get(key) for key in PRODUCER_FIELDS}
+
+
+def _error_entry(index: int, field: str, problem: str) -> dict[str, Any]:
+    return {"event_index": index, "field": field, "problem": problem}
 
 
 def _error(code: str, details: dict[str, Any]) -> dict[str, Any]:

@@ -102,7 +102,13 @@ def test_a_tool_calling_run_becomes_a_verifying_session_without_its_content(inge
     assert result["result_hash"] == payload_hash({"order_id": "A1", "status": "delivered"})
     assert failed_call["tool_name"] == "refund"
     assert by_type["ERROR"] == [
-        {"error_type": "GatewayDownError", "message": "payment gateway timed out", "fatal": False}
+        {
+            "error_type": "GatewayDownError",
+            "message": "payment gateway timed out",
+            "fatal": False,
+            "tool_id": failed_call["tool_id"],  # the failing tool's call, not just "an error happened"
+            "tool_name": "refund",
+        }
     ]
     assert b"dana@example.com" not in fake.chain_bytes(session.session_id)
 

@@ -43,6 +43,7 @@ def test_an_instrumented_agent_run_becomes_one_verifying_session(
     messages = [{"role": "user", "parts": [{"type": "text", "content": "weather in Paris?"}]}]
 
     with tracer.start_as_current_span("invoke_agent planner") as agent_span:
+        trace_id = agent_span.get_span_context().trace_id
         agent_span.set_attribute("gen_ai.operation.name", "invoke_agent")
         agent_span.set_attribute("gen_ai.agent.name", "planner")
         with tracer.start_as_current_span("chat gpt-4o") as chat:
@@ -86,6 +87,7 @@ def test_an_instrumented_agent_run_becomes_one_verifying_session(
     start, request, response, call, result, end = (event["payload"] for event in chain)
     # Spans end children first: the session starts with the first GenAI span to end, before the agent span.
     assert start["agent_id"] == "otel-agent"
+    assert start["tags"] == [f"otel.trace_id:{trace_id:032x}"]
     assert request == {
         "model": "gpt-4o",
         "provider": "openai",
@@ -122,6 +124,7 @@ def test_spans_of_one_conversation_share_a_session_that_ends_at_shutdown(
     chain = stored_chain(fake, _only_session(fake))
     assert [event["event_type"] for event in chain].count("MODEL_REQUEST") == 2
     assert chain[0]["payload"]["conversation_id"] == "conv-1"
+    assert chain[0]["payload"]["tags"][1:] == ["gen_ai.conversation.id:conv-1"]
     assert chain[-1]["event_type"] == "SESSION_END"
 
 
@@ -152,7 +155,12 @@ def test_a_failed_tool_span_records_an_error_and_fails_the_trace_session(
         "SESSION_END",
     ]
     assert chain[2]["payload"]["status"] == "error"
-    assert chain[3]["payload"] == {"error_type": "TimeoutError", "message": "gateway timed out", "fatal": False}
+    assert chain[3]["payload"] == {
+        "error_type": "TimeoutError",
+        "message": "gateway timed out",
+        "fatal": False,
+        "tool_id": chain[1]["payload"]["tool_id"],  # the failing tool's call
+    }
     assert chain[-1]["payload"]["status"] == "failure"
 
 
@@ -258,3 +266,31 @@ def test_without_an_idle_time_a_conversation_stays_open_until_shutdown(ingest: I
         assert fake.event_types(_only_session(fake))[-1] == "MODEL_RESPONSE"
     finally:
         client.close(timeout=1)
+
+
+def test_the_session_of_a_trace_can_be_found_from_its_trace_id(ingest: Ingest) -> None:
+    fake, endpoint = ingest
+    client = AgentOpsClient(endpoint, flush_interval=0.05)
+    exporter = AgentOpsSpanExporter(client)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("agent")
+    trace_ids = []
+    for conversation in ("conv-a", "conv-a", None):
+        with tracer.start_as_current_span("chat") as chat:
+            trace_ids.append(chat.get_span_context().trace_id)
+            chat.set_attributes({"gen_ai.operation.name": "chat", "gen_ai.request.model": "m"})
+            if conversation is not None:
+                chat.set_attribute("gen_ai.conversation.id", conversation)
+    provider.shutdown()
+    assert client.flush(timeout=10)
+    client.close(timeout=1)
+
+    first, second, third = (exporter.session_id_of_trace(trace_id) for trace_id in trace_ids)
+    assert first is not None
+    assert third is not None
+    assert first == second != third  # both traces of the conversation went to its session
+    assert exporter.session_id_of_trace(f"{trace_ids[2]:032X}") == third  # its hex form, either case
+    assert exporter.session_id_of_trace(12345) is None
+    assert set(fake.chains) == {first, third}
+    assert stored_chain(fake, third)[0]["payload"]["tags"] == [f"otel.trace_id:{trace_ids[2]:032x}"]

@@ -104,10 +104,10 @@ class FaultyStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def create_session(self, session_id: str, owner: str, started_at: Any) -> SessionHead:
+    def create_session(self, session_id: str, owner: str, started_at: Any, agent_id: str | None = None) -> SessionHead:
         return self.plan.run(
             "create_session",
-            lambda: self.inner.create_session(session_id, owner, started_at),
+            lambda: self.inner.create_session(session_id, owner, started_at, agent_id),
             refused=_store_refusal(self.plan),
             conditional=lambda: SessionExistsError(owner),
         )

@@ -21,6 +21,7 @@ Grant = tuple[str, str]  # (action, resource as written in the template, intrins
 
 TABLE = "${ChainTable.Arn}"
 SEAL_INDEX = "${ChainTable.Arn}/index/SealDue"
+LIST_INDEXES = ["${ChainTable.Arn}/index/SessionsByStart", "${ChainTable.Arn}/index/SessionsByAgent"]
 BUCKET = "${ArchiveBucket.Arn}"
 SESSIONS = "${ArchiveBucket.Arn}/sessions/*"
 KEYS = "${ArchiveBucket.Arn}/keys/*"
@@ -45,7 +46,8 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         | grants(["kms:Sign", "kms:GetPublicKey", "kms:DescribeKey"], [SEAL_KEY])
     ),
     "ChainFunction": (
-        grants(["dynamodb:GetItem", "dynamodb:Query"], [TABLE])
+        grants(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"], [TABLE])
+        | grants(["dynamodb:Query"], LIST_INDEXES)
         | grants(["s3:GetObject", "s3:GetObjectVersion"], [SESSIONS])
     ),
     "ReplayFunction": (

@@ -24,6 +24,7 @@ ROUTES_NEEDING_IDENTITY = [
     ("GET", "/v1/sessions/{id}/chain", None),
     ("POST", "/v1/sessions/{id}/exports", {"format": "json"}),
     ("GET", "/v1/keys", None),
+    ("GET", "/v1/sessions", None),
 ]
 
 
@@ -105,11 +106,12 @@ def test_health_is_the_only_route_answering_without_identity(local_stack: LocalS
 
 def test_an_agent_policy_reaches_no_read_route_of_any_session() -> None:
     """Per-session reads are not owner-checked by the service: they are granted by IAM, to auditors only. An agent
-    holding ``AgentPolicy`` can therefore read neither another agent's session nor its own."""
+    holding ``AgentPolicy`` can therefore read neither another agent's session nor its own, nor list sessions."""
     template = cfn_yaml.load(str(TEMPLATE))
     agent_routes = invokable_routes(template, "AgentPolicy")
     assert agent_routes == {"POST /v1/sessions/{session_id}/events"}
     reads = {
+        "GET /v1/sessions",
         "GET /v1/sessions/{session_id}",
         "GET /v1/sessions/{session_id}/replay",
         "GET /v1/sessions/{session_id}/chain",

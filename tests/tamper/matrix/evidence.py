@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentops_verify import Policy, Report, TrustStore, canonicalize, load_pem_public_key, verify_bytes
+from agentops_verify import LogChecks, Policy, Report, TrustStore, canonicalize, load_pem_public_key, verify_bytes
 
 from tests.support.chains import Event, to_jsonl
 from tests.support.keys import TestSigner
@@ -44,6 +44,9 @@ def fails(code: str, sequence: int | None) -> Verdict:
 
 @dataclass(frozen=True)
 class Evidence:
+    """The evidence file's bytes and what the auditor adds: trusted seal keys, pinned key ids, policy options and,
+    for the evidence log (LOG.md sections 6 and 7), pinned log keys, a log proof and a receipts file's lines."""
+
     data: bytes
     trusted: tuple[TestSigner, ...] = ()
     pinned_ids: tuple[str, ...] = ()
@@ -51,6 +54,10 @@ class Evidence:
     require_authoritative: bool = False
     accept_unsigned_seals: bool = False
     expected_warnings: frozenset[str] = field(default_factory=frozenset)
+    log_keys: tuple[TestSigner, ...] = ()
+    log_proof: Any = None
+    receipts: tuple[bytes, ...] | None = None
+    require_log_inclusion: bool = False
 
     def trust_store(self) -> TrustStore:
         return TrustStore([load_pem_public_key(s.public_key_pem) for s in self.trusted], self.pinned_ids)
@@ -60,11 +67,20 @@ class Evidence:
             reject_local_authority=self.reject_local_authority,
             require_authoritative=self.require_authoritative,
             accept_unsigned_seals=self.accept_unsigned_seals,
+            require_log_inclusion=self.require_log_inclusion,
         )
+
+    def log_checks(self) -> LogChecks | None:
+        if not (self.log_keys or self.log_proof is not None or self.receipts is not None or self.require_log_inclusion):
+            return None
+        keys = tuple(load_pem_public_key(s.public_key_pem) for s in self.log_keys)
+        return LogChecks(keys=keys, proof=self.log_proof, receipts=self.receipts)
 
 
 def verify(evidence: Evidence) -> Report:
-    return verify_bytes(evidence.data, trust=evidence.trust_store(), policy=evidence.policy())
+    return verify_bytes(
+        evidence.data, trust=evidence.trust_store(), policy=evidence.policy(), log=evidence.log_checks()
+    )
 
 
 def verdict_of(report: Report) -> Verdict:
@@ -103,6 +119,7 @@ def export_document(
     *,
     public_keys: Sequence[dict[str, str]] = (),
     withheld: Sequence[int] = (),
+    log_proof: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An export document of ELS section 9 whose stated class and report are the verifier's own."""
     shown = copy.deepcopy(list(events))
@@ -122,6 +139,7 @@ def export_document(
         "public_keys": list(public_keys),
         "generated_at": "2026-01-02T00:00:00Z",
         "generator": "tamper-matrix/1",
+        "log_proof": copy.deepcopy(log_proof),
     }
 
 

@@ -1,6 +1,6 @@
 """A sample of the tamper matrix run through ``python -m agentops_verify`` as an auditor would: the evidence file, the
-trusted key as a PEM file (or a pinned key id for export documents), the policy flags; same verdict, and the exit
-status says PASS (0) or FAIL (1)."""
+trusted key as a PEM file (or a pinned key id for export documents), the policy flags, the log keys, log proof and
+receipts as files; same verdict, and the exit status says PASS (0) or FAIL (1)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,11 @@ SAMPLE = {
     "export_report_edited",
     "selective_export_withheld_event_timestamp_altered",
     "genuine_selective_export",
+    "genuine_session_with_its_log_proof",
+    "log_proof_inclusion_hash_edited",
+    "sealed_session_without_a_log_proof_under_require_log_inclusion",
+    "export_with_its_log_proof",
+    "acknowledged_event_changed_rechained_and_sealed_by_the_service",
 }
 SAMPLED = [attack for attack in ATTACKS if attack.name in SAMPLE]
 
@@ -47,6 +52,20 @@ def cli_arguments(evidence: Evidence, folder: Path) -> list[str]:
         arguments.append("--require-authoritative")
     if evidence.accept_unsigned_seals:
         arguments.append("--accept-unsigned-seals")
+    for number, signer in enumerate(evidence.log_keys):
+        key_file = folder / f"log-key-{number}.pem"
+        key_file.write_text(signer.public_key_pem)
+        arguments += ["--log-key", str(key_file)]
+    if evidence.log_proof is not None:
+        proof_file = folder / "log-proof.json"
+        proof_file.write_text(json.dumps(evidence.log_proof))
+        arguments += ["--log-proof", str(proof_file)]
+    if evidence.receipts is not None:
+        receipts_file = folder / "receipts.jsonl"
+        receipts_file.write_bytes(b"".join(evidence.receipts))
+        arguments += ["--receipts", str(receipts_file)]
+    if evidence.require_log_inclusion:
+        arguments.append("--require-log-inclusion")
     evidence_file = folder / "evidence.jsonl"
     evidence_file.write_bytes(evidence.data)
     return [*arguments, str(evidence_file)]

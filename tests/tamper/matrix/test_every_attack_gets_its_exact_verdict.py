@@ -39,6 +39,15 @@ from tests.tamper.matrix.evidence import (
     verdict_of,
     verify,
 )
+from tests.tamper.matrix.log import (
+    checkpoint_with_root,
+    deployment_log,
+    edited_proof,
+    flipped_hash,
+    genuine_proof,
+    log_signed_by,
+    receipts,
+)
 from tests.tamper.matrix.world import SEAL, World, event_like, world
 
 # DER SubjectPublicKeyInfo of a P-256 key up to its point, for a compressed point (RFC 5480; 33 octets follow).
@@ -120,6 +129,33 @@ def attacker_export(w: World) -> dict[str, object]:
     forged = reseal(forged_rewrite(w), w.attacker)
     report = verify(Evidence(jsonl(forged), (w.attacker,)))
     return export_document(forged, report, public_keys=[w.attacker.key_entry()])
+
+
+def logged(w: World, data: bytes, proof: object, **options: object) -> Evidence:
+    """Evidence checked by an auditor who pins the deployment's key for seals and checkpoints, gives the session's
+    log proof and requires log inclusion (LOG.md section 6)."""
+    return Evidence(
+        data,
+        (w.current,),
+        log_keys=(w.current,),
+        log_proof=proof,
+        require_log_inclusion=True,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def with_receipts(w: World, events: list[Event]) -> Evidence:
+    """``events`` checked against the receipts the agent kept while the genuine session was recorded."""
+    return Evidence(jsonl(events), (w.current,), receipts=receipts(w.sealed))
+
+
+def logged_export(w: World, proof: object, *, log_keys: tuple[TestSigner, ...]) -> Evidence:
+    """An export carrying ``proof`` as its ``log_proof``, checked with log inclusion required."""
+    report = verify(trusted(w, jsonl(w.sealed)))
+    document = export_document(w.sealed, report, public_keys=[w.current.key_entry()], log_proof=proof)  # type: ignore[arg-type]
+    return Evidence(
+        document_bytes(document), pinned_ids=(w.current.key_id,), log_keys=log_keys, require_log_inclusion=True
+    )
 
 
 def edited_export(w: World, edit: Callable[[dict[str, object]], None], withheld: tuple[int, ...] = ()) -> Evidence:
@@ -760,6 +796,89 @@ ATTACKS: list[Attack] = [
             lambda d: set_path(d, "public_keys", [{**w.attacker.key_entry(), "signer_key_id": w.current.key_id}]),
         ),
         fails("INVALID_FIELD", None),  # ELS rev 2: a public_keys entry whose id is not its key's fingerprint
+    ),
+    # --- the evidence log (LOG.md section 6): a log proof checked after the chain --------------------------------
+    Attack(
+        "genuine_session_with_its_log_proof",
+        lambda w: logged(w, jsonl(w.sealed), genuine_proof()),
+        passes(AUTHORITATIVE),
+    ),
+    Attack(
+        "log_proof_leaf_edited_to_another_event_count",
+        lambda w: logged(w, jsonl(w.sealed), edited_proof("leaf.event_count", SEAL + 2)),
+        fails("LOG_PROOF_INVALID", None),
+    ),
+    Attack(
+        "log_proof_inclusion_hash_edited",
+        lambda w: logged(
+            w, jsonl(w.sealed), edited_proof("inclusion_proof.0", flipped_hash(genuine_proof()["inclusion_proof"][0]))
+        ),
+        fails("LOG_PROOF_INVALID", None),
+    ),
+    Attack(
+        "log_proof_checkpoint_root_edited_signature_kept",
+        lambda w: logged(
+            w,
+            jsonl(w.sealed),
+            edited_proof("checkpoint", checkpoint_with_root(genuine_proof()["checkpoint"], bytes(32))),
+        ),
+        fails("LOG_PROOF_INVALID", None),
+    ),
+    Attack(
+        "log_of_the_same_sessions_signed_by_an_unpinned_key",
+        lambda w: logged(w, jsonl(w.sealed), log_signed_by(w, w.attacker).proof(1)),
+        fails("LOG_PROOF_INVALID", None),
+    ),
+    Attack(
+        "log_proof_of_another_session",
+        lambda w: logged(w, jsonl(w.sealed), deployment_log().proof(0)),
+        fails("LOG_PROOF_INVALID", None),
+    ),
+    Attack(
+        # A validly sealed older version of the session: the seal cannot tell, the log's leaf can.
+        "rollback_to_an_earlier_sealed_version_with_the_genuine_log_proof",
+        lambda w: logged(w, jsonl(rollback(w)), genuine_proof()),
+        fails("LOG_PROOF_INVALID", None),
+    ),
+    Attack(
+        "logged_archive_with_a_byte_added",
+        lambda w: logged(w, jsonl(w.sealed) + b"\n", genuine_proof()),
+        fails("LOG_PROOF_INVALID", None),
+    ),
+    Attack(
+        "sealed_session_without_a_log_proof_under_require_log_inclusion",
+        lambda w: logged(w, jsonl(w.sealed), None),
+        fails("POLICY_VIOLATION", None),
+    ),
+    Attack(
+        "export_with_its_log_proof",
+        lambda w: logged_export(w, genuine_proof(), log_keys=(w.current,)),
+        passes(AUTHORITATIVE),
+    ),
+    Attack(
+        "export_log_proof_leaf_edited",
+        lambda w: logged_export(
+            w, edited_proof("leaf.seal_timestamp", "2026-01-01T13:00:00.000Z"), log_keys=(w.current,)
+        ),
+        fails("LOG_PROOF_INVALID", None),
+    ),
+    Attack(
+        "export_log_proof_without_a_log_key_under_require_log_inclusion",
+        lambda w: logged_export(w, genuine_proof(), log_keys=()),
+        fails("POLICY_VIOLATION", None),
+    ),
+    # --- receipts (LOG.md section 7): what the service acknowledged against what it sealed -------------------------
+    Attack("genuine_session_with_its_receipts", lambda w: with_receipts(w, w.chain()), passes(AUTHORITATIVE)),
+    Attack(
+        # The service (or whoever can write its table) rewrites an acknowledged event, rechains and seals.
+        "acknowledged_event_changed_rechained_and_sealed_by_the_service",
+        lambda w: with_receipts(w, reseal(forged_rewrite(w), w.current)),
+        fails("RECEIPT_MISMATCH", 3),
+    ),
+    Attack(
+        "acknowledged_events_cut_off_before_sealing",
+        lambda w: with_receipts(w, rollback(w)),
+        fails("RECEIPT_MISMATCH", 4),
     ),
 ]
 

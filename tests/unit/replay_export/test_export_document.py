@@ -162,10 +162,13 @@ def test_pii_findings_locate_personal_data_without_repeating_it() -> None:
     assert b"4111111111111111" not in json.dumps(findings).encode()
 
 
-def test_withheld_payloads_are_not_scanned() -> None:
+def test_withheld_payloads_report_the_kinds_they_hold_without_pointers() -> None:
     findings = loads(export_of(sealed_chain(), [5]).body)["pii_findings"]
 
-    assert findings == []
+    assert findings == [
+        {"sequence_number": 5, "kind": "PHONE_NUMBER", "pointer": None},
+        {"sequence_number": 5, "kind": "PAYMENT_CARD_NUMBER", "pointer": None},
+    ]
 
 
 def test_edited_export_fails_verification(tmp_path: Path) -> None:
@@ -238,4 +241,5 @@ def test_withheld_export_pii_findings_leak_no_member_names(withhold: bool | list
 
     assert PATIENT.encode() not in body
     assert b"patients" not in body
-    assert all(finding["pointer"] is None for finding in loads(body)["pii_findings"] if finding["sequence_number"] == 3)
+    withheld_findings = [finding for finding in loads(body)["pii_findings"] if finding["sequence_number"] == 3]
+    assert withheld_findings == [{"sequence_number": 3, "kind": "EMAIL_ADDRESS", "pointer": None}]

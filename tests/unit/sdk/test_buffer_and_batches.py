@@ -88,7 +88,7 @@ def test_drops_separated_by_a_delivered_event_make_two_log_drops_with_cumulative
     ]
 
 
-def test_invalid_nested_value_is_counted_and_gets_no_sequence_number() -> None:
+def test_an_invalid_nested_value_costs_only_its_event_and_a_log_drop_states_the_loss_in_its_place() -> None:
     buffer = Buffer(max_buffer=10, batch_size=100)
     state = _session(buffer)
     buffer.append(state, "MODEL_REQUEST", {"model": "m", "parameters": {"temperature": float("nan")}})
@@ -97,7 +97,30 @@ def test_invalid_nested_value_is_counted_and_gets_no_sequence_number() -> None:
 
     events = _drain(buffer, state)
 
-    assert [(e["event_type"], e["sequence_number"]) for e in events] == [("SESSION_START", 0), ("TOOL_CALL", 1)]
+    assert [(e["event_type"], e["sequence_number"]) for e in events] == [
+        ("SESSION_START", 0),
+        ("LOG_DROP", 1),
+        ("LOG_DROP", 2),
+        ("TOOL_CALL", 3),
+    ]
+    assert [e["payload"] for e in events[1:3]] == [
+        {
+            "dropped_count": 1,
+            "cumulative_drops": 1,
+            "drop_reason": "SDK_CRASH",
+            "sequence_range": [1, 1],
+            "refused_by": "sdk",
+            "problem": "not I-JSON (ELS section 2): nan is not a JSON number",
+        },
+        {
+            "dropped_count": 1,
+            "cumulative_drops": 2,
+            "drop_reason": "SDK_CRASH",
+            "sequence_range": [2, 2],
+            "refused_by": "sdk",
+            "problem": "not I-JSON (ELS section 2): string contains a lone surrogate",
+        },
+    ]
     assert buffer.counters.invalid == 2
     assert buffer.is_idle()
     assert buffer.pending == 0
@@ -146,14 +169,15 @@ def test_a_batch_never_exceeds_the_request_size_limit() -> None:
     assert sequences == list(range(11))
 
 
-def test_an_event_over_256_kib_is_counted_invalid_and_not_sent() -> None:
+def test_an_event_over_256_kib_is_counted_invalid_and_a_log_drop_is_sent_instead() -> None:
     buffer = Buffer(max_buffer=100, batch_size=100)
     state = _session(buffer)
     buffer.append(state, "TOOL_CALL", {"tool_name": "t", "args": "x" * 300_000})
 
     events = _drain(buffer, state)
 
-    assert [e["event_type"] for e in events] == ["SESSION_START"]
+    assert [e["event_type"] for e in events] == ["SESSION_START", "LOG_DROP"]
+    assert events[1]["payload"]["problem"].startswith("the event is over 261120 bytes in canonical form")
     assert buffer.counters.invalid == 1
 
 

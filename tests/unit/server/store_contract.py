@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,8 +11,10 @@ import pytest
 from agentops_server.store import (
     ArchiveRef,
     ChainStore,
+    ListPosition,
     SequenceConflictError,
     SessionExistsError,
+    SessionListQuery,
     SigningKeyRecord,
     StoredBatch,
 )
@@ -67,10 +70,37 @@ def make_batch(
     )
 
 
-def new_session(store: ChainStore, owner: str = "arn:aws:iam::111122223333:user/agent") -> str:
+def new_session(
+    store: ChainStore,
+    owner: str = "arn:aws:iam::111122223333:user/agent",
+    *,
+    started_at: datetime = T0,
+    agent_id: str | None = None,
+) -> str:
     session_id = str(uuid.uuid4())
-    store.create_session(session_id, owner, T0)
+    store.create_session(session_id, owner, started_at, agent_id=agent_id)
     return session_id
+
+
+def end_session(store: ChainStore, session_id: str) -> None:
+    batch = make_batch(session_id, 0, 2, None, end=True)
+    store.put_batch(batch)
+    store.advance_head(batch)
+
+
+def list_all(store: ChainStore, query: SessionListQuery) -> tuple[list[str], list[int]]:
+    """Every session id the query admits, by following next positions; and the size of each page."""
+    found: list[str] = []
+    sizes: list[int] = []
+    while True:
+        page = store.list_sessions(query)
+        assert len(page.heads) <= query.limit
+        found.extend(head.session_id for head in page.heads)
+        sizes.append(len(page.heads))
+        if page.next_position is None:
+            return found, sizes
+        assert len(sizes) < 100, "the listing does not advance"
+        query = replace(query, older_than=page.next_position)
 
 
 class ChainStoreContract:
@@ -192,3 +222,58 @@ class ChainStoreContract:
         store.record_signing_key(later)
         store.record_signing_key(other)
         assert store.signing_keys() == [first, other]
+
+    # --- listing (API.md GET /v1/sessions) ------------------------------------------------------------------------
+    def test_listing_is_newest_first_with_the_recorded_agent(self, store: ChainStore) -> None:
+        sessions = [new_session(store, started_at=T0 + timedelta(seconds=n), agent_id=f"agent-{n}") for n in range(4)]
+        page = store.list_sessions(SessionListQuery(limit=10))
+        assert [head.session_id for head in page.heads] == sessions[::-1]
+        assert [head.agent_id for head in page.heads] == ["agent-3", "agent-2", "agent-1", "agent-0"]
+        assert page.next_position is None
+
+    def test_listing_pages_give_every_session_once_in_order(self, store: ChainStore) -> None:
+        started = {new_session(store, started_at=T0 + timedelta(seconds=n % 5)): n % 5 for n in range(11)}
+        expected = sorted(started, key=lambda session_id: (started[session_id], session_id), reverse=True)
+        found, sizes = list_all(store, SessionListQuery(limit=4))
+        assert found == expected  # same start times are ordered by session id, so no page boundary splits them
+        assert sizes == [4, 4, 3]
+
+    def test_listing_by_agent_holds_only_that_agents_sessions(self, store: ChainStore) -> None:
+        mine = [new_session(store, started_at=T0 + timedelta(seconds=n), agent_id="refund-agent") for n in range(3)]
+        for n in range(3):
+            new_session(store, started_at=T0 + timedelta(seconds=n), agent_id="refund-agent-2")
+        new_session(store, started_at=T0, agent_id=None)
+        found, _ = list_all(store, SessionListQuery(limit=2, agent_id="refund-agent"))
+        assert found == mine[::-1]
+        assert list_all(store, SessionListQuery(limit=2, agent_id="nobody"))[0] == []
+
+    def test_listing_by_status_follows_the_head(self, store: ChainStore) -> None:
+        sessions = [new_session(store, started_at=T0 + timedelta(seconds=n), agent_id="a") for n in range(6)]
+        for session_id in sessions[1::2]:
+            end_session(store, session_id)
+        store.mark_sealing(sessions[5])
+        assert list_all(store, SessionListQuery(limit=2, status="ENDED"))[0] == [sessions[3], sessions[1]]
+        assert list_all(store, SessionListQuery(limit=2, status="SEALING"))[0] == [sessions[5]]
+        assert list_all(store, SessionListQuery(limit=2, status="OPEN", agent_id="a"))[0] == sessions[4::-2]
+
+    def test_listing_time_bounds_are_exclusive(self, store: ChainStore) -> None:
+        sessions = [new_session(store, started_at=T0 + timedelta(seconds=n)) for n in range(5)]
+        query = SessionListQuery(
+            limit=10, started_after=T0 + timedelta(seconds=1), started_before=T0 + timedelta(seconds=4)
+        )
+        assert list_all(store, query)[0] == [sessions[3], sessions[2]]
+        just_after = SessionListQuery(limit=10, started_after=T0 + timedelta(seconds=3, microseconds=-1))
+        assert list_all(store, just_after)[0] == [sessions[4], sessions[3]]
+
+    def test_listing_resumes_strictly_after_a_position(self, store: ChainStore) -> None:
+        sessions = [new_session(store, started_at=T0 + timedelta(seconds=n)) for n in range(3)]
+        middle = store.get_head(sessions[1])
+        assert middle is not None
+        page = store.list_sessions(SessionListQuery(limit=10, older_than=ListPosition.of(middle)))
+        assert [head.session_id for head in page.heads] == [sessions[0]]
+
+    def test_listing_an_empty_range_is_empty(self, store: ChainStore) -> None:
+        new_session(store, started_at=T0)
+        empty = SessionListQuery(limit=5, started_after=T0 + timedelta(days=1))
+        assert store.list_sessions(empty).heads == ()
+        assert store.list_sessions(empty).next_position is None

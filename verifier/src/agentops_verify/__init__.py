@@ -28,7 +28,6 @@ from ._codes import (
     LOAD_ERROR,
     LOG_DROP_PRESENT,
     LOG_PROOF_INVALID,
-    LOG_VIOLATION_CODES,
     MALFORMED_JSON,
     MISSING_FIELD,
     MISSING_SESSION_END,
@@ -82,6 +81,7 @@ from ._jcs import MAX_DEPTH, MAX_SAFE_INTEGER, ObjectTemplate, canonicalize
 from ._json import check_depth, loads
 from ._keys import KeyLookup, TrustStore, is_key_id, parse_key_entry, parse_key_file
 from ._leaf import LEAF_KEYS, LEAF_VERSION, LeafError, LogLeaf, SealedChainFacts
+from ._logchecks import LogChecks
 from ._logproof import LogInclusion, LogProof, LogProofCheck, decode_hashes, encode_hashes, verify_log_proof
 from ._merkle import (
     EMPTY_ROOT,
@@ -190,7 +190,6 @@ __all__ = [
     "LOG_DROP",
     "LOG_DROP_PRESENT",
     "LOG_PROOF_INVALID",
-    "LOG_VIOLATION_CODES",
     "MALFORMED_JSON",
     "MAX_DEPTH",
     "MAX_SAFE_INTEGER",
@@ -246,6 +245,7 @@ __all__ = [
     "KeyFormatError",
     "KeyLookup",
     "LeafError",
+    "LogChecks",
     "LogInclusion",
     "LogLeaf",
     "LogProof",

@@ -5,6 +5,12 @@ its own result line and a LOAD_ERROR report. Exit status: 2 when the command cou
 an unreadable or unusable key) or any file could not be read, since then not everything asked for was checked; else
 1 when any session fails (or misses the policy); else 0. Text output follows ``aws cloudtrail validate-logs``: one
 tab-separated line per file, then the details, then ``N/M sessions valid``.
+
+The evidence-log options (LOG.md sections 6 and 7): ``--log-key`` pins checkpoint keys, ``--log-proof`` gives the
+log proof of the one FILE named (a chain file or an export document), ``--receipts`` a receipts file that every FILE
+is checked against (it may hold receipts of many sessions), ``--require-log-inclusion`` is a policy. A log proof, key
+or receipts file that cannot be read or parsed is a usage error (exit 2), as is ``--log-proof`` without
+``--log-key`` or with more than one FILE.
 """
 
 from __future__ import annotations
@@ -19,11 +25,15 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from . import _codes as codes
-from ._ecdsa import KeyFormatError
+from ._ecdsa import KeyFormatError, PublicKey
+from ._errors import MalformedJSONError
 from ._files import verify_file
+from ._json import loads
 from ._keys import TrustStore, is_key_id, parse_key_file
+from ._logchecks import LogChecks
 from ._parallel import default_workers
 from ._policy import Policy, input_failure
+from ._receipts import ReceiptsFormatError, read_receipts
 from ._report import Report, Violation
 
 EXIT_PASS = 0
@@ -53,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             reject_local_authority=arguments.reject_local_authority,
             require_authoritative=arguments.require_authoritative,
             accept_unsigned_seals=arguments.accept_unsigned_seals,
+            require_log_inclusion=arguments.require_log_inclusion,
         )
+        log = _log_checks(arguments)
     except _UsageError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -61,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unreadable = 0
     for path in arguments.files:
         try:
-            reports.append(_verify(path, trust, policy))
+            reports.append(_verify(path, trust, policy, log))
         except OSError as error:
             message = f"cannot read {path}: {error.strerror or error}"
             print(f"{PROG}: error: {message}", file=sys.stderr)
@@ -112,6 +124,29 @@ def _argument_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="count a legacy unsigned server seal as a seal (the original v0.6 classification)",
     )
+    parser.add_argument(
+        "--log-key",
+        metavar="KEY",
+        action="append",
+        default=[],
+        help="a PEM public key file or a GET /v1/keys JSON file whose keys may sign evidence-log checkpoints; "
+        "repeatable. An export document's log_proof is checked only when one is given",
+    )
+    parser.add_argument(
+        "--log-proof",
+        metavar="FILE",
+        help="the JSON answer of GET /v1/sessions/{id}/log-proof for the one FILE named (needs --log-key)",
+    )
+    parser.add_argument(
+        "--require-log-inclusion",
+        action="store_true",
+        help="fail sessions whose inclusion in the evidence log was not verified",
+    )
+    parser.add_argument(
+        "--receipts",
+        metavar="FILE",
+        help="a receipts file kept by the SDK: fail a session whose acknowledged events are missing or differ",
+    )
     parser.add_argument("files", metavar="FILE", nargs="+", help="evidence files to verify")
     return parser
 
@@ -124,24 +159,56 @@ def _trust_store(keys: Sequence[str]) -> TrustStore:
                 raise _UsageError(f"--trusted-key {key}: not 'sha256:' followed by 64 lowercase hex digits")
             store.pin(key)
             continue
-        try:
-            with open(key, "rb") as stream:
-                data = stream.read()
-        except OSError as error:
-            raise _UsageError(f"cannot read key file {key}: {error.strerror or error}") from None
-        try:
-            for public_key in parse_key_file(data):
-                store.add(public_key)
-        except KeyFormatError as error:
-            raise _UsageError(f"bad key file {key}: {error}") from None
+        for public_key in _key_file(key):
+            store.add(public_key)
     return store
 
 
-def _verify(path: str, trust: TrustStore, policy: Policy) -> Report:
+def _key_file(path: str) -> list[PublicKey]:
+    try:
+        return parse_key_file(_read(path, "key file"))
+    except KeyFormatError as error:
+        raise _UsageError(f"bad key file {path}: {error}") from None
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as stream:
+            return stream.read()
+    except OSError as error:
+        raise _UsageError(f"cannot read {what} {path}: {error.strerror or error}") from None
+
+
+def _log_checks(arguments: argparse.Namespace) -> LogChecks | None:
+    """The evidence-log checks asked for, or None when no evidence-log option was given."""
+    keys = tuple(key for path in arguments.log_key for key in _key_file(path))
+    proof = None
+    if arguments.log_proof is not None:
+        if len(arguments.files) != 1:
+            raise _UsageError("--log-proof is the proof of one session: name exactly one FILE with it")
+        if not keys:
+            raise _UsageError("--log-proof needs --log-key: a checkpoint counts only under a pinned log key")
+        try:
+            proof = loads(_read(arguments.log_proof, "log proof"))
+        except MalformedJSONError as error:
+            raise _UsageError(f"log proof {arguments.log_proof} is not JSON: {error}") from None
+    receipts = None
+    if arguments.receipts is not None:
+        receipts = tuple(_read(arguments.receipts, "receipts file").split(b"\n"))
+        try:
+            read_receipts(receipts, "")  # every line is checked, whichever session it names
+        except ReceiptsFormatError as error:
+            raise _UsageError(f"bad receipts file {arguments.receipts}: {error}") from None
+    if not (keys or proof is not None or receipts is not None or arguments.require_log_inclusion):
+        return None
+    return LogChecks(keys=keys, proof=proof, receipts=receipts)
+
+
+def _verify(path: str, trust: TrustStore, policy: Policy, log: LogChecks | None) -> Report:
     """The report for one file; ``OSError`` when it cannot be read."""
     progress = _progress_for(path)
     try:
-        return verify_file(path, trust=trust, policy=policy, progress=progress, workers=_WORKERS)
+        return verify_file(path, trust=trust, policy=policy, progress=progress, workers=_WORKERS, log=log)
     finally:
         if progress is not None:
             _clear_progress()
@@ -218,6 +285,9 @@ def detail_lines(report: Report) -> list[str]:
         lines.append(f"  session end {end}, {report.total_drops} events dropped")
     elif report.event_count:
         lines.append("  checking stopped at the first violation")
+    if report.log is not None:
+        log = report.log
+        lines.append(f"  included in {log['origin']} at index {log['leaf_index']} of tree size {log['tree_size']}")
     for violation in report.violations:
         where = violation.location()
         lines.append(f"  violation {violation.type}{' ' + where if where else ''}: {violation.message}")

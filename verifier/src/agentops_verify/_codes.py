@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
-# ELS section 7, violations (status FAIL).
+# ELS section 7, violations (status FAIL), and those of LOG.md sections 6 and 7.
 LOAD_ERROR: Final = "LOAD_ERROR"
 MALFORMED_JSON: Final = "MALFORMED_JSON"
 EMPTY_LOG: Final = "EMPTY_LOG"
@@ -28,6 +28,9 @@ INVALID_SIGNATURE: Final = "INVALID_SIGNATURE"
 REDACTION_INTEGRITY: Final = "REDACTION_INTEGRITY"
 EXPORT_CLAIM_MISMATCH: Final = "EXPORT_CLAIM_MISMATCH"
 POLICY_VIOLATION: Final = "POLICY_VIOLATION"
+# LOG.md sections 6 and 7: the evidence-log and receipts checks, made after the chain checks.
+LOG_PROOF_INVALID: Final = "LOG_PROOF_INVALID"
+RECEIPT_MISMATCH: Final = "RECEIPT_MISMATCH"
 
 VIOLATION_CODES: Final = frozenset(
     {
@@ -53,14 +56,10 @@ VIOLATION_CODES: Final = frozenset(
         REDACTION_INTEGRITY,
         EXPORT_CLAIM_MISMATCH,
         POLICY_VIOLATION,
+        LOG_PROOF_INVALID,
+        RECEIPT_MISMATCH,
     }
 )
-
-# LOG.md sections 6 and 7: violations of the evidence log and receipts checks, which run after the chain checks.
-LOG_PROOF_INVALID: Final = "LOG_PROOF_INVALID"
-RECEIPT_MISMATCH: Final = "RECEIPT_MISMATCH"
-
-LOG_VIOLATION_CODES: Final = frozenset({LOG_PROOF_INVALID, RECEIPT_MISMATCH})
 
 # ELS section 7, warnings (status unchanged).
 INVALID_DROP_COUNT: Final = "INVALID_DROP_COUNT"

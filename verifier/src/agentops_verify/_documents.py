@@ -1,15 +1,18 @@
 """The three input shapes of ELS section 7: JSON Lines, a JSON array of events, an export document (``_exports``).
 
-Bytes and parsed values in, a ``Report`` out; no I/O. A JSON array or an export document is the only value of its
-input: text after it is MALFORMED_JSON (rev 2). A JSON value that is none of the three is LOAD_ERROR, with a message
-that says what it looks like (rev 2), so an auditor who hands over the wrong file learns which file it was.
+Bytes and parsed values in, a ``Report`` out; no I/O. The evidence-log checks (LOG.md sections 6 and 7) follow the
+chain's when asked for (``_logchecks``); a chain's leaf must then name the SHA-256 of the input's exact bytes. A JSON
+array or an export document is the only value of its input: text after it is MALFORMED_JSON (rev 2). A JSON value
+that is none of the three is LOAD_ERROR, with a message that says what it looks like (rev 2), so an auditor who hands
+over the wrong file learns which file it was.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from . import _codes as codes
@@ -21,6 +24,7 @@ from ._eventline import JSON_WHITESPACE
 from ._exports import verify_export
 from ._json import loads
 from ._keys import KeyLookup, TrustStore
+from ._logchecks import LogChecks, report_with_log_checks, seal_payload_of_line
 from ._policy import Policy, input_failure
 from ._report import Report, Violation
 
@@ -87,22 +91,37 @@ def verify_bytes(
     trust: TrustStore | None = None,
     policy: Policy = Policy(),  # noqa: B008
     source: str | None = None,
+    log: LogChecks | None = None,
 ) -> Report:
-    """Verify one input of any of the three shapes, detected from its content."""
+    """Verify one input of any of the three shapes, detected from its content, then the evidence-log checks ``log``
+    asks for (for a chain, its log proof's leaf must name the SHA-256 of ``data``)."""
     start = _skip_whitespace(data, 0)
     line_end = data.find(b"\n", start)
     shape, value = detect_shape(data[start : line_end + 1 if line_end >= 0 else len(data)], data)
     if shape == "jsonl":
+        lines = data.split(b"\n")
         verifier = ChainVerifier(trust, policy)
-        for line in data.split(b"\n"):
+        for line in lines:
             verifier.add_line(line)
-        return verifier.finish(source=source)
+        if log is None:
+            return verifier.finish(source=source)
+        events = [line for line in lines if line.strip(_WHITESPACE)]
+        return report_with_log_checks(
+            verifier.outcome(),
+            policy,
+            log,
+            seal_payload=seal_payload_of_line(events[-1]) if events else None,
+            events=lambda: map(loads, events),
+            archive_sha256=hashlib.sha256(data).hexdigest(),
+            source=source,
+        )
     if shape == "trailing":
         what, offset = value
         message = f"text follows the {what} at character {offset}; such a file holds that one JSON value only"
         violation = Violation(codes.MALFORMED_JSON, message, context={"offset": offset})
         return input_failure(violation, policy, source=source)
-    return verify_document(value, trust=trust, policy=policy, source=source)
+    archive_sha256 = hashlib.sha256(data).hexdigest() if log is not None else None
+    return _verify_value(value, trust=trust, policy=policy, source=source, log=log, archive_sha256=archive_sha256)
 
 
 def detect_shape(first_line: bytes, whole: bytes | None) -> tuple[str, Any]:
@@ -150,24 +169,49 @@ def verify_document(
     trust: TrustStore | None = None,
     policy: Policy = Policy(),  # noqa: B008
     source: str | None = None,
+    log: LogChecks | None = None,
 ) -> Report:
-    """Verify one parsed JSON document: an array of events, an export document, or a single event."""
-    if type(document) is list:
-        verifier = ChainVerifier(trust, policy)
-        for event in document:
-            verifier.add_event(event)
-        return verifier.finish(source=source)
+    """Verify one parsed JSON document: an array of events, an export document, or a single event; then the
+    evidence-log checks ``log`` asks for (a parsed document has no bytes, so a leaf's ``archive_sha256`` is not
+    checked)."""
+    return _verify_value(document, trust=trust, policy=policy, source=source, log=log, archive_sha256=None)
+
+
+def _verify_value(
+    document: Any,
+    *,
+    trust: TrustStore | None,
+    policy: Policy,
+    source: str | None,
+    log: LogChecks | None,
+    archive_sha256: str | None,
+) -> Report:
     if type(document) is dict and "export_version" in document:
-        return verify_export(document, trust=trust, policy=policy, source=source)
+        return verify_export(document, trust=trust, policy=policy, source=source, log=log)
     if type(document) is dict and _looks_like_event(document):
-        verifier = ChainVerifier(trust, policy)
-        verifier.add_event(document)
+        document = [document]
+    if type(document) is not list:
+        message = (
+            f"the input {what_it_looks_like(document)}; expected JSON Lines of events, a JSON array of events or an "
+            "export document"
+        )
+        return input_failure(Violation(codes.LOAD_ERROR, message), policy, source=source)
+    events: Sequence[Any] = document
+    verifier = ChainVerifier(trust, policy)
+    for event in events:
+        verifier.add_event(event)
+    if log is None:
         return verifier.finish(source=source)
-    message = (
-        f"the input {what_it_looks_like(document)}; expected JSON Lines of events, a JSON array of events or an "
-        "export document"
+    last = events[-1] if events else None
+    return report_with_log_checks(
+        verifier.outcome(),
+        policy,
+        log,
+        seal_payload=last.get("payload") if type(last) is dict else None,
+        events=lambda: events,
+        archive_sha256=archive_sha256,
+        source=source,
     )
-    return input_failure(Violation(codes.LOAD_ERROR, message), policy, source=source)
 
 
 def what_it_looks_like(value: Any) -> str:

@@ -3,8 +3,9 @@ claims against what its events prove.
 
 Order: the document's members (names, types, each ``public_keys`` entry), then the chain, then the claims. The
 members ``generated_at``, ``generator`` and ``pii_findings`` are covered by no hash or signature: they are checked
-for form only and repeated in the report as ``unverified_metadata``. ``log_proof`` must be an object or null; the
-evidence-log check (LOG.md section 6) is not made here, and the report's ``log`` stays null.
+for form only and repeated in the report as ``unverified_metadata``. ``log_proof`` must be an object or null; when
+the auditor pins log keys it is checked after the claims (LOG.md section 6, ``_logchecks``), with the leaf's
+``archive_sha256`` left unchecked: an export's bytes are not the archive's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ._describe import json_kind
 from ._ecdsa import KeyFormatError, PublicKey
 from ._hashing import payload_hash
 from ._keys import TrustStore, parse_key_entry
+from ._logchecks import LogChecks, report_with_log_checks
 from ._policy import Policy, build_report, classify, input_failure
 from ._report import Report, Violation
 
@@ -39,9 +41,11 @@ def verify_export(
     trust: TrustStore | None = None,
     policy: Policy = Policy(),  # noqa: B008
     source: str | None = None,
+    log: LogChecks | None = None,
 ) -> Report:
     """ELS section 9: check the members, verify the events, then check what the document claims against the
-    recomputation (made as if the seal's key were trusted; whether it is, the report says separately)."""
+    recomputation (made as if the seal's key were trusted; whether it is, the report says separately); then the
+    evidence-log checks ``log`` asks for (LOG.md sections 6 and 7)."""
     metadata = {name: document[name] for name in rules.EXPORT_METADATA_MEMBERS if name in document}
     try:
         _check_members(document)
@@ -56,7 +60,20 @@ def verify_export(
         verifier.add_event(_with_seal_payload(event, seal))
     outcome = verifier.outcome()
     claim = None if outcome.violation is not None else _claim_violation(document, outcome)
-    return build_report(outcome, policy, claim_violation=claim, source=source, unverified_metadata=metadata)
+    if log is None:
+        return build_report(outcome, policy, later_violation=claim, source=source, unverified_metadata=metadata)
+    return report_with_log_checks(
+        outcome,
+        policy,
+        log,
+        seal_payload=seal,
+        events=lambda: document["events"],
+        archive_sha256=None,
+        document_proof=document.get("log_proof"),
+        claim_violation=claim,
+        source=source,
+        unverified_metadata=metadata,
+    )
 
 
 def _check_members(document: Mapping[str, Any]) -> None:

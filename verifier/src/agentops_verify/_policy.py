@@ -13,6 +13,9 @@ from . import _rules as rules
 from ._checks import ChainOutcome, ChainState
 from ._report import VERIFIER_VERSION, Report, Violation
 
+# What ``--require-log-inclusion`` reports missing when the caller does not say more.
+NO_LOG_PROOF_CHECKED = "no log proof was checked"
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -20,14 +23,28 @@ class Policy:
 
     ``reject_local_authority``: FAIL sessions whose authority is ``sdk``.
     ``require_authoritative``: FAIL anything that is not ``AUTHORITATIVE_EVIDENCE``.
-    ``accept_unsigned_seals``: count a legacy unsigned server seal as a seal (ELS section 6, legacy option)."""
+    ``accept_unsigned_seals``: count a legacy unsigned server seal as a seal (ELS section 6, legacy option).
+    ``require_log_inclusion``: FAIL a session whose inclusion in the evidence log was not verified (LOG.md
+    section 6)."""
 
     reject_local_authority: bool = False
     require_authoritative: bool = False
     accept_unsigned_seals: bool = False
+    require_log_inclusion: bool = False
 
-    def violation(self, authority: str | None, evidence_class: str, reasons: tuple[str, ...]) -> Violation | None:
-        """The POLICY_VIOLATION of a session that passed every check but not this policy, or None."""
+    def violation(
+        self,
+        authority: str | None,
+        evidence_class: str,
+        reasons: tuple[str, ...],
+        *,
+        log_included: bool = False,
+        log_missing: str = NO_LOG_PROOF_CHECKED,
+    ) -> Violation | None:
+        """The POLICY_VIOLATION of a session that passed every check but not this policy, or None.
+
+        ``log_included`` says whether the session's log inclusion was verified; ``log_missing`` says what was
+        missing when it was not, for the message."""
         if self.reject_local_authority and authority == rules.SDK:
             return Violation(
                 codes.POLICY_VIOLATION,
@@ -44,6 +61,12 @@ class Policy:
                     "evidence_class": evidence_class,
                     "partial_reasons": list(reasons),
                 },
+            )
+        if self.require_log_inclusion and not log_included:
+            return Violation(
+                codes.POLICY_VIOLATION,
+                f"--require-log-inclusion: inclusion in the evidence log was not verified; {log_missing}",
+                context={"policy": "require_log_inclusion"},
             )
         return None
 
@@ -81,21 +104,27 @@ def build_report(
     outcome: ChainOutcome,
     policy: Policy,
     *,
-    claim_violation: Violation | None = None,
+    later_violation: Violation | None = None,
     source: str | None = None,
     log: Mapping[str, Any] | None = None,
+    log_missing: str = NO_LOG_PROOF_CHECKED,
     unverified_metadata: Mapping[str, Any] | None = None,
 ) -> Report:
-    """Classify (ELS section 6), apply the policy (section 7) and assemble the report. ``claim_violation`` is what an
-    export document states wrongly (section 9); ``log`` the evidence-log inclusion when it was checked;
-    ``unverified_metadata`` an export document's members that nothing covers."""
-    violation = outcome.violation or claim_violation
+    """Classify (ELS section 6), apply the policy (section 7) and assemble the report.
+
+    ``later_violation`` is the first failure of a check made after the chain's: what an export document states
+    wrongly (section 9), a log proof or receipts that do not match (LOG.md sections 6 and 7). ``log`` is the
+    evidence-log inclusion when it was verified, and ``log_missing`` what was missing when it was not (for
+    ``--require-log-inclusion``); ``unverified_metadata`` an export document's members that nothing covers."""
+    violation = outcome.violation or later_violation
     reasons: tuple[str, ...] = ()
     if violation is not None:
         evidence_class = codes.NON_AUTHORITATIVE_EVIDENCE
     else:
         evidence_class, reasons = classify(outcome, accept_unsigned_seals=policy.accept_unsigned_seals)
-        violation = policy.violation(outcome.authority, evidence_class, reasons)
+        violation = policy.violation(
+            outcome.authority, evidence_class, reasons, log_included=log is not None, log_missing=log_missing
+        )
         if violation is not None:
             evidence_class, reasons = codes.NON_AUTHORITATIVE_EVIDENCE, ()
     passed = violation is None

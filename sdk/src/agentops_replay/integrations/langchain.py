@@ -1,33 +1,48 @@
-"""LangChain callback handler (``pip install agentops-replay[langchain]``): langchain-core 0.3 and 1.x.
+"""LangChain and LangGraph callback handler (``pip install "agentops-replay[langchain]"`` or ``[langgraph]``).
 
-Only the long-stable ``BaseCallbackHandler`` methods are used. Mapping (issue 6):
+Tested with langchain-core 1.8 and langgraph 1.2 (a prebuilt tool-calling agent graph, a failing tool, an
+interrupted graph). Only the long-stable ``BaseCallbackHandler`` methods are used. Mapping:
 
 | callback | event |
 |---|---|
 | chat model / LLM start | MODEL_REQUEST (``prompt_hash`` of the messages unless the client captures content) |
 | chat model / LLM end | MODEL_RESPONSE (``finish_reason``, ``usage``; ``content_hash`` unless capturing) |
-| LLM error, tool error, root chain error | ERROR (exception type and message, no stack trace) |
-| tool start / end | TOOL_CALL / TOOL_RESULT with ``tool_id`` = the tool run's id, ``args_hash`` / ``result_hash`` |
+| tool start / end | TOOL_CALL / TOOL_RESULT, ``tool_id`` = the model's tool call id (else the tool run's id) |
+| tool error | ERROR with that ``tool_id`` and ``tool_name`` (exception type and message, no stack trace) |
+| LLM error, error of the outermost chain | ERROR (the chain's with ``fatal: true``) |
 | agent action / finish | DECISION_TRACE |
+| LangGraph interrupt (``interrupt()``) | AGENT_STATE_SNAPSHOT ``{"interrupted": true, ...}``, never an ERROR |
+| a tool stopped by an interrupt | TOOL_RESULT ``status: "interrupted"`` |
 
-A callback never raises into LangChain: failures are logged and counted as the SDK's internal errors.
+``recorded_run`` opens a session with the framework's name and version around one run and ends it by how the run
+went. A callback never raises into LangChain: failures are logged and counted as the SDK's internal errors.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.metadata
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from agentops_replay.client import Session
-from agentops_replay.privacy import content_hash, jsonable
+from agentops_replay.client import AgentOpsClient, Session
+from agentops_replay.events import AGENT_STATE_SNAPSHOT
+from agentops_replay.privacy import jsonable
 
 _Callback = TypeVar("_Callback", bound=Callable[..., None])
 _MAX_OPEN_RUNS = 10_000
+# LangGraph stops a graph by raising these through the callbacks (an interrupt, a command to a parent graph): they
+# are how a graph pauses or hands over, not failures. Matched by name so that LangChain alone needs no LangGraph.
+_CONTROL_FLOW = frozenset({"GraphBubbleUp", "GraphInterrupt", "NodeInterrupt", "ParentCommand", "GraphDrained"})
+
+
+def _is_control_flow(error: BaseException) -> bool:
+    return any(cls.__name__ in _CONTROL_FLOW and cls.__module__.startswith("langgraph") for cls in type(error).__mro__)
 
 
 def _never_raises(callback: _Callback) -> _Callback:
@@ -73,26 +88,44 @@ def _model_name(serialized: dict[str, Any] | None, metadata: dict[str, Any] | No
 
 
 class AgentOpsCallbackHandler(BaseCallbackHandler):
-    """Records a LangChain run into ``session``. Pass it in ``callbacks=[...]`` or a ``RunnableConfig``."""
+    """Records a LangChain run or a LangGraph graph into ``session``. Pass it in ``callbacks=[...]`` or a
+    ``RunnableConfig``. ``interrupted`` tells whether a LangGraph interrupt stopped the run."""
 
     raise_error = False
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._runs: dict[UUID, tuple[str, int]] = {}  # run id -> (model or tool name, start time in ns)
+        # run id -> (model or tool name, start time in ns, tool_id of a tool run)
+        self._runs: dict[UUID, tuple[str, int, str | None]] = {}
         self._decisions = 0
+        self.interrupted = False
 
-    def _started(self, run_id: UUID, name: str) -> None:
+    def _started(self, run_id: UUID, name: str, tool_id: str | None = None) -> None:
         if len(self._runs) >= _MAX_OPEN_RUNS:  # runs that never ended (interrupted streams): forget the oldest
             del self._runs[next(iter(self._runs))]
-        self._runs[run_id] = (name, time.monotonic_ns())
+        self._runs[run_id] = (name, time.monotonic_ns(), tool_id)
 
-    def _finished(self, run_id: UUID, default_name: str) -> tuple[str, float | None]:
-        name, started = self._runs.pop(run_id, (default_name, None))
-        return name, None if started is None else round((time.monotonic_ns() - started) / 1e6, 3)
+    def _finished(self, run_id: UUID, default_name: str) -> tuple[str, float | None, str]:
+        name, started, tool_id = self._runs.pop(run_id, (default_name, None, None))
+        duration = None if started is None else round((time.monotonic_ns() - started) / 1e6, 3)
+        return name, duration, tool_id or str(run_id)
 
-    def _error(self, error: BaseException, *, fatal: bool) -> None:
-        self.session.error(type(error).__name__, str(error), fatal=fatal)
+    def _interrupt(self, error: BaseException, node: Any) -> None:
+        """A LangGraph interrupt: the graph pauses at a checkpoint, waiting for input (recorded once per run)."""
+        if self.interrupted:
+            return
+        self.interrupted = True
+        interrupts = error.args[0] if error.args and isinstance(error.args[0], (list, tuple)) else ()
+        ids = [str(getattr(item, "id", "")) for item in interrupts if getattr(item, "id", None)]
+        values = [jsonable(getattr(item, "value", None)) for item in interrupts]
+        state: dict[str, Any] = {"interrupted": True, "interrupt": type(error).__name__, "interrupt_ids": ids}
+        if isinstance(node, str):
+            state["node"] = node
+        if self.session.capture_content:
+            state["values"] = values
+        else:
+            state["values_hash"] = self.session.digest(values)
+        self.session.record(AGENT_STATE_SNAPSHOT, {"state": state})
 
     @_never_raises
     def on_chat_model_start(
@@ -137,7 +170,7 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
     @_never_raises
     def on_llm_end(self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         llm_output = response.llm_output or {}
-        model, _ = self._finished(run_id, str(llm_output.get("model_name") or "unknown"))
+        model, _, _ = self._finished(run_id, str(llm_output.get("model_name") or "unknown"))
         contents: list[Any] = []
         finish_reason = None
         usage = llm_output.get("token_usage") or llm_output.get("usage")
@@ -161,7 +194,7 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
         self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
     ) -> None:
         self._runs.pop(run_id, None)
-        self._error(error, fatal=False)
+        self.session.error(type(error).__name__, str(error))
 
     @_never_raises
     def on_tool_start(
@@ -176,26 +209,46 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
         inputs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        name = (serialized or {}).get("name") or kwargs.get("name") or "tool"
-        self._started(run_id, str(name))
-        self.session.tool_call(
-            str(name), args=jsonable(inputs) if inputs is not None else input_str, tool_id=str(run_id)
-        )
+        name = str((serialized or {}).get("name") or kwargs.get("name") or "tool")
+        # The framework's own id of the call (the model's tool call id, which the ToolMessage answers), when the
+        # tool was called for one; else the tool run's id.
+        call_id = kwargs.get("tool_call_id")
+        tool_id = call_id if isinstance(call_id, str) and call_id else str(run_id)
+        self._started(run_id, name, tool_id)
+        self.session.tool_call(name, args=jsonable(inputs) if inputs is not None else input_str, tool_id=tool_id)
 
     @_never_raises
     def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
-        name, duration_ms = self._finished(run_id, str(kwargs.get("name") or "tool"))
+        name, duration_ms, tool_id = self._finished(run_id, str(kwargs.get("name") or "tool"))
         result = getattr(output, "content", output)  # a ToolMessage carries the tool's output as its content
+        status = getattr(output, "status", None)  # LangGraph's ToolNode turns handled errors into status "error"
         self.session.tool_result(
-            name, result=jsonable(result), tool_id=str(run_id), status="success", duration_ms=duration_ms
+            name,
+            result=jsonable(result),
+            tool_id=tool_id,
+            status=status if status in ("success", "error") else "success",
+            duration_ms=duration_ms,
         )
 
     @_never_raises
     def on_tool_error(
         self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
     ) -> None:
-        self._runs.pop(run_id, None)
-        self._error(error, fatal=False)
+        name, duration_ms, tool_id = self._finished(run_id, str(kwargs.get("name") or "tool"))
+        if _is_control_flow(error):
+            self.session.tool_result(name, tool_id=tool_id, status="interrupted", duration_ms=duration_ms)
+            self._interrupt(error, (kwargs.get("metadata") or {}).get("langgraph_node"))
+            return
+        self.session.record(
+            "ERROR",
+            {
+                "error_type": type(error).__name__,
+                "message": str(error),
+                "fatal": False,
+                "tool_id": tool_id,
+                "tool_name": name,
+            },
+        )
 
     @_never_raises
     def on_agent_action(self, action: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
@@ -204,7 +257,7 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
         inputs = (
             {"tool_input": tool_input}
             if self.session.capture_content
-            else {"tool_input_hash": content_hash(tool_input)}
+            else {"tool_input_hash": self.session.digest(tool_input)}
         )
         self.session.decision(
             f"{run_id}/{self._decisions}", inputs=inputs, outputs={"tool": action.tool}, justification=action.log
@@ -215,7 +268,9 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
         self._decisions += 1
         values = jsonable(finish.return_values)
         outputs = (
-            {"return_values": values} if self.session.capture_content else {"return_values_hash": content_hash(values)}
+            {"return_values": values}
+            if self.session.capture_content
+            else {"return_values_hash": self.session.digest(values)}
         )
         self.session.decision(f"{run_id}/{self._decisions}", inputs={}, outputs=outputs, justification=finish.log)
 
@@ -223,6 +278,45 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
     def on_chain_error(
         self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
     ) -> None:
+        if _is_control_flow(error):
+            self._interrupt(error, (kwargs.get("metadata") or {}).get("langgraph_node"))
+            return
         # A chain error is reported by every enclosing chain; only the outermost one is recorded.
         if parent_run_id is None:
-            self._error(error, fatal=True)
+            self.session.error(type(error).__name__, str(error), fatal=True)
+
+
+def framework_version(framework: str) -> str | None:
+    """The installed version of ``framework`` (``langchain``: langchain-core; ``langgraph``), or None."""
+    distribution = "langchain-core" if framework == "langchain" else framework
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@contextlib.contextmanager
+def recorded_run(
+    client: AgentOpsClient, agent_id: str, *, framework: str = "langgraph", **metadata: Any
+) -> Iterator[AgentOpsCallbackHandler]:
+    """A session around one LangChain or LangGraph run, started with the framework's name and version, and the
+    handler to pass in the run's callbacks. The session ends ``success``; ``cancelled`` with reason
+    ``"interrupted"`` when a LangGraph interrupt paused the graph (its resumption is a new run); ``failure`` with the
+    exception's type when the block raises (the exception propagates)."""
+    version = framework_version(framework)
+    if version is not None:
+        metadata.setdefault("framework_version", version)
+    session = client.start_session(agent_id, framework=framework, **metadata)
+    handler = AgentOpsCallbackHandler(session)
+    try:
+        yield handler
+    except BaseException as exc:
+        if not session.ended:
+            session.end("failure", reason=type(exc).__name__)
+        raise
+    if session.ended:
+        return
+    if handler.interrupted:
+        session.end("cancelled", reason="interrupted")
+    else:
+        session.end("success")

@@ -8,13 +8,15 @@ session ends when no GenAI span has come for ``idle_seconds`` (``timeout``; chec
 a later span of the conversation starts a new session) or at ``shutdown()``. The default, 15 minutes, ends sessions
 well before the service would seal them as incomplete (``SealIdleSeconds``, an hour by default); ``None`` keeps them
 open until ``shutdown()``. A session starts when its first GenAI span ends (a child span, usually); its ``agent_id``
-is that span's ``gen_ai.agent.name`` or else the exporter's ``agent_id``.
+is that span's ``gen_ai.agent.name`` or else the exporter's ``agent_id``, and its SESSION_START ``tags`` hold
+``otel.trace_id:<32 hex digits>`` (the trace that started it) and ``gen_ai.conversation.id:<id>`` when there is one.
+``session_id_of_trace`` tells which session recorded a trace.
 
 | ``gen_ai.operation.name`` | events |
 |---|---|
 | ``chat``, ``text_completion``, ``generate_content`` | MODEL_REQUEST, MODEL_RESPONSE |
 | ``execute_tool`` | TOOL_CALL, TOOL_RESULT |
-| any, when the span's status is an error | ERROR (``error.type`` or the status description) |
+| a span whose status is an error | ERROR (``error.type`` or the exception's type; for a tool, its ``tool_id``) |
 
 Events are recorded when a span ends, in the order spans end. Content attributes (``gen_ai.input.messages``,
 ``gen_ai.output.messages``, ``gen_ai.tool.call.arguments``, ``gen_ai.tool.call.result``) are recorded as hashes unless
@@ -53,6 +55,7 @@ _REQUEST_PARAMETERS = {
 }
 
 _USAGE = {"gen_ai.usage.input_tokens": "input_tokens", "gen_ai.usage.output_tokens": "output_tokens"}
+_TRACES_KEPT = 100_000
 
 
 def _content(value: Any) -> Any:
@@ -63,6 +66,16 @@ def _content(value: Any) -> Any:
         except ValueError:
             return value
     return jsonable(value)
+
+
+def _plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A span's attributes as a plain dict. The SDK's mapping answers each lookup in Python and a span is read a dozen
+    times (on the agent's thread, under SimpleSpanProcessor); its ``copy()`` is one C-level dict copy."""
+    if attributes is None:
+        return {}
+    copy = getattr(attributes, "copy", None)
+    copied = copy() if callable(copy) else None
+    return copied if isinstance(copied, dict) else dict(attributes)
 
 
 def _text(value: Any) -> str | None:
@@ -88,7 +101,16 @@ class AgentOpsSpanExporter(SpanExporter):
         # Session key -> time of its last span, least recently active first: export() runs on the agent's thread
         # (SimpleSpanProcessor), so finding the idle sessions looks only at those that are.
         self._last_span_at: OrderedDict[str, float] = OrderedDict()
+        # Trace id (32 hex digits) -> id of the session that recorded it, most recent last, at most _TRACES_KEPT.
+        self._trace_sessions: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
+
+    def session_id_of_trace(self, trace_id: int | str) -> str | None:
+        """The id of the session that recorded trace ``trace_id`` (the span context's integer, or its 32 hex digits),
+        or None when no GenAI span of that trace was recorded (or it was among the oldest of more than 100,000)."""
+        key = f"{trace_id:032x}" if isinstance(trace_id, int) else trace_id.lower()
+        with self._lock:
+            return self._trace_sessions.get(key)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
@@ -116,11 +138,12 @@ class AgentOpsSpanExporter(SpanExporter):
         return self._client.flush(timeout_millis / 1000)
 
     def _export_span(self, span: ReadableSpan) -> None:
-        attributes: Mapping[str, Any] = span.attributes or {}
+        attributes = _plain(span.attributes)
         operation = attributes.get("gen_ai.operation.name")
-        trace_key = f"trace:{span.context.trace_id:032x}" if span.context is not None else None
+        trace_id = f"{span.context.trace_id:032x}" if span.context is not None else None
+        trace_key = f"trace:{trace_id}" if trace_id is not None else None
         if operation is not None:
-            session = self._session_for(attributes, trace_key)
+            session = self._session_for(attributes, trace_key, trace_id)
             if session is not None:
                 self._record(session, str(operation), span, attributes)
         is_local_root = span.parent is None or span.parent.is_remote
@@ -134,7 +157,9 @@ class AgentOpsSpanExporter(SpanExporter):
                 else:
                     finished.end("success")
 
-    def _session_for(self, attributes: Mapping[str, Any], trace_key: str | None) -> Session | None:
+    def _session_for(
+        self, attributes: Mapping[str, Any], trace_key: str | None, trace_id: str | None
+    ) -> Session | None:
         conversation = attributes.get("gen_ai.conversation.id")
         key = f"conversation:{conversation}" if conversation else trace_key
         if key is None:
@@ -144,12 +169,19 @@ class AgentOpsSpanExporter(SpanExporter):
             if session is None:
                 agent = _text(attributes.get("gen_ai.agent.name")) or self._agent_id
                 metadata: dict[str, Any] = {"framework": "opentelemetry"}
+                tags = [f"otel.trace_id:{trace_id}"] if trace_id is not None else []
                 if conversation:
                     metadata["conversation_id"] = str(conversation)
-                session = self._client.start_session(agent, **metadata)
+                    tags.append(f"gen_ai.conversation.id:{conversation}")
+                session = self._client.start_session(agent, tags=tags, **metadata)
                 self._sessions[key] = session
             self._last_span_at[key] = self._clock()
             self._last_span_at.move_to_end(key)
+            if trace_id is not None:
+                self._trace_sessions[trace_id] = session.session_id
+                self._trace_sessions.move_to_end(trace_id)
+                if len(self._trace_sessions) > _TRACES_KEPT:
+                    self._trace_sessions.popitem(last=False)
             return session
 
     def _end_idle_sessions(self) -> None:
@@ -172,6 +204,7 @@ class AgentOpsSpanExporter(SpanExporter):
         if span.start_time is not None and span.end_time is not None:
             duration_ms = round((span.end_time - span.start_time) / 1e6, 3)
         failed = span.status.status_code is StatusCode.ERROR
+        tool_id = None
         if operation in _MODEL_OPERATIONS:
             model = _text(attributes.get("gen_ai.request.model")) or "unknown"
             parameters = {
@@ -208,9 +241,14 @@ class AgentOpsSpanExporter(SpanExporter):
                 duration_ms=duration_ms,
             )
         if failed:
-            session.error(self._error_type(span), span.status.description or span.name)
+            session.error(self._error_type(span), span.status.description or span.name, tool_id=tool_id)
 
     @staticmethod
     def _error_type(span: ReadableSpan) -> str:
         error_type = (span.attributes or {}).get("error.type")
-        return str(error_type) if error_type else "SpanError"
+        if error_type:
+            return str(error_type)
+        for event in span.events or ():  # Span.record_exception: an "exception" event with its type
+            if event.name == "exception" and (event.attributes or {}).get("exception.type"):
+                return str((event.attributes or {})["exception.type"])
+        return "SpanError"

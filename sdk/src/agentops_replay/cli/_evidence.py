@@ -1,0 +1,165 @@
+"""``fetch`` and ``verify``: a sealed session's evidence gathered into one folder, then checked by the verifier.
+
+The folder holds one file per entry of ``EVIDENCE``, and ``manifest.json`` saying where each came from:
+
+- ``<session_id>.jsonl``: the archived chain, the exact object version the sealer wrote (``GET .../chain`` names
+  the version; the presigned link must ask for that version), kept only if its SHA-256 is the one the service
+  recorded at sealing;
+- ``keys.json``: ``GET /v1/keys``, every key that ever signed a seal. It is what the service says, so it is never a
+  trust anchor by itself: ``verify`` trusts a key from it only when the auditor pinned that key's id, and the id is
+  computed from the key itself (ELS section 5), so a key set cannot make a key answer to another key's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from agentops_verify import KeyFormatError, Policy, PublicKey, Report, TrustStore, parse_key_file, verify_file
+
+from ._http import CommandError, ServiceClient, download
+
+MANIFEST = "manifest.json"
+KEYS_FILE = "keys.json"
+_SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_KEY_ID = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def check_session_id(session_id: str) -> str:
+    """A session id as the API writes it (a lowercase UUID): it also names files, so nothing else is accepted."""
+    if not _SESSION_ID.fullmatch(session_id):
+        raise CommandError(f"{session_id!r} is not a session id (a lowercase UUID)")
+    return session_id
+
+
+@dataclass(frozen=True)
+class FetchedFile:
+    role: str  # "chain", "keys"
+    name: str
+    sha256: str
+    size: int
+    source: dict[str, Any] = field(default_factory=dict)  # route, and for archived objects bucket, key, version
+
+
+def fetch_chain(client: ServiceClient, session_id: str, folder: Path) -> FetchedFile:
+    route = f"/v1/sessions/{session_id}/chain"
+    archived = client.get(route).document
+    version_id = archived.get("version_id")
+    expected = archived.get("sha256")
+    url = archived.get("url")
+    if not all(isinstance(value, str) for value in (version_id, expected, url)):
+        raise CommandError(f"GET {route} did not name a version, a SHA-256 and a link")
+    if parse_qs(urlsplit(url).query).get("versionId") != [version_id]:
+        raise CommandError(f"the link GET {route} gave is not for the archived version {version_id}")
+    name = f"{session_id}.jsonl"
+    size = download(url, folder / name, expected)
+    source = {"route": f"GET {route}", **{key: archived.get(key) for key in ("bucket", "key", "version_id")}}
+    return FetchedFile("chain", name, expected, size, source)
+
+
+def fetch_keys(client: ServiceClient, session_id: str, folder: Path) -> FetchedFile:
+    data = (json.dumps(client.get("/v1/keys").document, indent=2, ensure_ascii=False) + "\n").encode()
+    (folder / KEYS_FILE).write_bytes(data)
+    return FetchedFile("keys", KEYS_FILE, hashlib.sha256(data).hexdigest(), len(data), {"route": "GET /v1/keys"})
+
+
+# What ``fetch`` gathers, in order; each entry writes one file into the folder and says what it wrote.
+EVIDENCE: tuple[Callable[[ServiceClient, str, Path], FetchedFile], ...] = (fetch_chain, fetch_keys)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    session_id: str
+    folder: Path
+    files: tuple[FetchedFile, ...]
+
+    def path(self, role: str) -> Path:
+        return self.folder / next(fetched.name for fetched in self.files if fetched.role == role)
+
+
+def fetch_evidence(client: ServiceClient, session_id: str, folder: Path) -> Evidence:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"cannot create {folder}: {error.strerror or error}") from None
+    files = tuple(fetch(client, session_id, folder) for fetch in EVIDENCE)
+    manifest = {
+        "session_id": session_id,
+        "endpoint": client.endpoint,
+        "fetched_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "files": [{"role": f.role, "name": f.name, "sha256": f.sha256, "size": f.size, **f.source} for f in files],
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return Evidence(session_id, folder, files)
+
+
+@dataclass(frozen=True)
+class Trust:
+    """The trust store to verify with, and what the auditor should be told about it."""
+
+    store: TrustStore
+    notes: tuple[str, ...]
+
+
+def trust_from(trusted_keys: Sequence[str], published_keys: Path) -> Trust:
+    """``--trusted-key`` values (key files, or ``sha256:`` ids pinning keys of the fetched key set) as a trust
+    store. The fetched keys themselves are trusted only through a pin."""
+    store = TrustStore()
+    for key in trusted_keys:
+        if key.startswith("sha256:"):
+            if not _KEY_ID.fullmatch(key):
+                raise CommandError(f"--trusted-key {key}: not 'sha256:' followed by 64 lowercase hex digits")
+            store.pin(key)
+            continue
+        try:
+            keys = parse_key_file(Path(key).read_bytes())
+        except OSError as error:
+            raise CommandError(f"cannot read key file {key}: {error.strerror or error}") from None
+        except KeyFormatError as error:
+            raise CommandError(f"bad key file {key}: {error}") from None
+        for public_key in keys:
+            store.add(public_key)
+    if not trusted_keys:
+        return Trust(
+            store,
+            (
+                "no --trusted-key given: the key set fetched from the service is not a trust anchor, so the seal's "
+                "key is not trusted and the evidence cannot be AUTHORITATIVE_EVIDENCE. Pin the key id your "
+                "organisation recorded: --trusted-key sha256:<64 hex digits>.",
+            ),
+        )
+    published = _published(published_keys) if store.pinned_ids else []
+    notes = tuple(
+        f"pinned key {key_id} is not among the keys the service published"
+        for key_id in sorted(store.pinned_ids - {key.key_id for key in published})
+    )
+    return Trust(store.with_document_keys(published), notes)
+
+
+def _published(path: Path) -> list[PublicKey]:
+    try:
+        return parse_key_file(path.read_bytes())
+    except KeyFormatError as error:
+        raise CommandError(f"the key set the service published is malformed: {error}") from None
+
+
+def verify_evidence(evidence: Evidence, trust: TrustStore, require_authoritative: bool) -> Report:
+    """The verifier library over the archived chain; ``source`` is the chain's file name."""
+    chain = evidence.path("chain")
+    try:
+        return verify_file(
+            chain,
+            trust=trust,
+            policy=Policy(require_authoritative=require_authoritative),
+            workers=min(4, os.cpu_count() or 1),
+        )
+    except OSError as error:
+        raise CommandError(f"cannot read {chain}: {error.strerror or error}") from None

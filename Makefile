@@ -8,7 +8,9 @@ SAM_VENV := .venv-sam
 LOCAL_PACKAGES := -e ./verifier -e ./layers/server -e ./sdk
 STAMP := $(VENV)/.installed
 
-.PHONY: venv sam-venv lint test bench dev demo sam-build clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: venv sam-venv browser lint test bench dev demo sam-build clean
 
 venv: $(STAMP)
 
@@ -29,13 +31,21 @@ lint: venv sam-venv
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region us-east-1
 
+# Debian's chromium, for the replay viewer's tests and benchmark in headless Chromium (tests/browser). CI runs as
+# root on Debian; the package lists are fetched only when apt does not know the package yet.
+browser:
+	@test -x $(CHROMIUM) || { \
+		apt-cache show chromium >/dev/null 2>&1 || apt-get update; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	@test -x $(CHROMIUM) || { echo "$(CHROMIUM) is still missing after apt-get install chromium" >&2; exit 1; }
+
 # sam build runs here too: the deployable layer must build and carry the verifier (one hashing implementation).
-test: lint sam-build
+test: lint sam-build browser
 	@test -f .aws-sam/build/ServerLayer/python/agentops_verify/_hashing.py || \
 		{ echo "sam build produced a layer without agentops_verify" >&2; exit 1; }
 	$(BIN)/pytest
 
-bench: venv
+bench: venv browser
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 # The SAM CLI pins its own boto3/botocore, so it lives in its own virtual environment.

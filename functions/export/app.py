@@ -1,8 +1,9 @@
 """ExportFunction: ``POST /v1/sessions/{session_id}/exports`` (API.md; ELS section 9).
 
-Body ``{"format": "json" | "pdf", "withhold_payloads": false | true | [sequence numbers]}``. Streams the export
-document (``agentops_server.export``) under ``exports/`` in the Object Lock bucket; for ``pdf`` reads it back and
-writes its rendering beside it. Answers 201 with a presigned GET of the requested file.
+Body ``{"format": "json" | "pdf" | "html", "withhold_payloads": false | true | [sequence numbers]}``. Streams the
+export document (``agentops_server.export``) under ``exports/`` in the Object Lock bucket; for ``pdf`` and ``html``
+(the self-verifying replay viewer) reads it back and writes its rendering beside it. Answers 201 with a presigned
+GET of the requested file.
 
 Environment: ``TABLE_NAME``, ``ARCHIVE_BUCKET``. IAM: ``dynamodb:GetItem`` and ``dynamodb:Query`` on the table;
 ``s3:GetObject`` and ``s3:GetObjectVersion`` on ``sessions/*`` (the archived chain) and on ``exports/*`` (reading a
@@ -37,7 +38,7 @@ MAX_WITHHELD_SEQUENCE_NUMBERS = 100_000
 class ExportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    format: Literal["json", "pdf"]
+    format: Literal["json", "pdf", "html"]
     withhold_payloads: (
         StrictBool | Annotated[list[Annotated[StrictInt, Field(ge=0)]], Field(max_length=MAX_WITHHELD_SEQUENCE_NUMBERS)]
     ) = False

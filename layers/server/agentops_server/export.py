@@ -53,6 +53,7 @@ from agentops_server.replay import (
 )
 from agentops_server.signing import SIGNATURE_ALGORITHM
 from agentops_server.store import ChainStore, SessionHead, StoreUnavailableError
+from agentops_server.viewer import viewer_chunks
 
 EXPORT_VERSION = "1.0"
 PRESIGNED_URL_SECONDS = 900  # API.md: the link lasts 15 minutes
@@ -283,7 +284,7 @@ def untrusted_seal(report: dict[str, Any]) -> dict[str, Any]:
 
 class ExportService:
     """Reads the session twice (the archive version when sealed, the chain store otherwise), streams the document
-    to the exports area (and for ``pdf`` its rendering beside it) and answers with a presigned link."""
+    to the exports area (and for ``pdf`` or ``html`` its rendering beside it) and answers with a presigned link."""
 
     def __init__(
         self,
@@ -332,6 +333,9 @@ class ExportService:
             # Rendered from the stored export document alone (ELS section 9), which is read back for it.
             rendering = self._render_pdf(self._exports.read(stored))
             stored = self._exports.put(session_id, export_id, "pdf", [rendering])
+        elif file_format == "html":
+            # The replay viewer: the stored document itself, embedded, re-verified by the reader's browser.
+            stored = self._exports.put(session_id, export_id, "html", viewer_chunks([self._exports.read(stored)]))
         return {
             "export_id": export_id,
             "format": file_format,

@@ -1,4 +1,4 @@
-"""Where exports are kept: ``exports/<session_id>/<export_id>.<json|pdf>`` in the Object Lock bucket.
+"""Where exports are kept: ``exports/<session_id>/<export_id>.<json|pdf|html>`` in the Object Lock bucket.
 
 Each export is written once and never overwritten (``If-None-Match: *``; the export id is fresh for every request).
 Its COMPLIANCE retention is the bucket's default retention, as for the archives, so the export role needs no
@@ -19,9 +19,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from agentops_server.s3_once import DEFAULT_PART_SIZE, ObjectExistsError, create_once, error_code, parts_of
 from agentops_server.store import StoreUnavailableError
+from agentops_server.viewer import MEDIA_TYPE
 
 EXPORTS_PREFIX = "exports/"
-CONTENT_TYPES = {"json": "application/json", "pdf": "application/pdf"}
+CONTENT_TYPES = {"json": "application/json", "pdf": "application/pdf", "html": MEDIA_TYPE}
 
 
 class ExportStoreError(Exception):

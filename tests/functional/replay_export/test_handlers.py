@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from types import ModuleType
 from typing import Any
 
 import pytest
 from agentops_server.dynamodb import DynamoDBChainStore
 from agentops_server.store import ArchiveRef, StoredBatch
+from agentops_server.viewer import render_viewer
 from agentops_verify import TrustStore, canonicalize, sha256_hex, verify_bytes
 
 from tests.functional.conftest import BUCKET
@@ -189,6 +191,26 @@ def test_pdf_export_route(export_handler: ModuleType, sealed: list[Event], s3: A
     assert status == 201
     assert body["key"].endswith(".pdf")
     assert s3.get_object(Bucket=BUCKET, Key=body["key"])["Body"].read().startswith(b"%PDF-")
+
+
+def test_html_export_route_writes_the_viewer_of_the_stored_document(
+    export_handler: ModuleType, sealed: list[Event], s3: Any
+) -> None:
+    session_id = sealed[0]["session_id"]
+
+    status, body = call(
+        export_handler, http_event("POST", f"/v1/sessions/{session_id}/exports", body={"format": "html"})
+    )
+
+    assert status == 201
+    assert (body["format"], body["evidence_class"]) == ("html", "AUTHORITATIVE_EVIDENCE")
+    assert body["key"] == f"exports/{session_id}/{body['export_id']}.html"
+    stored = s3.get_object(Bucket=BUCKET, Key=body["key"], VersionId=body["version_id"])
+    assert stored["ContentType"] == "text/html; charset=utf-8"
+    page = stored["Body"].read()
+    assert hashlib.sha256(page).hexdigest() == body["sha256"]
+    document = s3.get_object(Bucket=BUCKET, Key=f"exports/{session_id}/{body['export_id']}.json")["Body"].read()
+    assert page == render_viewer(document)  # the page embeds exactly the locked export document beside it
 
 
 @pytest.mark.parametrize(

@@ -83,11 +83,16 @@ class LogWorld:
         )
 
     def sealer(
-        self, publisher: EvidenceLogPublisher | None = None, *, store: Any = None, limit: int = DEFAULT_SEAL_LIMIT
+        self,
+        publisher: EvidenceLogPublisher | None = None,
+        *,
+        store: Any = None,
+        signer: Signer | None = None,
+        limit: int = DEFAULT_SEAL_LIMIT,
     ) -> Sealer:
         return Sealer(
             store if store is not None else self.store,
-            self.signer,
+            signer if signer is not None else self.signer,
             S3Archive(self.s3, BUCKET),
             SERVICE_ID,
             limit,

@@ -41,7 +41,7 @@ def test_info_names_the_emulated_resources_and_they_exist(local_stack: LocalStac
     assert info["region"] == "us-east-1"
     assert info["aws_endpoint"].startswith("http://127.0.0.1:")
     table = aws_client(local_stack, "dynamodb").describe_table(TableName=info["table"])["Table"]
-    assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == ["SealDue"]
+    assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == ["SealDue", "LogPending"]
     lock = aws_client(local_stack, "s3").get_object_lock_configuration(Bucket=info["archive_bucket"])
     assert lock["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE"
     key = aws_client(local_stack, "kms").describe_key(KeyId=info["kms_key_id"])["KeyMetadata"]

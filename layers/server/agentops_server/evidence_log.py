@@ -239,6 +239,7 @@ class _Plan:
     builder: TileBuilder
     tiles: list[Tile]
     unpublished: tuple[str, ...]  # session ids of the state's leaves past the published checkpoint
+    candidates: list[str]  # the pending sessions to append after them
 
     @property
     def published_size(self) -> int:
@@ -326,10 +327,11 @@ class EvidenceLogPublisher:
         already_logged: set[str] = set()
         for _ in range(STATE_ATTEMPTS):
             trusted = list(keys())
-            plan = self._plan(trusted)
-            leaves = self._next_leaves(plan, trusted, already_logged)
-            state_size = plan.state.size if plan.state is not None else 0
-            if not leaves and state_size == plan.published_size:
+            plan = self._plan(trusted, already_logged)
+            if plan is None:
+                return None
+            leaves = self._leaves(plan.candidates, trusted)
+            if not leaves and not plan.unpublished:
                 return None
             for leaf in leaves:
                 plan.tiles.extend(plan.builder.append(leaf.to_bytes()))
@@ -358,22 +360,26 @@ class EvidenceLogPublisher:
         raise LogStateConflictError(f"the log state kept changing over {STATE_ATTEMPTS} attempts")
 
     # --- step 1: what is published, and is the state consistent with it -----------------------------------------
-    def _plan(self, keys: Sequence[PublicKey]) -> _Plan:
+    def _plan(self, keys: Sequence[PublicKey], already_logged: set[str]) -> _Plan | None:
+        """Step 1, and the choice of step 2's sessions; None when there is nothing to publish (the cheap case of most
+        runs: one read of the checkpoint, of the state and of the pending index, no tile read, nothing signed)."""
         stored = self._objects.latest_checkpoint()
         published = self._verified(stored, keys)
         state = self._state.log_state()
         size = published.size if published is not None else 0
         _check_state_against_checkpoint(state, published)
+        unpublished = state.batch[size - state.batch_start :] if state is not None and state.size > size else ()
+        candidates = self._candidates(unpublished, already_logged)
+        if not candidates and not unpublished:
+            return None
         try:
             builder = TileBuilder.resume(size, self._objects.read, root=published.root_hash if published else None)
         except (EvidenceLogError, LogObjectMissingError) as error:
             raise LogIntegrityError(f"the tiles of the published checkpoint of size {size}: {error}") from error
-        unpublished: tuple[str, ...] = ()
         tiles: list[Tile] = []
-        if state is not None and state.size > size:
+        if state is not None and unpublished:
             # A run stopped after its state write: rebuild its leaves (from the archives) and tiles exactly.
             self._check_published_part_of_batch(state, published)
-            unpublished = state.batch[size - state.batch_start :]
             for session_id in unpublished:
                 leaf = self._leaf_from_archive(session_id, keys)
                 if leaf is None:
@@ -383,7 +389,7 @@ class EvidenceLogPublisher:
                 raise LogIntegrityError(
                     f"the log state's root for size {state.size} is not the root of the leaves it names"
                 )
-        return _Plan(stored, published, state, builder, tiles, unpublished)
+        return _Plan(stored, published, state, builder, tiles, unpublished, candidates)
 
     def _verified(self, stored: StoredCheckpoint | None, keys: Sequence[PublicKey]) -> Checkpoint | None:
         if stored is None:
@@ -415,24 +421,28 @@ class EvidenceLogPublisher:
             raise LogIntegrityError(f"the published leaves the log state lists: {error}") from error
 
     # --- step 2: which sessions become leaves -----------------------------------------------------------------
-    def _next_leaves(self, plan: _Plan, keys: Sequence[PublicKey], already_logged: set[str]) -> list[LogLeaf]:
-        room = min(self._max_leaves, MAX_UNPUBLISHED_LEAVES - len(plan.unpublished))
+    def _candidates(self, unpublished: tuple[str, ...], already_logged: set[str]) -> list[str]:
+        """The sessions to append next, in archive order: marked ones (the index) and this process's (the index may
+        not show their markers yet), none that the state already places or a lost race showed logged."""
+        room = min(self._max_leaves, MAX_UNPUBLISHED_LEAVES - len(unpublished))
         if room <= 0:
             return []
         for session_id in already_logged:
             self._in_hand.pop(session_id, None)
-        taken = set(plan.unpublished) | already_logged
-        # The index may not show this run's markers yet: the sessions in hand are pending whatever it says.
+        taken = set(unpublished) | already_logged
         pending = {entry.session_id: entry.queued_at for entry in self._state.pending_for_log(room + len(taken))}
         for session_id, (queued_at, _) in self._in_hand.items():
             pending.setdefault(session_id, queued_at)
         ordered = sorted(
             (queued_at, session_id) for session_id, queued_at in pending.items() if session_id not in taken
         )
+        return [session_id for _, session_id in ordered[:room]]
+
+    def _leaves(self, candidates: list[str], keys: Sequence[PublicKey]) -> list[LogLeaf]:
+        """The candidates' leaves: in hand, or rebuilt from the archive. One that has no sealed archive (its marker
+        was written by someone else than the sealer) is left pending, with the alarm."""
         leaves: list[LogLeaf] = []
-        for _, session_id in ordered:
-            if len(leaves) == room:
-                break
+        for session_id in candidates:
             in_hand = self._in_hand.get(session_id)
             leaf = in_hand[1] if in_hand is not None else self._leaf_from_archive(session_id, keys)
             if leaf is None:

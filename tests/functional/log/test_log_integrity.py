@@ -200,3 +200,24 @@ def test_an_attack_leaves_the_log_publishable_once_the_state_is_restored(world: 
     world.run()
 
     assert world.checkpoint().size == 3
+
+
+def test_a_marker_written_for_a_session_never_archived_stays_pending_with_an_alarm_and_signs_nothing(
+    world: LogWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.ingest(1)
+    world.run()
+    invented = "0c1d2e3f-0000-4000-8000-000000000000"
+    world.log_state.enqueue_for_log(invented, "2026-01-01T00:00:00.000000Z")  # written into the table by someone
+    caplog.set_level(logging.INFO, logger="agentops_server")
+    world.ingest(1)
+
+    world.run()
+    signatures = world.signer.checkpoint_signatures
+    world.run()  # nothing else pending: the forged marker alone gets no checkpoint signed
+
+    assert world.checkpoint().size == 2
+    assert world.signer.checkpoint_signatures == signatures
+    alarms = integrity_alarms(caplog)
+    assert [alarm.session_id for alarm in alarms] == [invented, invented]  # type: ignore[attr-defined]
+    assert [entry.session_id for entry in world.log_state.pending_for_log(10)] == [invented]

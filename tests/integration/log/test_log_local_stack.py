@@ -7,8 +7,10 @@ Its own stack, so the bucket holds exactly the sessions these tests seal (in the
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
+import textwrap
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +36,7 @@ from agentops_verify import (
 )
 
 from infra.api_client import ApiClient
-from infra.launcher import LocalStackHandle, running_local_stack
+from infra.launcher import REPO_ROOT, LocalStackHandle, running_local_stack
 from tests.integration.ingest.builders import batch_body, event, new_session_id, opening_batch
 
 pytestmark = pytest.mark.integration
@@ -203,3 +205,22 @@ def test_log_proof_of_an_open_session_is_409_and_of_an_unknown_one_404(api: ApiC
     assert api.post(f"/v1/sessions/{session_id}/events", batch_body(opening_batch())).status == 200
     assert api.get(f"/v1/sessions/{session_id}/log-proof").error_code == "NOT_SEALED"
     assert api.get(f"/v1/sessions/{new_session_id()}/log-proof").error_code == "SESSION_NOT_FOUND"
+
+
+def test_the_auditor_guide_s_snippet_confirms_a_session_s_inclusion(
+    api: ApiClient, sealed: Sealed, tmp_path: Path
+) -> None:
+    """docs/evidence-log.md step 4, run as written on the files it names."""
+    session_id = sealed.second[0]
+    (tmp_path / "keys.json").write_bytes(published_keys(api)[0])
+    (tmp_path / "chain.jsonl").write_bytes(downloaded_chain(api, session_id))
+    (tmp_path / "log-proof.json").write_bytes(api.get(f"/v1/sessions/{session_id}/log-proof").body)
+    guide = (REPO_ROOT / "docs/evidence-log.md").read_text(encoding="utf-8")
+    (snippet,) = re.findall(r"```python\n(.*?)```", guide, re.DOTALL)
+    snippet = textwrap.dedent(snippet)
+
+    completed = subprocess.run(
+        [sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True, check=False, timeout=60
+    )
+
+    assert (completed.returncode, completed.stdout) == (0, "included\n"), completed.stderr

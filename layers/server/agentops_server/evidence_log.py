@@ -18,14 +18,17 @@ Storage (docs/architecture.md "Evidence log"):
 Publication, once per sealer run, and why each step is safe to crash after:
 
 1. Read the published checkpoint and verify it under the deployment's keys; read the state and check it against the
-   checkpoint (never behind it, the same root at the same size); resume the tiles at the checkpoint's size and check
-   that they hash to its root (``TileBuilder.resume(root=...)``). The state's leaves past the checkpoint (a run that
-   crashed after its state write) are rebuilt from their archives and must give the state's root. Any disagreement
-   is ``LogIntegrityError``: the integrity alarm, and nothing is signed.
-2. Decide: the pending sessions (this run's, then older markers, in archive order) become the next leaves, and one
-   conditional write advances the state and gives each session its leaf index, iff the state is still the one read
-   and none of those sessions has a leaf index yet. A concurrent or retried sealer loses this write and can never
-   fork the log; a crash before it leaves the sessions pending, so nothing is lost; after it, the leaves are fixed.
+   checkpoint (never behind it, the same root at the same size); find the pending sessions (marked ones in archive
+   order, with this process's own, which the index may not show yet). With none, and no leaf decided beyond the
+   checkpoint, the run stops here: nothing else is read, nothing is signed. Otherwise resume the tiles at the
+   checkpoint's size and check that they hash to its root (``TileBuilder.resume(root=...)``); the state's leaves
+   past the checkpoint (a run that crashed after its state write) are rebuilt from their archives and must give the
+   state's root. Any disagreement is ``LogIntegrityError``: the integrity alarm, and nothing is signed.
+2. Decide: the pending sessions become the next leaves (their leaves from this run's sealing, or rebuilt from their
+   archives, never from table attributes), and one conditional write advances the state and gives each session its
+   leaf index, iff the state is still the one read and none of those sessions has a leaf index yet. A concurrent or
+   retried sealer loses this write and can never fork the log; a crash before it leaves the sessions pending, so
+   nothing is lost; after it, the leaves are fixed.
 3. Write the tiles and entry bundles of the new size (write-once: a rerun writes the same bytes, or finds them).
 4. Sign the checkpoint (at most one signature per run), then replace ``log/checkpoint`` conditionally. A crash
    before this leaves the state ahead of the checkpoint: the next run rebuilds the same leaves and tiles (step 1),
@@ -48,6 +51,7 @@ from typing import Any, Protocol, TypeVar
 
 from agentops_verify import (
     EMPTY_ROOT,
+    HASH_SIZE,
     Checkpoint,
     EvidenceLogError,
     LogLeaf,
@@ -141,7 +145,7 @@ class LogState:
             raise LogIntegrityError(
                 f"the log state lists {len(self.batch)} sessions from leaf {self.batch_start} for size {self.size}"
             )
-        if len(self.root_hash) != len(EMPTY_ROOT):
+        if len(self.root_hash) != HASH_SIZE:
             raise LogIntegrityError(f"the log state's root hash is {len(self.root_hash)} bytes long")
 
 
@@ -374,7 +378,7 @@ class EvidenceLogPublisher:
             return None
         try:
             builder = TileBuilder.resume(size, self._objects.read, root=published.root_hash if published else None)
-        except (EvidenceLogError, LogObjectMissingError) as error:
+        except (EvidenceLogError, LogObjectMissingError, ValueError) as error:
             raise LogIntegrityError(f"the tiles of the published checkpoint of size {size}: {error}") from error
         tiles: list[Tile] = []
         if state is not None and unpublished:
@@ -645,7 +649,7 @@ def _integrity_checked(compute: Callable[[], _T]) -> _T:
     the service (500, with the alarm logged), never an answer."""
     try:
         return compute()
-    except (EvidenceLogError, LogIntegrityError, LogObjectMissingError) as error:
+    except (EvidenceLogError, LogIntegrityError, LogObjectMissingError, ValueError) as error:
         logger.error(
             "the stored evidence log cannot prove what it states",
             extra={"alarm": ALARM_LOG_INTEGRITY, "detail": str(error)},

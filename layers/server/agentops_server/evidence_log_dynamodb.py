@@ -157,9 +157,12 @@ class DynamoDBLogState:
         if item is None or "leaf_index" not in item:
             return None
         try:
-            return int(item["leaf_index"]["N"])
+            index = int(item["leaf_index"]["N"])
         except (KeyError, ValueError) as error:
             raise LogIntegrityError(f"the leaf index recorded for session {session_id} is malformed") from error
+        if index < 0:
+            raise LogIntegrityError(f"the leaf index recorded for session {session_id} is negative")
+        return index
 
     def _call(self, operation: Callable[..., dict[str, Any]], **arguments: Any) -> dict[str, Any]:
         try:

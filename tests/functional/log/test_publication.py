@@ -3,10 +3,15 @@ first, then one signed checkpoint per run; an auditor's download of the bucket a
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
+import pytest
+from agentops_server.evidence_log import LogUnavailableError
 from agentops_verify import LogLeaf, TileReader, consistency_proof, verify_consistency
 
+from tests.functional.conftest import BUCKET
 from tests.functional.log.conftest import ORIGIN, LogWorld
 
 
@@ -112,3 +117,42 @@ def test_a_log_past_one_full_tile_stores_the_full_tiles_and_bundle(world: LogWor
     assert len(world.object("log/tile/1/000.p/1")) == 32
     assert world.object("log/tile/entries/000").count(b'"leaf_version":1') == 256
     assert world.audit(tmp_path, archives=False)[0] == 0  # the tiles rebuild the root (archives: the tests above)
+
+
+class S3Down:
+    """Log objects whose writes fail the way an S3 outage does."""
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
+
+    def write_once(self, path: str, data: bytes) -> None:
+        raise LogUnavailableError(f"PutObject log/{path} failed: ServiceUnavailable")
+
+
+def test_a_storage_outage_defers_publication_to_the_next_run_without_an_alarm(
+    world: LogWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="agentops_server")
+    sessions = world.ingest(2)
+
+    sealed = world.run(world.sealer(world.publisher(objects=S3Down(world.objects))))
+
+    assert sorted(sealed) == sorted(sessions)  # sealing is not held up by the log
+    assert world.versions("log/checkpoint") == []
+    assert not [record for record in caplog.records if getattr(record, "alarm", None)]
+    assert [record.message for record in caplog.records if record.levelno == logging.WARNING] == [
+        "evidence log publication deferred to the next run"
+    ]
+    world.run()
+    assert world.checkpoint().size == 2
+
+
+def test_log_objects_are_locked_by_the_bucket_s_default_compliance_retention(world: LogWorld) -> None:
+    world.ingest(1)
+    world.run()
+    for key in ("log/checkpoint", "log/tile/0/000.p/1", "log/tile/entries/000.p/1"):
+        head = world.s3.head_object(Bucket=BUCKET, Key=key)
+        assert head["ObjectLockMode"] == "COMPLIANCE", key

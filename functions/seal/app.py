@@ -3,17 +3,21 @@
 Returns ``{"sealed": [session ids]}`` (the local stack's ``POST /_local/seal`` answers with exactly that).
 
 Environment: ``TABLE_NAME``, ``ARCHIVE_BUCKET``, ``SEAL_KEY_ID`` (KMS key id or ARN, ECC_NIST_P256 SIGN_VERIFY),
-``SERVICE_ID`` (the seals' ``ingestion_service_id``), ``SEAL_IDLE_SECONDS``. The archive's retention is the bucket's
+``SERVICE_ID`` (the seals' ``ingestion_service_id``), ``SEAL_IDLE_SECONDS``, ``LOG_ORIGIN`` (the evidence log's
+checkpoint origin; empty for ``<SERVICE_ID>/evidence-log``). The archive's retention is the bucket's
 default COMPLIANCE retention (``ArchiveRetentionDays`` in the template), so this function needs no retention setting.
 
 IAM (least privilege):
 - KMS, on the seal key only: ``kms:Sign``, ``kms:GetPublicKey``.
 - S3, on ``sessions/*`` and ``keys/*``: ``s3:PutObject`` (PutObject, multipart create/part/complete),
-  ``s3:GetObject`` (HeadObject, reading ``keys/index.json``), ``s3:AbortMultipartUpload``; on the bucket
-  ``s3:ListBucket`` so a missing archive answers 404 rather than 403. No delete, no retention or legal-hold change.
+  ``s3:GetObject`` (HeadObject, reading ``keys/index.json``, rebuilding a log leaf from its archive),
+  ``s3:AbortMultipartUpload``; on ``log/*``: ``s3:PutObject`` and ``s3:GetObject`` (tiles, the checkpoint); on the
+  bucket ``s3:ListBucket`` so a missing object answers 404 rather than 403. No delete, no retention or legal-hold
+  change.
 - DynamoDB, on the table: what ``DynamoDBChainStore`` calls for ``get_head``, ``tail``, ``iter_lines``, ``put_batch``,
   ``advance_head``, ``mark_sealing``, ``mark_sealed``, ``refuse_seal``, ``record_signing_key``, ``signing_keys``
-  (GetItem, Query, PutItem, UpdateItem), and ``dynamodb:Query`` on the ``SealDue`` index.
+  (GetItem, Query, PutItem, UpdateItem), the evidence log's state and markers (GetItem, PutItem, UpdateItem, in one
+  transaction for a state write), and ``dynamodb:Query`` on the ``SealDue`` and ``LogPending`` indexes.
 
 Memory: the sealer streams (one page of batches plus one or two 8 MiB archive parts at a time); a 100,000-event
 session seals in one invocation within 256 MB (``benchmarks/seal_large_session.py``).
@@ -28,6 +32,9 @@ import boto3
 from agentops_server.archive import S3Archive
 from agentops_server.config import ConfigurationError, Settings
 from agentops_server.dynamodb import DynamoDBChainStore
+from agentops_server.evidence_log import EvidenceLogPublisher
+from agentops_server.evidence_log_dynamodb import DynamoDBLogState
+from agentops_server.evidence_log_s3 import S3LogObjects
 from agentops_server.sealing import Sealer
 from agentops_server.signing import KmsSigner
 from aws_lambda_powertools import Logger
@@ -46,13 +53,20 @@ copy_config_to_registered_loggers(source_logger=logger, include={"agentops_serve
 settings = Settings.from_env()
 if settings.archive_bucket is None or settings.seal_key_id is None:
     raise ConfigurationError("the sealer needs ARCHIVE_BUCKET and SEAL_KEY_ID")
+dynamodb = boto3.client("dynamodb")
+s3 = boto3.client("s3")
+signer = KmsSigner(boto3.client("kms"), settings.seal_key_id)
 sealer = Sealer(
-    store=DynamoDBChainStore(
-        boto3.client("dynamodb"), settings.table_name, seal_idle_seconds=settings.seal_idle_seconds
-    ),
-    signer=KmsSigner(boto3.client("kms"), settings.seal_key_id),
-    archive=S3Archive(boto3.client("s3"), settings.archive_bucket),
+    store=DynamoDBChainStore(dynamodb, settings.table_name, seal_idle_seconds=settings.seal_idle_seconds),
+    signer=signer,
+    archive=S3Archive(s3, settings.archive_bucket),
     service_id=settings.service_id,
+    evidence_log=EvidenceLogPublisher(
+        DynamoDBLogState(dynamodb, settings.table_name),
+        S3LogObjects(s3, settings.archive_bucket),
+        signer,
+        settings.log_origin,
+    ),
 )
 
 

@@ -120,7 +120,7 @@ def test_archive_bucket_refuses_requests_without_tls(template: dict[str, Any]) -
     assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"} <= set(actions(statement))
 
 
-def test_table_is_on_demand_recoverable_encrypted_with_sparse_seal_and_listing_indexes(
+def test_table_is_on_demand_recoverable_encrypted_with_sparse_seal_listing_and_log_indexes(
     template: dict[str, Any],
 ) -> None:
     table = table_properties(template)
@@ -137,6 +137,8 @@ def test_table_is_on_demand_recoverable_encrypted_with_sparse_seal_and_listing_i
         ("list_pk", "S"),
         ("agent_pk", "S"),
         ("list_sk", "S"),
+        ("log_queue", "S"),
+        ("log_queued_at", "S"),
     }
     assert table["GlobalSecondaryIndexes"] == [
         {
@@ -161,6 +163,14 @@ def test_table_is_on_demand_recoverable_encrypted_with_sparse_seal_and_listing_i
             "KeySchema": [
                 {"AttributeName": "agent_pk", "KeyType": "HASH"},
                 {"AttributeName": "list_sk", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        },
+        {
+            "IndexName": "LogPending",
+            "KeySchema": [
+                {"AttributeName": "log_queue", "KeyType": "HASH"},
+                {"AttributeName": "log_queued_at", "KeyType": "RANGE"},
             ],
             "Projection": {"ProjectionType": "KEYS_ONLY"},
         },
@@ -189,6 +199,9 @@ def test_routes_are_served_by_the_functions_of_the_architecture(template: dict[s
         "GET /v1/sessions": "ChainFunction",
         "GET /v1/sessions/{session_id}/replay": "ReplayFunction",
         "POST /v1/sessions/{session_id}/exports": "ExportFunction",
+        "GET /v1/log/checkpoint": "LogFunction",
+        "GET /v1/log/consistency": "LogFunction",
+        "GET /v1/sessions/{session_id}/log-proof": "LogFunction",
     }
     assert served == expected
 
@@ -205,6 +218,7 @@ def test_auditors_may_read_and_export_but_never_append(template: dict[str, Any])
     routes = [arn["Fn::Sub"].split("${HttpApi}/")[1] for arn in statement["Resource"]]
     assert sorted(routes) == [
         "*/GET/v1/keys",
+        "*/GET/v1/log/*",
         "*/GET/v1/sessions",
         "*/GET/v1/sessions/*",
         "*/POST/v1/sessions/*/exports",
@@ -235,7 +249,25 @@ def test_functions_get_the_configuration_of_the_architecture(template: dict[str,
     assert common["ARCHIVE_BUCKET"] == {"Ref": "ArchiveBucket"}
     seal = resource(template, "SealFunction")["Properties"]["Environment"]["Variables"]
     assert seal["SEAL_KEY_ID"] == {"Fn::GetAtt": ["SealKey", "Arn"]}
+    assert seal["LOG_ORIGIN"] == {"Ref": "LogOrigin"}
+    assert template["Parameters"]["LogOrigin"]["Default"] == ""  # the sealer then uses <ServiceId>/evidence-log
     assert "ARCHIVE_RETENTION_DAYS" not in seal  # retention is the bucket's default, not the writer's choice
+
+
+def test_evidence_log_integrity_failures_raise_the_evidence_alarm(template: dict[str, Any]) -> None:
+    """LOG_INTEGRITY from the sealer (nothing signed) or from the log API (a tile that does not prove what it states)
+    counts on the same metric as a refused seal."""
+    sealer_filter = resource(template, "EvidenceAlarmMetric")["Properties"]
+    assert '($.alarm = "LOG_INTEGRITY")' in sealer_filter["FilterPattern"]
+    api_filter = resource(template, "LogApiAlarmMetric")["Properties"]
+    assert api_filter["LogGroupName"] == {"Ref": "LogFunctionLogs"}
+    assert api_filter["FilterPattern"] == '{ $.alarm = "LOG_INTEGRITY" }'
+    assert [transformation["MetricName"] for transformation in api_filter["MetricTransformations"]] == [
+        "EvidenceIntegrityAlarms"
+    ]
+    assert resource(template, "LogFunctionLogs")["Properties"]["LogGroupName"] == {
+        "Fn::Sub": "/aws/lambda/${LogFunction}"
+    }
 
 
 def test_every_function_uses_the_shared_layer_on_one_runtime(template: dict[str, Any]) -> None:

@@ -23,6 +23,12 @@ class Settings:
     archive_bucket: str | None = None
     seal_key_id: str | None = None
     archive_retention_days: int = DEFAULT_ARCHIVE_RETENTION_DAYS
+    log_origin_override: str | None = None  # LOG_ORIGIN; empty means the default origin
+
+    @property
+    def log_origin(self) -> str:
+        """The evidence log's checkpoint origin (LOG.md section 3): ``LOG_ORIGIN``, else ``SERVICE_ID/evidence-log``."""
+        return self.log_origin_override or f"{self.service_id}/evidence-log"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -37,6 +43,7 @@ class Settings:
             archive_bucket=env.get("ARCHIVE_BUCKET") or None,
             seal_key_id=env.get("SEAL_KEY_ID") or None,
             archive_retention_days=_positive_int(env, "ARCHIVE_RETENTION_DAYS", DEFAULT_ARCHIVE_RETENTION_DAYS),
+            log_origin_override=env.get("LOG_ORIGIN") or None,
         )
 
 

@@ -16,7 +16,12 @@ because it stays in the store's due index until ``mark_sealed``):
 3. Classify: the verifier library reads the sealed chain with every key this deployment ever signed with trusted, and
    gives the evidence class (ELS section 6), while the same pass computes the archive's SHA-256.
 4. Archive: one JSONL object per session, written once; a retry finds it and returns the same version.
-5. ``mark_sealed`` with the archive version and the verifier's class: the session leaves the due index.
+5. With an evidence log: the session is marked "archived, not yet logged" (``EvidenceLogPublisher``), durably,
+   before it leaves the due index, so a crash in between archives and marks it again (both idempotent).
+6. ``mark_sealed`` with the archive version and the verifier's class: the session leaves the due index.
+
+At the end of every run (also one that found nothing due: an earlier run may have crashed before publishing) the
+evidence log publishes the marked sessions: ``agentops_server.evidence_log`` says how and why it is crash-safe.
 
 Never reseal: a session whose tail is a seal is only ever finished, never signed again, and a SEALED head is skipped.
 The signing key is recorded in the store and published to the archive before it signs anything, so no seal can exist
@@ -53,6 +58,7 @@ from agentops_verify import (
 
 from agentops_server.archive import Archive, ArchiveConflictError, ArchiveError
 from agentops_server.clock import format_timestamp, parse_timestamp
+from agentops_server.evidence_log import EvidenceLogPublisher
 from agentops_server.signing import SIGNATURE_ALGORITHM, Signer, SigningError, SigningKeyMisconfiguredError
 from agentops_server.store import (
     STATUS_SEALED,
@@ -88,6 +94,8 @@ class Sealer:
         archive: Archive,
         service_id: str,
         limit: int = DEFAULT_SEAL_LIMIT,
+        *,
+        evidence_log: EvidenceLogPublisher | None = None,
     ) -> None:
         self._store = store
         self._signer = signer
@@ -95,6 +103,7 @@ class Sealer:
         self._service_id = service_id
         self._limit = limit
         self._key_published = False
+        self._evidence_log = evidence_log
 
     def seal_due_sessions(self, now: datetime, time_left: Callable[[], bool] = lambda: True) -> list[str]:
         """Seal every session due as of ``now`` (up to the run's limit); return the ids sealed by this run.
@@ -106,6 +115,7 @@ class Sealer:
         """
         due = self._store.due_for_sealing(now, self._limit)
         if not due:
+            self._publish_evidence_log(now)
             return []
         self._publish_signing_key(now)
         sealed: list[str] = []
@@ -128,6 +138,7 @@ class Sealer:
                     "sealing deferred to the next run",
                     extra={"session_id": session_id, "error": type(error).__name__, "detail": str(error)},
                 )
+        self._publish_evidence_log(now)
         return sealed
 
     def seal_session(self, session_id: str, now: datetime) -> bool:
@@ -154,6 +165,8 @@ class Sealer:
         if classified is None:
             return False
         archive_ref = self._archive.write_session(session_id, self._store.iter_lines(session_id), classified.sha256)
+        if self._evidence_log is not None:
+            self._evidence_log.session_archived(session_id, classified.report, seal.lines[0], archive_ref.sha256)
         self._store.mark_sealed(
             session_id,
             archive_ref,
@@ -188,6 +201,14 @@ class Sealer:
         )
         self._archive.publish_keys(self._store.signing_keys())
         self._key_published = True
+
+    def _publish_evidence_log(self, now: datetime) -> None:
+        """Publish the evidence log (at most one checkpoint signature); its failures are logged, never raised."""
+        if self._evidence_log is not None:
+            self._evidence_log.run(
+                keys=lambda: [load_pem_public_key(record.public_key_pem) for record in self._store.signing_keys()],
+                before_signing=lambda: self._publish_signing_key(now),
+            )
 
     def _decide_seal(self, session_id: str, owner: str, now: datetime) -> StoredBatch | None:
         """Verify the unsealed chain, then persist its signed seal; None when refused or an append won the race."""

@@ -33,6 +33,12 @@ def test_created_table_matches_the_template_definition() -> None:
         (index["IndexName"], index["KeySchema"], {"ProjectionType": "KEYS_ONLY"})
         for index in declared["GlobalSecondaryIndexes"]
     ]
+    assert [index["IndexName"] for index in described["GlobalSecondaryIndexes"]] == [
+        "SealDue",
+        "SessionsByStart",
+        "SessionsByAgent",
+        "LogPending",
+    ]
     assert client.describe_time_to_live(TableName=name)["TimeToLiveDescription"] == {
         "TimeToLiveStatus": "ENABLED",
         "AttributeName": "expires_at",

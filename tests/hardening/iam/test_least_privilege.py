@@ -22,10 +22,12 @@ Grant = tuple[str, str]  # (action, resource as written in the template, intrins
 TABLE = "${ChainTable.Arn}"
 SEAL_INDEX = "${ChainTable.Arn}/index/SealDue"
 LIST_INDEXES = ["${ChainTable.Arn}/index/SessionsByStart", "${ChainTable.Arn}/index/SessionsByAgent"]
+LOG_PENDING_INDEX = "${ChainTable.Arn}/index/LogPending"
 BUCKET = "${ArchiveBucket.Arn}"
 SESSIONS = "${ArchiveBucket.Arn}/sessions/*"
 KEYS = "${ArchiveBucket.Arn}/keys/*"
 EXPORTS = "${ArchiveBucket.Arn}/exports/*"
+LOG = "${ArchiveBucket.Arn}/log/*"
 SEAL_KEY = "SealKey"  # ``Resource: "*"`` in a key policy means the key itself
 
 
@@ -40,8 +42,9 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
     "IngestFunction": grants(TABLE_READ + TABLE_WRITE, [TABLE]),
     "SealFunction": (
         grants(TABLE_READ + TABLE_WRITE, [TABLE])
-        | grants(["dynamodb:Query"], [SEAL_INDEX])
+        | grants(["dynamodb:Query"], [SEAL_INDEX, LOG_PENDING_INDEX])
         | grants(["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"], [SESSIONS, KEYS])
+        | grants(["s3:PutObject", "s3:GetObject"], [LOG])
         | grants(["s3:ListBucket"], [BUCKET])
         | grants(["kms:Sign", "kms:GetPublicKey", "kms:DescribeKey"], [SEAL_KEY])
     ),
@@ -49,6 +52,12 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         grants(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"], [TABLE])
         | grants(["dynamodb:Query"], LIST_INDEXES)
         | grants(["s3:GetObject", "s3:GetObjectVersion"], [SESSIONS])
+    ),
+    # The evidence log's routes read the log and the table; they write nothing and reach no archive.
+    "LogFunction": (
+        grants(["dynamodb:GetItem", "dynamodb:Query"], [TABLE])
+        | grants(["s3:GetObject"], [LOG])
+        | grants(["s3:ListBucket"], [BUCKET])
     ),
     "ReplayFunction": (
         grants(["dynamodb:GetItem", "dynamodb:Query"], [TABLE])
@@ -353,3 +362,19 @@ def test_agent_and_auditor_policies_are_stack_outputs(template: dict[str, Any]) 
     outputs = {name: output["Value"] for name, output in template["Outputs"].items()}
     assert outputs["AgentPolicyArn"] == {"Ref": "AgentPolicy"}
     assert outputs["AuditorPolicyArn"] == {"Ref": "AuditorPolicy"}
+
+
+def test_auditors_may_read_the_evidence_log_and_agents_may_not(template: dict[str, Any]) -> None:
+    log_routes = {"GET /v1/log/checkpoint", "GET /v1/log/consistency", "GET /v1/sessions/{session_id}/log-proof"}
+    assert log_routes <= invokable_routes(template, "AuditorPolicy")
+    assert not log_routes & invokable_routes(template, "AgentPolicy")
+
+
+def test_only_the_sealer_may_write_the_evidence_log(template: dict[str, Any]) -> None:
+    """Tiles and checkpoints are written by the role that signs them; the API that serves them only reads."""
+    writers = {
+        name
+        for name in functions(template)
+        if any(action == "s3:PutObject" and resource == LOG for action, resource in effective_grants(template, name))
+    }
+    assert writers == {"SealFunction"}

@@ -45,6 +45,7 @@ def test_info_names_the_emulated_resources_and_they_exist(local_stack: LocalStac
         "SealDue",
         "SessionsByStart",
         "SessionsByAgent",
+        "LogPending",
     ]
     lock = aws_client(local_stack, "s3").get_object_lock_configuration(Bucket=info["archive_bucket"])
     assert lock["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE"

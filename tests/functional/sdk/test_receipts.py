@@ -103,7 +103,7 @@ def test_the_receipts_file_comes_from_the_environment_and_serves_several_session
 def test_receipts_are_written_on_the_sender_thread_never_the_agents(
     ingest: Ingest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake, endpoint = ingest
+    _fake, endpoint = ingest
     writers: set[str] = set()
     write = ReceiptsFile.write
 
@@ -154,4 +154,6 @@ def test_receipts_show_the_service_changed_what_it_acknowledged(ingest: Ingest, 
     chain[3] = {**chain[3], "event_hash": "0" * 64}  # what the service keeps is no longer what it acknowledged
 
     violation = check_receipts(path.read_bytes().splitlines(), chain, session_id=session_id)
-    assert violation is not None and violation.type == RECEIPT_MISMATCH and violation.event_sequence == 3
+    assert violation is not None
+    assert violation.type == RECEIPT_MISMATCH
+    assert violation.event_sequence == 3

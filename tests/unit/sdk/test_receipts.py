@@ -106,7 +106,8 @@ def test_receipts_catch_an_acknowledged_event_changed_before_sealing(tmp_path: P
     rechained = _chained(edited)  # re-hashed from the edit on, as an insider would: it still verifies
 
     violation = check_receipts(path.read_bytes().splitlines(), rechained, session_id=SESSION_ID)
-    assert violation is not None and violation.type == RECEIPT_MISMATCH
+    assert violation is not None
+    assert violation.type == RECEIPT_MISMATCH
     assert violation.event_sequence == 2
 
 

@@ -10,6 +10,8 @@ events: each becomes a LOG_DROP in its place and the rest of the batch is sent a
 the service does not say which event it refused, the batch is sent in halves until the event is alone. Any other
 refusal is final for the session.
 
+With a receipts file (``_receipts``), each stored batch's acknowledgements are appended to it here, on this thread.
+
 The loop catches every exception, logs it, counts it and carries on: the thread never dies silently. ``close`` sets a
 deadline; the loop keeps delivering until everything is acknowledged or the deadline passes, then exits, and no
 request it makes outlives the deadline by more than the connect/read timeout it was given.
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 
 from ._batch import Batch, event_problem, form_batch, recount_drops, refuse_event, split_batch
 from ._buffer import Buffer, SessionState
+from ._receipts import ReceiptsFile
 from .events import describe_problem
 from .transport import Outcome, SendResult, Transport
 
@@ -47,9 +50,12 @@ class SenderSettings:
 
 
 class Sender:
-    def __init__(self, buffer: Buffer, transport: Transport, settings: SenderSettings) -> None:
+    def __init__(
+        self, buffer: Buffer, transport: Transport, settings: SenderSettings, receipts: ReceiptsFile | None = None
+    ) -> None:
         self._buffer = buffer
         self._transport = transport
+        self._receipts = receipts
         self._batch_size = settings.batch_size
         self._flush_interval = settings.flush_interval
         self._request_timeout = settings.request_timeout
@@ -85,6 +91,8 @@ class Sender:
             try:
                 if self._step():
                     self._transport.close()
+                    if self._receipts is not None:
+                        self._receipts.close()
                     return
             except Exception:
                 # The sender must outlive its own bugs: log, count, pause briefly, and keep going.
@@ -134,6 +142,9 @@ class Sender:
         if result.outcome is Outcome.STORED:
             if batch.has_end:
                 state.end_sent = True
+            if self._receipts is not None:
+                # Before the acknowledgement wakes flush(): once it returns, the receipts are in the file.
+                self._receipts.write(batch, result.answer)
             buffer.acknowledge(state, len(batch.events), batch.recorded_events, batch.last_ordinal)
             return
         if result.outcome is Outcome.REJECTED:

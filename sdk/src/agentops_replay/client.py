@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from ._buffer import Buffer, SessionState
+from ._receipts import ReceiptsFile
 from ._sender import Sender, SenderSettings
 from ._values import plain_json
 from ._version import VERSION
@@ -327,6 +328,8 @@ class AgentOpsClient:
     ``AGENTOPS_DISABLED=1`` makes every method a cheap no-op. Without an endpoint or ``local_path`` the client is
     disabled too (with a warning), because there is nowhere to deliver to. ``content_digest_key`` (default:
     ``AGENTOPS_CONTENT_DIGEST_KEY``) makes every content digest ``"hmac-sha256:<hex>"`` under that key (``privacy``).
+    ``receipts_path`` (default: ``AGENTOPS_RECEIPTS_FILE``) appends every acknowledgement of the service to that JSON
+    Lines file, for ``agentops-verify --receipts`` (``_receipts``).
     """
 
     def __init__(
@@ -345,6 +348,7 @@ class AgentOpsClient:
         network_loss_after: float = 60.0,
         exit_timeout: float = 2.0,
         content_digest_key: bytes | str | None = None,
+        receipts_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.capture_content = capture_content
         self._closed = False
@@ -366,6 +370,10 @@ class AgentOpsClient:
             network_loss_after=network_loss_after,
         )
         self._max_buffer = max(1, max_buffer)
+        self._receipts_path = receipts_path or os.environ.get("AGENTOPS_RECEIPTS_FILE") or None
+        if self._receipts_path is not None and local_path is not None:
+            logger.warning("agentops: local authority mode has no service to acknowledge events; no receipts are kept")
+            self._receipts_path = None
         self._digest_key: bytes | None = None
         self._digest = ContentDigest(None)
         if self.disabled:
@@ -381,9 +389,13 @@ class AgentOpsClient:
             self.disabled = True
             return
         self._buffer = Buffer(self._max_buffer, self._settings.batch_size, self._digest)
-        self._sender = Sender(self._buffer, self._transport, self._settings)
+        self._sender = Sender(self._buffer, self._transport, self._settings, self._new_receipts())
         _LIVE_CLIENTS.add(self)
         atexit.register(self._close_at_exit)
+
+    def _new_receipts(self) -> ReceiptsFile | None:
+        # Opened by the sender thread with the first acknowledgement, never here on the agent's thread.
+        return ReceiptsFile(self._receipts_path) if self._receipts_path is not None else None
 
     def _new_transport(self) -> Transport:
         if self.local_writer is not None:
@@ -534,7 +546,7 @@ class AgentOpsClient:
             state.closed_reason = "forked"
         self._transport = self._new_transport()
         self._buffer = Buffer(self._max_buffer, self._settings.batch_size, self._digest)
-        self._sender = Sender(self._buffer, self._transport, self._settings)
+        self._sender = Sender(self._buffer, self._transport, self._settings, self._new_receipts())
 
 
 def _reset_clients_in_child() -> None:

@@ -48,6 +48,7 @@ class SendResult:
     code: str = ""
     status: int = 0
     details: dict[str, Any] = field(default_factory=dict)  # the error body's ``details`` (API.md "Errors")
+    answer: bytes = b""  # a 2xx answer's body as received: the acknowledgements a receipts file keeps
 
 
 class Transport(Protocol):
@@ -58,7 +59,7 @@ class Transport(Protocol):
 
 def classify_response(batch: Batch, status: int, body: bytes) -> SendResult:
     if 200 <= status < 300:
-        return SendResult(Outcome.STORED)
+        return SendResult(Outcome.STORED, answer=body)
     if status == 429 or status >= 500:
         return SendResult(Outcome.RETRY, f"HTTP {status}")
     error = _error_of(body)

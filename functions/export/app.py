@@ -22,6 +22,9 @@ from agentops_server.clock import SystemClock
 from agentops_server.config import Settings
 from agentops_server.dynamodb import DynamoDBChainStore
 from agentops_server.errors import ApiError
+from agentops_server.evidence_log import LogReader
+from agentops_server.evidence_log_dynamodb import DynamoDBLogState
+from agentops_server.evidence_log_s3 import S3LogObjects
 from agentops_server.export import ExportService, Withholding
 from agentops_server.export_store import S3ExportStore
 from agentops_server.http import caller_identity, install_error_handlers, json_response, request_body
@@ -46,8 +49,12 @@ class ExportRequest(BaseModel):
 
 logger = Logger()
 settings = Settings.from_env()
-store = DynamoDBChainStore(boto3.client("dynamodb"), settings.table_name, seal_idle_seconds=settings.seal_idle_seconds)
+dynamodb = boto3.client("dynamodb")
+store = DynamoDBChainStore(dynamodb, settings.table_name, seal_idle_seconds=settings.seal_idle_seconds)
 s3 = boto3.client("s3", config=Config(signature_version="s3v4"))
+log_reader = LogReader(
+    S3LogObjects(s3, settings.archive_bucket or ""), DynamoDBLogState(dynamodb, settings.table_name), store
+)
 export_service = ExportService(
     store=store,
     archive_reader=S3ArchiveReader(s3),
@@ -56,6 +63,7 @@ export_service = ExportService(
     # The keys trusted and published in exports: the sealer's key records in the table, until the published key set
     # (KMS and the locked bucket, ELS section 8 rev 2) takes their place here.
     trusted_keys=store.signing_keys,
+    log_proofs=log_reader.log_proof_for,
 )
 app = APIGatewayHttpResolver()
 install_error_handlers(app, logger)

@@ -186,6 +186,7 @@ def document_chunks(
     event_lines: Iterable[bytes],
     trust: TrustedKeys,
     generated_at: str,
+    log_proof: dict[str, Any] | None = None,
 ) -> Iterator[bytes]:
     """The document's canonical bytes in pieces, the events streamed from ``event_lines`` (the second pass), which
     must be exactly the lines the survey saw (``ExportSourceChangedError`` otherwise, after the last piece but one)."""
@@ -201,6 +202,9 @@ def document_chunks(
         "session_id": canonicalize(session_id),
         "verification": canonicalize(survey.verification),
     }
+    if log_proof is not None:
+        # LOG.md section 5: the session's inclusion in the evidence log, absent while it is not yet published.
+        members["log_proof"] = canonicalize(log_proof)
     # RFC 8785 section 3.2.3: members sorted by the UTF-16 code units of their names (all ASCII here: plain order).
     names = sorted([*members, "events"])
     for position, name in enumerate(names):
@@ -296,6 +300,7 @@ class ExportService:
         trusted_keys: KeySource,
         new_export_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         render_pdf: Callable[[bytes], bytes] = pdf.render_pdf,
+        log_proofs: Callable[[str], dict[str, Any] | None] = lambda _session_id: None,
     ) -> None:
         self._store = store
         self._archive = archive_reader
@@ -304,6 +309,7 @@ class ExportService:
         self._trusted_keys = trusted_keys
         self._new_export_id = new_export_id
         self._render_pdf = render_pdf
+        self._log_proofs = log_proofs
 
     def export(self, session_id: str, file_format: str, withholding: Withholding) -> dict[str, Any]:
         """The 201 body of API.md; ``ApiError`` SESSION_NOT_FOUND, VALIDATION_ERROR or VERIFICATION_FAILED (the
@@ -327,6 +333,7 @@ class ExportService:
             event_lines=_export_lines(self._chain(head), withholding),
             trust=trust,
             generated_at=format_timestamp(self._clock.now()),
+            log_proof=self._log_proofs(session_id) if head.archive is not None else None,
         )
         stored = self._exports.put(session_id, export_id, "json", chunks)
         if file_format == "pdf":

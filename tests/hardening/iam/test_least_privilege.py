@@ -66,6 +66,8 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
     "ExportFunction": (
         grants(["dynamodb:GetItem", "dynamodb:Query"], [TABLE])
         | grants(["s3:GetObject", "s3:GetObjectVersion"], [SESSIONS, EXPORTS])
+        | grants(["s3:GetObject"], [LOG])
+        | grants(["s3:ListBucket"], [BUCKET])
         | grants(["s3:PutObject", "s3:AbortMultipartUpload"], [EXPORTS])
     ),
 }

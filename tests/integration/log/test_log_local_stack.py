@@ -6,6 +6,7 @@ Its own stack, so the bucket holds exactly the sessions these tests seal (in the
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 import subprocess
@@ -25,6 +26,7 @@ from agentops_verify import (
     SealedChainFacts,
     TileBuilder,
     TrustStore,
+    canonicalize,
     decode_hashes,
     loads,
     parse_key_file,
@@ -224,3 +226,45 @@ def test_the_auditor_guide_s_snippet_confirms_a_session_s_inclusion(
     )
 
     assert (completed.returncode, completed.stdout) == (0, "included\n"), completed.stderr
+
+
+VERIFY = Path(sys.executable).parent / "agentops-verify"
+
+
+def run_verify(*arguments: str) -> tuple[int, dict[str, Any]]:
+    completed = subprocess.run(
+        [str(VERIFY), "--format", "json", *arguments], capture_output=True, text=True, check=False, timeout=120
+    )
+    return completed.returncode, loads(completed.stdout.encode())
+
+
+def test_an_export_carries_its_log_proof_which_the_verifier_checks_and_refuses_edited(
+    api: ApiClient, sealed: Sealed, tmp_path: Path
+) -> None:
+    keys_body, keys = published_keys(api)
+    session_id = sealed.first[1]
+    created = api.post(f"/v1/sessions/{session_id}/exports", {"format": "json"})
+    assert created.status == 201, created.body
+    with urllib.request.urlopen(created.json()["url"], timeout=30) as response:  # presigned: no credentials
+        document = loads(response.read())
+    assert document["log_proof"] == api.get(f"/v1/sessions/{session_id}/log-proof").json()
+    (tmp_path / "keys.json").write_bytes(keys_body)
+    key_id = keys[0].key_id
+    intact = tmp_path / "export.json"
+    intact.write_bytes(canonicalize(document))
+
+    status, report = run_verify(
+        "--trusted-key", key_id, "--log-key", str(tmp_path / "keys.json"), "--require-log-inclusion", str(intact)
+    )
+
+    assert (status, report["evidence_class"]) == (0, "AUTHORITATIVE_EVIDENCE")
+    assert report["log"]["included"] is True
+    edited = copy.deepcopy(document)
+    edited["log_proof"]["leaf"]["event_count"] += 1
+    tampered = tmp_path / "edited.json"
+    tampered.write_bytes(canonicalize(edited))
+    status, report = run_verify(
+        "--trusted-key", key_id, "--log-key", str(tmp_path / "keys.json"), "--require-log-inclusion", str(tampered)
+    )
+    assert status == 1
+    assert report["violations"][0]["type"] == "LOG_PROOF_INVALID"

@@ -54,6 +54,11 @@ class StoreUnavailableError(StoreError):
     """The backend failed or timed out; nothing is known to be written (HTTP 5xx, safe to retry)."""
 
 
+class StoredItemMalformedError(StoreError):
+    """A stored item cannot be read (an attribute missing, of another type or format): the item was written by
+    something other than this service's code. Only the session the item belongs to is affected."""
+
+
 @dataclass(frozen=True)
 class StoredBatch:
     """One accepted batch: the canonical bytes of its events, exactly as hashed and later archived."""

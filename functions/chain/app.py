@@ -1,12 +1,14 @@
 """ChainFunction: ``GET /v1/sessions/{session_id}/chain`` and ``GET /v1/keys`` (API.md).
 
 The chain route answers with a presigned GET of the exact archived version (ELS section 8), never the chain itself:
-a sealed session can be far larger than a Lambda response. Keys come from the store's record of every key that ever
-signed (the same list the sealer publishes under ``keys/`` in the bucket).
+a sealed session can be far larger than a Lambda response. Keys are the published key set (ELS section 8, rev 2):
+the write-once objects ``keys/<signer_key_id>.pem`` the sealer creates from KMS ``GetPublicKey`` before a key signs,
+each checked to hold the key it is named after. Nothing in the table can add a key.
 
-Environment: ``TABLE_NAME``, ``ARCHIVE_BUCKET``. IAM: ``dynamodb:GetItem`` and ``dynamodb:Query`` on the table
-(head, key records); ``s3:GetObject`` and ``s3:GetObjectVersion`` on ``sessions/*`` (the presigned link is signed
-with this role's credentials, so the role must be able to read what it links to). No KMS access.
+Environment: ``TABLE_NAME``, ``ARCHIVE_BUCKET``. IAM: ``dynamodb:GetItem`` and ``dynamodb:Query`` on session items
+(the head and the chain's tip); ``s3:GetObject`` and ``s3:GetObjectVersion`` on ``sessions/*`` (the presigned link is
+signed with this role's credentials, so it must be able to read what it links to); ``s3:ListBucket`` for ``keys/``
+and ``s3:GetObject`` on ``keys/*``. No KMS access.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def get_chain(session_id: str) -> Response[str]:
 @app.get("/v1/keys")
 def get_keys() -> Response[str]:
     caller_identity(app.current_event.raw_event)
-    response: Response[str] = json_response(200, keys_document(store.signing_keys()))
+    response: Response[str] = json_response(200, keys_document(archive.published_keys()))
     return response
 
 

@@ -7,23 +7,30 @@ Sealing one session, and why every step is safe to crash after (the next schedul
 because it stays in the store's due index until ``mark_sealed``):
 
 1. Decide the seal, once. If the chain's last stored batch is already a ``CHAIN_SEAL`` (an earlier run crashed after
-   persisting it), reuse it. Otherwise re-verify the stored chain with the verifier library; a chain that does not
-   verify is never sealed (``refuse_seal`` plus an alarm). Then sign the ELS section 5 payload with KMS, check the
-   signature with the verifier's own ECDSA code, and store the seal as a one-event batch at sequence ``n``: the same
-   conditional write that orders appends, so an append racing the seal and the seal cannot both win. Losing that race
-   (``SequenceConflictError``) skips the session for this run; it is due again later.
+   persisting it), reuse it, but only when this sealer signed it: its ``signer_key_id`` is this sealer's KMS key and
+   its signature verifies over the ELS section 5 bytes (ELS section 8, rev 2). Anything else stored where a seal
+   belongs (a seal someone with write access to the table made up) is refused with the ``SEAL_FORGERY`` alarm, left
+   for a person and never archived. Otherwise re-verify the stored chain with the verifier library; a chain that
+   does not verify is never sealed (``refuse_seal`` plus an alarm). Then sign the ELS section 5 payload with KMS,
+   check the signature with the verifier's own ECDSA code, and store the seal as a one-event batch at sequence ``n``:
+   the same conditional write that orders appends, so an append racing the seal and the seal cannot both win. Losing
+   that race (``SequenceConflictError``) skips the session for this run; it is due again later.
 2. ``advance_head`` + ``mark_sealing``: the session shows SEALING and ingest answers 409 SESSION_SEALED.
-3. Classify: the verifier library reads the sealed chain with every key this deployment ever signed with trusted, and
-   gives the evidence class (ELS section 6), while the same pass computes the archive's SHA-256.
+3. Classify: the verifier library reads the sealed chain with this sealer's own key trusted (the only key whose seals
+   it ever archives), and gives the evidence class (ELS section 6), while the same pass computes the archive's
+   SHA-256.
 4. Archive: one JSONL object per session, written once; a retry finds it and returns the same version.
 5. ``mark_sealed`` with the archive version and the verifier's class: the session leaves the due index.
 
 Never reseal: a session whose tail is a seal is only ever finished, never signed again, and a SEALED head is skipped.
-The signing key is recorded in the store and published to the archive before it signs anything, so no seal can exist
-whose key was not published (ELS section 8).
 
-Alarms: log records with a stable ``alarm`` field (``SEAL_REFUSED``, ``ARCHIVE_CONFLICT``) so a metric filter can
-page someone; both mean the stored evidence disagrees with itself.
+Keys (ELS section 8, rev 2): the trust anchors are KMS and the Object Lock bucket, never the table. Before it signs
+anything, the sealer publishes its own key, as KMS ``GetPublicKey`` gives it, as the write-once object
+``keys/<signer_key_id>.pem``, and rewrites ``keys/index.json`` from the valid key objects alone. The table's key
+records are written for the readers that have not moved to the key objects yet; nothing here reads them.
+
+Alarms: log records with a stable ``alarm`` field (``SEAL_REFUSED``, ``SEAL_FORGERY``, ``ARCHIVE_CONFLICT``) so a
+metric filter can page someone; each means the stored evidence disagrees with itself.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ from datetime import datetime
 from typing import Any
 
 from agentops_verify import (
+    MalformedJSONError,
+    PublicKey,
     Report,
     TrustStore,
     canonicalize,
@@ -69,6 +78,7 @@ SEALER_SOURCE = "agentops-replay-sealer/0.1.0"  # source_sdk_ver of the CHAIN_SE
 DEFAULT_SEAL_LIMIT = 50  # sessions per run: bounds one invocation's duration; the schedule takes the rest
 
 ALARM_SEAL_REFUSED = "SEAL_REFUSED"
+ALARM_SEAL_FORGERY = "SEAL_FORGERY"
 ALARM_ARCHIVE_CONFLICT = "ARCHIVE_CONFLICT"
 
 EMPTY_SESSION_REASON = "EMPTY_SESSION"
@@ -94,7 +104,7 @@ class Sealer:
         self._archive = archive
         self._service_id = service_id
         self._limit = limit
-        self._key_published = False
+        self._own_key: PublicKey | None = None  # set once this sealer's key is published (once per process)
 
     def seal_due_sessions(self, now: datetime, time_left: Callable[[], bool] = lambda: True) -> list[str]:
         """Seal every session due as of ``now`` (up to the run's limit); return the ids sealed by this run.
@@ -107,7 +117,7 @@ class Sealer:
         due = self._store.due_for_sealing(now, self._limit)
         if not due:
             return []
-        self._publish_signing_key(now)
+        self._publish_own_key(now)
         sealed: list[str] = []
         for session_id in due:
             if not time_left():
@@ -142,8 +152,12 @@ class Sealer:
             logger.warning("session has no events; not sealed", extra={"session_id": session_id})
             self._store.refuse_seal(session_id, EMPTY_SESSION_REASON)
             return False
-        seal = self._store.get_batch(session_id, tip.first_sequence) if tip.is_seal else None
-        if seal is None:
+        if tip.is_seal:
+            seal = self._store.get_batch(session_id, tip.first_sequence)
+            if seal is None or not self._signed_here(seal):
+                self._refuse_forgery(session_id, "the stored seal was not signed by this sealer's key")
+                return False
+        else:
             seal = self._decide_seal(session_id, head.owner, now)
         if seal is None:
             return False
@@ -174,20 +188,27 @@ class Sealer:
 
     # --- steps --------------------------------------------------------------------------------------------------
 
-    def _publish_signing_key(self, now: datetime) -> None:
-        """Record and publish this deployment's key before it signs anything (once per process)."""
-        if self._key_published:
+    def _publish_own_key(self, now: datetime) -> None:
+        """Publish this sealer's KMS key as a write-once key object before it signs anything, and the key index from
+        the valid key objects alone (once per process)."""
+        if self._own_key is not None:
             return
-        self._store.record_signing_key(
-            SigningKeyRecord(
-                signer_key_id=self._signer.key_id,
-                algorithm=SIGNATURE_ALGORITHM,
-                public_key_pem=self._signer.public_key_pem,
-                first_used_at=now,
-            )
+        own = SigningKeyRecord(
+            signer_key_id=self._signer.key_id,
+            algorithm=SIGNATURE_ALGORITHM,
+            public_key_pem=self._signer.public_key_pem,
+            first_used_at=now,
         )
-        self._archive.publish_keys(self._store.signing_keys())
-        self._key_published = True
+        self._archive.publish_key(own)
+        published = self._archive.published_keys()
+        recorded = next((key for key in published if key.signer_key_id == own.signer_key_id), None)
+        if recorded is None:
+            raise ArchiveConflictError(
+                f"keys/{own.signer_key_id}.pem does not hold this sealer's KMS key: no seal is signed until it does"
+            )
+        self._archive.publish_key_index(published)
+        self._store.record_signing_key(recorded)
+        self._own_key = load_pem_public_key(self._signer.public_key_pem)
 
     def _decide_seal(self, session_id: str, owner: str, now: datetime) -> StoredBatch | None:
         """Verify the unsealed chain, then persist its signed seal; None when refused or an append won the race."""
@@ -202,7 +223,10 @@ class Sealer:
             self._refuse(session_id, report, "stored chain does not verify")
             return None
         if report.sealed:
-            # A concurrent sealer stored the seal after this run read the tail; the next run finishes it.
+            tip = self._store.tip(session_id)
+            if tip is None or not tip.is_seal:
+                self._refuse_forgery(session_id, "the chain ends with a CHAIN_SEAL that the sealer did not store")
+            # Otherwise a concurrent sealer stored its seal after this run read the tip; the next run finishes it.
             return None
         seal_event = self._seal_event(session_id, report.event_count, final_event_hash, now)
         line = canonicalize(seal_event)
@@ -237,7 +261,7 @@ class Sealer:
         seal_event_id = str(uuid.uuid4())
         signed_bytes = seal_signed_bytes(session_id, seal_event_id, payload)
         signature = low_s_signature(self._signer.sign(signed_bytes))
-        if not verify_signature(load_pem_public_key(self._signer.public_key_pem), signed_bytes, signature):
+        if not verify_signature(self._trusted_key(), signed_bytes, signature):
             # Fail closed: a seal that its own published key cannot check would be worthless evidence forever.
             raise SigningKeyMisconfiguredError(f"KMS signature does not verify under key {self._signer.key_id}")
         payload["signature_algorithm"] = SIGNATURE_ALGORITHM
@@ -266,14 +290,44 @@ class Sealer:
         return _Classified(report=report, sha256=digest.hexdigest())
 
     def _trusted_keys(self) -> TrustStore:
-        """Every key this deployment ever signed with (recorded before first use), so old seals stay AUTHORITATIVE
-        after a key rotation."""
-        return TrustStore(load_pem_public_key(record.public_key_pem) for record in self._store.signing_keys())
+        """This sealer's own key: the only one whose seals it stores, reuses or archives."""
+        return TrustStore([self._trusted_key()])
+
+    def _signed_here(self, seal: StoredBatch) -> bool:
+        """Whether a stored seal batch is one seal event signed by this sealer's key over its own ELS section 5
+        bytes (the rest of the chain is checked by the verification pass that follows)."""
+        if len(seal.lines) != 1:
+            return False
+        try:
+            event = loads(seal.lines[0])
+            payload = event["payload"]
+            signature = base64.b64decode(payload["signature"], validate=True)
+            signed = seal_signed_bytes(event["session_id"], event["event_id"], payload)
+        except (MalformedJSONError, KeyError, TypeError, ValueError):
+            return False
+        return (
+            event.get("event_type") == "CHAIN_SEAL"
+            and event["session_id"] == seal.session_id
+            and payload.get("signer_key_id") == self._signer.key_id
+            and verify_signature(self._trusted_key(), signed, signature)
+        )
+
+    def _trusted_key(self) -> PublicKey:
+        assert self._own_key is not None, "the key is published before any session is sealed"
+        return self._own_key
 
     def _refuse(self, session_id: str, report: Report, message: str) -> None:
         reason = _refusal_reason(report, session_id)
         self._store.refuse_seal(session_id, reason)
         logger.error(message, extra={"alarm": ALARM_SEAL_REFUSED, "session_id": session_id, "reason": reason})
+
+    def _refuse_forgery(self, session_id: str, reason: str) -> None:
+        """Something this sealer did not sign stands where its seal belongs: never archived, left for a person."""
+        self._store.refuse_seal(session_id, f"SEAL_FORGERY: {reason}")
+        logger.error(
+            "a seal this sealer did not sign is stored; the session is left for a person",
+            extra={"alarm": ALARM_SEAL_FORGERY, "session_id": session_id, "reason": reason},
+        )
 
 
 def _refusal_reason(report: Report, session_id: str) -> str:

@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 from agentops_server.signing import KmsSigner, SigningKeyMisconfiguredError
-from agentops_verify import load_pem_public_key, verify_signature
+from agentops_verify import load_pem_public_key, low_s_signature, verify_signature
 from cryptography.hazmat.primitives import serialization
 
 MESSAGE = b'{"event_count":3,"final_event_hash":"ab","spec_version":"v0.6"}'
 
 
 def test_kms_signature_verifies_with_the_verifier_under_the_signers_published_key(signer: KmsSigner) -> None:
-    signature = signer.sign(MESSAGE)
+    signature = low_s_signature(signer.sign(MESSAGE))  # KMS returns either s; the sealer keeps the low one (rev 2)
     key = load_pem_public_key(signer.public_key_pem)
     assert key.key_id == signer.key_id
     assert verify_signature(key, MESSAGE, signature)

@@ -162,10 +162,20 @@ class FaultyArchive:
             refused=lambda: ArchiveUnavailableError("injected S3 failure"),
         )
 
-    def publish_keys(self, keys: Sequence[SigningKeyRecord]) -> None:
+    def publish_key(self, key: SigningKeyRecord) -> None:
         self._plan.run(
-            "archive.publish_keys",
-            lambda: self._inner.publish_keys(keys),
+            "archive.publish_key",
+            lambda: self._inner.publish_key(key),
+            refused=lambda: ArchiveUnavailableError("injected S3 failure"),
+        )
+
+    def published_keys(self) -> list[SigningKeyRecord]:
+        return self._inner.published_keys()
+
+    def publish_key_index(self, keys: Sequence[SigningKeyRecord]) -> None:
+        self._plan.run(
+            "archive.publish_key_index",
+            lambda: self._inner.publish_key_index(keys),
             refused=lambda: ArchiveUnavailableError("injected S3 failure"),
         )
 

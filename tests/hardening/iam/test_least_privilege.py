@@ -47,6 +47,8 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
     "ChainFunction": (
         grants(["dynamodb:GetItem", "dynamodb:Query"], [TABLE])
         | grants(["s3:GetObject", "s3:GetObjectVersion"], [SESSIONS])
+        | grants(["s3:GetObject"], [KEYS])
+        | grants(["s3:ListBucket"], [BUCKET])
     ),
     "ReplayFunction": (
         grants(["dynamodb:GetItem", "dynamodb:Query"], [TABLE])

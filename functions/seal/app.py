@@ -34,8 +34,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-# Stop starting new sessions when less than this is left of the invocation: enough to seal a 100,000-event session.
-SAFETY_MARGIN_MILLIS = 180_000
+# Kept back from the invocation's time for what ends a run cleanly: aborting an upload, deferring a session, logging.
+SAFETY_MARGIN_MILLIS = 30_000
 
 logger = Logger()
 # The core logs through the standard library (``agentops_server.*``); give it the same structured JSON output so the
@@ -59,7 +59,7 @@ sealer = Sealer(
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[str]]:
     sealed = sealer.seal_due_sessions(
-        datetime.now(UTC), time_left=lambda: context.get_remaining_time_in_millis() > SAFETY_MARGIN_MILLIS
+        datetime.now(UTC), remaining=lambda: (context.get_remaining_time_in_millis() - SAFETY_MARGIN_MILLIS) / 1000
     )
     logger.info("sealing run finished", extra={"sealed_count": len(sealed)})
     return {"sealed": sealed}

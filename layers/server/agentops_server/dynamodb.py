@@ -35,6 +35,7 @@ from agentops_server.store import (
     SessionHead,
     SigningKeyRecord,
     StoredBatch,
+    StoredItemMalformedError,
 )
 
 KEYS_PK = "KEY"
@@ -150,7 +151,11 @@ class DynamoDBChainStore:
         for indexed_due_at, session_id in self._due.candidates(now):
             if len(due) >= limit:
                 break
-            if self._confirm_due(session_id, indexed_due_at, now):
+            try:
+                confirmed = self._confirm_due(session_id, indexed_due_at, now)
+            except StoredItemMalformedError:
+                confirmed = True  # the sealer reads it again, reports it and defers it: it cannot block the rest
+            if confirmed:
                 due.append(session_id)
         return due
 
@@ -158,13 +163,13 @@ class DynamoDBChainStore:
         item = self._head_item(session_id)
         if item is None or "due_at" not in item:
             return False
-        status = item["status"]["S"]
+        status = parsed(item, lambda item: item["status"]["S"])
         if status != STATUS_OPEN:
             return status in (STATUS_ENDED, STATUS_SEALING)
         tip = self.tip(session_id)
         if tip is not None and (tip.ends_session or tip.is_seal):
             return True  # the head missed the end (a crash after the write): the sealer repairs it
-        last_activity = parse_timestamp(item["last_activity_at"]["S"])
+        last_activity = parsed(item, lambda item: parse_timestamp(item["last_activity_at"]["S"]))
         if tip is not None:
             last_activity = max(last_activity, tip.accepted_at)
         real_due = last_activity + self._idle
@@ -232,6 +237,9 @@ class DynamoDBChainStore:
             ExpressionAttributeValues={":reason": s(reason)},
         )
 
+    def defer_seal(self, session_id: str, until: datetime) -> None:
+        self._due.defer(session_id, until)
+
     # --- signing keys -------------------------------------------------------------------------------------------
     def record_signing_key(self, record: SigningKeyRecord) -> None:
         try:
@@ -250,18 +258,24 @@ class DynamoDBChainStore:
             return  # the first record of a key wins: it keeps first_used_at
 
     def signing_keys(self) -> list[SigningKeyRecord]:
-        records = [
-            SigningKeyRecord(
-                signer_key_id=item["sk"]["S"],
-                algorithm=item["algorithm"]["S"],
-                public_key_pem=item["public_key_pem"]["S"],
-                first_used_at=parse_timestamp(item["first_used_at"]["S"]),
-            )
-            for item in self.table.query_all(
-                KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": s(KEYS_PK)}, ConsistentRead=True
-            )
-        ]
+        """The key records, for the readers that still take their trusted keys from them (replay, export); a record
+        that cannot be read is left out rather than failing every read."""
+        records = []
+        for item in self.table.query_all(
+            KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": s(KEYS_PK)}, ConsistentRead=True
+        ):
+            with contextlib.suppress(StoredItemMalformedError):
+                records.append(parsed(item, _key_record_from_item))
         return sorted(records, key=lambda record: (record.first_used_at, record.signer_key_id))
+
+
+def _key_record_from_item(item: Item) -> SigningKeyRecord:
+    return SigningKeyRecord(
+        signer_key_id=item["sk"]["S"],
+        algorithm=item["algorithm"]["S"],
+        public_key_pem=item["public_key_pem"]["S"],
+        first_used_at=parse_timestamp(item["first_used_at"]["S"]),
+    )
 
 
 def _optional_time(item: Item, name: str) -> datetime | None:

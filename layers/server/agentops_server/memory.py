@@ -173,6 +173,11 @@ class InMemoryChainStore:
             self._heads[session_id] = replace(head, seal_refused_reason=reason)
             self._due.pop(session_id, None)
 
+    def defer_seal(self, session_id: str, until: datetime) -> None:
+        with self._lock:
+            if session_id in self._due:
+                self._due[session_id] = until
+
     # --- signing keys ---------------------------------------------------------------------------------------
     def record_signing_key(self, record: SigningKeyRecord) -> None:
         with self._lock:

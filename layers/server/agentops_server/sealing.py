@@ -10,27 +10,34 @@ because it stays in the store's due index until ``mark_sealed``):
    persisting it), reuse it, but only when this sealer signed it: its ``signer_key_id`` is this sealer's KMS key and
    its signature verifies over the ELS section 5 bytes (ELS section 8, rev 2). Anything else stored where a seal
    belongs (a seal someone with write access to the table made up) is refused with the ``SEAL_FORGERY`` alarm, left
-   for a person and never archived. Otherwise re-verify the stored chain with the verifier library; a chain that
-   does not verify is never sealed (``refuse_seal`` plus an alarm). Then sign the ELS section 5 payload with KMS,
-   check the signature with the verifier's own ECDSA code, and store the seal as a one-event batch at sequence ``n``:
-   the same conditional write that orders appends, so an append racing the seal and the seal cannot both win. Losing
-   that race (``SequenceConflictError``) skips the session for this run; it is due again later.
+   for a person and never archived. Otherwise one streaming pass re-verifies the stored chain with the verifier
+   library and hashes it; a chain that does not verify is never sealed (``refuse_seal`` plus an alarm). Then sign the
+   ELS section 5 payload with KMS, check the signature with the verifier's own ECDSA code, and store the seal as a
+   one-event batch at sequence ``n``: the same conditional write that orders appends, so an append racing the seal and
+   the seal cannot both win. Losing that race (``SequenceConflictError``) skips the session for this run.
 2. ``advance_head`` + ``mark_sealing``: the session shows SEALING and ingest answers 409 SESSION_SEALED.
-3. Classify: the verifier library reads the sealed chain with this sealer's own key trusted (the only key whose seals
-   it ever archives), and gives the evidence class (ELS section 6), while the same pass computes the archive's
-   SHA-256.
-4. Archive: one JSONL object per session, written once; a retry finds it and returns the same version.
+3. Classify: the same verifier, fed the seal line, gives the evidence class of the sealed chain (ELS section 6) with
+   this sealer's own key trusted (the only key whose seals it ever archives). A reused seal is classified by a fresh
+   pass over the whole stored chain instead.
+4. Archive: one JSONL object per session, streamed from the store a second time and published only if its SHA-256 is
+   the one the verified pass computed; written once, a retry finds it and returns the same version.
 5. ``mark_sealed`` with the archive version and the verifier's class: the session leaves the due index.
 
 Never reseal: a session whose tail is a seal is only ever finished, never signed again, and a SEALED head is skipped.
+
+Isolation (one session never holds up the others): every session's failure, of any kind but a misconfigured key, is
+logged and the session moved behind the others due now (``defer_seal``); the run goes on. A session's verification
+pass may use a third of the time the run has left (``run_budget``); one that cannot finish in it is deferred before
+anything is signed. Memory does not grow with the session: every pass streams.
 
 Keys (ELS section 8, rev 2): the trust anchors are KMS and the Object Lock bucket, never the table. Before it signs
 anything, the sealer publishes its own key, as KMS ``GetPublicKey`` gives it, as the write-once object
 ``keys/<signer_key_id>.pem``, and rewrites ``keys/index.json`` from the valid key objects alone. The table's key
 records are written for the readers that have not moved to the key objects yet; nothing here reads them.
 
-Alarms: log records with a stable ``alarm`` field (``SEAL_REFUSED``, ``SEAL_FORGERY``, ``ARCHIVE_CONFLICT``) so a
-metric filter can page someone; each means the stored evidence disagrees with itself.
+Alarms: log records with a stable ``alarm`` field. ``SEAL_REFUSED``, ``SEAL_FORGERY`` and ``ARCHIVE_CONFLICT`` mean
+the stored evidence disagrees with itself; ``SEAL_FAILED`` (a session that cannot be read or failed unexpectedly)
+and ``SEAL_DEFERRED`` (a session too large for the time left) mean a session is waiting longer than it should.
 """
 
 from __future__ import annotations
@@ -39,12 +46,13 @@ import base64
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from agentops_verify import (
+    ChainVerifier,
     MalformedJSONError,
     PublicKey,
     Report,
@@ -62,6 +70,7 @@ from agentops_verify import (
 
 from agentops_server.archive import Archive, ArchiveConflictError, ArchiveError
 from agentops_server.clock import format_timestamp, parse_timestamp
+from agentops_server.run_budget import Deadline, OutOfTimeError, Remaining, unlimited, within
 from agentops_server.signing import SIGNATURE_ALGORITHM, Signer, SigningError, SigningKeyMisconfiguredError
 from agentops_server.store import (
     STATUS_SEALED,
@@ -69,6 +78,7 @@ from agentops_server.store import (
     SequenceConflictError,
     SigningKeyRecord,
     StoredBatch,
+    StoredItemMalformedError,
     StoreError,
 )
 
@@ -76,10 +86,14 @@ logger = logging.getLogger(__name__)
 
 SEALER_SOURCE = "agentops-replay-sealer/0.1.0"  # source_sdk_ver of the CHAIN_SEAL event
 DEFAULT_SEAL_LIMIT = 50  # sessions per run: bounds one invocation's duration; the schedule takes the rest
+DEFER_SECONDS = 300  # a session that failed or ran out of time is due again this much later (one default schedule)
+VERIFICATION_SHARE = 1 / 3  # of the run's time left: the most a session's verification pass may take
 
 ALARM_SEAL_REFUSED = "SEAL_REFUSED"
 ALARM_SEAL_FORGERY = "SEAL_FORGERY"
 ALARM_ARCHIVE_CONFLICT = "ARCHIVE_CONFLICT"
+ALARM_SEAL_FAILED = "SEAL_FAILED"
+ALARM_SEAL_DEFERRED = "SEAL_DEFERRED"
 
 EMPTY_SESSION_REASON = "EMPTY_SESSION"
 
@@ -106,13 +120,12 @@ class Sealer:
         self._limit = limit
         self._own_key: PublicKey | None = None  # set once this sealer's key is published (once per process)
 
-    def seal_due_sessions(self, now: datetime, time_left: Callable[[], bool] = lambda: True) -> list[str]:
+    def seal_due_sessions(self, now: datetime, remaining: Remaining = unlimited) -> list[str]:
         """Seal every session due as of ``now`` (up to the run's limit); return the ids sealed by this run.
 
-        ``time_left`` is asked before each session; when it says no, the rest wait for the next run (a session cut
-        off by the Lambda timeout is only a crash, which the next run recovers from, but stopping early is cleaner).
-        A session that fails for a transient reason (KMS, S3 or DynamoDB down) is logged and left due; a misconfigured
-        signing key stops the run, since no session could be sealed with it.
+        ``remaining`` says how many seconds the run has left; the run stops taking sessions when it reaches 0. A
+        misconfigured signing key stops the run, since no session could be sealed with it; any other failure affects
+        only its own session, which is logged and deferred.
         """
         due = self._store.due_for_sealing(now, self._limit)
         if not due:
@@ -120,28 +133,21 @@ class Sealer:
         self._publish_own_key(now)
         sealed: list[str] = []
         for session_id in due:
-            if not time_left():
+            if remaining() <= 0:
                 logger.info("run out of time; the remaining sessions wait for the next run")
                 break
             try:
-                if self.seal_session(session_id, now):
+                if self.seal_session(session_id, now, remaining):
                     sealed.append(session_id)
             except SigningKeyMisconfiguredError:
                 raise
-            except ArchiveConflictError as error:
-                logger.error(
-                    "archive object disagrees with the sealed chain; not overwritten, session left SEALING",
-                    extra={"alarm": ALARM_ARCHIVE_CONFLICT, "session_id": session_id, "detail": str(error)},
-                )
-            except (StoreError, SigningError, ArchiveError) as error:
-                logger.warning(
-                    "sealing deferred to the next run",
-                    extra={"session_id": session_id, "error": type(error).__name__, "detail": str(error)},
-                )
+            except Exception as error:  # whatever one session does, the others are still sealed
+                self._defer(session_id, now, error)
         return sealed
 
-    def seal_session(self, session_id: str, now: datetime) -> bool:
-        """Bring one due session to SEALED; True when this call finished it. Idempotent (see module docstring)."""
+    def seal_session(self, session_id: str, now: datetime, remaining: Remaining = unlimited) -> bool:
+        """Bring one due session to SEALED; True when this call finished it. Idempotent (see module docstring).
+        Raises ``OutOfTimeError`` when the session cannot be finished in the time ``remaining`` gives."""
         head = self._store.get_head(session_id)
         if head is None or head.status == STATUS_SEALED:
             return False
@@ -152,22 +158,24 @@ class Sealer:
             logger.warning("session has no events; not sealed", extra={"session_id": session_id})
             self._store.refuse_seal(session_id, EMPTY_SESSION_REASON)
             return False
+        verification = Deadline.share_of_run(remaining, VERIFICATION_SHARE)
         if tip.is_seal:
             seal = self._store.get_batch(session_id, tip.first_sequence)
             if seal is None or not self._signed_here(seal):
                 self._refuse_forgery(session_id, "the stored seal was not signed by this sealer's key")
                 return False
+            classified = self._classify(session_id, seal, verification)
         else:
-            seal = self._decide_seal(session_id, head.owner, now)
-        if seal is None:
-            return False
+            decided = self._decide_seal(session_id, head.owner, now, verification)
+            if decided is None:
+                return False
+            seal, classified = decided
         self._store.advance_head(seal)
         self._store.mark_sealing(session_id)
-
-        classified = self._classify(session_id, seal)
         if classified is None:
             return False
-        archive_ref = self._archive.write_session(session_id, self._store.iter_lines(session_id), classified.sha256)
+        lines = within(self._store.iter_lines(session_id), Deadline.end_of_run(remaining), "archiving")
+        archive_ref = self._archive.write_session(session_id, lines, classified.sha256)
         self._store.mark_sealed(
             session_id,
             archive_ref,
@@ -185,6 +193,16 @@ class Sealer:
             },
         )
         return True
+
+    def _defer(self, session_id: str, now: datetime, error: Exception) -> None:
+        """Log why a session was not sealed in this run and move it behind the sessions due now."""
+        level, alarm, message = _why_deferred(error)
+        extra = {"session_id": session_id, "error": type(error).__name__, "detail": str(error)}
+        logger.log(level, message, extra=extra if alarm is None else {**extra, "alarm": alarm})
+        try:
+            self._store.defer_seal(session_id, now + timedelta(seconds=DEFER_SECONDS))
+        except StoreError as failed:
+            logger.warning("the session keeps its place: deferring it failed", extra={"detail": str(failed)})
 
     # --- steps --------------------------------------------------------------------------------------------------
 
@@ -210,9 +228,17 @@ class Sealer:
         self._store.record_signing_key(recorded)
         self._own_key = load_pem_public_key(self._signer.public_key_pem)
 
-    def _decide_seal(self, session_id: str, owner: str, now: datetime) -> StoredBatch | None:
-        """Verify the unsealed chain, then persist its signed seal; None when refused or an append won the race."""
-        report = verify_lines(self._store.iter_lines(session_id), trust=self._trusted_keys())
+    def _decide_seal(
+        self, session_id: str, owner: str, now: datetime, verification: Deadline
+    ) -> tuple[StoredBatch, _Classified | None] | None:
+        """Verify the unsealed chain in one streaming pass, then persist its signed seal; None when refused or an
+        append won the race. With the seal, the sealed chain's classification (None when it fails)."""
+        verifier = ChainVerifier(self._trusted_keys())
+        digest = hashlib.sha256()
+        for line in within(self._store.iter_lines(session_id), verification, "verification before signing"):
+            verifier.add_line(line)
+            digest.update(line + b"\n")
+        report = verifier.finish()
         final_event_hash = report.final_event_hash
         if (
             not report.passed
@@ -246,7 +272,9 @@ class Sealer:
         except SequenceConflictError:
             logger.info("an append took the seal's sequence number; sealing later", extra={"session_id": session_id})
             return None
-        return batch
+        verifier.add_line(line)
+        digest.update(line + b"\n")
+        return batch, self._classified(session_id, batch, verifier.finish(), digest.hexdigest())
 
     def _seal_event(self, session_id: str, event_count: int, final_event_hash: str, now: datetime) -> dict[str, Any]:
         """The CHAIN_SEAL event of ELS section 5 over the verified chain, signed by KMS and checked before use."""
@@ -280,14 +308,19 @@ class Sealer:
             authority_id=self._service_id,
         )
 
-    def _classify(self, session_id: str, seal: StoredBatch) -> _Classified | None:
-        """The verifier's report over the sealed chain (every deployment key trusted) and the archive's SHA-256."""
+    def _classify(self, session_id: str, seal: StoredBatch, deadline: Deadline) -> _Classified | None:
+        """A reused seal: the verifier's report over the whole stored chain (this sealer's key trusted) and the
+        archive's SHA-256, in one streaming pass."""
         digest = hashlib.sha256()
-        report = verify_lines(_hashing(self._store.iter_lines(session_id), digest), trust=self._trusted_keys())
+        lines = within(self._store.iter_lines(session_id), deadline, "verification of the sealed chain")
+        report = verify_lines(_hashing(lines, digest), trust=self._trusted_keys())
+        return self._classified(session_id, seal, report, digest.hexdigest())
+
+    def _classified(self, session_id: str, seal: StoredBatch, report: Report, sha256: str) -> _Classified | None:
         if not report.passed or not report.sealed or report.final_event_hash != seal.last_event_hash:
             self._refuse(session_id, report, "sealed chain does not verify")
             return None
-        return _Classified(report=report, sha256=digest.hexdigest())
+        return _Classified(report=report, sha256=sha256)
 
     def _trusted_keys(self) -> TrustStore:
         """This sealer's own key: the only one whose seals it stores, reuses or archives."""
@@ -328,6 +361,19 @@ class Sealer:
             "a seal this sealer did not sign is stored; the session is left for a person",
             extra={"alarm": ALARM_SEAL_FORGERY, "session_id": session_id, "reason": reason},
         )
+
+
+def _why_deferred(error: Exception) -> tuple[int, str | None, str]:
+    """How a session's failure is logged: level, alarm (None for a transient failure, which pages nobody), message."""
+    if isinstance(error, OutOfTimeError):
+        return logging.WARNING, ALARM_SEAL_DEFERRED, "the session needs more time than this run has left"
+    if isinstance(error, ArchiveConflictError):
+        return logging.ERROR, ALARM_ARCHIVE_CONFLICT, "archive object disagrees with the sealed chain; not overwritten"
+    if isinstance(error, StoredItemMalformedError):
+        return logging.ERROR, ALARM_SEAL_FAILED, "a stored item of the session cannot be read"
+    if isinstance(error, StoreError | SigningError | ArchiveError):
+        return logging.WARNING, None, "a service failed; the session is sealed later"
+    return logging.ERROR, ALARM_SEAL_FAILED, "sealing the session failed unexpectedly"
 
 
 def _refusal_reason(report: Report, session_id: str) -> str:

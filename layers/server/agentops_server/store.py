@@ -213,6 +213,12 @@ class ChainStore(Protocol):
         caller)."""
         ...
 
+    def defer_seal(self, session_id: str, until: datetime) -> None:
+        """Sealing failed or ran out of time in this run: the session stays in the due index but is due at ``until``
+        instead, behind every session due before then, so it cannot hold the head of the queue. Nothing when it has
+        left the index meanwhile."""
+        ...
+
     # --- signing keys ---------------------------------------------------------------------------------------
     def record_signing_key(self, record: SigningKeyRecord) -> None:
         """Remember a key that signed a seal; the first record for a key id wins (keeps ``first_used_at``)."""

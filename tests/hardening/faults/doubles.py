@@ -37,7 +37,7 @@ FAULT_KINDS = ("throttled", "unavailable", "lost_response", "retried_conditional
 T = TypeVar("T")
 
 
-class ProcessCrash(Exception):  # noqa: N818 - stands for the process dying, not an error the code handles
+class ProcessCrash(BaseException):
     """The Lambda process died at this point (the test catches it where the runtime would restart)."""
 
 

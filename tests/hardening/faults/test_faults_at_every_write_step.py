@@ -120,13 +120,14 @@ def run_scenario(plan: FaultPlan, s3: Any, key: TestSigner) -> Outcome:
             raise AssertionError(f"{plan.kind} at {plan.step}: batch never acknowledged")
 
     archive = FaultyArchive(S3Archive(s3, BUCKET), plan)
-    for _ in range(MAX_ATTEMPTS):
+    for run in range(MAX_ATTEMPTS):
         head = store.get_head(session_id)
         if head is not None and head.status == STATUS_SEALED:
             break
         sealer = Sealer(store, FaultySigner(key, plan), archive, SERVICE_ID)  # a fresh process per run
         try:
-            sealer.seal_due_sessions(T0 + timedelta(hours=2))
+            # One scheduled run every 10 minutes: a session deferred by a failed run is due again by the next.
+            sealer.seal_due_sessions(T0 + timedelta(hours=2, minutes=10 * run))
         except (ProcessCrash, StoreError, ArchiveError, SigningError):
             continue  # the invocation failed; the next scheduled run starts a fresh process
     return Outcome(session_id, store, plan, acknowledged)

@@ -21,7 +21,7 @@ from agentops_server.http import (
     request_body,
     require_json_content_type,
 )
-from agentops_server.ingest import IngestService
+from agentops_server.ingest import IngestService, SessionLimits
 from agentops_server.sessions import session_view
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -37,7 +37,9 @@ dynamodb = boto3.client(
     config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}),
 )
 store = DynamoDBChainStore(dynamodb, settings.table_name, settings.seal_idle_seconds)
-ingest = IngestService(store, SystemClock(), settings.service_id)
+ingest = IngestService(
+    store, SystemClock(), settings.service_id, SessionLimits(settings.max_session_events, settings.max_session_bytes)
+)
 
 app = APIGatewayHttpResolver()
 install_error_handlers(app, logger)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agentops_server.config import DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSION_EVENTS
 from cfnlint.api import lint_file
 
 from infra.template import http_routes, load_template, resources_of_type, table_properties
@@ -217,3 +218,12 @@ def test_every_function_uses_the_shared_layer_on_one_runtime(template: dict[str,
     layer = resource(template, "ServerLayer")
     assert layer["Metadata"]["BuildMethod"] == "makefile"
     assert layer["Properties"]["CompatibleArchitectures"] == defaults["Architectures"]
+
+
+def test_session_caps_are_parameters_the_ingest_function_enforces(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    assert parameters["MaxSessionEvents"]["Default"] == DEFAULT_MAX_SESSION_EVENTS == 1_000_000
+    assert parameters["MaxSessionBytes"]["Default"] == DEFAULT_MAX_SESSION_BYTES == 1024**3
+    ingest = resource(template, "IngestFunction")["Properties"]["Environment"]["Variables"]
+    assert ingest["MAX_SESSION_EVENTS"] == {"Ref": "MaxSessionEvents"}
+    assert ingest["MAX_SESSION_BYTES"] == {"Ref": "MaxSessionBytes"}

@@ -9,6 +9,10 @@ from dataclasses import dataclass
 DEFAULT_SERVICE_ID = "agentops-replay"
 DEFAULT_SEAL_IDLE_SECONDS = 3600
 DEFAULT_ARCHIVE_RETENTION_DAYS = 2555
+# A session's size cap (API.md 409 SESSION_TOO_LARGE): the seal function is sized to seal a session at the cap within
+# a third of its timeout (docs/architecture.md "Sealing").
+DEFAULT_MAX_SESSION_EVENTS = 1_000_000
+DEFAULT_MAX_SESSION_BYTES = 1024 * 1024 * 1024
 
 
 class ConfigurationError(Exception):
@@ -23,6 +27,8 @@ class Settings:
     archive_bucket: str | None = None
     seal_key_id: str | None = None
     archive_retention_days: int = DEFAULT_ARCHIVE_RETENTION_DAYS
+    max_session_events: int = DEFAULT_MAX_SESSION_EVENTS
+    max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -37,6 +43,8 @@ class Settings:
             archive_bucket=env.get("ARCHIVE_BUCKET") or None,
             seal_key_id=env.get("SEAL_KEY_ID") or None,
             archive_retention_days=_positive_int(env, "ARCHIVE_RETENTION_DAYS", DEFAULT_ARCHIVE_RETENTION_DAYS),
+            max_session_events=_positive_int(env, "MAX_SESSION_EVENTS", DEFAULT_MAX_SESSION_EVENTS),
+            max_session_bytes=_positive_int(env, "MAX_SESSION_BYTES", DEFAULT_MAX_SESSION_BYTES),
         )
 
 

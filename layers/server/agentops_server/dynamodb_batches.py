@@ -2,8 +2,8 @@
 
 - batch ``B#<first_seq:012d>``: one conditional ``PutItem`` (``attribute_not_exists(sk)``) holding the batch's
   canonical event lines, LF-joined and LZMA2-compressed, plus the little an append needs to know about the chain's end
-  (count, last event hash, owner, flags). Event ids and hashes are read back from the lines themselves, never stored
-  twice.
+  (count, last event hash, owner, flags, the session's canonical bytes so far in ``total_bytes``). Event ids and
+  hashes are read back from the lines themselves, never stored twice.
 - chunk ``C#<first_seq>#<sha256 prefix>#<n>``: a batch whose compressed lines exceed one item is split into
   content-addressed chunk items written before the batch item, so the batch item stays the single decision.
 """
@@ -37,7 +37,7 @@ INLINE_LIMIT = 350_000  # compressed bytes kept in the batch item itself (Dynamo
 # two write units fewer per batch for about 7 ms of CPU, which costs a tenth of the units it saves. Raw format: the
 # xz container's 60 bytes of headers and checks buy nothing here (the item is the unit of integrity).
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1 << 20}]
-_SUMMARY_ATTRIBUTES = "pk, sk, first_seq, event_count, last_hash, #owner, accepted_at, ends, seal"
+_SUMMARY_ATTRIBUTES = "pk, sk, first_seq, event_count, last_hash, #owner, accepted_at, ends, seal, total_bytes"
 
 
 def encode_lines(lines: tuple[bytes, ...]) -> bytes:
@@ -71,6 +71,7 @@ class BatchItems:
             "owner": s(batch.owner),
             "digest": s(batch.request_digest),
             "accepted_at": s(format_timestamp(batch.accepted_at)),
+            "total_bytes": n(batch.session_bytes),
         }
         if batch.ends_session:
             item["ends"] = {"BOOL": True}
@@ -197,6 +198,8 @@ def _tip_from_item(session_id: str, item: Item) -> ChainTip:
         accepted_at=parse_timestamp(item["accepted_at"]["S"]),
         ends_session=item.get("ends", {}).get("BOOL", False),
         is_seal=item.get("seal", {}).get("BOOL", False),
+        # Batches stored before sizes were kept count as 0 bytes: the cap then applies to what came after them.
+        session_bytes=int(item.get("total_bytes", {"N": "0"})["N"]),
     )
 
 
@@ -216,4 +219,5 @@ def _batch(session_id: str, item: Item, blob: bytes) -> StoredBatch:
         accepted_at=tip.accepted_at,
         ends_session=tip.ends_session,
         is_seal=tip.is_seal,
+        session_bytes=tip.session_bytes,
     )

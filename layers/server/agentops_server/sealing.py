@@ -235,9 +235,11 @@ class Sealer:
         append won the race. With the seal, the sealed chain's classification (None when it fails)."""
         verifier = ChainVerifier(self._trusted_keys())
         digest = hashlib.sha256()
+        session_bytes = 0
         for line in within(self._store.iter_lines(session_id), verification, "verification before signing"):
             verifier.add_line(line)
             digest.update(line + b"\n")
+            session_bytes += len(line) + 1
         report = verifier.finish()
         final_event_hash = report.final_event_hash
         if (
@@ -266,6 +268,7 @@ class Sealer:
             request_digest=sha256_hex(line),
             accepted_at=now,
             is_seal=True,
+            session_bytes=session_bytes + len(line) + 1,
         )
         try:
             self._store.put_batch(batch)

@@ -73,6 +73,9 @@ class StoredBatch:
     accepted_at: datetime
     ends_session: bool = False  # holds SESSION_END
     is_seal: bool = False  # holds the session's single CHAIN_SEAL
+    # The session's canonical bytes through this batch (every line plus its LF, as archived): what the cap on a
+    # session's size is checked against, read from the tip. Ingest always sets it.
+    session_bytes: int = 0
 
     @property
     def last_sequence(self) -> int:
@@ -95,6 +98,7 @@ class ChainTip:
     accepted_at: datetime
     ends_session: bool
     is_seal: bool
+    session_bytes: int
 
     @classmethod
     def of(cls, batch: StoredBatch) -> ChainTip:
@@ -107,6 +111,7 @@ class ChainTip:
             accepted_at=batch.accepted_at,
             ends_session=batch.ends_session,
             is_seal=batch.is_seal,
+            session_bytes=batch.session_bytes,
         )
 
 

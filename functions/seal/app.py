@@ -21,7 +21,7 @@ session seals in one invocation within 256 MB (``benchmarks/seal_large_session.p
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -53,6 +53,9 @@ sealer = Sealer(
     signer=KmsSigner(boto3.client("kms"), settings.seal_key_id),
     archive=S3Archive(boto3.client("s3"), settings.archive_bucket),
     service_id=settings.service_id,
+    table_retention=timedelta(days=settings.sealed_batch_retention_days)
+    if settings.sealed_batch_retention_days
+    else None,
 )
 
 

@@ -7,7 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentops_server.config import DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSION_EVENTS
+from agentops_server.config import (
+    DEFAULT_MAX_SESSION_BYTES,
+    DEFAULT_MAX_SESSION_EVENTS,
+    DEFAULT_SEALED_BATCH_RETENTION_DAYS,
+)
 from cfnlint.api import lint_file
 
 from infra.template import http_routes, load_template, resources_of_type, table_properties
@@ -227,3 +231,11 @@ def test_session_caps_are_parameters_the_ingest_function_enforces(template: dict
     ingest = resource(template, "IngestFunction")["Properties"]["Environment"]["Variables"]
     assert ingest["MAX_SESSION_EVENTS"] == {"Ref": "MaxSessionEvents"}
     assert ingest["MAX_SESSION_BYTES"] == {"Ref": "MaxSessionBytes"}
+
+
+def test_sealed_batch_retention_is_a_parameter_of_the_seal_function(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["SealedBatchRetentionDays"]
+    assert (parameter["Default"], parameter["MinValue"]) == (DEFAULT_SEALED_BATCH_RETENTION_DAYS, 0)
+    seal = resource(template, "SealFunction")["Properties"]["Environment"]["Variables"]
+    assert seal["SEALED_BATCH_RETENTION_DAYS"] == {"Ref": "SealedBatchRetentionDays"}
+    assert table_properties(template)["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}

@@ -13,6 +13,8 @@ DEFAULT_ARCHIVE_RETENTION_DAYS = 2555
 # a third of its timeout (docs/architecture.md "Sealing").
 DEFAULT_MAX_SESSION_EVENTS = 1_000_000
 DEFAULT_MAX_SESSION_BYTES = 1024 * 1024 * 1024
+# How long a sealed session's batch items stay in the table after its archive is written (0: kept for ever).
+DEFAULT_SEALED_BATCH_RETENTION_DAYS = 30
 
 
 class ConfigurationError(Exception):
@@ -29,6 +31,7 @@ class Settings:
     archive_retention_days: int = DEFAULT_ARCHIVE_RETENTION_DAYS
     max_session_events: int = DEFAULT_MAX_SESSION_EVENTS
     max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES
+    sealed_batch_retention_days: int = DEFAULT_SEALED_BATCH_RETENTION_DAYS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -45,10 +48,13 @@ class Settings:
             archive_retention_days=_positive_int(env, "ARCHIVE_RETENTION_DAYS", DEFAULT_ARCHIVE_RETENTION_DAYS),
             max_session_events=_positive_int(env, "MAX_SESSION_EVENTS", DEFAULT_MAX_SESSION_EVENTS),
             max_session_bytes=_positive_int(env, "MAX_SESSION_BYTES", DEFAULT_MAX_SESSION_BYTES),
+            sealed_batch_retention_days=_positive_int(
+                env, "SEALED_BATCH_RETENTION_DAYS", DEFAULT_SEALED_BATCH_RETENTION_DAYS, minimum=0
+            ),
         )
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _positive_int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
     text = env.get(name)
     if not text:
         return default
@@ -56,6 +62,6 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(text)
     except ValueError as exc:
         raise ConfigurationError(f"{name} must be an integer, got {text!r}") from exc
-    if value <= 0:
-        raise ConfigurationError(f"{name} must be positive, got {value}")
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
     return value

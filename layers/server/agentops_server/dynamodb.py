@@ -4,9 +4,12 @@ Layout, chosen by ``benchmarks/ingest_cost.py`` (writes are billed per started K
 
 - head ``HEAD``: owner, status, timestamps, seal outcome and the sparse ``SealDue`` keys (``dynamodb_due``). It is
   written when the status changes, not on every batch: the next sequence number and last hash come from the chain's
-  tip, which is the authority anyway, so a plain append costs no head write and no index write.
+  tip, which is the authority anyway, so a plain append costs no head write and no index write. Once SEALED it also
+  holds the sealed chain's length and last hash, since the session's other items then expire. It never expires.
 - batches and their chunks (``dynamodb_batches``): the chain itself, one conditional ``PutItem`` per batch.
 - the event-id index (``dynamodb_event_ids``): exact duplicate detection in one read per append.
+- ``expires_at`` (the table's TTL attribute): written only by ``expire_archived``, on the items of a SEALED session
+  other than its head.
 - signing key ``pk=KEY``, ``sk=<signer_key_id>``.
 
 Errors are translated in ``dynamodb_table``; an item this adapter cannot read raises ``StoredItemMalformedError``.
@@ -15,7 +18,7 @@ Errors are translated in ``dynamodb_table``; an item this adapter cannot read ra
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +26,16 @@ from agentops_server.clock import format_timestamp, parse_timestamp
 from agentops_server.dynamodb_batches import BatchItems
 from agentops_server.dynamodb_due import HEAD_SK, SealDueIndex, due_keys
 from agentops_server.dynamodb_event_ids import EventIdIndex
-from agentops_server.dynamodb_table import ConditionFailedError, DynamoDBTable, Item, item_key, parsed, s, session_pk
+from agentops_server.dynamodb_table import (
+    ConditionFailedError,
+    DynamoDBTable,
+    Item,
+    item_key,
+    n,
+    parsed,
+    s,
+    session_pk,
+)
 from agentops_server.store import (
     STATUS_ENDED,
     STATUS_OPEN,
@@ -31,11 +43,13 @@ from agentops_server.store import (
     STATUS_SEALING,
     ArchiveRef,
     ChainTip,
+    HeadStatus,
     SessionExistsError,
     SessionHead,
     SigningKeyRecord,
     StoredBatch,
     StoredItemMalformedError,
+    StoreUnavailableError,
 )
 
 KEYS_PK = "KEY"
@@ -85,6 +99,16 @@ class DynamoDBChainStore:
             return None
         tip = self.tip(session_id)
         return parsed(item, lambda item: _head_from_item(session_id, item, tip))
+
+    def head_status(self, session_id: str) -> HeadStatus | None:
+        response = self.table.call(
+            "get_item",
+            Key=item_key(session_pk(session_id), HEAD_SK),
+            ProjectionExpression="#owner, #status",
+            ExpressionAttributeNames={"#owner": "owner", "#status": "status"},
+        )
+        item: Item | None = response.get("Item")
+        return None if item is None else parsed(item, lambda item: HeadStatus(item["owner"]["S"], item["status"]["S"]))
 
     def advance_head(self, batch: StoredBatch) -> None:
         """Index the batch's event ids, then record a status change. The next sequence number, last hash and last
@@ -165,7 +189,7 @@ class DynamoDBChainStore:
             return False
         status = parsed(item, lambda item: item["status"]["S"])
         if status != STATUS_OPEN:
-            return status in (STATUS_ENDED, STATUS_SEALING)
+            return True  # ended, being sealed, or sealed with its table copies still to be given their expiry
         tip = self.tip(session_id)
         if tip is not None and (tip.ends_session or tip.is_seal):
             return True  # the head missed the end (a crash after the write): the sealer repairs it
@@ -203,12 +227,15 @@ class DynamoDBChainStore:
         evidence_class: str,
         partial_reasons: tuple[str, ...],
     ) -> None:
+        tip = self.tip(session_id)
+        if tip is None:
+            raise StoreUnavailableError(f"the sealed chain of {session_id} cannot be read back")
         self.table.call(
             "update_item",
             Key=item_key(session_pk(session_id), HEAD_SK),
             UpdateExpression=(
                 "SET #status = :sealed, #archive = :archive, sealed_at = if_not_exists(sealed_at, :sealed_at), "
-                "evidence_class = :class, partial_reasons = :reasons REMOVE due_shard, due_at"
+                "evidence_class = :class, partial_reasons = :reasons, sealed_count = :count, sealed_hash = :hash"
             ),
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={"#status": "status", "#archive": "archive"},
@@ -225,8 +252,41 @@ class DynamoDBChainStore:
                 ":sealed_at": s(format_timestamp(sealed_at)),
                 ":class": s(evidence_class),
                 ":reasons": {"L": [s(reason) for reason in partial_reasons]},
+                ":count": n(tip.last_sequence + 1),
+                ":hash": s(tip.last_event_hash),
             },
         )
+
+    def expire_archived(self, session_id: str, expires_at: datetime | None, stop: Callable[[], bool]) -> bool:
+        if expires_at is not None:
+            epoch_seconds = n(int(expires_at.timestamp()))
+            for item in self.table.query_all(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": s(session_pk(session_id))},
+                ProjectionExpression="sk, expires_at",
+            ):
+                if item["sk"]["S"] == HEAD_SK or "expires_at" in item:
+                    continue  # the head never expires; an item done by an earlier call is not written again
+                if stop():
+                    return False
+                with contextlib.suppress(ConditionFailedError):  # gone already: nothing to expire
+                    self.table.call(
+                        "update_item",
+                        Key=item_key(session_pk(session_id), item["sk"]["S"]),
+                        UpdateExpression="SET expires_at = :at",
+                        ConditionExpression="attribute_exists(sk)",
+                        ExpressionAttributeValues={":at": epoch_seconds},
+                    )
+        with contextlib.suppress(ConditionFailedError):  # not sealed (never happens) or out of the index already
+            self.table.call(
+                "update_item",
+                Key=item_key(session_pk(session_id), HEAD_SK),
+                UpdateExpression="REMOVE due_shard, due_at",
+                ConditionExpression="#status = :sealed",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":sealed": s(STATUS_SEALED)},
+            )
+        return True
 
     def refuse_seal(self, session_id: str, reason: str) -> None:
         self.table.call(
@@ -285,12 +345,15 @@ def _optional_time(item: Item, name: str) -> datetime | None:
 def _head_from_item(session_id: str, item: Item, tip: ChainTip | None) -> SessionHead:
     last_activity = parse_timestamp(item["last_activity_at"]["S"])
     archive = item.get("archive", {}).get("M")
+    next_sequence, last_hash = (0, None) if tip is None else (tip.last_sequence + 1, tip.last_event_hash)
+    if "sealed_count" in item:  # sealed: the chain's end is on the head, its batch items may have expired
+        next_sequence, last_hash = int(item["sealed_count"]["N"]), item["sealed_hash"]["S"]
     return SessionHead(
         session_id=session_id,
         owner=item["owner"]["S"],
         status=item["status"]["S"],
-        next_sequence_number=0 if tip is None else tip.last_sequence + 1,
-        last_event_hash=None if tip is None else tip.last_event_hash,
+        next_sequence_number=next_sequence,
+        last_event_hash=last_hash,
         started_at=parse_timestamp(item["started_at"]["S"]),
         last_activity_at=last_activity if tip is None else max(last_activity, tip.accepted_at),
         ended_at=_optional_time(item, "ended_at"),

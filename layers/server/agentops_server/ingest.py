@@ -5,9 +5,12 @@ Pure core: storage, time and the deployment id come in; no AWS, no HTTP. Decisio
 
 1. payload canonical forms: a "[REDACTED]" value without its ``<key>_hash`` sibling -> VALIDATION_ERROR (the
    verifier would fail the chain, REDACTION_INTEGRITY); a client ``payload_hash`` that differs -> PAYLOAD_HASH_MISMATCH
-2. the authoritative end of the chain (``ChainStore.tip``; the head item is only a cache):
+2. the head's owner and status (``ChainStore.head_status``): another principal's session -> FORBIDDEN; a SEALED
+   session -> SESSION_SEALED (an identical retry of a batch still stored gets its original answer), decided before any
+   batch item is read, since a sealed session's batch items expire from the table;
+   then the authoritative end of the chain (``ChainStore.tip``; the head item is only a cache):
    no tail and no session -> the batch must open the session (INVALID_FIRST_EVENT);
-   another principal's session -> FORBIDDEN;
+   another principal's chain -> FORBIDDEN;
    first sequence already stored -> idempotent retry (same request digest and owner: the original 200) or 409;
    sealed -> SESSION_SEALED; ended -> SESSION_ENDED; not the next sequence number -> SEQUENCE_CONFLICT
 3. chaining; an event whose canonical form exceeds 256 KiB -> PAYLOAD_TOO_LARGE; a batch that would take the session
@@ -106,10 +109,17 @@ class IngestService:
         event_ids = tuple(event["event_id"] for event in batch.events)
         store = self._store
 
+        head = store.head_status(session_id)
+        if head is not None:
+            if head.owner != caller:
+                raise _forbidden()
+            if head.status == STATUS_SEALED:
+                # Decided on the head alone: a sealed session's batch items expire from the table (TTL), and what is
+                # left of them must never let an append through. Only an identical retry gets its original answer.
+                return self._sealed(session_id, batch.first_sequence, digest, caller)
         tip = store.tip(session_id)
         new_session = False
         if tip is None:
-            head = store.get_head(session_id)
             if head is None:
                 if batch.first_sequence != 0:
                     raise ApiError(
@@ -118,8 +128,6 @@ class IngestService:
                         {"event_index": 0, "field": "sequence_number", "expected": 0},
                     )
                 new_session = True
-            elif head.owner != caller:
-                raise _forbidden()
             elif batch.first_sequence != 0:
                 raise _sequence_conflict(0, None, STATUS_OPEN)
             previous_hash = None
@@ -203,6 +211,19 @@ class IngestService:
         if tip.owner != caller:
             raise _forbidden()
         raise self._conflict(tip)
+
+    def _sealed(self, session_id: str, first_sequence: int, digest: str, caller: str) -> dict[str, Any]:
+        """A SEALED head: the original answer to an identical retry whose batch is still stored, else 409."""
+        stored = self._store.get_batch(session_id, first_sequence)
+        if stored is not None and stored.request_digest == digest and stored.owner == caller:
+            return accepted_body(stored)
+        head = self._store.get_head(session_id)
+        details = _head_details(
+            0 if head is None else head.next_sequence_number,
+            None if head is None else head.last_event_hash,
+            STATUS_SEALED,
+        )
+        raise ApiError("SESSION_SEALED", "The session is sealed; it accepts no more events.", details)
 
     def _conflict(self, tip: ChainTip) -> ApiError:
         """The 409 that describes a session whose chain ends at ``tip``."""

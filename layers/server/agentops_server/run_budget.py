@@ -40,8 +40,11 @@ class Deadline:
         left = remaining()
         return cls(remaining, left - left * share if math.isfinite(left) else 0.0)
 
+    def passed(self) -> bool:
+        return self.remaining() <= self.stop_at
+
     def check(self, what: str) -> None:
-        if self.remaining() <= self.stop_at:
+        if self.passed():
             raise OutOfTimeError(f"{what} ran out of time")
 
 

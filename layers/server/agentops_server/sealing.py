@@ -4,7 +4,7 @@ A pure core over three interfaces (``ChainStore``, ``Signer``, ``Archive``) and 
 handler (``functions/seal/app.py``) only builds them from the environment.
 
 Sealing one session, and why every step is safe to crash after (the next scheduled run picks the session up again,
-because it stays in the store's due index until ``mark_sealed``):
+because it stays in the store's due index until ``expire_archived``):
 
 1. Decide the seal, once. If the chain's last stored batch is already a ``CHAIN_SEAL`` (an earlier run crashed after
    persisting it), reuse it, but only when this sealer signed it: its ``signer_key_id`` is this sealer's KMS key and
@@ -21,7 +21,10 @@ because it stays in the store's due index until ``mark_sealed``):
    pass over the whole stored chain instead.
 4. Archive: one JSONL object per session, streamed from the store a second time and published only if its SHA-256 is
    the one the verified pass computed; written once, a retry finds it and returns the same version.
-5. ``mark_sealed`` with the archive version and the verifier's class: the session leaves the due index.
+5. ``mark_sealed`` with the archive version and the verifier's class.
+6. ``expire_archived``: the session's batch items in the table get an expiry (``table_retention`` from now; DynamoDB's
+   TTL deletes them then), and the session leaves the due index. Nothing else ever writes an expiry, and ingest
+   refuses appends to a SEALED head before it reads any batch item, so an expired batch cannot let one through.
 
 Never reseal: a session whose tail is a seal is only ever finished, never signed again, and a SEALED head is skipped.
 
@@ -70,6 +73,7 @@ from agentops_verify import (
 
 from agentops_server.archive import Archive, ArchiveConflictError, ArchiveError
 from agentops_server.clock import format_timestamp, parse_timestamp
+from agentops_server.config import DEFAULT_SEALED_BATCH_RETENTION_DAYS
 from agentops_server.run_budget import Deadline, OutOfTimeError, Remaining, unlimited, within
 from agentops_server.signing import SIGNATURE_ALGORITHM, Signer, SigningError, SigningKeyMisconfiguredError
 from agentops_server.store import (
@@ -111,13 +115,16 @@ class Sealer:
         signer: Signer,
         archive: Archive,
         service_id: str,
+        *,
         limit: int = DEFAULT_SEAL_LIMIT,
+        table_retention: timedelta | None = timedelta(days=DEFAULT_SEALED_BATCH_RETENTION_DAYS),
     ) -> None:
         self._store = store
         self._signer = signer
         self._archive = archive
         self._service_id = service_id
         self._limit = limit
+        self._table_retention = table_retention  # None: an archived session's table copies are kept
         self._own_key: PublicKey | None = None  # set once this sealer's key is published (once per process)
 
     def seal_due_sessions(self, now: datetime, remaining: Remaining = unlimited) -> list[str]:
@@ -149,7 +156,10 @@ class Sealer:
         """Bring one due session to SEALED; True when this call finished it. Idempotent (see module docstring).
         Raises ``OutOfTimeError`` when the session cannot be finished in the time ``remaining`` gives."""
         head = self._store.get_head(session_id)
-        if head is None or head.status == STATUS_SEALED:
+        if head is None:
+            return False
+        if head.status == STATUS_SEALED:
+            self._expire_table_copies(session_id, now, remaining)  # a run ran out of time before it was done
             return False
         tip = self._store.tip(session_id)
         if tip is None:
@@ -183,6 +193,7 @@ class Sealer:
             classified.report.evidence_class,
             tuple(classified.report.partial_reasons),
         )
+        self._expire_table_copies(session_id, now, remaining)
         logger.info(
             "session sealed",
             extra={
@@ -193,6 +204,15 @@ class Sealer:
             },
         )
         return True
+
+    def _expire_table_copies(self, session_id: str, now: datetime, remaining: Remaining) -> None:
+        """Step 6, once the archive is the evidence: the session's batch items in the table get their expiry (TTL),
+        in at most a third of the time left; what is not done then is done by a later run (the session stays due)."""
+        expires_at = None if self._table_retention is None else now + self._table_retention
+        deadline = Deadline.share_of_run(remaining, VERIFICATION_SHARE)
+        if not self._store.expire_archived(session_id, expires_at, stop=deadline.passed):
+            logger.info("the table copies' expiry continues in a later run", extra={"session_id": session_id})
+            self._store.defer_seal(session_id, now + timedelta(seconds=DEFER_SECONDS))
 
     def _defer(self, session_id: str, now: datetime, error: Exception) -> None:
         """Log why a session was not sealed in this run and move it behind the sessions due now."""

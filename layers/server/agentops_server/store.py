@@ -12,7 +12,7 @@ after a crash; readers that need the truth read ``tail()``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -143,6 +143,14 @@ class SessionHead:
 
 
 @dataclass(frozen=True)
+class HeadStatus:
+    """Who owns a session and where it stands, from the head item alone (no chain read)."""
+
+    owner: str
+    status: str
+
+
+@dataclass(frozen=True)
 class SigningKeyRecord:
     signer_key_id: str
     algorithm: str
@@ -157,6 +165,12 @@ class ChainStore(Protocol):
         ...
 
     def get_head(self, session_id: str) -> SessionHead | None: ...
+
+    def head_status(self, session_id: str) -> HeadStatus | None:
+        """The head's owner and status without reading the chain: what decides an append before any batch item is
+        read. May be slightly stale (an eventually consistent read): a status only moves forward, and SEALED, the
+        one status it is read for, is final."""
+        ...
 
     def advance_head(self, batch: StoredBatch) -> None:
         """Fold an accepted batch into the cached head (next sequence, last hash, activity, ENDED, seal due
@@ -210,7 +224,16 @@ class ChainStore(Protocol):
         evidence_class: str,
         partial_reasons: tuple[str, ...],
     ) -> None:
-        """Archive written: status SEALED with the verifier's class, leave the due index."""
+        """Archive written: status SEALED with the verifier's class, and the sealed chain's length and last hash kept
+        on the head (its batch items are about to expire). The session stays in the due index until
+        ``expire_archived``."""
+        ...
+
+    def expire_archived(self, session_id: str, expires_at: datetime | None, stop: Callable[[], bool]) -> bool:
+        """A SEALED session's table copies are no longer the evidence (the archive is): give each of its items but
+        the head an expiry time (DynamoDB TTL deletes them after it; None keeps them), then leave the due index.
+        Only this, on an archived session, ever writes an expiry: heads never expire. ``stop`` is asked before each
+        write; False when it said stop (the session stays due, and a later call resumes), True when done."""
         ...
 
     def refuse_seal(self, session_id: str, reason: str) -> None:

@@ -40,6 +40,7 @@ class Deployment:
     store: DynamoDBChainStore
     seal: ModuleType
     chain: ModuleType
+    ingest: ModuleType
 
     def run_sealer(self, timeout_seconds: int = 900) -> tuple[list[str], list[dict[str, Any]]]:
         """One scheduled run; the ids it sealed and the JSON log records it wrote (what CloudWatch would receive)."""
@@ -51,6 +52,17 @@ class Deployment:
     def get(self, path: str) -> tuple[int, Any]:
         result = invoke(self.chain, http_api_event("GET", path, caller=AUDITOR), "ChainFunction")
         return result["statusCode"], json.loads(result["body"])
+
+    def post_events(self, session_id: str, events: list[dict[str, Any]], caller: str) -> tuple[int, Any]:
+        body = json.dumps({"events": events})
+        event = http_api_event("POST", f"/v1/sessions/{session_id}/events", caller=caller, body=body)
+        result = invoke(self.ingest, event, "IngestFunction")
+        return result["statusCode"], json.loads(result["body"])
+
+    def items(self) -> list[dict[str, Any]]:
+        """Every item of the table, in key order (a scan: only a test may)."""
+        items = self.dynamodb.scan(TableName=self.table_name, ConsistentRead=True)["Items"]
+        return sorted(items, key=lambda item: (item["pk"]["S"], item["sk"]["S"]))
 
     def object_versions(self, prefix: str) -> list[tuple[str, str]]:
         listing = self.s3.list_object_versions(Bucket=BUCKET, Prefix=prefix)
@@ -84,4 +96,5 @@ def deployment(monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
             store=DynamoDBChainStore(dynamodb, table_name),
             seal=load_handler_module("seal"),
             chain=load_handler_module("chain"),
+            ingest=load_handler_module("ingest"),
         )

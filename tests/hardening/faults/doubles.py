@@ -133,6 +133,14 @@ class FaultyStore:
             refused=_store_refusal(self.plan),
         )
 
+    def expire_archived(self, session_id: str, expires_at: Any, stop: Any) -> bool:
+        done: bool = self.plan.run(
+            "expire_archived",
+            lambda: self.inner.expire_archived(session_id, expires_at, stop),
+            refused=_store_refusal(self.plan),
+        )
+        return done
+
     def refuse_seal(self, session_id: str, reason: str) -> None:
         self.plan.run(
             "refuse_seal",

@@ -3,20 +3,21 @@
 Returns ``{"sealed": [session ids]}`` (the local stack's ``POST /_local/seal`` answers with exactly that).
 
 Environment: ``TABLE_NAME``, ``ARCHIVE_BUCKET``, ``SEAL_KEY_ID`` (KMS key id or ARN, ECC_NIST_P256 SIGN_VERIFY),
-``SERVICE_ID`` (the seals' ``ingestion_service_id``), ``SEAL_IDLE_SECONDS``. The archive's retention is the bucket's
-default COMPLIANCE retention (``ArchiveRetentionDays`` in the template), so this function needs no retention setting.
+``SERVICE_ID`` (the seals' ``ingestion_service_id``), ``SEAL_IDLE_SECONDS``, ``SEALED_BATCH_RETENTION_DAYS`` (how long
+an archived session's table copies stay; 0 keeps them). The archive's retention is the bucket's default COMPLIANCE
+retention (``ArchiveRetentionDays`` in the template), so this function needs no retention setting.
 
 IAM (least privilege):
 - KMS, on the seal key only: ``kms:Sign``, ``kms:GetPublicKey``.
 - S3, on ``sessions/*`` and ``keys/*``: ``s3:PutObject`` (PutObject, multipart create/part/complete),
-  ``s3:GetObject`` (HeadObject, reading ``keys/index.json``), ``s3:AbortMultipartUpload``; on the bucket
-  ``s3:ListBucket`` so a missing archive answers 404 rather than 403. No delete, no retention or legal-hold change.
-- DynamoDB, on the table: what ``DynamoDBChainStore`` calls for ``get_head``, ``tail``, ``iter_lines``, ``put_batch``,
-  ``advance_head``, ``mark_sealing``, ``mark_sealed``, ``refuse_seal``, ``record_signing_key``, ``signing_keys``
-  (GetItem, Query, PutItem, UpdateItem), and ``dynamodb:Query`` on the ``SealDue`` index.
+  ``s3:GetObject`` (HeadObject, key objects, ``keys/index.json``), ``s3:AbortMultipartUpload``; on the bucket
+  ``s3:ListBucket`` so a missing archive answers 404 rather than 403 and the key objects can be listed. No delete, no
+  retention or legal-hold change.
+- DynamoDB, on session items and its own key record (``dynamodb:LeadingKeys`` ``S#*`` and ``KEY``): GetItem, Query,
+  PutItem, UpdateItem; and ``dynamodb:Query`` on the ``SealDue`` index.
 
-Memory: the sealer streams (one page of batches plus one or two 8 MiB archive parts at a time); a 100,000-event
-session seals in one invocation within 256 MB (``benchmarks/seal_large_session.py``).
+Memory and time: the sealer streams; the function's 1,769 MB (one vCPU) and 900 s let a session at the template's
+caps seal within a third of the timeout (``benchmarks/seal_large_session.py``, docs/architecture.md "Sealing").
 """
 
 from __future__ import annotations

@@ -239,3 +239,10 @@ def test_sealed_batch_retention_is_a_parameter_of_the_seal_function(template: di
     seal = resource(template, "SealFunction")["Properties"]["Environment"]["Variables"]
     assert seal["SEALED_BATCH_RETENTION_DAYS"] == {"Ref": "SealedBatchRetentionDays"}
     assert table_properties(template)["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_the_seal_function_has_one_full_vcpu_and_the_longest_timeout(template: dict[str, Any]) -> None:
+    """The sizing model of docs/architecture.md "Sealing": a session at the caps needs about a third of 900 s of one
+    vCPU, and Lambda gives a function one full vCPU at 1,769 MB."""
+    seal = resource(template, "SealFunction")["Properties"]
+    assert (seal["MemorySize"], seal["Timeout"]) == (1769, 900)

@@ -9,8 +9,9 @@ batch holding that sequence number.
 Caching (the container's copy, ``_KnownIndex`` per session, least recently used first, bounded in fingerprints): a
 full segment never changes again (a write only extends a segment of the length it read), so a warm container reads
 only the open segment per append and checks ids against a set of the full segments' fingerprints, however long the
-session is. The open segment is kept as last read or written: ``used`` refreshes it, ``extend_through`` starts from
-it, and a stale copy only makes the conditional write fail and be retried after a fresh read.
+session is. The set is built only where ids are checked: the sealer, which only extends the index by the seal, keeps
+4 bytes per event. The open segment is kept as last read or written: ``used`` refreshes it, ``extend_through`` starts
+from it, and a stale copy only makes the conditional write fail and be retried after a fresh read.
 """
 
 from __future__ import annotations
@@ -41,13 +42,28 @@ def segment_sk(number: int) -> str:
 
 
 @dataclass
+class _FullSegmentPrints:
+    """The fingerprints of a session's full segments ``0 .. segments - 1`` as a set, for one lookup per id. Built
+    only where ids are checked (ingest), not where the index is only extended (the sealer's seal)."""
+
+    segments: int = 0
+    prints: set[bytes] = field(default_factory=set)
+
+    def fill(self, blobs: dict[int, bytes], full: int) -> None:
+        while self.segments < full:
+            blob = blobs[self.segments]
+            self.prints.update(blob[offset : offset + FINGERPRINT_BYTES] for offset in range(0, len(blob), 4))
+            self.segments += 1
+
+
+@dataclass
 class _KnownIndex:
     """This container's copy of one session's index: segments by number; ``0 .. full - 1`` are full (never change
-    again) and their fingerprints are in ``prints``."""
+    again)."""
 
     blobs: dict[int, bytes] = field(default_factory=dict)
     full: int = 0
-    prints: set[bytes] = field(default_factory=set)
+    full_prints: _FullSegmentPrints = field(default_factory=_FullSegmentPrints)  # shared by a session's copies
 
     @property
     def coverage(self) -> int:
@@ -62,15 +78,12 @@ class _KnownIndex:
                 return covered
         return covered
 
-    def seal_full_segments(self) -> int:
-        """Move segments that have become full into ``prints``; the number of fingerprints added."""
-        added = 0
+    def count_full_segments(self) -> int:
+        """Advance ``full`` past the segments that have become full; the number of fingerprints that adds."""
+        before = self.full
         while len(self.blobs.get(self.full, b"")) == FULL_SEGMENT_BYTES:
-            blob = self.blobs[self.full]
-            self.prints.update(blob[offset : offset + FINGERPRINT_BYTES] for offset in range(0, len(blob), 4))
             self.full += 1
-            added += SEGMENT_SIZE
-        return added
+        return (self.full - before) * SEGMENT_SIZE
 
 
 class EventIdIndex:
@@ -89,10 +102,13 @@ class EventIdIndex:
         if not wanted:
             return set()
         known = self._read(session_id)
+        with self._lock:
+            known.full_prints.fill(known.blobs, known.full)
+            printed, prints = known.full_prints.segments, known.full_prints.prints
         candidates: set[int] = set()
         for number, blob in known.blobs.items():
             for print_ in wanted:
-                if number < known.full and print_ not in known.prints:
+                if number < printed and print_ not in prints:
                     continue  # the common case on a long session: one set lookup instead of a scan per segment
                 position = blob.find(print_)
                 while position != -1:
@@ -139,10 +155,10 @@ class EventIdIndex:
         """The index as stored now: only segments not known to be full are read."""
         with self._lock:
             cached = self._known.get(session_id)
-            fresh = _KnownIndex(
-                blobs=dict(cached.blobs) if cached else {},
-                full=cached.full if cached else 0,
-                prints=cached.prints if cached else set(),
+            fresh = (
+                _KnownIndex(blobs=dict(cached.blobs), full=cached.full, full_prints=cached.full_prints)
+                if cached
+                else _KnownIndex()
             )
         items = self._table.query_all(
             KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
@@ -178,7 +194,7 @@ class EventIdIndex:
             )
             blobs[number] = new
             sequence += len(taken)
-        self._remember(session_id, _KnownIndex(blobs=blobs, full=known.full, prints=known.prints))
+        self._remember(session_id, _KnownIndex(blobs=blobs, full=known.full, full_prints=known.full_prints))
 
     def _remember(self, session_id: str, known: _KnownIndex) -> None:
         with self._lock:
@@ -188,8 +204,8 @@ class EventIdIndex:
                 for number, blob in known.blobs.items():
                     if len(blob) > len(blobs.get(number, b"")):
                         blobs[number] = blob
-                known = _KnownIndex(blobs=blobs, full=cached.full, prints=cached.prints)
-            self._cached_fingerprints += known.seal_full_segments()
+                known = _KnownIndex(blobs=blobs, full=cached.full, full_prints=cached.full_prints)
+            self._cached_fingerprints += known.count_full_segments()
             self._known[session_id] = known
             self._known.move_to_end(session_id)
             while self._cached_fingerprints > CACHED_FINGERPRINTS and len(self._known) > 1:

@@ -62,7 +62,7 @@ def chain_handler(environment: None) -> ModuleType:
 
 
 def run_sealer(module: ModuleType) -> dict[str, Any]:
-    result: dict[str, Any] = module.lambda_handler(SCHEDULED_EVENT, LocalLambdaContext("SealFunction", 256, 900))
+    result: dict[str, Any] = module.lambda_handler(SCHEDULED_EVENT, LocalLambdaContext("SealFunction", 1769, 900))
     return result
 
 

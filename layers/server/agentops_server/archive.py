@@ -96,6 +96,10 @@ class Archive(Protocol):
         written. ``sha256`` is the hex SHA-256 of the object body (every line + LF)."""
         ...
 
+    def archived_sha256(self, session_id: str) -> str | None:
+        """The recorded SHA-256 of the session's archive object, or None when there is none."""
+        ...
+
     def publish_key(self, key: SigningKeyRecord) -> None:
         """Write ``keys/<signer_key_id>.pem`` once; an existing object is kept as it is (with its first use)."""
         ...
@@ -160,6 +164,19 @@ class S3Archive:
                 raise ArchiveUnavailableError(f"s3://{self._bucket}/{key} refused the write but cannot be read")
             return existing
         return ArchiveRef(bucket=self._bucket, key=key, version_id=version_id, sha256=sha256)
+
+    def archived_sha256(self, session_id: str) -> str | None:
+        key = session_archive_key(session_id)
+        try:
+            head = self._s3.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if error_code(error) in _NOT_FOUND_CODES:
+                return None
+            raise ArchiveUnavailableError(f"HeadObject of {key} failed: {error_code(error)}") from error
+        except BotoCoreError as error:
+            raise ArchiveUnavailableError(f"HeadObject of {key} failed: {error}") from error
+        sha256: str | None = head.get("Metadata", {}).get(SHA256_METADATA_KEY)
+        return sha256
 
     def publish_key(self, key: SigningKeyRecord) -> None:
         self._put_if_absent(

@@ -179,7 +179,8 @@ class InMemoryChainStore:
             if expires_at is not None:
                 if stop():
                     return False
-                self.expires_at[session_id] = expires_at  # nothing here deletes: a test plays the TTL sweeper
+                # Nothing here deletes (a test plays the TTL sweeper); a second call keeps the first expiry.
+                self.expires_at.setdefault(session_id, expires_at)
             self._due.pop(session_id, None)
             return True
 

@@ -159,7 +159,12 @@ class Sealer:
         if head is None:
             return False
         if head.status == STATUS_SEALED:
-            self._expire_table_copies(session_id, now, remaining)  # a run ran out of time before it was done
+            # An earlier run ran out of time before the table copies had their expiry. The head is only a table
+            # item: expire nothing unless the session's archive is there, as the head records it.
+            if head.archive is None or self._archive.archived_sha256(session_id) != head.archive.sha256:
+                self._refuse_forgery(session_id, "the head says SEALED but the session's archive is not there")
+                return False
+            self._expire_table_copies(session_id, now, remaining)
             return False
         tip = self._store.tip(session_id)
         if tip is None:

@@ -180,6 +180,9 @@ class FaultyArchive:
     def published_keys(self) -> list[SigningKeyRecord]:
         return self._inner.published_keys()
 
+    def archived_sha256(self, session_id: str) -> str | None:
+        return self._inner.archived_sha256(session_id)
+
     def publish_key_index(self, keys: Sequence[SigningKeyRecord]) -> None:
         self._plan.run(
             "archive.publish_key_index",

@@ -87,3 +87,33 @@ def test_append_to_a_sealed_head_whose_batches_expired_is_refused_and_writes_not
             "status": "SEALED",
         }
     assert deployment.items() == before
+
+
+def test_a_head_forged_as_sealed_does_not_make_the_sealer_expire_the_chain(deployment: Deployment) -> None:
+    """The sealer gives table copies an expiry only when the session's archive is there as the head records it."""
+    session_id = "6c1d3f2e-9e4b-4d7c-8f80-1b2c3d4e5f60"
+    assert deployment.post_events(session_id, [event(0), event(1)], AGENT)[0] == 200
+    deployment.dynamodb.update_item(  # with the ingest role's rights: a session item, no expires_at
+        TableName=deployment.table_name,
+        Key={"pk": {"S": f"S#{session_id}"}, "sk": {"S": "HEAD"}},
+        UpdateExpression="SET #status = :sealed, #archive = :archive, due_at = :past",
+        ExpressionAttributeNames={"#status": "status", "#archive": "archive"},
+        ExpressionAttributeValues={
+            ":sealed": {"S": "SEALED"},
+            ":archive": {
+                "M": {
+                    "bucket": {"S": "insider-archive"},
+                    "key": {"S": f"sessions/{session_id}.jsonl"},
+                    "version_id": {"S": "forged"},
+                    "sha256": {"S": "0" * 64},
+                }
+            },
+            ":past": {"S": "2000-01-01T00:00:00.000000Z"},
+        },
+    )
+
+    sealed, records = deployment.run_sealer()
+
+    assert sealed == []
+    assert [record["session_id"] for record in records if record.get("alarm") == "SEAL_FORGERY"] == [session_id]
+    assert not [item for item in deployment.items() if "expires_at" in item]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -43,10 +44,22 @@ class Deployment:
     ingest: ModuleType
 
     def run_sealer(self, timeout_seconds: int = 900) -> tuple[list[str], list[dict[str, Any]]]:
-        """One scheduled run; the ids it sealed and the JSON log records it wrote (what CloudWatch would receive)."""
+        """One scheduled run; the ids it sealed and the JSON log records it wrote (what CloudWatch would receive).
+
+        Powertools loggers of one service name share their configuration within a process, so a handler loaded
+        earlier in the test run may have set it quieter: the levels a Lambda would have are set for the run."""
         log = io.StringIO()
         self.seal.logger.registered_handler.setStream(log)
-        result = self.seal.lambda_handler(SCHEDULED_EVENT, LocalLambdaContext("SealFunction", 1769, timeout_seconds))
+        core = logging.getLogger("agentops_server")
+        levels = (self.seal.logger.log_level, core.level)
+        self.seal.logger.setLevel(logging.INFO)
+        core.setLevel(logging.INFO)
+        try:
+            context = LocalLambdaContext("SealFunction", 1769, timeout_seconds)
+            result = self.seal.lambda_handler(SCHEDULED_EVENT, context)
+        finally:
+            self.seal.logger.setLevel(levels[0])
+            core.setLevel(levels[1])
         return result["sealed"], [json.loads(line) for line in log.getvalue().splitlines()]
 
     def get(self, path: str) -> tuple[int, Any]:

@@ -200,7 +200,7 @@ class Deployment:
                     self.publication_seconds += time.perf_counter() - started
 
             publisher.run = timed_run  # type: ignore[method-assign]
-        self.sealer = Sealer(self.store, signer, S3Archive(s3, name), SERVICE_ID, 100, evidence_log=publisher)
+        self.sealer = Sealer(self.store, signer, S3Archive(s3, name), SERVICE_ID, limit=100, evidence_log=publisher)
 
     def run(self, sessions: int, now: datetime) -> dict[str, Any]:
         """Ingest ``sessions`` ended sessions (unmetered), then one metered sealer run."""

@@ -11,8 +11,15 @@ data nor the benchmark's own copy of the chain is counted:
 - ``baseline_read_seconds``: reading every stored line once through the store and doing nothing with it, the floor
   for any pass over the chain. The sealer makes three passes (verify before signing; verify the sealed chain with the
   key trusted while hashing it; stream it to S3), so the ratio is about three reads plus two verifications.
-- ``seal_seconds``, ``seal_peak_rss_mib``: the handler's run (``lambda_handler`` on a scheduled event) and the child's
-  peak resident memory, the figure to compare with the function's 256 MB.
+- ``seal_seconds``, ``seal_cpu_seconds``, ``seal_peak_rss_mib``: the handler's run (``lambda_handler`` on a scheduled
+  event: verify and sign, archive, give the table copies their expiry), the CPU time the child spent in it (moto runs
+  in the parent, so this is the sealer's own work) and the child's peak resident memory.
+- ``cpu_seconds_per_event``: the sealer's CPU time per event, the figure of the sizing model in docs/architecture.md
+  ("Sealing"): a session at the cap of ``MaxSessionEvents`` takes about that many events times this, divided by the
+  function's vCPU share (1,769 MB is one vCPU), and must fit in a third of the function's timeout.
+- ``small_session_peak_rss_mib``: the same run over a session a quarter the size, in the same run, so that
+  ``rss_mib_per_1000_events`` shows how memory grows with the session (the passes stream; what is left is the
+  verifier's set of the event ids it has seen, for DUPLICATE_EVENT_ID).
 
 Usage: ``python benchmarks/seal_large_session.py [--events N]``
 """
@@ -48,6 +55,7 @@ BUCKET = "agentops-benchmark-archive"
 SERVICE_ID = "agentops-benchmark"
 OWNER = "arn:aws:iam::111122223333:user/benchmark-agent"
 BATCH_SIZE = 100
+LAMBDA_MEMORY_MB = 1769  # the SealFunction's MemorySize in template.yaml: one full vCPU
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 MIB = 1024 * 1024
 
@@ -103,6 +111,16 @@ def _event(sequence: int, n_events: int) -> tuple[str, dict[str, Any]]:
     return "TOOL_RESULT", {"tool_name": "ticket_search", "tool_id": f"call-{sequence}", "result": {"hits": 3}}
 
 
+def store_session(store: DynamoDBChainStore, n_events: int) -> str:
+    """An ended, unsealed session of ``n_events`` events stored as ingestion stores it; returns its id."""
+    session_id = str(uuid.uuid4())
+    store.create_session(session_id, OWNER, T0)
+    for batch in build_batches(session_id, n_events):
+        store.put_batch(batch)
+        store.advance_head(batch)
+    return session_id
+
+
 # --- children: each prints one JSON object --------------------------------------------------------------------------
 
 
@@ -141,12 +159,22 @@ def child_baseline(session_id: str) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "lines": count, "rss_mib": _peak_rss_mib()}
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child_seal() -> dict[str, Any]:
     handler = _load_seal_handler()
-    context = LocalLambdaContext("SealFunction", 256, 900)
-    started = time.perf_counter()
+    context = LocalLambdaContext("SealFunction", LAMBDA_MEMORY_MB, 900)
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     result = handler.lambda_handler({"source": "aws.events", "detail-type": "Scheduled Event"}, context)
-    return {"seconds": time.perf_counter() - started, "sealed": result["sealed"], "rss_mib": _peak_rss_mib()}
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": _cpu_seconds() - cpu_started,
+        "sealed": result["sealed"],
+        "rss_mib": _peak_rss_mib(),
+    }
 
 
 def run_child(*arguments: str) -> dict[str, Any]:
@@ -198,14 +226,12 @@ def main() -> int:
                 "POWERTOOLS_LOG_LEVEL": "WARNING",
             }
         )
-        session_id = str(uuid.uuid4())
-        batches = build_batches(session_id, arguments.events)
         store = DynamoDBChainStore(dynamodb, table)
-        store.create_session(session_id, OWNER, T0)
-        for batch in batches:
-            store.put_batch(batch)
-            store.advance_head(batch)
-        del batches
+        small_session = store_session(store, arguments.events // 4)
+        small = run_child("seal")
+        if small["sealed"] != [small_session]:
+            raise SystemExit(f"the small benchmark session was not sealed: {small}")
+        session_id = store_session(store, arguments.events)
 
         idle = run_child("idle")
         baseline = run_child("baseline", session_id)
@@ -227,10 +253,17 @@ def main() -> int:
                 "baseline_read_seconds": round(baseline["seconds"], 2),
                 "seal_seconds": round(sealed["seconds"], 2),
                 "seal_to_baseline_ratio": round(sealed["seconds"] / baseline["seconds"], 1),
+                "seal_cpu_seconds": round(sealed["cpu_seconds"], 2),
+                "cpu_seconds_per_event": round(sealed["cpu_seconds"] / arguments.events, 7),
                 "idle_rss_mib": round(idle["rss_mib"], 1),
                 "baseline_peak_rss_mib": round(baseline["rss_mib"], 1),
                 "seal_peak_rss_mib": round(sealed["rss_mib"], 1),
-                "lambda_memory_mib": 256,
+                "small_session_events": arguments.events // 4,
+                "small_session_peak_rss_mib": round(small["rss_mib"], 1),
+                "rss_mib_per_1000_events": round(
+                    (sealed["rss_mib"] - small["rss_mib"]) / (arguments.events - arguments.events // 4) * 1000, 3
+                ),
+                "lambda_memory_mib": LAMBDA_MEMORY_MB,
             },
             indent=2,
         )

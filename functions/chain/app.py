@@ -1,14 +1,16 @@
 """ChainFunction: ``GET /v1/sessions/{session_id}/chain``, ``GET /v1/keys`` and ``GET /v1/sessions`` (API.md).
 
 The chain route answers with a presigned GET of the exact archived version (ELS section 8), never the chain itself:
-a sealed session can be far larger than a Lambda response. Keys come from the store's record of every key that ever
-signed (the same list the sealer publishes under ``keys/`` in the bucket). The session listing reads the table's
-listing indexes (``agentops_server.session_list``); it is served here, by the read-only function of auditors.
+a sealed session can be far larger than a Lambda response. Keys are the published key set (ELS section 8, rev 2):
+the write-once objects ``keys/<signer_key_id>.pem`` the sealer creates from KMS ``GetPublicKey`` before a key signs,
+each checked to hold the key it is named after. Nothing in the table can add a key. The session listing reads the
+table's listing indexes (``agentops_server.session_list``); it is served here, by the read-only function of auditors.
 
 Environment: ``TABLE_NAME``, ``ARCHIVE_BUCKET``. IAM: ``dynamodb:GetItem``, ``dynamodb:Query`` and
-``dynamodb:BatchGetItem`` on the table (heads, key records), ``dynamodb:Query`` on the two listing indexes;
-``s3:GetObject`` and ``s3:GetObjectVersion`` on ``sessions/*`` (the presigned link is signed
-with this role's credentials, so the role must be able to read what it links to). No KMS access.
+``dynamodb:BatchGetItem`` on session items (heads, tips), ``dynamodb:Query`` on the two listing indexes;
+``s3:GetObject`` and ``s3:GetObjectVersion`` on ``sessions/*`` (the presigned link is signed with this role's
+credentials, so it must be able to read what it links to); ``s3:ListBucket`` for ``keys/`` and ``s3:GetObject`` on
+``keys/*``. No KMS access.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def get_chain(session_id: str) -> Response[str]:
 @app.get("/v1/keys")
 def get_keys() -> Response[str]:
     caller_identity(app.current_event.raw_event)
-    response: Response[str] = json_response(200, keys_document(store.signing_keys()))
+    response: Response[str] = json_response(200, keys_document(archive.published_keys()))
     return response
 
 

@@ -4,9 +4,10 @@ Thin: clients and the core are built once per container from the environment; ro
 (caller identity first, then media type, then size) and hand the body to the core; errors become responses in
 ``agentops_server.http``.
 
-The session view shows the class of a sealed session's archived bytes (``agentops_server.sessions``), so this function
-reads archives too: IAM ``s3:GetObject`` and ``s3:GetObjectVersion`` on ``sessions/*``; the verification of an archive
-version is cached in this process.
+The session view shows the class of a sealed session's archived bytes (``agentops_server.sessions``), verified under
+the published key objects, so this function reads archives and keys too: IAM ``s3:GetObject`` and
+``s3:GetObjectVersion`` on ``sessions/*``, ``s3:GetObject`` on ``keys/*``, ``s3:ListBucket`` for ``keys/``; the
+verification of an archive version is cached in this process.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import gc
 from typing import Any
 
 import boto3
+from agentops_server.archive import S3Archive
 from agentops_server.archive_reader import S3ArchiveReader
 from agentops_server.clock import SystemClock
 from agentops_server.config import Settings
@@ -26,7 +28,7 @@ from agentops_server.http import (
     request_body,
     require_json_content_type,
 )
-from agentops_server.ingest import IngestService
+from agentops_server.ingest import IngestService, SessionLimits
 from agentops_server.replay import VerifiedArchives
 from agentops_server.sessions import session_view
 from aws_lambda_powertools import Logger, Tracer
@@ -43,11 +45,14 @@ dynamodb = boto3.client(
     config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}),
 )
 store = DynamoDBChainStore(dynamodb, settings.table_name, settings.seal_idle_seconds)
-ingest = IngestService(store, SystemClock(), settings.service_id)
-archives = VerifiedArchives(S3ArchiveReader(boto3.client("s3")))
-# The keys trusted when classifying an archive: the sealer's key records in the table, until the published key set
-# (KMS and the locked bucket, ELS section 8 rev 2) takes their place here.
-trusted_keys = store.signing_keys
+ingest = IngestService(
+    store, SystemClock(), settings.service_id, SessionLimits(settings.max_session_events, settings.max_session_bytes)
+)
+s3 = boto3.client("s3")
+archives = VerifiedArchives(S3ArchiveReader(s3))
+# The keys trusted when classifying an archive: the published key objects in the locked bucket (ELS section 8 rev 2),
+# never a record in the table.
+trusted_keys = S3Archive(s3, settings.archive_bucket or "").published_keys
 
 app = APIGatewayHttpResolver()
 install_error_handlers(app, logger)

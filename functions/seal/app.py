@@ -3,29 +3,29 @@
 Returns ``{"sealed": [session ids]}`` (the local stack's ``POST /_local/seal`` answers with exactly that).
 
 Environment: ``TABLE_NAME``, ``ARCHIVE_BUCKET``, ``SEAL_KEY_ID`` (KMS key id or ARN, ECC_NIST_P256 SIGN_VERIFY),
-``SERVICE_ID`` (the seals' ``ingestion_service_id``), ``SEAL_IDLE_SECONDS``, ``LOG_ORIGIN`` (the evidence log's
-checkpoint origin; empty for ``<SERVICE_ID>/evidence-log``). The archive's retention is the bucket's
-default COMPLIANCE retention (``ArchiveRetentionDays`` in the template), so this function needs no retention setting.
+``SERVICE_ID`` (the seals' ``ingestion_service_id``), ``SEAL_IDLE_SECONDS``, ``SEALED_BATCH_RETENTION_DAYS`` (how long
+an archived session's table copies stay; 0 keeps them), ``LOG_ORIGIN`` (the evidence log's checkpoint origin; empty
+for ``<SERVICE_ID>/evidence-log``). The archive's retention is the bucket's default COMPLIANCE retention
+(``ArchiveRetentionDays`` in the template), so this function needs no retention setting.
 
 IAM (least privilege):
 - KMS, on the seal key only: ``kms:Sign``, ``kms:GetPublicKey``.
 - S3, on ``sessions/*`` and ``keys/*``: ``s3:PutObject`` (PutObject, multipart create/part/complete),
-  ``s3:GetObject`` (HeadObject, reading ``keys/index.json``, rebuilding a log leaf from its archive),
+  ``s3:GetObject`` (HeadObject, key objects, ``keys/index.json``, rebuilding a log leaf from its archive),
   ``s3:AbortMultipartUpload``; on ``log/*``: ``s3:PutObject`` and ``s3:GetObject`` (tiles, the checkpoint); on the
-  bucket ``s3:ListBucket`` so a missing object answers 404 rather than 403. No delete, no retention or legal-hold
-  change.
-- DynamoDB, on the table: what ``DynamoDBChainStore`` calls for ``get_head``, ``tail``, ``iter_lines``, ``put_batch``,
-  ``advance_head``, ``mark_sealing``, ``mark_sealed``, ``refuse_seal``, ``record_signing_key``, ``signing_keys``
-  (GetItem, Query, PutItem, UpdateItem), the evidence log's state and markers (GetItem, PutItem, UpdateItem, in one
-  transaction for a state write), and ``dynamodb:Query`` on the ``SealDue`` and ``LogPending`` indexes.
+  bucket ``s3:ListBucket`` so a missing object answers 404 rather than 403 and the key objects can be listed. No
+  delete, no retention or legal-hold change.
+- DynamoDB, on session items, its own key record and the evidence log's state (``dynamodb:LeadingKeys`` ``S#*``,
+  ``KEY`` and ``LOG``): GetItem, Query, PutItem, UpdateItem (the log's state write is one transaction); and
+  ``dynamodb:Query`` on the ``SealDue`` and ``LogPending`` indexes.
 
-Memory: the sealer streams (one page of batches plus one or two 8 MiB archive parts at a time); a 100,000-event
-session seals in one invocation within 256 MB (``benchmarks/seal_large_session.py``).
+Memory and time: the sealer streams; the function's 1,769 MB (one vCPU) and 900 s let a session at the template's
+caps seal within a third of the timeout (``benchmarks/seal_large_session.py``, docs/architecture.md "Sealing").
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -41,8 +41,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-# Stop starting new sessions when less than this is left of the invocation: enough to seal a 100,000-event session.
-SAFETY_MARGIN_MILLIS = 180_000
+# Kept back from the invocation's time for what ends a run cleanly: aborting an upload, deferring a session, logging.
+SAFETY_MARGIN_MILLIS = 30_000
 
 logger = Logger()
 # The core logs through the standard library (``agentops_server.*``); give it the same structured JSON output so the
@@ -61,6 +61,9 @@ sealer = Sealer(
     signer=signer,
     archive=S3Archive(s3, settings.archive_bucket),
     service_id=settings.service_id,
+    table_retention=timedelta(days=settings.sealed_batch_retention_days)
+    if settings.sealed_batch_retention_days
+    else None,
     evidence_log=EvidenceLogPublisher(
         DynamoDBLogState(dynamodb, settings.table_name),
         S3LogObjects(s3, settings.archive_bucket),
@@ -73,7 +76,7 @@ sealer = Sealer(
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[str]]:
     sealed = sealer.seal_due_sessions(
-        datetime.now(UTC), time_left=lambda: context.get_remaining_time_in_millis() > SAFETY_MARGIN_MILLIS
+        datetime.now(UTC), remaining=lambda: (context.get_remaining_time_in_millis() - SAFETY_MARGIN_MILLIS) / 1000
     )
     logger.info("sealing run finished", extra={"sealed_count": len(sealed)})
     return {"sealed": sealed}

@@ -7,6 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agentops_server.config import (
+    DEFAULT_MAX_SESSION_BYTES,
+    DEFAULT_MAX_SESSION_EVENTS,
+    DEFAULT_SEALED_BATCH_RETENTION_DAYS,
+)
 from cfnlint.api import lint_file
 
 from infra.template import http_routes, load_template, resources_of_type, table_properties
@@ -277,3 +282,27 @@ def test_every_function_uses_the_shared_layer_on_one_runtime(template: dict[str,
     layer = resource(template, "ServerLayer")
     assert layer["Metadata"]["BuildMethod"] == "makefile"
     assert layer["Properties"]["CompatibleArchitectures"] == defaults["Architectures"]
+
+
+def test_session_caps_are_parameters_the_ingest_function_enforces(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    assert parameters["MaxSessionEvents"]["Default"] == DEFAULT_MAX_SESSION_EVENTS == 1_000_000
+    assert parameters["MaxSessionBytes"]["Default"] == DEFAULT_MAX_SESSION_BYTES == 1024**3
+    ingest = resource(template, "IngestFunction")["Properties"]["Environment"]["Variables"]
+    assert ingest["MAX_SESSION_EVENTS"] == {"Ref": "MaxSessionEvents"}
+    assert ingest["MAX_SESSION_BYTES"] == {"Ref": "MaxSessionBytes"}
+
+
+def test_sealed_batch_retention_is_a_parameter_of_the_seal_function(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["SealedBatchRetentionDays"]
+    assert (parameter["Default"], parameter["MinValue"]) == (DEFAULT_SEALED_BATCH_RETENTION_DAYS, 0)
+    seal = resource(template, "SealFunction")["Properties"]["Environment"]["Variables"]
+    assert seal["SEALED_BATCH_RETENTION_DAYS"] == {"Ref": "SealedBatchRetentionDays"}
+    assert table_properties(template)["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_the_seal_function_has_one_full_vcpu_and_the_longest_timeout(template: dict[str, Any]) -> None:
+    """The sizing model of docs/architecture.md "Sealing": a session at the caps needs about a third of 900 s of one
+    vCPU, and Lambda gives a function one full vCPU at 1,769 MB."""
+    seal = resource(template, "SealFunction")["Properties"]
+    assert (seal["MemorySize"], seal["Timeout"]) == (1769, 900)

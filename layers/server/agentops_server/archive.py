@@ -7,8 +7,12 @@ Layout (docs/architecture.md):
   "its retention is a deployment parameter"). Sending ``x-amz-object-lock-*`` headers instead would need
   ``s3:PutObjectRetention``, which the seal role must not have; and a retry never creates a second version anyway
   (below), so there is no retain-until date for a retry to disagree with.
-- ``keys/<signer_key_id>.pem`` and ``keys/index.json``: every public key that ever signed a seal, the index in the
-  ``GET /v1/keys`` format.
+- ``keys/<signer_key_id>.pem``: the public key of every key that ever signed a seal, each written once
+  (``If-None-Match: *``) from KMS ``GetPublicKey`` before the key signs anything, with the time of that first
+  publication as its ``first-used-at`` metadata. These objects are the published key set (ELS section 8, rev 2): an
+  object counts only when its PEM is a P-256 key whose ``signer_key_id`` is the object's name, so a key object can
+  never answer for another key.
+- ``keys/index.json``: the key set in the ``GET /v1/keys`` format, rewritten (a new locked version) when it grows.
 
 Write once, at most one version: ``write_session`` first looks for the object (``HeadObject``) and, when it is
 there, returns it if its SHA-256 is the expected one (a retry) and raises ``ArchiveConflictError`` otherwise; it never
@@ -26,23 +30,26 @@ parts are held at once. moto gap: moto applies neither the bucket's default rete
 uploads, so locally only single-part archives show ``ObjectLockMode``; S3 applies the default retention to both.
 
 IAM needed on the bucket: ``s3:PutObject`` (PutObject, multipart create/part/complete, key files), ``s3:GetObject``
-(``HeadObject``, ``keys/index.json``), ``s3:AbortMultipartUpload`` (cleanup after a failed upload), and
-``s3:ListBucket`` on the bucket so that HeadObject of a missing archive answers 404 rather than 403. Presigned links to
-an archive version (the chain route) need ``s3:GetObjectVersion``. No delete, no retention or legal-hold change, no
-bypass.
+(``HeadObject``, key objects, ``keys/index.json``), ``s3:AbortMultipartUpload`` (cleanup after a failed upload), and
+``s3:ListBucket`` on the bucket so that HeadObject of a missing archive answers 404 rather than 403 and the key
+objects can be listed (readers of the key set need only ``s3:ListBucket`` for ``keys/`` and ``s3:GetObject``).
+Presigned links to an archive version (the chain route) need ``s3:GetObjectVersion``. No delete, no retention or
+legal-hold change, no bypass.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from agentops_verify import canonicalize
+from agentops_verify import KeyFormatError, canonicalize, load_pem_public_key
 from botocore.exceptions import BotoCoreError, ClientError
 
-from agentops_server.clock import format_timestamp
+from agentops_server.clock import format_timestamp, parse_timestamp
 from agentops_server.s3_once import (
     ALREADY_EXISTS_CODES,
     DEFAULT_PART_SIZE,
@@ -51,6 +58,7 @@ from agentops_server.s3_once import (
     error_code,
     parts_of,
 )
+from agentops_server.signing import SIGNATURE_ALGORITHM
 from agentops_server.store import ArchiveRef, SigningKeyRecord
 
 logger = logging.getLogger(__name__)
@@ -60,6 +68,9 @@ KEYS_PREFIX = "keys/"
 KEYS_INDEX_KEY = KEYS_PREFIX + "index.json"
 ARCHIVE_CONTENT_TYPE = "application/x-ndjson"
 SHA256_METADATA_KEY = "sha256"  # x-amz-meta-sha256: hex SHA-256 of the whole object
+FIRST_USED_METADATA_KEY = "first-used-at"  # x-amz-meta-first-used-at of a key object
+KEY_OBJECT_SUFFIX = ".pem"
+ALARM_KEY_OBJECT_REFUSED = "KEY_OBJECT_REFUSED"
 
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
@@ -85,8 +96,20 @@ class Archive(Protocol):
         written. ``sha256`` is the hex SHA-256 of the object body (every line + LF)."""
         ...
 
-    def publish_keys(self, keys: Sequence[SigningKeyRecord]) -> None:
-        """Publish every key's PEM and the key index next to the archives (ELS section 8)."""
+    def archived_sha256(self, session_id: str) -> str | None:
+        """The recorded SHA-256 of the session's archive object, or None when there is none."""
+        ...
+
+    def publish_key(self, key: SigningKeyRecord) -> None:
+        """Write ``keys/<signer_key_id>.pem`` once; an existing object is kept as it is (with its first use)."""
+        ...
+
+    def published_keys(self) -> list[SigningKeyRecord]:
+        """Every valid key object, oldest first: the deployment's published key set (ELS section 8)."""
+        ...
+
+    def publish_key_index(self, keys: Sequence[SigningKeyRecord]) -> None:
+        """Write ``keys/index.json`` (``GET /v1/keys`` format) when it differs from ``keys``."""
         ...
 
 
@@ -121,6 +144,9 @@ class S3Archive:
         self._s3 = s3_client
         self._bucket = bucket
         self._part_size = part_size
+        # Key objects already read and checked, by name and ETag (a new version of an object has another ETag).
+        self._key_objects: dict[tuple[str, str], SigningKeyRecord | None] = {}
+        self._lock = threading.Lock()
 
     @property
     def bucket(self) -> str:
@@ -139,19 +165,80 @@ class S3Archive:
             return existing
         return ArchiveRef(bucket=self._bucket, key=key, version_id=version_id, sha256=sha256)
 
-    def publish_keys(self, keys: Sequence[SigningKeyRecord]) -> None:
-        for record in keys:
-            self._put_if_absent(
-                public_key_object_key(record.signer_key_id),
-                record.public_key_pem.encode("ascii"),
-                "application/x-pem-file",
-            )
+    def archived_sha256(self, session_id: str) -> str | None:
+        key = session_archive_key(session_id)
+        try:
+            head = self._s3.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if error_code(error) in _NOT_FOUND_CODES:
+                return None
+            raise ArchiveUnavailableError(f"HeadObject of {key} failed: {error_code(error)}") from error
+        except BotoCoreError as error:
+            raise ArchiveUnavailableError(f"HeadObject of {key} failed: {error}") from error
+        sha256: str | None = head.get("Metadata", {}).get(SHA256_METADATA_KEY)
+        return sha256
+
+    def publish_key(self, key: SigningKeyRecord) -> None:
+        self._put_if_absent(
+            public_key_object_key(key.signer_key_id),
+            key.public_key_pem.encode("ascii"),
+            "application/x-pem-file",
+            {FIRST_USED_METADATA_KEY: format_timestamp(key.first_used_at)},
+        )
+
+    def published_keys(self) -> list[SigningKeyRecord]:
+        keys = []
+        for listed in self._list(KEYS_PREFIX):
+            name = listed["Key"]
+            if not name.endswith(KEY_OBJECT_SUFFIX):
+                continue
+            cache_key = (name, listed["ETag"])
+            with self._lock:
+                known = self._key_objects.get(cache_key)
+            if known is None:
+                known = self._read_key_object(name, listed["LastModified"])
+                with self._lock:
+                    self._key_objects[cache_key] = known
+            if known is not None:
+                keys.append(known)
+        return sorted(keys, key=lambda record: (record.first_used_at, record.signer_key_id))
+
+    def publish_key_index(self, keys: Sequence[SigningKeyRecord]) -> None:
         index = canonicalize(keys_document(keys))
         if self._read_if_present(KEYS_INDEX_KEY) != index:
             # A new version per key rotation only: the index grows, older versions stay locked as history.
             self._call(
                 "put_object", Bucket=self._bucket, Key=KEYS_INDEX_KEY, Body=index, ContentType="application/json"
             )
+
+    def _read_key_object(self, name: str, last_modified: datetime) -> SigningKeyRecord | None:
+        """The key an object holds, or None (logged) when the object is not a valid key under its own name."""
+        signer_key_id = name[len(KEYS_PREFIX) : -len(KEY_OBJECT_SUFFIX)]
+        response = self._call("get_object", Bucket=self._bucket, Key=name)
+        body: bytes = response["Body"].read()
+        first_used = response.get("Metadata", {}).get(FIRST_USED_METADATA_KEY)
+        try:
+            key = load_pem_public_key(body)
+            if key.key_id != signer_key_id:
+                raise KeyFormatError(f"it holds the key {key.key_id}, not the key it is named after")
+            # Objects published before first use was recorded as metadata: their creation time, as close a bound.
+            first_used_at = parse_timestamp(first_used) if first_used else last_modified.astimezone(UTC)
+        except ValueError as error:  # KeyFormatError is a ValueError, so is a bad first-used-at
+            logger.error(
+                "key object refused: it is not part of the published key set",
+                extra={"alarm": ALARM_KEY_OBJECT_REFUSED, "key_object": name, "problem": str(error)},
+            )
+            return None
+        return SigningKeyRecord(signer_key_id, SIGNATURE_ALGORITHM, body.decode("ascii"), first_used_at)
+
+    def _list(self, prefix: str) -> Iterable[dict[str, Any]]:
+        arguments = {"Bucket": self._bucket, "Prefix": prefix}
+        while True:
+            page = self._call("list_objects_v2", **arguments)
+            yield from page.get("Contents", [])
+            if not page.get("IsTruncated"):
+                return
+            arguments["ContinuationToken"] = page["NextContinuationToken"]
 
     def presigned_url(self, archive: ArchiveRef, expires_in: int) -> str:
         """A presigned GET of exactly the archived version (needs ``s3:GetObjectVersion`` on the signer's role)."""
@@ -213,9 +300,11 @@ class S3Archive:
         except (ClientError, BotoCoreError) as error:
             raise ArchiveUnavailableError(f"archiving s3://{self._bucket}/{key} failed: {error}") from error
 
-    def _put_if_absent(self, key: str, body: bytes, content_type: str) -> None:
+    def _put_if_absent(self, key: str, body: bytes, content_type: str, metadata: dict[str, str]) -> None:
         try:
-            self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*")
+            self._s3.put_object(
+                Bucket=self._bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata, IfNoneMatch="*"
+            )
         except ClientError as error:
             if error_code(error) in ALREADY_EXISTS_CODES:
                 return

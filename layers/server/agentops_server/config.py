@@ -9,6 +9,12 @@ from dataclasses import dataclass
 DEFAULT_SERVICE_ID = "agentops-replay"
 DEFAULT_SEAL_IDLE_SECONDS = 3600
 DEFAULT_ARCHIVE_RETENTION_DAYS = 2555
+# A session's size cap (API.md 409 SESSION_TOO_LARGE): the seal function is sized to seal a session at the cap within
+# a third of its timeout (docs/architecture.md "Sealing").
+DEFAULT_MAX_SESSION_EVENTS = 1_000_000
+DEFAULT_MAX_SESSION_BYTES = 1024 * 1024 * 1024
+# How long a sealed session's batch items stay in the table after its archive is written (0: kept for ever).
+DEFAULT_SEALED_BATCH_RETENTION_DAYS = 30
 
 
 class ConfigurationError(Exception):
@@ -23,6 +29,9 @@ class Settings:
     archive_bucket: str | None = None
     seal_key_id: str | None = None
     archive_retention_days: int = DEFAULT_ARCHIVE_RETENTION_DAYS
+    max_session_events: int = DEFAULT_MAX_SESSION_EVENTS
+    max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES
+    sealed_batch_retention_days: int = DEFAULT_SEALED_BATCH_RETENTION_DAYS
     log_origin_override: str | None = None  # LOG_ORIGIN; empty means the default origin
 
     @property
@@ -44,10 +53,15 @@ class Settings:
             seal_key_id=env.get("SEAL_KEY_ID") or None,
             archive_retention_days=_positive_int(env, "ARCHIVE_RETENTION_DAYS", DEFAULT_ARCHIVE_RETENTION_DAYS),
             log_origin_override=env.get("LOG_ORIGIN") or None,
+            max_session_events=_positive_int(env, "MAX_SESSION_EVENTS", DEFAULT_MAX_SESSION_EVENTS),
+            max_session_bytes=_positive_int(env, "MAX_SESSION_BYTES", DEFAULT_MAX_SESSION_BYTES),
+            sealed_batch_retention_days=_positive_int(
+                env, "SEALED_BATCH_RETENTION_DAYS", DEFAULT_SEALED_BATCH_RETENTION_DAYS, minimum=0
+            ),
         )
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _positive_int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
     text = env.get(name)
     if not text:
         return default
@@ -55,6 +69,6 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(text)
     except ValueError as exc:
         raise ConfigurationError(f"{name} must be an integer, got {text!r}") from exc
-    if value <= 0:
-        raise ConfigurationError(f"{name} must be positive, got {value}")
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
     return value

@@ -5,12 +5,17 @@ Pure core: storage, time and the deployment id come in; no AWS, no HTTP. Decisio
 
 1. payload canonical forms: a "[REDACTED]" value without its ``<key>_hash`` sibling -> VALIDATION_ERROR (the
    verifier would fail the chain, REDACTION_INTEGRITY); a client ``payload_hash`` that differs -> PAYLOAD_HASH_MISMATCH
-2. the authoritative end of the chain (``ChainStore.tip``; the head item is only a cache):
+2. the head's owner and status (``ChainStore.head_status``): another principal's session -> FORBIDDEN; a SEALED
+   session -> SESSION_SEALED (an identical retry of a batch still stored gets its original answer), decided before any
+   batch item is read, since a sealed session's batch items expire from the table;
+   then the authoritative end of the chain (``ChainStore.tip``; the head item is only a cache):
    no tail and no session -> the batch must open the session (INVALID_FIRST_EVENT);
-   another principal's session -> FORBIDDEN;
+   another principal's chain -> FORBIDDEN;
    first sequence already stored -> idempotent retry (same request digest and owner: the original 200) or 409;
    sealed -> SESSION_SEALED; ended -> SESSION_ENDED; not the next sequence number -> SEQUENCE_CONFLICT
-3. chaining; an event whose canonical form exceeds 256 KiB -> PAYLOAD_TOO_LARGE
+3. chaining; an event whose canonical form exceeds 256 KiB -> PAYLOAD_TOO_LARGE; a batch that would take the session
+   past the deployment's cap on events or canonical bytes (``SessionLimits``; the bytes so far are kept on every
+   batch item, read from the tip) -> SESSION_TOO_LARGE
 4. an event id the session already holds -> DUPLICATE_EVENT_ID
 5. ``create_session`` (first batch) and ``put_batch``: the conditional write decides every race. A lost race is
    answered like step 2 from a fresh tail; then ``advance_head`` folds the batch into the cached head.
@@ -19,6 +24,7 @@ Pure core: storage, time and the deployment id come in; no AWS, no HTTP. Decisio
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 from agentops_verify import (
@@ -33,6 +39,7 @@ from agentops_verify import (
 )
 
 from agentops_server.clock import Clock
+from agentops_server.config import DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSION_EVENTS
 from agentops_server.errors import ApiError
 from agentops_server.store import (
     STATUS_ENDED,
@@ -73,10 +80,21 @@ _CONSTANT_MEMBERS = {value: canonicalize(value) for value in (*CLIENT_EVENT_TYPE
 _Members = dict[str, bytes]
 
 
+@dataclass(frozen=True)
+class SessionLimits:
+    """The deployment's cap on one session (template parameters ``MaxSessionEvents`` and ``MaxSessionBytes``)."""
+
+    max_events: int = DEFAULT_MAX_SESSION_EVENTS
+    max_bytes: int = DEFAULT_MAX_SESSION_BYTES  # canonical bytes: every stored line plus its LF, as archived
+
+
 class IngestService:
-    def __init__(self, store: ChainStore, clock: Clock, service_id: str) -> None:
+    def __init__(
+        self, store: ChainStore, clock: Clock, service_id: str, limits: SessionLimits = SessionLimits()
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._limits = limits
         # ELS section 4: the same two authority members on every event this service chains.
         self._authority_members = {
             "chain_authority": canonicalize(CHAIN_AUTHORITY),
@@ -91,10 +109,17 @@ class IngestService:
         event_ids = tuple(event["event_id"] for event in batch.events)
         store = self._store
 
+        head = store.head_status(session_id)
+        if head is not None:
+            if head.owner != caller:
+                raise _forbidden()
+            if head.status == STATUS_SEALED:
+                # Decided on the head alone: a sealed session's batch items expire from the table (TTL), and what is
+                # left of them must never let an append through. Only an identical retry gets its original answer.
+                return self._sealed(session_id, batch.first_sequence, digest, caller)
         tip = store.tip(session_id)
         new_session = False
         if tip is None:
-            head = store.get_head(session_id)
             if head is None:
                 if batch.first_sequence != 0:
                     raise ApiError(
@@ -103,8 +128,6 @@ class IngestService:
                         {"event_index": 0, "field": "sequence_number", "expected": 0},
                     )
                 new_session = True
-            elif head.owner != caller:
-                raise _forbidden()
             elif batch.first_sequence != 0:
                 raise _sequence_conflict(0, None, STATUS_OPEN)
             previous_hash = None
@@ -119,6 +142,7 @@ class IngestService:
             previous_hash = tip.last_event_hash
 
         lines, event_hashes = _chain(prepared, previous_hash, self._authority_members)
+        session_bytes = self._within_limits(batch.first_sequence, 0 if tip is None else tip.session_bytes, lines)
         if tip is not None:
             used = store.used_event_ids(session_id, event_ids, known_next_sequence=batch.first_sequence)
             if used:
@@ -146,6 +170,7 @@ class IngestService:
             request_digest=digest,
             accepted_at=now,
             ends_session=batch.ends_session,
+            session_bytes=session_bytes,
         )
         try:
             store.put_batch(stored)
@@ -153,6 +178,25 @@ class IngestService:
             return self._replay_or_conflict(session_id, batch.first_sequence, digest, caller)
         store.advance_head(stored)
         return accepted_body(stored)
+
+    def _within_limits(self, session_events: int, session_bytes: int, lines: tuple[bytes, ...]) -> int:
+        """The session's canonical bytes once ``lines`` are stored; SESSION_TOO_LARGE past the deployment's cap."""
+        limits = self._limits
+        bytes_after = session_bytes + sum(len(line) + 1 for line in lines)
+        if session_events + len(lines) > limits.max_events or bytes_after > limits.max_bytes:
+            raise ApiError(
+                "SESSION_TOO_LARGE",
+                "The batch would take the session past this deployment's cap on one session's size.",
+                {
+                    "limit_events": limits.max_events,
+                    "limit_bytes": limits.max_bytes,
+                    "session_events": session_events,
+                    "session_bytes": session_bytes,
+                    "batch_events": len(lines),
+                    "batch_bytes": bytes_after - session_bytes,
+                },
+            )
+        return bytes_after
 
     def _replay_or_conflict(self, session_id: str, first_sequence: int, digest: str, caller: str) -> dict[str, Any]:
         """The first sequence is taken: an identical retry gets the original answer, anything else a 409."""
@@ -167,6 +211,19 @@ class IngestService:
         if tip.owner != caller:
             raise _forbidden()
         raise self._conflict(tip)
+
+    def _sealed(self, session_id: str, first_sequence: int, digest: str, caller: str) -> dict[str, Any]:
+        """A SEALED head: the original answer to an identical retry whose batch is still stored, else 409."""
+        stored = self._store.get_batch(session_id, first_sequence)
+        if stored is not None and stored.request_digest == digest and stored.owner == caller:
+            return accepted_body(stored)
+        head = self._store.get_head(session_id)
+        details = _head_details(
+            0 if head is None else head.next_sequence_number,
+            None if head is None else head.last_event_hash,
+            STATUS_SEALED,
+        )
+        raise ApiError("SESSION_SEALED", "The session is sealed; it accepts no more events.", details)
 
     def _conflict(self, tip: ChainTip) -> ApiError:
         """The 409 that describes a session whose chain ends at ``tip``."""

@@ -8,7 +8,7 @@ same consistency model as the DynamoDB adapter: batches are the authority, the h
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -19,6 +19,7 @@ from agentops_server.store import (
     STATUS_SEALING,
     ArchiveRef,
     ChainTip,
+    HeadStatus,
     ListPosition,
     SequenceConflictError,
     SessionExistsError,
@@ -40,6 +41,7 @@ class InMemoryChainStore:
         self._event_ids: dict[str, set[str]] = {}
         self._due: dict[str, datetime] = {}
         self._keys: dict[str, SigningKeyRecord] = {}
+        self.expires_at: dict[str, datetime] = {}  # the expiry given to an archived session's table copies
 
     # --- sessions -----------------------------------------------------------------------------------------
     def create_session(
@@ -69,6 +71,11 @@ class InMemoryChainStore:
         with self._lock:
             return self._heads.get(session_id)
 
+    def head_status(self, session_id: str) -> HeadStatus | None:
+        with self._lock:
+            head = self._heads.get(session_id)
+            return None if head is None else HeadStatus(head.owner, head.status)
+
     def advance_head(self, batch: StoredBatch) -> None:
         with self._lock:
             head = self._heads.get(batch.session_id)
@@ -94,13 +101,14 @@ class InMemoryChainStore:
             self._reindex(updated)
 
     def _reindex(self, head: SessionHead) -> None:
-        if head.status == STATUS_SEALED or head.seal_refused_reason is not None:
+        if head.seal_refused_reason is not None:
             self._due.pop(head.session_id, None)
         elif head.status == STATUS_OPEN:
             self._due[head.session_id] = head.last_activity_at + self._idle
         elif head.status == STATUS_ENDED:
             self._due[head.session_id] = head.ended_at or head.last_activity_at
-        # SEALING keeps its due time: the sealer retries the archive step until mark_sealed.
+        # SEALING and SEALED keep their due time: the sealer comes back until the archive is written (mark_sealed)
+        # and the table copies are given their expiry (expire_archived).
 
     # --- the chain ------------------------------------------------------------------------------------------
     def put_batch(self, batch: StoredBatch) -> None:
@@ -171,13 +179,27 @@ class InMemoryChainStore:
                 evidence_class=evidence_class,
                 partial_reasons=tuple(partial_reasons),
             )
+
+    def expire_archived(self, session_id: str, expires_at: datetime | None, stop: Callable[[], bool]) -> bool:
+        with self._lock:
+            if expires_at is not None:
+                if stop():
+                    return False
+                # Nothing here deletes (a test plays the TTL sweeper); a second call keeps the first expiry.
+                self.expires_at.setdefault(session_id, expires_at)
             self._due.pop(session_id, None)
+            return True
 
     def refuse_seal(self, session_id: str, reason: str) -> None:
         with self._lock:
             head = self._heads[session_id]
             self._heads[session_id] = replace(head, seal_refused_reason=reason)
             self._due.pop(session_id, None)
+
+    def defer_seal(self, session_id: str, until: datetime) -> None:
+        with self._lock:
+            if session_id in self._due:
+                self._due[session_id] = until
 
     # --- signing keys ---------------------------------------------------------------------------------------
     def record_signing_key(self, record: SigningKeyRecord) -> None:

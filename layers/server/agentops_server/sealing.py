@@ -4,31 +4,49 @@ A pure core over three interfaces (``ChainStore``, ``Signer``, ``Archive``) and 
 handler (``functions/seal/app.py``) only builds them from the environment.
 
 Sealing one session, and why every step is safe to crash after (the next scheduled run picks the session up again,
-because it stays in the store's due index until ``mark_sealed``):
+because it stays in the store's due index until ``expire_archived``):
 
 1. Decide the seal, once. If the chain's last stored batch is already a ``CHAIN_SEAL`` (an earlier run crashed after
-   persisting it), reuse it. Otherwise re-verify the stored chain with the verifier library; a chain that does not
-   verify is never sealed (``refuse_seal`` plus an alarm). Then sign the ELS section 5 payload with KMS, check the
-   signature with the verifier's own ECDSA code, and store the seal as a one-event batch at sequence ``n``: the same
-   conditional write that orders appends, so an append racing the seal and the seal cannot both win. Losing that race
-   (``SequenceConflictError``) skips the session for this run; it is due again later.
+   persisting it), reuse it, but only when this sealer signed it: its ``signer_key_id`` is this sealer's KMS key and
+   its signature verifies over the ELS section 5 bytes (ELS section 8, rev 2). Anything else stored where a seal
+   belongs (a seal someone with write access to the table made up) is refused with the ``SEAL_FORGERY`` alarm, left
+   for a person and never archived. Otherwise one streaming pass re-verifies the stored chain with the verifier
+   library and hashes it; a chain that does not verify is never sealed (``refuse_seal`` plus an alarm). Then sign the
+   ELS section 5 payload with KMS, check the signature with the verifier's own ECDSA code, and store the seal as a
+   one-event batch at sequence ``n``: the same conditional write that orders appends, so an append racing the seal and
+   the seal cannot both win. Losing that race (``SequenceConflictError``) skips the session for this run.
 2. ``advance_head`` + ``mark_sealing``: the session shows SEALING and ingest answers 409 SESSION_SEALED.
-3. Classify: the verifier library reads the sealed chain with every key this deployment ever signed with trusted, and
-   gives the evidence class (ELS section 6), while the same pass computes the archive's SHA-256.
-4. Archive: one JSONL object per session, written once; a retry finds it and returns the same version.
+3. Classify: the same verifier, fed the seal line, gives the evidence class of the sealed chain (ELS section 6) with
+   this sealer's own key trusted (the only key whose seals it ever archives). A reused seal is classified by a fresh
+   pass over the whole stored chain instead.
+4. Archive: one JSONL object per session, streamed from the store a second time and published only if its SHA-256 is
+   the one the verified pass computed; written once, a retry finds it and returns the same version.
 5. With an evidence log: the session is marked "archived, not yet logged" (``EvidenceLogPublisher``), durably,
-   before it leaves the due index, so a crash in between archives and marks it again (both idempotent).
-6. ``mark_sealed`` with the archive version and the verifier's class: the session leaves the due index.
+   before it is marked SEALED, so a crash in between archives and marks it again (both idempotent).
+6. ``mark_sealed`` with the archive version and the verifier's class.
+7. ``expire_archived``: the session's batch items in the table get an expiry (``table_retention`` from now; DynamoDB's
+   TTL deletes them then), and the session leaves the due index. Nothing else ever writes an expiry, and ingest
+   refuses appends to a SEALED head before it reads any batch item, so an expired batch cannot let one through.
 
 At the end of every run (also one that found nothing due: an earlier run may have crashed before publishing) the
-evidence log publishes the marked sessions: ``agentops_server.evidence_log`` says how and why it is crash-safe.
+evidence log publishes the marked sessions: ``agentops_server.evidence_log`` says how and why it is crash-safe. Its
+checkpoints are checked against the published key objects, never the table's key records.
 
 Never reseal: a session whose tail is a seal is only ever finished, never signed again, and a SEALED head is skipped.
-The signing key is recorded in the store and published to the archive before it signs anything, so no seal can exist
-whose key was not published (ELS section 8).
 
-Alarms: log records with a stable ``alarm`` field (``SEAL_REFUSED``, ``ARCHIVE_CONFLICT``) so a metric filter can
-page someone; both mean the stored evidence disagrees with itself.
+Isolation (one session never holds up the others): every session's failure, of any kind but a misconfigured key, is
+logged and the session moved behind the others due now (``defer_seal``); the run goes on. A session's verification
+pass may use a third of the time the run has left (``run_budget``); one that cannot finish in it is deferred before
+anything is signed. Memory does not grow with the session: every pass streams.
+
+Keys (ELS section 8, rev 2): the trust anchors are KMS and the Object Lock bucket, never the table. Before it signs
+anything, the sealer publishes its own key, as KMS ``GetPublicKey`` gives it, as the write-once object
+``keys/<signer_key_id>.pem``, and rewrites ``keys/index.json`` from the valid key objects alone. The table's key
+records are written for the readers that have not moved to the key objects yet; nothing here reads them.
+
+Alarms: log records with a stable ``alarm`` field. ``SEAL_REFUSED``, ``SEAL_FORGERY`` and ``ARCHIVE_CONFLICT`` mean
+the stored evidence disagrees with itself; ``SEAL_FAILED`` (a session that cannot be read or failed unexpectedly)
+and ``SEAL_DEFERRED`` (a session too large for the time left) mean a session is waiting longer than it should.
 """
 
 from __future__ import annotations
@@ -37,12 +55,15 @@ import base64
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from agentops_verify import (
+    ChainVerifier,
+    MalformedJSONError,
+    PublicKey,
     Report,
     TrustStore,
     canonicalize,
@@ -58,7 +79,9 @@ from agentops_verify import (
 
 from agentops_server.archive import Archive, ArchiveConflictError, ArchiveError
 from agentops_server.clock import format_timestamp, parse_timestamp
+from agentops_server.config import DEFAULT_SEALED_BATCH_RETENTION_DAYS
 from agentops_server.evidence_log import EvidenceLogPublisher
+from agentops_server.run_budget import Deadline, OutOfTimeError, Remaining, unlimited, within
 from agentops_server.signing import SIGNATURE_ALGORITHM, Signer, SigningError, SigningKeyMisconfiguredError
 from agentops_server.store import (
     STATUS_SEALED,
@@ -66,6 +89,7 @@ from agentops_server.store import (
     SequenceConflictError,
     SigningKeyRecord,
     StoredBatch,
+    StoredItemMalformedError,
     StoreError,
 )
 
@@ -73,9 +97,14 @@ logger = logging.getLogger(__name__)
 
 SEALER_SOURCE = "agentops-replay-sealer/0.1.0"  # source_sdk_ver of the CHAIN_SEAL event
 DEFAULT_SEAL_LIMIT = 50  # sessions per run: bounds one invocation's duration; the schedule takes the rest
+DEFER_SECONDS = 300  # a session that failed or ran out of time is due again this much later (one default schedule)
+VERIFICATION_SHARE = 1 / 3  # of the run's time left: the most a session's verification pass may take
 
 ALARM_SEAL_REFUSED = "SEAL_REFUSED"
+ALARM_SEAL_FORGERY = "SEAL_FORGERY"
 ALARM_ARCHIVE_CONFLICT = "ARCHIVE_CONFLICT"
+ALARM_SEAL_FAILED = "SEAL_FAILED"
+ALARM_SEAL_DEFERRED = "SEAL_DEFERRED"
 
 EMPTY_SESSION_REASON = "EMPTY_SESSION"
 
@@ -93,8 +122,9 @@ class Sealer:
         signer: Signer,
         archive: Archive,
         service_id: str,
-        limit: int = DEFAULT_SEAL_LIMIT,
         *,
+        limit: int = DEFAULT_SEAL_LIMIT,
+        table_retention: timedelta | None = timedelta(days=DEFAULT_SEALED_BATCH_RETENTION_DAYS),
         evidence_log: EvidenceLogPublisher | None = None,
     ) -> None:
         self._store = store
@@ -102,49 +132,50 @@ class Sealer:
         self._archive = archive
         self._service_id = service_id
         self._limit = limit
-        self._key_published = False
+        self._table_retention = table_retention  # None: an archived session's table copies are kept
+        self._own_key: PublicKey | None = None  # set once this sealer's key is published (once per process)
         self._evidence_log = evidence_log
 
-    def seal_due_sessions(self, now: datetime, time_left: Callable[[], bool] = lambda: True) -> list[str]:
+    def seal_due_sessions(self, now: datetime, remaining: Remaining = unlimited) -> list[str]:
         """Seal every session due as of ``now`` (up to the run's limit); return the ids sealed by this run.
 
-        ``time_left`` is asked before each session; when it says no, the rest wait for the next run (a session cut
-        off by the Lambda timeout is only a crash, which the next run recovers from, but stopping early is cleaner).
-        A session that fails for a transient reason (KMS, S3 or DynamoDB down) is logged and left due; a misconfigured
-        signing key stops the run, since no session could be sealed with it.
+        ``remaining`` says how many seconds the run has left; the run stops taking sessions when it reaches 0. A
+        misconfigured signing key stops the run, since no session could be sealed with it; any other failure affects
+        only its own session, which is logged and deferred.
         """
         due = self._store.due_for_sealing(now, self._limit)
         if not due:
             self._publish_evidence_log(now)
             return []
-        self._publish_signing_key(now)
+        self._publish_own_key(now)
         sealed: list[str] = []
         for session_id in due:
-            if not time_left():
+            if remaining() <= 0:
                 logger.info("run out of time; the remaining sessions wait for the next run")
                 break
             try:
-                if self.seal_session(session_id, now):
+                if self.seal_session(session_id, now, remaining):
                     sealed.append(session_id)
             except SigningKeyMisconfiguredError:
                 raise
-            except ArchiveConflictError as error:
-                logger.error(
-                    "archive object disagrees with the sealed chain; not overwritten, session left SEALING",
-                    extra={"alarm": ALARM_ARCHIVE_CONFLICT, "session_id": session_id, "detail": str(error)},
-                )
-            except (StoreError, SigningError, ArchiveError) as error:
-                logger.warning(
-                    "sealing deferred to the next run",
-                    extra={"session_id": session_id, "error": type(error).__name__, "detail": str(error)},
-                )
+            except Exception as error:  # whatever one session does, the others are still sealed
+                self._defer(session_id, now, error)
         self._publish_evidence_log(now)
         return sealed
 
-    def seal_session(self, session_id: str, now: datetime) -> bool:
-        """Bring one due session to SEALED; True when this call finished it. Idempotent (see module docstring)."""
+    def seal_session(self, session_id: str, now: datetime, remaining: Remaining = unlimited) -> bool:
+        """Bring one due session to SEALED; True when this call finished it. Idempotent (see module docstring).
+        Raises ``OutOfTimeError`` when the session cannot be finished in the time ``remaining`` gives."""
         head = self._store.get_head(session_id)
-        if head is None or head.status == STATUS_SEALED:
+        if head is None:
+            return False
+        if head.status == STATUS_SEALED:
+            # An earlier run ran out of time before the table copies had their expiry. The head is only a table
+            # item: expire nothing unless the session's archive is there, as the head records it.
+            if head.archive is None or self._archive.archived_sha256(session_id) != head.archive.sha256:
+                self._refuse_forgery(session_id, "the head says SEALED but the session's archive is not there")
+                return False
+            self._expire_table_copies(session_id, now, remaining)
             return False
         tip = self._store.tip(session_id)
         if tip is None:
@@ -153,18 +184,24 @@ class Sealer:
             logger.warning("session has no events; not sealed", extra={"session_id": session_id})
             self._store.refuse_seal(session_id, EMPTY_SESSION_REASON)
             return False
-        seal = self._store.get_batch(session_id, tip.first_sequence) if tip.is_seal else None
-        if seal is None:
-            seal = self._decide_seal(session_id, head.owner, now)
-        if seal is None:
-            return False
+        verification = Deadline.share_of_run(remaining, VERIFICATION_SHARE)
+        if tip.is_seal:
+            seal = self._store.get_batch(session_id, tip.first_sequence)
+            if seal is None or not self._signed_here(seal):
+                self._refuse_forgery(session_id, "the stored seal was not signed by this sealer's key")
+                return False
+            classified = self._classify(session_id, seal, verification)
+        else:
+            decided = self._decide_seal(session_id, head.owner, now, verification)
+            if decided is None:
+                return False
+            seal, classified = decided
         self._store.advance_head(seal)
         self._store.mark_sealing(session_id)
-
-        classified = self._classify(session_id, seal)
         if classified is None:
             return False
-        archive_ref = self._archive.write_session(session_id, self._store.iter_lines(session_id), classified.sha256)
+        lines = within(self._store.iter_lines(session_id), Deadline.end_of_run(remaining), "archiving")
+        archive_ref = self._archive.write_session(session_id, lines, classified.sha256)
         if self._evidence_log is not None:
             self._evidence_log.session_archived(session_id, classified.report, seal.lines[0], archive_ref.sha256)
         self._store.mark_sealed(
@@ -174,6 +211,7 @@ class Sealer:
             classified.report.evidence_class,
             tuple(classified.report.partial_reasons),
         )
+        self._expire_table_copies(session_id, now, remaining)
         logger.info(
             "session sealed",
             extra={
@@ -185,34 +223,71 @@ class Sealer:
         )
         return True
 
+    def _expire_table_copies(self, session_id: str, now: datetime, remaining: Remaining) -> None:
+        """Step 6, once the archive is the evidence: the session's batch items in the table get their expiry (TTL),
+        in at most a third of the time left; what is not done then is done by a later run (the session stays due)."""
+        expires_at = None if self._table_retention is None else now + self._table_retention
+        deadline = Deadline.share_of_run(remaining, VERIFICATION_SHARE)
+        if not self._store.expire_archived(session_id, expires_at, stop=deadline.passed):
+            logger.info("the table copies' expiry continues in a later run", extra={"session_id": session_id})
+            self._store.defer_seal(session_id, now + timedelta(seconds=DEFER_SECONDS))
+
+    def _defer(self, session_id: str, now: datetime, error: Exception) -> None:
+        """Log why a session was not sealed in this run and move it behind the sessions due now."""
+        level, alarm, message = _why_deferred(error)
+        extra = {"session_id": session_id, "error": type(error).__name__, "detail": str(error)}
+        logger.log(level, message, extra=extra if alarm is None else {**extra, "alarm": alarm})
+        try:
+            self._store.defer_seal(session_id, now + timedelta(seconds=DEFER_SECONDS))
+        except StoreError as failed:
+            logger.warning("the session keeps its place: deferring it failed", extra={"detail": str(failed)})
+
     # --- steps --------------------------------------------------------------------------------------------------
 
-    def _publish_signing_key(self, now: datetime) -> None:
-        """Record and publish this deployment's key before it signs anything (once per process)."""
-        if self._key_published:
+    def _publish_own_key(self, now: datetime) -> None:
+        """Publish this sealer's KMS key as a write-once key object before it signs anything, and the key index from
+        the valid key objects alone (once per process)."""
+        if self._own_key is not None:
             return
-        self._store.record_signing_key(
-            SigningKeyRecord(
-                signer_key_id=self._signer.key_id,
-                algorithm=SIGNATURE_ALGORITHM,
-                public_key_pem=self._signer.public_key_pem,
-                first_used_at=now,
-            )
+        own = SigningKeyRecord(
+            signer_key_id=self._signer.key_id,
+            algorithm=SIGNATURE_ALGORITHM,
+            public_key_pem=self._signer.public_key_pem,
+            first_used_at=now,
         )
-        self._archive.publish_keys(self._store.signing_keys())
-        self._key_published = True
+        self._archive.publish_key(own)
+        published = self._archive.published_keys()
+        recorded = next((key for key in published if key.signer_key_id == own.signer_key_id), None)
+        if recorded is None:
+            raise ArchiveConflictError(
+                f"keys/{own.signer_key_id}.pem does not hold this sealer's KMS key: no seal is signed until it does"
+            )
+        self._archive.publish_key_index(published)
+        self._store.record_signing_key(recorded)
+        self._own_key = load_pem_public_key(self._signer.public_key_pem)
 
     def _publish_evidence_log(self, now: datetime) -> None:
-        """Publish the evidence log (at most one checkpoint signature); its failures are logged, never raised."""
+        """Publish the evidence log (at most one checkpoint signature); its failures are logged, never raised. Earlier
+        checkpoints are checked against the published key objects, never the table's key records."""
         if self._evidence_log is not None:
             self._evidence_log.run(
-                keys=lambda: [load_pem_public_key(record.public_key_pem) for record in self._store.signing_keys()],
-                before_signing=lambda: self._publish_signing_key(now),
+                keys=lambda: [load_pem_public_key(record.public_key_pem) for record in self._archive.published_keys()],
+                before_signing=lambda: self._publish_own_key(now),
             )
 
-    def _decide_seal(self, session_id: str, owner: str, now: datetime) -> StoredBatch | None:
-        """Verify the unsealed chain, then persist its signed seal; None when refused or an append won the race."""
-        report = verify_lines(self._store.iter_lines(session_id), trust=self._trusted_keys())
+    def _decide_seal(
+        self, session_id: str, owner: str, now: datetime, verification: Deadline
+    ) -> tuple[StoredBatch, _Classified | None] | None:
+        """Verify the unsealed chain in one streaming pass, then persist its signed seal; None when refused or an
+        append won the race. With the seal, the sealed chain's classification (None when it fails)."""
+        verifier = ChainVerifier(self._trusted_keys())
+        digest = hashlib.sha256()
+        session_bytes = 0
+        for line in within(self._store.iter_lines(session_id), verification, "verification before signing"):
+            verifier.add_line(line)
+            digest.update(line + b"\n")
+            session_bytes += len(line) + 1
+        report = verifier.finish()
         final_event_hash = report.final_event_hash
         if (
             not report.passed
@@ -223,7 +298,10 @@ class Sealer:
             self._refuse(session_id, report, "stored chain does not verify")
             return None
         if report.sealed:
-            # A concurrent sealer stored the seal after this run read the tail; the next run finishes it.
+            tip = self._store.tip(session_id)
+            if tip is None or not tip.is_seal:
+                self._refuse_forgery(session_id, "the chain ends with a CHAIN_SEAL that the sealer did not store")
+            # Otherwise a concurrent sealer stored its seal after this run read the tip; the next run finishes it.
             return None
         seal_event = self._seal_event(session_id, report.event_count, final_event_hash, now)
         line = canonicalize(seal_event)
@@ -237,13 +315,16 @@ class Sealer:
             request_digest=sha256_hex(line),
             accepted_at=now,
             is_seal=True,
+            session_bytes=session_bytes + len(line) + 1,
         )
         try:
             self._store.put_batch(batch)
         except SequenceConflictError:
             logger.info("an append took the seal's sequence number; sealing later", extra={"session_id": session_id})
             return None
-        return batch
+        verifier.add_line(line)
+        digest.update(line + b"\n")
+        return batch, self._classified(session_id, batch, verifier.finish(), digest.hexdigest())
 
     def _seal_event(self, session_id: str, event_count: int, final_event_hash: str, now: datetime) -> dict[str, Any]:
         """The CHAIN_SEAL event of ELS section 5 over the verified chain, signed by KMS and checked before use."""
@@ -258,7 +339,7 @@ class Sealer:
         seal_event_id = str(uuid.uuid4())
         signed_bytes = seal_signed_bytes(session_id, seal_event_id, payload)
         signature = low_s_signature(self._signer.sign(signed_bytes))
-        if not verify_signature(load_pem_public_key(self._signer.public_key_pem), signed_bytes, signature):
+        if not verify_signature(self._trusted_key(), signed_bytes, signature):
             # Fail closed: a seal that its own published key cannot check would be worthless evidence forever.
             raise SigningKeyMisconfiguredError(f"KMS signature does not verify under key {self._signer.key_id}")
         payload["signature_algorithm"] = SIGNATURE_ALGORITHM
@@ -277,24 +358,72 @@ class Sealer:
             authority_id=self._service_id,
         )
 
-    def _classify(self, session_id: str, seal: StoredBatch) -> _Classified | None:
-        """The verifier's report over the sealed chain (every deployment key trusted) and the archive's SHA-256."""
+    def _classify(self, session_id: str, seal: StoredBatch, deadline: Deadline) -> _Classified | None:
+        """A reused seal: the verifier's report over the whole stored chain (this sealer's key trusted) and the
+        archive's SHA-256, in one streaming pass."""
         digest = hashlib.sha256()
-        report = verify_lines(_hashing(self._store.iter_lines(session_id), digest), trust=self._trusted_keys())
+        lines = within(self._store.iter_lines(session_id), deadline, "verification of the sealed chain")
+        report = verify_lines(_hashing(lines, digest), trust=self._trusted_keys())
+        return self._classified(session_id, seal, report, digest.hexdigest())
+
+    def _classified(self, session_id: str, seal: StoredBatch, report: Report, sha256: str) -> _Classified | None:
         if not report.passed or not report.sealed or report.final_event_hash != seal.last_event_hash:
             self._refuse(session_id, report, "sealed chain does not verify")
             return None
-        return _Classified(report=report, sha256=digest.hexdigest())
+        return _Classified(report=report, sha256=sha256)
 
     def _trusted_keys(self) -> TrustStore:
-        """Every key this deployment ever signed with (recorded before first use), so old seals stay AUTHORITATIVE
-        after a key rotation."""
-        return TrustStore(load_pem_public_key(record.public_key_pem) for record in self._store.signing_keys())
+        """This sealer's own key: the only one whose seals it stores, reuses or archives."""
+        return TrustStore([self._trusted_key()])
+
+    def _signed_here(self, seal: StoredBatch) -> bool:
+        """Whether a stored seal batch is one seal event signed by this sealer's key over its own ELS section 5
+        bytes (the rest of the chain is checked by the verification pass that follows)."""
+        if len(seal.lines) != 1:
+            return False
+        try:
+            event = loads(seal.lines[0])
+            payload = event["payload"]
+            signature = base64.b64decode(payload["signature"], validate=True)
+            signed = seal_signed_bytes(event["session_id"], event["event_id"], payload)
+        except (MalformedJSONError, KeyError, TypeError, ValueError):
+            return False
+        return (
+            event.get("event_type") == "CHAIN_SEAL"
+            and event["session_id"] == seal.session_id
+            and payload.get("signer_key_id") == self._signer.key_id
+            and verify_signature(self._trusted_key(), signed, signature)
+        )
+
+    def _trusted_key(self) -> PublicKey:
+        assert self._own_key is not None, "the key is published before any session is sealed"
+        return self._own_key
 
     def _refuse(self, session_id: str, report: Report, message: str) -> None:
         reason = _refusal_reason(report, session_id)
         self._store.refuse_seal(session_id, reason)
         logger.error(message, extra={"alarm": ALARM_SEAL_REFUSED, "session_id": session_id, "reason": reason})
+
+    def _refuse_forgery(self, session_id: str, reason: str) -> None:
+        """Something this sealer did not sign stands where its seal belongs: never archived, left for a person."""
+        self._store.refuse_seal(session_id, f"SEAL_FORGERY: {reason}")
+        logger.error(
+            "a seal this sealer did not sign is stored; the session is left for a person",
+            extra={"alarm": ALARM_SEAL_FORGERY, "session_id": session_id, "reason": reason},
+        )
+
+
+def _why_deferred(error: Exception) -> tuple[int, str | None, str]:
+    """How a session's failure is logged: level, alarm (None for a transient failure, which pages nobody), message."""
+    if isinstance(error, OutOfTimeError):
+        return logging.WARNING, ALARM_SEAL_DEFERRED, "the session needs more time than this run has left"
+    if isinstance(error, ArchiveConflictError):
+        return logging.ERROR, ALARM_ARCHIVE_CONFLICT, "archive object disagrees with the sealed chain; not overwritten"
+    if isinstance(error, StoredItemMalformedError):
+        return logging.ERROR, ALARM_SEAL_FAILED, "a stored item of the session cannot be read"
+    if isinstance(error, StoreError | SigningError | ArchiveError):
+        return logging.WARNING, None, "a service failed; the session is sealed later"
+    return logging.ERROR, ALARM_SEAL_FAILED, "sealing the session failed unexpectedly"
 
 
 def _refusal_reason(report: Report, session_id: str) -> str:

@@ -12,7 +12,7 @@ after a crash; readers that need the truth read ``tail()``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -54,6 +54,11 @@ class StoreUnavailableError(StoreError):
     """The backend failed or timed out; nothing is known to be written (HTTP 5xx, safe to retry)."""
 
 
+class StoredItemMalformedError(StoreError):
+    """A stored item cannot be read (an attribute missing, of another type or format): the item was written by
+    something other than this service's code. Only the session the item belongs to is affected."""
+
+
 @dataclass(frozen=True)
 class StoredBatch:
     """One accepted batch: the canonical bytes of its events, exactly as hashed and later archived."""
@@ -68,6 +73,9 @@ class StoredBatch:
     accepted_at: datetime
     ends_session: bool = False  # holds SESSION_END
     is_seal: bool = False  # holds the session's single CHAIN_SEAL
+    # The session's canonical bytes through this batch (every line plus its LF, as archived): what the cap on a
+    # session's size is checked against, read from the tip. Ingest always sets it.
+    session_bytes: int = 0
 
     @property
     def last_sequence(self) -> int:
@@ -90,6 +98,7 @@ class ChainTip:
     accepted_at: datetime
     ends_session: bool
     is_seal: bool
+    session_bytes: int
 
     @classmethod
     def of(cls, batch: StoredBatch) -> ChainTip:
@@ -102,6 +111,7 @@ class ChainTip:
             accepted_at=batch.accepted_at,
             ends_session=batch.ends_session,
             is_seal=batch.is_seal,
+            session_bytes=batch.session_bytes,
         )
 
 
@@ -131,6 +141,14 @@ class SessionHead:
     partial_reasons: tuple[str, ...] = ()
     seal_refused_reason: str | None = None  # set when the stored chain failed re-verification
     agent_id: str | None = None  # SESSION_START's agent_id, recorded when the head is created (session listing)
+
+
+@dataclass(frozen=True)
+class HeadStatus:
+    """Who owns a session and where it stands, from the head item alone (no chain read)."""
+
+    owner: str
+    status: str
 
 
 @dataclass(frozen=True)
@@ -198,6 +216,12 @@ class ChainStore(Protocol):
 
     def get_head(self, session_id: str) -> SessionHead | None: ...
 
+    def head_status(self, session_id: str) -> HeadStatus | None:
+        """The head's owner and status without reading the chain: what decides an append before any batch item is
+        read. May be slightly stale (an eventually consistent read): a status only moves forward, and SEALED, the
+        one status it is read for, is final."""
+        ...
+
     def advance_head(self, batch: StoredBatch) -> None:
         """Fold an accepted batch into the cached head (next sequence, last hash, activity, ENDED, seal due
         time). Idempotent and monotonic: never moves the head backwards."""
@@ -250,12 +274,27 @@ class ChainStore(Protocol):
         evidence_class: str,
         partial_reasons: tuple[str, ...],
     ) -> None:
-        """Archive written: status SEALED with the verifier's class, leave the due index."""
+        """Archive written: status SEALED with the verifier's class, and the sealed chain's length and last hash kept
+        on the head (its batch items are about to expire). The session stays in the due index until
+        ``expire_archived``."""
+        ...
+
+    def expire_archived(self, session_id: str, expires_at: datetime | None, stop: Callable[[], bool]) -> bool:
+        """A SEALED session's table copies are no longer the evidence (the archive is): give each of its items but
+        the head an expiry time (DynamoDB TTL deletes them after it; None keeps them), then leave the due index.
+        Only this, on an archived session, ever writes an expiry: heads never expire. ``stop`` is asked before each
+        write; False when it said stop (the session stays due, and a later call resumes), True when done."""
         ...
 
     def refuse_seal(self, session_id: str, reason: str) -> None:
         """The stored chain does not verify: leave the due index and record why (an alarm is raised by the
         caller)."""
+        ...
+
+    def defer_seal(self, session_id: str, until: datetime) -> None:
+        """Sealing failed or ran out of time in this run: the session stays in the due index but is due at ``until``
+        instead, behind every session due before then, so it cannot hold the head of the queue. Nothing when it has
+        left the index meanwhile."""
         ...
 
     # --- signing keys ---------------------------------------------------------------------------------------

@@ -256,7 +256,7 @@ def test_storage_failures_map_to_retryable_statuses(
 ) -> None:
     error_code, status, api_code = failure
     before = snapshot()
-    monkeypatch.setattr(api.module.store._client, "put_item", _failing(error_code))
+    monkeypatch.setattr(api.module.store.table.client, "put_item", _failing(error_code))
     _assert_error(api.post_events(open_session, [event(2)]), status, api_code)
     monkeypatch.undo()
     assert snapshot() == before

@@ -10,7 +10,10 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
-from agentops_server.dynamodb import INLINE_LIMIT, LIST_SHARDS, SEGMENT_SIZE, DynamoDBChainStore, _list_shard
+from agentops_server.dynamodb import DynamoDBChainStore
+from agentops_server.dynamodb_batches import INLINE_LIMIT
+from agentops_server.dynamodb_event_ids import SEGMENT_SIZE
+from agentops_server.dynamodb_listing import LIST_SHARDS, _list_shard
 from agentops_server.store import ArchiveRef, SessionListQuery, StoredBatch
 
 from tests.unit.server.store_contract import (
@@ -70,7 +73,7 @@ def test_index_left_behind_by_a_crash_is_still_exact_and_repaired(store: DynamoD
     # Crash: the second batch is stored but neither indexed nor folded into the head.
     second = make_batch(session_id, 5, 5, first.last_event_hash)
     store.put_batch(second)
-    fresh = DynamoDBChainStore(store._client, store._table, IDLE_SECONDS)  # a new container, no cached index
+    fresh = DynamoDBChainStore(store.table.client, store.table.name, IDLE_SECONDS)  # a new container, no cached index
     assert fresh.used_event_ids(session_id, [second.event_ids[2]]) == {second.event_ids[2]}
     third = make_batch(session_id, 10, 5, second.last_event_hash)
     fresh.put_batch(third)
@@ -128,7 +131,7 @@ def test_warm_container_reads_only_the_open_index_segment(store: DynamoDBChainSt
     assert previous is not None
     stored_ids = [_event_id(line) for line in store.iter_lines(session_id)]
     read_from: list[str] = []
-    original = store._query_all
+    original = store.table.query_all
 
     def recording(**arguments: Any) -> Any:
         values = arguments.get("ExpressionAttributeValues", {})
@@ -138,11 +141,11 @@ def test_warm_container_reads_only_the_open_index_segment(store: DynamoDBChainSt
 
     fresh_id = str(uuid.uuid4())
     probe = [stored_ids[5], stored_ids[SEGMENT_SIZE + 7], stored_ids[-1], fresh_id]
-    with patch.object(store, "_query_all", recording):
+    with patch.object(store.table, "query_all", recording):
         assert store.used_event_ids(session_id, probe) == set(probe[:3])
     assert read_from == [f"I#{3:08d}"]  # segments 0-2 are full and known: not read again
 
-    cold = DynamoDBChainStore(store._client, store._table, IDLE_SECONDS)
+    cold = DynamoDBChainStore(store.table.client, store.table.name, IDLE_SECONDS)
     assert cold.used_event_ids(session_id, probe) == set(probe[:3])
 
 
@@ -152,8 +155,8 @@ def _event_id(line: bytes) -> str:
 
 
 def _head_item(store: DynamoDBChainStore, session_id: str) -> dict[str, Any]:
-    item: dict[str, Any] = store._client.get_item(
-        TableName=store._table, Key={"pk": {"S": f"S#{session_id}"}, "sk": {"S": "HEAD"}}, ConsistentRead=True
+    item: dict[str, Any] = store.table.client.get_item(
+        TableName=store.table.name, Key={"pk": {"S": f"S#{session_id}"}, "sk": {"S": "HEAD"}}, ConsistentRead=True
     )["Item"]
     return item
 
@@ -207,7 +210,7 @@ def test_listing_reads_only_the_listing_indexes_and_the_heads(store: DynamoDBCha
     def record(params: dict[str, Any], model: Any, **_: Any) -> None:
         calls.append((model.name, params.get("IndexName")))
 
-    store._client.meta.events.register("provide-client-params.dynamodb.*", record)
+    store.table.client.meta.events.register("provide-client-params.dynamodb.*", record)
     list_all(store, SessionListQuery(limit=2))
     list_all(store, SessionListQuery(limit=2, agent_id="a", status="OPEN"))
     assert calls
@@ -226,7 +229,7 @@ def test_a_sparse_status_is_listed_completely_within_the_read_budget(store: Dyna
     end_session(store, sessions[0])
     end_session(store, sessions[5])
     queries: list[int] = []
-    store._client.meta.events.register("provide-client-params.dynamodb.Query", lambda **_: queries.append(1))
+    store.table.client.meta.events.register("provide-client-params.dynamodb.Query", lambda **_: queries.append(1))
     with patch("agentops_server.dynamodb.LIST_FILTERED_PAGE", 2), patch("agentops_server.dynamodb.LIST_SHARD_PAGES", 1):
         found, sizes = list_all(store, SessionListQuery(limit=5, status="ENDED"))
     assert found == [sessions[5], sessions[0]]

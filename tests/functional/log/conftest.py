@@ -95,7 +95,7 @@ class LogWorld:
             signer if signer is not None else self.signer,
             S3Archive(self.s3, BUCKET),
             SERVICE_ID,
-            limit,
+            limit=limit,
             evidence_log=publisher if publisher is not None else self.publisher(),
         )
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from agentops_server.archive import (
+    ALARM_KEY_OBJECT_REFUSED,
     KEYS_INDEX_KEY,
     ArchiveConflictError,
     S3Archive,
@@ -161,23 +163,46 @@ def key_record(key: TestSigner, day: int) -> SigningKeyRecord:
 
 def test_published_keys_sit_next_to_the_archives_in_the_keys_api_format(s3: Any, archive: S3Archive) -> None:
     old, new = TestSigner(), TestSigner()
-    archive.publish_keys([key_record(new, 2), key_record(old, 1)])
+    archive.publish_key(key_record(new, 2))
+    archive.publish_key(key_record(old, 1))
     for key in (old, new):
         pem = s3.get_object(Bucket=BUCKET, Key=public_key_object_key(key.key_id))["Body"].read()
         assert pem.decode() == key.public_key_pem
+    assert archive.published_keys() == [key_record(old, 1), key_record(new, 2)]
+    archive.publish_key_index(archive.published_keys())
     index = json.loads(s3.get_object(Bucket=BUCKET, Key=KEYS_INDEX_KEY)["Body"].read())
     assert index == {
         "keys": [key.key_entry(first_used_at=f"2026-01-0{day}T00:00:00.000000Z") for key, day in ((old, 1), (new, 2))]
     }
 
 
-def test_republishing_the_same_keys_adds_no_versions_and_a_new_key_is_appended(s3: Any, archive: S3Archive) -> None:
+def test_a_key_object_is_written_once_and_keeps_its_first_use(s3: Any, archive: S3Archive) -> None:
+    key = TestSigner()
+    archive.publish_key(key_record(key, 1))
+    archive.publish_key(key_record(key, 5))
+    assert len(archive_versions(s3, public_key_object_key(key.key_id))) == 1
+    assert archive.published_keys() == [key_record(key, 1)]
+
+
+def test_republishing_the_same_index_adds_no_versions_and_a_new_key_is_appended(s3: Any, archive: S3Archive) -> None:
     first, second = TestSigner(), TestSigner()
-    archive.publish_keys([key_record(first, 1)])
-    archive.publish_keys([key_record(first, 1)])
+    archive.publish_key_index([key_record(first, 1)])
+    archive.publish_key_index([key_record(first, 1)])
     assert len(archive_versions(s3, KEYS_INDEX_KEY)) == 1
-    assert len(archive_versions(s3, public_key_object_key(first.key_id))) == 1
-    archive.publish_keys([key_record(first, 1), key_record(second, 2)])
+    archive.publish_key_index([key_record(first, 1), key_record(second, 2)])
     assert len(archive_versions(s3, KEYS_INDEX_KEY)) == 2
     index = json.loads(s3.get_object(Bucket=BUCKET, Key=KEYS_INDEX_KEY)["Body"].read())
     assert [entry["signer_key_id"] for entry in index["keys"]] == [first.key_id, second.key_id]
+
+
+@pytest.mark.parametrize("content", ["another_keys_pem", "not_a_key"])
+def test_key_object_that_is_not_the_key_it_is_named_after_is_not_published(
+    s3: Any, archive: S3Archive, content: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    genuine, other = TestSigner(), TestSigner()
+    archive.publish_key(key_record(genuine, 1))
+    body = other.public_key_pem.encode() if content == "another_keys_pem" else b"-----BEGIN PUBLIC KEY-----\nAAAA"
+    s3.put_object(Bucket=BUCKET, Key=public_key_object_key("sha256:" + "0" * 64), Body=body)
+    with caplog.at_level(logging.ERROR, logger="agentops_server.archive"):
+        assert archive.published_keys() == [key_record(genuine, 1)]
+    assert [getattr(record, "alarm", None) for record in caplog.records] == [ALARM_KEY_OBJECT_REFUSED]

@@ -25,8 +25,8 @@ STORE_STEPS = ("put_batch", "advance_head", "mark_sealing", "mark_sealed")
 ARCHIVE_STEPS = ("write_session",)
 
 
-class CrashError(Exception):
-    """The sealer's process died here (not a domain error: nothing in the sealer catches it)."""
+class CrashError(BaseException):
+    """The sealer's process died here: not an exception any code can catch, so not an ``Exception``."""
 
 
 class CrashAt:

@@ -11,7 +11,8 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from agentops_server.dynamodb import DynamoDBChainStore, decode_lines, encode_lines
+from agentops_server.dynamodb import DynamoDBChainStore
+from agentops_server.dynamodb_batches import decode_lines, encode_lines
 from agentops_server.signing import KmsSigner
 from agentops_server.store import ChainStore
 
@@ -61,7 +62,7 @@ def chain_handler(environment: None) -> ModuleType:
 
 
 def run_sealer(module: ModuleType) -> dict[str, Any]:
-    result: dict[str, Any] = module.lambda_handler(SCHEDULED_EVENT, LocalLambdaContext("SealFunction", 256, 900))
+    result: dict[str, Any] = module.lambda_handler(SCHEDULED_EVENT, LocalLambdaContext("SealFunction", 1769, 900))
     return result
 
 

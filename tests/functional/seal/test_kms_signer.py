@@ -13,8 +13,7 @@ MESSAGE = b'{"event_count":3,"final_event_hash":"ab","spec_version":"v0.6"}'
 
 
 def test_kms_signature_verifies_with_the_verifier_under_the_signers_published_key(signer: KmsSigner) -> None:
-    # KMS may return either (r, s) or (r, n - s); the sealer stores the low-s form, the only one that verifies.
-    signature = low_s_signature(signer.sign(MESSAGE))
+    signature = low_s_signature(signer.sign(MESSAGE))  # KMS returns either s; the sealer keeps the low one (rev 2)
     key = load_pem_public_key(signer.public_key_pem)
     assert key.key_id == signer.key_id
     assert verify_signature(key, MESSAGE, signature)

@@ -212,7 +212,7 @@ def test_chain_tampered_after_its_seal_was_persisted_is_refused_and_not_archived
 ) -> None:
     session_id = ingest_session(store, 6)
 
-    class CrashAfterPersistingSealError(Exception):
+    class CrashAfterPersistingSealError(BaseException):  # the process dies: no code catches it
         pass
 
     original_mark_sealing = store.mark_sealing
@@ -400,8 +400,25 @@ def test_signature_that_its_published_key_cannot_check_is_never_persisted(
 def test_run_out_of_time_leaves_the_remaining_sessions_due(store: InMemoryChainStore, sealer: Sealer) -> None:
     first = ingest_session(store)
     second = ingest_session(store, accepted_at=T0 + timedelta(seconds=1))
-    answers = iter([True, False])
+    run = FakeRun(budget_seconds=10.0)
+    original_mark_sealed = store.mark_sealed
 
-    assert sealer.seal_due_sessions(after_idle(T0), time_left=lambda: next(answers)) == [first]
+    def spend_the_run(session_id: str, *details: Any) -> None:
+        original_mark_sealed(session_id, *details)
+        run.spent = run.budget  # the first session took everything the run had
+
+    with patch.object(store, "mark_sealed", spend_the_run):
+        assert sealer.seal_due_sessions(after_idle(T0), remaining=run.remaining) == [first]
     assert head_of(store, second).status == STATUS_ENDED
     assert sealer.seal_due_sessions(after_idle(T0)) == [second]
+
+
+class FakeRun:
+    """The seconds a run has left, on a clock the test moves."""
+
+    def __init__(self, budget_seconds: float) -> None:
+        self.budget = budget_seconds
+        self.spent = 0.0
+
+    def remaining(self) -> float:
+        return self.budget - self.spent

@@ -37,7 +37,7 @@ FAULT_KINDS = ("throttled", "unavailable", "lost_response", "retried_conditional
 T = TypeVar("T")
 
 
-class ProcessCrash(Exception):  # noqa: N818 - stands for the process dying, not an error the code handles
+class ProcessCrash(BaseException):
     """The Lambda process died at this point (the test catches it where the runtime would restart)."""
 
 
@@ -133,6 +133,14 @@ class FaultyStore:
             refused=_store_refusal(self.plan),
         )
 
+    def expire_archived(self, session_id: str, expires_at: Any, stop: Any) -> bool:
+        done: bool = self.plan.run(
+            "expire_archived",
+            lambda: self.inner.expire_archived(session_id, expires_at, stop),
+            refused=_store_refusal(self.plan),
+        )
+        return done
+
     def refuse_seal(self, session_id: str, reason: str) -> None:
         self.plan.run(
             "refuse_seal",
@@ -162,10 +170,23 @@ class FaultyArchive:
             refused=lambda: ArchiveUnavailableError("injected S3 failure"),
         )
 
-    def publish_keys(self, keys: Sequence[SigningKeyRecord]) -> None:
+    def publish_key(self, key: SigningKeyRecord) -> None:
         self._plan.run(
-            "archive.publish_keys",
-            lambda: self._inner.publish_keys(keys),
+            "archive.publish_key",
+            lambda: self._inner.publish_key(key),
+            refused=lambda: ArchiveUnavailableError("injected S3 failure"),
+        )
+
+    def published_keys(self) -> list[SigningKeyRecord]:
+        return self._inner.published_keys()
+
+    def archived_sha256(self, session_id: str) -> str | None:
+        return self._inner.archived_sha256(session_id)
+
+    def publish_key_index(self, keys: Sequence[SigningKeyRecord]) -> None:
+        self._plan.run(
+            "archive.publish_key_index",
+            lambda: self._inner.publish_key_index(keys),
             refused=lambda: ArchiveUnavailableError("injected S3 failure"),
         )
 

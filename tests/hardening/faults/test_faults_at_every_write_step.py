@@ -8,7 +8,8 @@ that one fault and these invariants are checked:
 - every batch is acknowledged (200), never a 4xx or 409 for a retried identical batch;
 - no acknowledged event is lost or changed: each one sits at its acknowledged sequence number with its hash;
 - no duplicate, no gap, one seal: the stored chain verifies as AUTHORITATIVE_EVIDENCE under the signing key;
-- one sealed chain and one archive version per session, byte-identical to the stored chain, and the head points at it.
+- one sealed chain and one archive version per session, byte-identical to the stored chain, and the head points at it;
+- the table copies get their expiry (the sealer's last step) in the end.
 """
 
 from __future__ import annotations
@@ -120,13 +121,14 @@ def run_scenario(plan: FaultPlan, s3: Any, key: TestSigner) -> Outcome:
             raise AssertionError(f"{plan.kind} at {plan.step}: batch never acknowledged")
 
     archive = FaultyArchive(S3Archive(s3, BUCKET), plan)
-    for _ in range(MAX_ATTEMPTS):
+    for run in range(MAX_ATTEMPTS):
         head = store.get_head(session_id)
-        if head is not None and head.status == STATUS_SEALED:
+        if head is not None and head.status == STATUS_SEALED and session_id in store.inner.expires_at:
             break
         sealer = Sealer(store, FaultySigner(key, plan), archive, SERVICE_ID)  # a fresh process per run
         try:
-            sealer.seal_due_sessions(T0 + timedelta(hours=2))
+            # One scheduled run every 10 minutes: a session deferred by a failed run is due again by the next.
+            sealer.seal_due_sessions(T0 + timedelta(hours=2, minutes=10 * run))
         except (ProcessCrash, StoreError, ArchiveError, SigningError):
             continue  # the invocation failed; the next scheduled run starts a fresh process
     return Outcome(session_id, store, plan, acknowledged)
@@ -154,6 +156,7 @@ def check_invariants(outcome: Outcome, s3: Any, key: TestSigner) -> None:
     archived = s3.get_object(Bucket=BUCKET, Key=key_name, VersionId=head.archive.version_id)["Body"].read()
     assert archived == b"".join(line + b"\n" for line in lines), where
     assert head.evidence_class == "AUTHORITATIVE_EVIDENCE", where
+    assert outcome.session_id in outcome.store.inner.expires_at, f"{where}: the table copies never got their expiry"
 
 
 def fault_free_steps(s3: Any, key: TestSigner) -> list[str]:
@@ -169,11 +172,13 @@ def test_the_fault_free_run_takes_every_write_step_of_ingest_and_sealing(s3: Any
         "put_batch",
         "advance_head",
         "record_signing_key",
-        "archive.publish_keys",
+        "archive.publish_key",
+        "archive.publish_key_index",
         "kms.sign",
         "mark_sealing",
         "archive.write_session",
         "mark_sealed",
+        "expire_archived",
     }
 
 

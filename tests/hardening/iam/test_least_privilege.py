@@ -1,9 +1,14 @@
 """Least privilege, proven on ``template.yaml`` itself (loaded with cfn-lint's decoder, as CloudFormation reads it).
 
-The heart of this file is ``EXPECTED_GRANTS``: per function, the exact (action, resource) pairs its role may use,
-collected from the function's inline policies and from the seal key's key policy. Any widening (a new action, a
-wider resource, a SAM policy template, a new function without a row here) fails, so a change of privilege is
-always a reviewed change of this table.
+The heart of this file is ``EXPECTED_GRANTS``: per function, the exact (action, resource, condition) triples its
+role may use, collected from the function's inline policies and from the seal key's key policy. Any widening (a new
+action, a wider resource, a condition dropped or loosened, a SAM policy template, a new function without a row here)
+fails, so a change of privilege is always a reviewed change of this table.
+
+Item level (ELS section 8, rev 2: the table is never a trust anchor, and whoever can write it must be able to write as
+little as possible): every table grant is limited by ``dynamodb:LeadingKeys`` to the partition keys the function
+needs. The ingest role, the one agents reach, may read and write session items (``S#...``) only, and never the TTL
+attribute ``expires_at`` (setting it makes DynamoDB delete the item); only the sealer writes it.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from cfnlint.decode import cfn_yaml
 
 from tests.support.paths import TEMPLATE
 
-Grant = tuple[str, str]  # (action, resource as written in the template, intrinsics rendered as text)
+# (action, resource as written in the template with intrinsics rendered as text, condition rendered as text)
+Grant = tuple[str, str, str]
 
 TABLE = "${ChainTable.Arn}"
 SEAL_INDEX = "${ChainTable.Arn}/index/SealDue"
@@ -31,17 +37,29 @@ LOG = "${ArchiveBucket.Arn}/log/*"
 SEAL_KEY = "SealKey"  # ``Resource: "*"`` in a key policy means the key itself
 
 
-def grants(actions: list[str], resources: list[str]) -> set[Grant]:
-    return {(action, resource) for action in actions for resource in resources}
+def grants(actions: list[str], resources: list[str], condition: str = "") -> set[Grant]:
+    return {(action, resource, condition) for action in actions for resource in resources}
 
 
 TABLE_READ = ["dynamodb:GetItem", "dynamodb:Query"]
 TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
+SESSION_ITEMS = "ForAllValues:StringLike dynamodb:LeadingKeys=S#*"
+SESSION_ITEMS_AND_KEY_RECORDS = "ForAllValues:StringLike dynamodb:LeadingKeys=S#*,KEY"
+SESSION_ITEMS_AND_LOG_STATE = "ForAllValues:StringLike dynamodb:LeadingKeys=S#*,LOG"
+SESSION_ITEMS_KEY_RECORDS_AND_LOG_STATE = "ForAllValues:StringLike dynamodb:LeadingKeys=S#*,KEY,LOG"
+NEVER_AN_EXPIRY = "ForAllValues:StringNotEquals dynamodb:Attributes=expires_at"
+KEYS_LISTING = "StringLike s3:prefix=keys/*"
 
 EXPECTED_GRANTS: dict[str, set[Grant]] = {
-    "IngestFunction": grants(TABLE_READ + TABLE_WRITE, [TABLE]),
+    "IngestFunction": (
+        grants(TABLE_READ, [TABLE], SESSION_ITEMS)
+        | grants(TABLE_WRITE, [TABLE], f"{SESSION_ITEMS}; {NEVER_AN_EXPIRY}")
+        | grants(["s3:GetObject", "s3:GetObjectVersion"], [SESSIONS])
+        | grants(["s3:GetObject"], [KEYS])
+        | grants(["s3:ListBucket"], [BUCKET], KEYS_LISTING)
+    ),
     "SealFunction": (
-        grants(TABLE_READ + TABLE_WRITE, [TABLE])
+        grants(TABLE_READ + TABLE_WRITE, [TABLE], SESSION_ITEMS_KEY_RECORDS_AND_LOG_STATE)
         | grants(["dynamodb:Query"], [SEAL_INDEX, LOG_PENDING_INDEX])
         | grants(["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"], [SESSIONS, KEYS])
         | grants(["s3:PutObject", "s3:GetObject"], [LOG])
@@ -49,22 +67,25 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         | grants(["kms:Sign", "kms:GetPublicKey", "kms:DescribeKey"], [SEAL_KEY])
     ),
     "ChainFunction": (
-        grants(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"], [TABLE])
+        grants(["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"], [TABLE], SESSION_ITEMS)
         | grants(["dynamodb:Query"], LIST_INDEXES)
         | grants(["s3:GetObject", "s3:GetObjectVersion"], [SESSIONS])
+        | grants(["s3:GetObject"], [KEYS])
+        | grants(["s3:ListBucket"], [BUCKET], KEYS_LISTING)
     ),
     # The evidence log's routes read the log and the table; they write nothing and reach no archive.
     "LogFunction": (
-        grants(["dynamodb:GetItem", "dynamodb:Query"], [TABLE])
+        grants(["dynamodb:GetItem", "dynamodb:Query"], [TABLE], SESSION_ITEMS_AND_LOG_STATE)
         | grants(["s3:GetObject"], [LOG])
         | grants(["s3:ListBucket"], [BUCKET])
     ),
+    # Replay and export still take their trusted keys from the sealer's key records (pk KEY).
     "ReplayFunction": (
-        grants(["dynamodb:GetItem", "dynamodb:Query"], [TABLE])
+        grants(TABLE_READ, [TABLE], SESSION_ITEMS_AND_KEY_RECORDS)
         | grants(["s3:GetObject", "s3:GetObjectVersion"], [SESSIONS])
     ),
     "ExportFunction": (
-        grants(["dynamodb:GetItem", "dynamodb:Query"], [TABLE])
+        grants(TABLE_READ, [TABLE], SESSION_ITEMS_KEY_RECORDS_AND_LOG_STATE)
         | grants(["s3:GetObject", "s3:GetObjectVersion"], [SESSIONS, EXPORTS])
         | grants(["s3:GetObject"], [LOG])
         | grants(["s3:ListBucket"], [BUCKET])
@@ -129,6 +150,17 @@ def render(value: Any) -> str:
     raise AssertionError(f"a policy uses an intrinsic this test cannot read: {value!r}")
 
 
+def render_condition(condition: dict[str, Any] | None) -> str:
+    """A policy condition as ``operator key=value,value; ...``, sorted by operator."""
+    if not condition:
+        return ""
+    clauses = []
+    for operator, tests in sorted(condition.items()):
+        for key, values in sorted(tests.items()):
+            clauses.append(f"{operator} {key}=" + ",".join(render(value) for value in as_list(values)))
+    return "; ".join(clauses)
+
+
 def resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
     return {name: res for name, res in template["Resources"].items() if res["Type"] == resource_type}
 
@@ -163,13 +195,49 @@ def effective_grants(template: dict[str, Any], function_name: str) -> set[Grant]
         assert "Statement" in policy, f"{function_name} uses a SAM policy template {sorted(policy)}"
         for statement in policy["Statement"]:
             assert statement["Effect"] == "Allow"
-            found |= grants(as_list(statement["Action"]), [render(r) for r in as_list(statement["Resource"])])
+            found |= grants(
+                as_list(statement["Action"]),
+                [render(r) for r in as_list(statement["Resource"])],
+                render_condition(statement.get("Condition")),
+            )
     role = {"Fn::GetAtt": [f"{function_name}Role", "Arn"]}
     for statement in key_policy(template):
         if statement["Effect"] == "Allow" and statement["Principal"] == {"AWS": role}:
             assert statement["Resource"] == "*"
+            assert "Condition" not in statement
             found |= grants(as_list(statement["Action"]), [SEAL_KEY])
     return found
+
+
+def test_the_ingest_role_writes_only_session_items_and_never_an_expiry(template: dict[str, Any]) -> None:
+    """An agent's path into the table (a compromised ingest function) cannot add a key record, a sealer record or
+    anything else outside a session, and cannot turn TTL into a delete of a head."""
+    table_grants = {grant for grant in effective_grants(template, "IngestFunction") if grant[1] == TABLE}
+    assert table_grants
+    for action, _, condition in table_grants:
+        assert SESSION_ITEMS in condition.split("; "), (action, condition)
+        if action in TABLE_WRITE:
+            assert NEVER_AN_EXPIRY in condition.split("; "), (action, condition)
+
+
+def test_every_table_grant_is_limited_to_session_items_and_at_most_the_key_records(template: dict[str, Any]) -> None:
+    for function_name in EXPECTED_GRANTS:
+        for action, resource, condition in effective_grants(template, function_name):
+            if resource == TABLE:
+                leading = [clause for clause in condition.split("; ") if "dynamodb:LeadingKeys=" in clause]
+                assert leading in ([SESSION_ITEMS], [SESSION_ITEMS_AND_KEY_RECORDS]), (function_name, action)
+
+
+def test_only_the_sealer_may_write_the_ttl_attribute(template: dict[str, Any]) -> None:
+    writers_without_the_exclusion = {
+        function_name
+        for function_name in EXPECTED_GRANTS
+        for action, resource, condition in effective_grants(template, function_name)
+        if resource == TABLE and action in TABLE_WRITE and NEVER_AN_EXPIRY not in condition
+    }
+    assert writers_without_the_exclusion == {"SealFunction"}
+    table = template["Resources"]["ChainTable"]["Properties"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
 def test_every_function_has_a_reviewed_row_of_grants(template: dict[str, Any]) -> None:
@@ -292,7 +360,7 @@ def test_bucket_policy_only_denies_and_refuses_every_granted_s3_action_without_t
         assert statement["Principal"] == "*"
     assert tls_only["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert {render(r) for r in tls_only["Resource"]} == {BUCKET, BUCKET + "/*"}
-    granted_s3 = {action for rows in EXPECTED_GRANTS.values() for action, _ in rows if action.startswith("s3:")}
+    granted_s3 = {action for rows in EXPECTED_GRANTS.values() for action, _, _ in rows if action.startswith("s3:")}
     assert granted_s3 <= set(as_list(tls_only["Action"]))
     # Unconditional: a delete marker would hide an archive even though Object Lock keeps the version.
     assert "Condition" not in no_deletes
@@ -377,6 +445,6 @@ def test_only_the_sealer_may_write_the_evidence_log(template: dict[str, Any]) ->
     writers = {
         name
         for name in functions(template)
-        if any(action == "s3:PutObject" and resource == LOG for action, resource in effective_grants(template, name))
+        if any(action == "s3:PutObject" and resource == LOG for action, resource, _ in effective_grants(template, name))
     }
     assert writers == {"SealFunction"}

@@ -187,11 +187,46 @@ class ChainStoreContract:
         assert store.due_for_sealing(T0 + timedelta(seconds=2), 100) == [session_id]
         archive = ArchiveRef("bucket", f"sessions/{session_id}.jsonl", "v1", "f" * 64)
         store.mark_sealed(session_id, archive, T0 + timedelta(seconds=3), "AUTHORITATIVE_EVIDENCE", ())
-        assert store.due_for_sealing(T0 + timedelta(days=30), 100) == []
         head = store.get_head(session_id)
         assert head is not None
         assert (head.status, head.archive, head.evidence_class) == ("SEALED", archive, "AUTHORITATIVE_EVIDENCE")
         assert head.sealed_at == T0 + timedelta(seconds=3)
+        assert (head.next_sequence_number, head.last_event_hash) == (3, batch.last_event_hash)
+        # Still due: its table copies have not been given their expiry yet.
+        assert store.due_for_sealing(T0 + timedelta(days=1), 100) == [session_id]
+        assert store.expire_archived(session_id, T0 + timedelta(days=30), stop=lambda: False)
+        assert store.due_for_sealing(T0 + timedelta(days=30), 100) == []
+
+    def test_expiry_stopped_early_leaves_the_session_due_and_resumes(self, store: ChainStore) -> None:
+        session_id = new_session(store)
+        batch = make_batch(session_id, 0, 3, None, end=True)
+        store.put_batch(batch)
+        store.advance_head(batch)
+        archive = ArchiveRef("bucket", f"sessions/{session_id}.jsonl", "v1", "f" * 64)
+        store.mark_sealed(session_id, archive, T0, "AUTHORITATIVE_EVIDENCE", ())
+        assert not store.expire_archived(session_id, T0 + timedelta(days=30), stop=lambda: True)
+        assert store.due_for_sealing(T0 + timedelta(seconds=1), 100) == [session_id]
+        assert store.expire_archived(session_id, T0 + timedelta(days=30), stop=lambda: False)
+        assert store.due_for_sealing(T0 + timedelta(seconds=1), 100) == []
+
+    def test_head_status_is_the_owner_and_status_of_the_head(self, store: ChainStore) -> None:
+        session_id = new_session(store, owner="alice")
+        status = store.head_status(session_id)
+        assert status is not None
+        assert (status.owner, status.status) == ("alice", "OPEN")
+        assert store.head_status(str(uuid.uuid4())) is None
+
+    def test_a_deferred_session_moves_behind_the_others(self, store: ChainStore) -> None:
+        sessions = []
+        for offset in range(3):
+            session_id = new_session(store)
+            batch = make_batch(session_id, 0, 2, None, end=True, accepted_at=T0 + timedelta(seconds=offset))
+            store.put_batch(batch)
+            store.advance_head(batch)
+            sessions.append(session_id)
+        store.defer_seal(sessions[0], T0 + timedelta(minutes=5))
+        assert store.due_for_sealing(T0 + timedelta(minutes=1), 10) == sessions[1:]
+        assert store.due_for_sealing(T0 + timedelta(minutes=5), 10) == [*sessions[1:], sessions[0]]
 
     def test_refused_seal_leaves_the_due_index_with_its_reason(self, store: ChainStore) -> None:
         session_id = new_session(store)

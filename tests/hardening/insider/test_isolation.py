@@ -1,0 +1,152 @@
+"""One session cannot hold up the others: a malformed item, a chain that keeps failing or a session too large for the
+time a run has left affects only its own session, which is reported and moved behind the others (docs/architecture.md
+"Sealing").
+
+Before: one key record with a timestamp in another format made ``GET /v1/keys`` and every sealer run fail; one large
+ended session, first among the due sessions, kept every other session unsealed for as long as a run could not finish
+it (the time budget was checked only between sessions, and a failed session kept its place at the head of the queue).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from agentops_server.archive import S3Archive
+from agentops_server.memory import InMemoryChainStore
+from agentops_server.sealing import Sealer
+from agentops_server.store import STATUS_ENDED, STATUS_SEALED
+
+from tests.hardening.insider.conftest import BUCKET, SERVICE_ID, Deployment
+from tests.hardening.insider.test_table_forgery import store_like_ingest
+from tests.support.chains import build_chain
+from tests.support.keys import TestSigner
+from tests.support.stores import stored_batch
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+OWNER = "arn:aws:iam::111122223333:user/agent"
+SECONDS_PER_LINE = 0.001  # what reading one stored line costs the run, on the test's clock
+
+
+class Run:
+    """A sealer run's clock: it has ``budget`` seconds; every line read from the store spends ``SECONDS_PER_LINE``."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.spent = 0.0
+
+    def remaining(self) -> float:
+        return self.budget - self.spent
+
+
+class SlowStore:
+    """The in-memory store, where reading a line takes time on the run's clock."""
+
+    def __init__(self, inner: InMemoryChainStore, run: Run) -> None:
+        self.inner = inner
+        self.run = run
+
+    def iter_lines(self, session_id: str, from_sequence: int = 0) -> Iterator[bytes]:
+        for line in self.inner.iter_lines(session_id, from_sequence):
+            self.run.spent += SECONDS_PER_LINE
+            yield line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def ended_session(store: InMemoryChainStore, n_events: int, ended_at: datetime) -> str:
+    events = build_chain(n_events, end=True, seal=None, start_time=ended_at)
+    session_id: str = events[0]["session_id"]
+    store.create_session(session_id, OWNER, ended_at)
+    for start in range(0, n_events, 500):
+        batch = stored_batch(events[start : start + 500], owner=OWNER, accepted_at=ended_at)
+        store.put_batch(batch)
+        store.advance_head(batch)
+    return session_id
+
+
+def test_one_oversized_session_does_not_starve_the_others(deployment: Deployment) -> None:
+    store = InMemoryChainStore()
+    large = ended_session(store, 3_000, T0)  # ended first: the head of the queue
+    others = [ended_session(store, 6, T0 + timedelta(seconds=n)) for n in range(1, 6)]
+    run = Run(budget=3.0)  # verifying the large session alone would take 3 s of it
+    archive = S3Archive(deployment.s3, BUCKET)
+    sealer = Sealer(SlowStore(store, run), TestSigner(), archive, SERVICE_ID)
+
+    assert sealer.seal_due_sessions(T0 + timedelta(minutes=1), remaining=run.remaining) == others
+
+    head = store.get_head(large)
+    assert head is not None
+    assert head.status == STATUS_ENDED
+    tail = store.tail(large)
+    assert tail is not None
+    assert not tail.is_seal  # deferred before signing: nothing half done
+    assert deployment.object_versions(f"sessions/{large}") == []
+    assert store.due_for_sealing(T0 + timedelta(minutes=2), 50) == []  # moved behind what is due now
+    next_run = Run(budget=30.0)
+    sealer = Sealer(SlowStore(store, next_run), TestSigner(), archive, SERVICE_ID)
+    assert sealer.seal_due_sessions(T0 + timedelta(minutes=10), remaining=next_run.remaining) == [large]
+
+
+def test_a_session_that_keeps_failing_does_not_keep_its_place_at_the_head_of_the_queue(
+    deployment: Deployment,
+) -> None:
+    store = InMemoryChainStore()
+    failing = ended_session(store, 4, T0)
+    waiting = [ended_session(store, 4, T0 + timedelta(seconds=n)) for n in range(1, 4)]
+    signer = TestSigner()
+    archive = S3Archive(deployment.s3, BUCKET)
+
+    class FailingStore(SlowStore):
+        def get_head(self, session_id: str) -> Any:
+            if session_id == failing:
+                raise ValueError("cannot read this head")
+            return self.inner.get_head(session_id)
+
+    run = Run(budget=1e9)
+    sealer = Sealer(FailingStore(store, run), signer, archive, SERVICE_ID, limit=2)
+    assert sealer.seal_due_sessions(T0 + timedelta(minutes=1)) == waiting[:1]
+    assert sealer.seal_due_sessions(T0 + timedelta(minutes=2)) == waiting[1:]
+
+
+def test_malformed_item_affects_only_its_own_session(deployment: Deployment) -> None:
+    table, dynamodb = deployment.table_name, deployment.dynamodb
+    dynamodb.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": "KEY"},
+            "sk": {"S": TestSigner().key_id},
+            "algorithm": {"S": "ECDSA_P256_SHA256"},
+            "public_key_pem": {"S": TestSigner().public_key_pem},
+            "first_used_at": {"S": "01/01/2026 12:00"},  # a timestamp in another format
+        },
+    )
+    bad_head = store_like_ingest(deployment, build_chain(4, end=True, seal=None, start_time=T0))
+    dynamodb.update_item(
+        TableName=table,
+        Key={"pk": {"S": f"S#{bad_head}"}, "sk": {"S": "HEAD"}},
+        UpdateExpression="SET started_at = :other",
+        ExpressionAttributeValues={":other": {"S": "2026-01-01 12:00:00"}},
+    )
+    bad_batch = store_like_ingest(deployment, build_chain(4, end=True, seal=None, start_time=T0))
+    dynamodb.update_item(
+        TableName=table,
+        Key={"pk": {"S": f"S#{bad_batch}"}, "sk": {"S": "B#000000000003"}},
+        UpdateExpression="SET accepted_at = :other",
+        ExpressionAttributeValues={":other": {"N": "1767268800"}},
+    )
+    healthy = store_like_ingest(deployment, build_chain(4, end=True, seal=None, start_time=T0))
+
+    sealed, records = deployment.run_sealer()
+
+    assert sealed == [healthy]
+    failed = sorted(record["session_id"] for record in records if record.get("alarm") == "SEAL_FAILED")
+    assert failed == sorted([bad_head, bad_batch])
+    head = deployment.store.get_head(healthy)
+    assert head is not None
+    assert (head.status, head.evidence_class) == (STATUS_SEALED, "AUTHORITATIVE_EVIDENCE")
+    status, keys = deployment.get("/v1/keys")
+    assert status == 200
+    assert len(keys["keys"]) == 1

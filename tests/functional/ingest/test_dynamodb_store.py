@@ -230,7 +230,10 @@ def test_a_sparse_status_is_listed_completely_within_the_read_budget(store: Dyna
     end_session(store, sessions[5])
     queries: list[int] = []
     store.table.client.meta.events.register("provide-client-params.dynamodb.Query", lambda **_: queries.append(1))
-    with patch("agentops_server.dynamodb.LIST_FILTERED_PAGE", 2), patch("agentops_server.dynamodb.LIST_SHARD_PAGES", 1):
+    with (
+        patch("agentops_server.dynamodb_listing.LIST_FILTERED_PAGE", 2),
+        patch("agentops_server.dynamodb_listing.LIST_SHARD_PAGES", 1),
+    ):
         found, sizes = list_all(store, SessionListQuery(limit=5, status="ENDED"))
     assert found == [sessions[5], sessions[0]]
     # Two new index entries per request (and the previous page's last again): 11-10, 9-8, 7-6, 5-4, 3-2, 1-0.

@@ -25,7 +25,16 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import PageBreak, Paragraph, Preformatted, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import (
+    KeepTogether,
+    PageBreak,
+    Paragraph,
+    Preformatted,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
 
 from agentops_server.pdf_rows import ALARM_SHADE, WITHHELD_SHADE, Column, paged_rows, plain
 from agentops_server.pdf_summary import EventLine, SessionFacts, read_export, short
@@ -327,14 +336,18 @@ def _timeline(events: Sequence[EventLine]) -> list[Any]:
     drawing.add(String(label_width, 0, "sequence 0", fontName="Helvetica", fontSize=6))
     drawing.add(String(label_width + plot_width - 40, 0, f"sequence {max(last, 0)}", fontName="Helvetica", fontSize=6))
     return [
-        Paragraph("Timeline", _H2),
-        Paragraph(
-            "Each row is an event type; a mark means at least one event of that type in that stretch of sequence "
-            "numbers. Red lines mark LOG_DROP events (events the producer could not record); a red band marks a "
-            "LOG_DROP that declares the missing range.",
-            _SMALL,
-        ),
-        drawing,
+        KeepTogether(
+            [
+                Paragraph("Timeline", _H2),
+                Paragraph(
+                    "Each row is an event type; a mark means at least one event of that type in that stretch of "
+                    "sequence numbers. Red lines mark LOG_DROP events (events the producer could not record); a red "
+                    "band marks a LOG_DROP that declares the missing range.",
+                    _SMALL,
+                ),
+                drawing,
+            ]
+        )
     ]
 
 

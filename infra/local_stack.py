@@ -9,7 +9,8 @@
    parameter defaults; a parameter-backed variable already set in the environment, e.g. ``SEAL_IDLE_SECONDS``, wins);
 4. serves the template's ``HttpApi`` routes on 127.0.0.1:``PORT`` (default 3000, 0 picks a free port), turning each
    request into the API Gateway HTTP API payload 2.0 event and calling the same ``lambda_handler`` as Lambda;
-5. runs the sealer every ``SEAL_INTERVAL_SECONDS`` (default 60) and on ``POST /_local/seal``.
+5. runs the sealer every ``SEAL_INTERVAL_SECONDS`` (default 60) and on ``POST /_local/seal``;
+6. serves the local console (``infra.console``) at ``/_local/console``: the session list, each session in the viewer.
 
 SIGTERM or SIGINT stops the HTTP server, the sealing loop and moto, and the process exits 0.
 """
@@ -36,6 +37,7 @@ from urllib.parse import urlsplit
 import boto3
 
 from infra.apigw import LOCAL_ACCOUNT_ID, RouteTable, build_http_event
+from infra.console import Page, console_page, is_console_path, route_caller
 from infra.lambda_runtime import FunctionPool, FunctionSpec, HandlerNotInstalledError
 from infra.moto_server import SerializedMotoServer
 from infra.resources import create_archive_bucket, create_seal_key, create_table
@@ -247,6 +249,9 @@ class LocalApiRequestHandler(BaseHTTPRequestHandler):
         if url.path == "/_local/seal" and self.command == "POST":
             self._seal_now(stack.sealer)
             return
+        if is_console_path(url.path) and self.command == "GET":
+            self._send_page(console_page(route_caller(stack.routes, stack.pools), url.path, url.query))
+            return
         match = stack.routes.match(self.command, url.path)
         if match is None:
             self._send_error(HTTPStatus.NOT_FOUND, "NOT_FOUND", f"no route for {self.command} {url.path}")
@@ -338,6 +343,15 @@ class LocalApiRequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self._write_body(payload)
+
+    def _send_page(self, page: Page) -> None:
+        self.send_response(page.status)
+        self.send_header("Content-Type", page.content_type)
+        if page.content_security_policy:
+            self.send_header("Content-Security-Policy", page.content_security_policy)
+        self.send_header("Content-Length", str(len(page.body)))
+        self.end_headers()
+        self._write_body(page.body)
 
     def _write_body(self, payload: bytes) -> None:
         if self.command != "HEAD":  # a HEAD response announces the length but carries no body

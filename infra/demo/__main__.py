@@ -83,6 +83,21 @@ def _record_agent_run(base_url: str) -> str:
     return session_id
 
 
+def _print_auditor_commands(endpoint: str, session_id: str, key_id: str, output_dir: Path) -> None:
+    """The commands that list, show, verify and export this session; any running stack takes the same commands."""
+    viewer = _relative(output_dir / "viewer-cli.html")
+    for line in (
+        f"export AGENTOPS_ENDPOINT={endpoint}",
+        f"export AWS_ACCESS_KEY_ID={AUDITOR_ACCESS_KEY} AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={REGION}",
+        "agentops-replay sessions --agent-id customer-support-agent",
+        f"agentops-replay show {session_id}",
+        f"agentops-replay verify {session_id} --trusted-key {key_id} --require-authoritative",
+        f"agentops-replay export {session_id} --format html --out {viewer}",
+    ):
+        print(f"$ {line}")
+    print("(the demo's stack stops when the demo ends; against `make dev` or a deployment, set its endpoint)")
+
+
 def _tamper(chain: Path, target: Path) -> int:
     """Change one tool result in a copy of the chain, the way someone covering their tracks would."""
     lines = chain.read_bytes().split(b"\n")
@@ -130,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                 "export.json": {"format": "json", "withhold_payloads": False},
                 "export-selective.json": {"format": "json", "withhold_payloads": True},
                 "report.pdf": {"format": "pdf", "withhold_payloads": False},
+                "viewer.html": {"format": "html", "withhold_payloads": False},
             }
             written = [chain, keys_file]
             for name, body in exports.items():
@@ -137,13 +153,18 @@ def main(argv: list[str] | None = None) -> int:
                 written.append(_download(created["url"], output_dir / name))
             for path in written:
                 print(f"  {_relative(path)}  ({path.stat().st_size} bytes)")
+            key_id = str(keys["keys"][0]["signer_key_id"])
+            print(f"open {_relative(output_dir / 'viewer.html')} in a browser and pin {key_id} to re-verify it there")
 
-        _step(5, "Verifying offline with the key published at /v1/keys (the stack is stopped now)")
+            _step(5, "What an auditor runs with the agentops-replay CLI (here against the demo's stack)")
+            _print_auditor_commands(stack.base_url, session_id, key_id, output_dir)
+
+        _step(6, "Verifying offline with the key published at /v1/keys (the stack is stopped now)")
         evidence = [chain, output_dir / "export.json", output_dir / "export-selective.json"]
         # --require-authoritative: exit 0 only if every file is AUTHORITATIVE_EVIDENCE under the pinned key.
         genuine_ok = _verify(["--require-authoritative", *map(_relative, evidence)], keys_file).returncode == 0
 
-        _step(6, "Tampering: one tool result edited in a copy of the chain")
+        _step(7, "Tampering: one tool result edited in a copy of the chain")
         tampered = output_dir / "chain-tampered.jsonl"
         sequence = _tamper(chain, tampered)
         print(f"edited the payload of event {sequence} in {_relative(tampered)}")

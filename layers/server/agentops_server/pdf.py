@@ -1,5 +1,9 @@
 """The PDF rendering of an export document (ELS section 9): for people; the JSON document is the evidence.
 
+The layout: a cover that says whose session it is, how it ended (a failed session says so, and why) and the evidence
+class; what the agent did (``agentops_server.pdf_summary``: agent, models, tools, errors); the verification summary
+and timeline; every event with a one-line summary of its payload; the seal, keys, PII findings and chain of custody.
+
 Rendered from the export document alone (nothing else is read), with built-in fonts only, and byte-identical for the
 same document and ``RENDERER_VERSION``: reportlab runs in invariant mode, the creation and modification dates are the
 document's ``generated_at`` (never the clock), and the PDF's document id is derived from the document's SHA-256.
@@ -8,11 +12,8 @@ document's ``generated_at`` (never the clock), and the PDF's document id is deri
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
 from typing import Any
@@ -23,13 +24,23 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Flowable, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import (
+    KeepTogether,
+    PageBreak,
+    Paragraph,
+    Preformatted,
+    SimpleDocTemplate,
+    Spacer,
+    Table,
+    TableStyle,
+)
 
+from agentops_server.pdf_rows import ALARM_SHADE, WITHHELD_SHADE, Column, paged_rows, plain
+from agentops_server.pdf_summary import EventLine, SessionFacts, read_export, short
 from agentops_server.pii import ERROR_KINDS
 
-RENDERER_VERSION = "agentops-replay-pdf/0.2.0"
+RENDERER_VERSION = "agentops-replay-pdf/0.3.0"
 PARTIAL_CLASS = "PARTIAL_AUTHORITATIVE_EVIDENCE"
 
 # ELS section 9: what the rendering is not. Printed on the cover, word for word the same in every report.
@@ -57,14 +68,16 @@ EVENT_TYPES = (
     "SESSION_END",
     "CHAIN_SEAL",
 )
-ROWS_PER_PAGE = 80  # rows of the long tables per page: 81 lines of 8.5 pt fit the A4 frame
 TIMELINE_MAX_BINS = 400
+COVER_ERRORS = 3  # the last errors named on the cover of a session that did not succeed
 
 _MARGIN = 15 * mm
 _STYLES = getSampleStyleSheet()
 _BODY = _STYLES["BodyText"]
 _SMALL = ParagraphStyle("Small", parent=_BODY, fontSize=7, leading=8.5)
 _MONO = ParagraphStyle("Mono", parent=_BODY, fontName="Courier", fontSize=6.5, leading=8)
+_ALARM = ParagraphStyle("Alarm", parent=_STYLES["Heading1"], textColor=colors.darkred)
+_ALARM_BODY = ParagraphStyle("AlarmBody", parent=_BODY, textColor=colors.darkred)
 _H1 = _STYLES["Heading1"]
 _H2 = _STYLES["Heading2"]
 _TITLE = _STYLES["Title"]
@@ -82,7 +95,8 @@ _GRID = TableStyle(
 def render_pdf(document: bytes, *, compress: bool = True) -> bytes:
     """The PDF report for one export document (its canonical bytes). ``compress=False`` leaves the page content
     streams readable, which tests use to find the text."""
-    export, events = _read_export(document)
+    recording = read_export(document)
+    export, events, facts = recording.members, recording.events, recording.facts
     document_sha256 = hashlib.sha256(document).hexdigest()
     pdf_date = _pdf_date(export.get("generated_at"))
     session_id = str(export.get("session_id"))
@@ -120,8 +134,9 @@ def render_pdf(document: bytes, *, compress: bool = True) -> bytes:
         pageCompression=1 if compress else 0,
     )
     story = [
-        *_cover(export, document_sha256),
+        *_cover(export, facts, document_sha256),
         PageBreak(),
+        *_what_the_agent_did(facts),
         *_summary(export, events),
         *_timeline(events),
         PageBreak(),
@@ -135,101 +150,16 @@ def render_pdf(document: bytes, *, compress: bool = True) -> bytes:
     return output.getvalue()
 
 
-@dataclass(frozen=True)
-class _EventLine:
-    """What the report shows of one event; the payload itself is never kept."""
-
-    sequence_number: str
-    timestamp_wall: str
-    event_type: str
-    payload_hash: str
-    withheld: bool
-    redacted: int
-    drop: str | None  # "dropped N (REASON)" for a LOG_DROP
-    declares_gap: bool
-
-    @classmethod
-    def of(cls, event: Any) -> _EventLine:
-        event = event if isinstance(event, dict) else {}
-        payload = event.get("payload")
-        is_drop = event.get("event_type") == "LOG_DROP" and isinstance(payload, dict)
-        return cls(
-            sequence_number=_plain(event.get("sequence_number")),
-            timestamp_wall=_plain(event.get("timestamp_wall")),
-            event_type=_plain(event.get("event_type")),
-            payload_hash=_plain(event.get("payload_hash")),
-            withheld=event.get("payload_withheld") is True,
-            redacted=_count_redacted(payload),
-            drop=f"dropped {payload.get('dropped_count')} ({payload.get('drop_reason')})" if is_drop else None,
-            declares_gap=is_drop and "sequence_range" in payload,
-        )
-
-    def row(self) -> tuple[str, ...]:
-        notes = ["payload withheld"] if self.withheld else []
-        if self.redacted:
-            notes.append(f"redacted: {self.redacted}")
-        if self.drop:
-            notes.append(self.drop)
-        return (
-            self.sequence_number,
-            self.timestamp_wall,
-            self.event_type,
-            self.payload_hash,
-            _plain("; ".join(notes)),
-        )
-
-
-_JSON_WHITESPACE = re.compile(r"[ \t\n\r]*")
-_DECODER = json.JSONDecoder()
-
-
-def _read_export(document: bytes) -> tuple[dict[str, Any], list[_EventLine]]:
-    """The document's members, except ``events``, which is read one event at a time and reduced to ``_EventLine``s:
-    a 100,000-event document never becomes 100,000 parsed payloads at once."""
-    text = document.decode("utf-8")
-    members: dict[str, Any] = {}
-    events: list[_EventLine] = []
-    index = _expect(text, 0, "{")
-    while text[index] != "}":
-        name, index = _DECODER.raw_decode(text, index)
-        index = _expect(text, index, ":")
-        if name == "events" and text[index] == "[":
-            index = _expect(text, index, "[")
-            while text[index] != "]":
-                event, index = _DECODER.raw_decode(text, index)
-                events.append(_EventLine.of(event))
-                index = _skip(text, index)
-                if text[index] == ",":
-                    index = _skip(text, index + 1)
-            index += 1
-        else:
-            members[name], index = _DECODER.raw_decode(text, index)
-        index = _skip(text, index)
-        if text[index] == ",":
-            index = _skip(text, index + 1)
-    return members, events
-
-
-def _skip(text: str, index: int) -> int:
-    match = _JSON_WHITESPACE.match(text, index)
-    return match.end() if match else index
-
-
-def _expect(text: str, index: int, token: str) -> int:
-    index = _skip(text, index)
-    if text[index] != token:
-        raise ValueError(f"the export document is not a JSON object as expected: {token!r} missing at {index}")
-    return _skip(text, index + 1)
-
-
-def _cover(export: dict[str, Any], document_sha256: str) -> list[Any]:
+def _cover(export: dict[str, Any], facts: SessionFacts, document_sha256: str) -> list[Any]:
     verification = export.get("verification") or {}
     evidence_class = str(export.get("evidence_class"))
     flowables: list[Any] = [
-        Spacer(1, 20 * mm),
+        Spacer(1, 12 * mm),
         Paragraph("AgentOps Replay evidence report", _TITLE),
-        Spacer(1, 6 * mm),
+        Spacer(1, 4 * mm),
         Paragraph(f"Session <b>{_text(export.get('session_id'))}</b>", _BODY),
+        Paragraph(_text(_agent_line(facts)), _BODY),
+        *_outcome(facts),
         Paragraph(f"Evidence class: <b>{_text(evidence_class)}</b>", _H1),
         Paragraph(f"Verification status at export: <b>{_text(verification.get('status'))}</b>", _BODY),
         Paragraph(f"Generated at {_text(export.get('generated_at'))} by {_text(export.get('generator'))}", _BODY),
@@ -238,12 +168,114 @@ def _cover(export: dict[str, Any], document_sha256: str) -> list[Any]:
     if evidence_class == PARTIAL_CLASS:
         reasons = ", ".join(str(reason) for reason in verification.get("partial_reasons", []))
         flowables.append(Paragraph(f"<b>This record is partial.</b> Reasons: {_text(reasons)}", _BODY))
-    flowables += [Spacer(1, 8 * mm), Paragraph("Evidence support statement", _H2)]
+    flowables += [Spacer(1, 6 * mm), Paragraph("Evidence support statement", _H2)]
     flowables += [Paragraph(_text(sentence), _BODY) for sentence in EVIDENCE_SUPPORT_STATEMENT]
     return flowables
 
 
-def _summary(export: dict[str, Any], events: Sequence[_EventLine]) -> list[Any]:
+def _agent_line(facts: SessionFacts) -> str:
+    if facts.start_withheld:
+        return "Agent: withheld in this export (the SESSION_START payload is not disclosed)"
+    start = facts.start or {}
+    framework = " ".join(short(start.get(name)) for name in ("framework", "framework_version") if start.get(name))
+    details = [f"environment {short(start.get('environment'))}" if start.get("environment") else "", framework]
+    context = ", ".join(detail for detail in details if detail)
+    return f"Agent {short(start.get('agent_id'))}" + (f" ({context})" if context else "")
+
+
+def _outcome(facts: SessionFacts) -> list[Any]:
+    """How the session ended, as its SESSION_END says; a session that did not succeed says so and why."""
+    if facts.end_withheld:
+        return [Paragraph("How the session ended is withheld in this export (SESSION_END payload not disclosed).", _H2)]
+    if facts.end is None:
+        return [Paragraph("The session recorded no end (no SESSION_END): how it ended is unknown.", _ALARM)]
+    status, reason = facts.end_status, facts.end.get("reason")
+    if not facts.failed:
+        return [Paragraph(f"The session ended: <b>{_text(status)}</b>", _H2)]
+    headline = {"failure": "FAILED", "timeout": "TIMED OUT", "cancelled": "was CANCELLED"}.get(str(status))
+    flowables: list[Any] = [
+        Paragraph(f"This session {headline or 'ended with status ' + _text(status)}", _ALARM),
+        Paragraph(f"Reason: <b>{_text(short(reason, 300)) if reason else 'none recorded'}</b>", _ALARM_BODY),
+    ]
+    if facts.errors:
+        flowables.append(Paragraph(f"Errors recorded: {len(facts.errors)}; the last:", _ALARM_BODY))
+        flowables += [
+            Paragraph(f"event {_text(error.sequence_number)}: {_text(error.text())}", _ALARM_BODY)
+            for error in facts.errors[-COVER_ERRORS:]
+        ]
+    return flowables
+
+
+def _what_the_agent_did(facts: SessionFacts) -> list[Any]:
+    start, end = facts.start or {}, facts.end or {}
+    withheld = "withheld in this export"
+    rows: list[list[Any]] = [
+        ["Agent", withheld if facts.start_withheld else start.get("agent_id")],
+        ["Environment", withheld if facts.start_withheld else start.get("environment")],
+        ["Framework", withheld if facts.start_withheld else start.get("framework")],
+        ["Framework version", withheld if facts.start_withheld else start.get("framework_version")],
+        ["SDK version", withheld if facts.start_withheld else start.get("sdk_version")],
+        ["End status", withheld if facts.end_withheld else end.get("status", "no SESSION_END")],
+        ["End reason", withheld if facts.end_withheld else end.get("reason")],
+        ["Duration (ms)", withheld if facts.end_withheld else end.get("duration_ms")],
+        ["Errors recorded", len(facts.errors)],
+    ]
+    flowables: list[Any] = [
+        Paragraph("What the agent did", _H1),
+        Paragraph(
+            "As the agent's SDK recorded it: the chain's hashes and the seal show these payloads were not edited "
+            "since, not that they are true."
+            + (
+                f" {facts.withheld} payloads are withheld in this export and not counted here."
+                if facts.withheld
+                else ""
+            ),
+            _SMALL,
+        ),
+        _table(
+            [
+                ["Item", "Value"],
+                *[[name, "not recorded" if value is None else short(value, 120)] for name, value in rows],
+            ],
+            [50 * mm, 125 * mm],
+        ),
+        Spacer(1, 3 * mm),
+        Paragraph("Models", _H2),
+    ]
+    models = [[name, requests, responses] for name, requests, responses in facts.models()]
+    flowables.append(
+        _table([["Model", "Requests", "Responses"], *models], [115 * mm, 30 * mm, 30 * mm])
+        if models
+        else Paragraph("No model calls recorded.", _BODY)
+    )
+    flowables.append(Paragraph("Tools", _H2))
+    tools = [[name, calls, results] for name, calls, results in facts.tools()]
+    flowables.append(
+        _table([["Tool", "Calls", "Results by status"], *tools], [75 * mm, 20 * mm, 80 * mm])
+        if tools
+        else Paragraph("No tool calls recorded.", _BODY)
+    )
+    flowables.append(Paragraph("Errors", _H2))
+    if not facts.errors:
+        flowables.append(Paragraph("No ERROR events recorded.", _BODY))
+    else:
+        # Every ERROR's type and message; the same error repeated is one row with its count and events.
+        columns = (
+            Column("Type", 36 * mm),
+            Column("Message", 94 * mm),
+            Column("Fatal", 9 * mm),
+            Column("Count", 10 * mm),
+            Column("Events (sequence numbers)", 31 * mm),
+        )
+        grouped = [
+            (error.error_type, error.message, "yes" if error.fatal else "no", str(len(where)), ", ".join(where))
+            for error, where in facts.distinct_errors()
+        ]
+        flowables += paged_rows(columns, grouped, [ALARM_SHADE if row[2] == "yes" else None for row in grouped])
+    return [*flowables, Spacer(1, 4 * mm)]
+
+
+def _summary(export: dict[str, Any], events: Sequence[EventLine]) -> list[Any]:
     verification = export.get("verification") or {}
     types = Counter(event.event_type for event in events)
     withheld = sum(1 for event in events if event.withheld)
@@ -263,7 +295,7 @@ def _summary(export: dict[str, Any], events: Sequence[_EventLine]) -> list[Any]:
     return [Paragraph("Executive summary", _H1), _table([["Item", "Value"], *rows], [90 * mm, 85 * mm])]
 
 
-def _timeline(events: Sequence[_EventLine]) -> list[Any]:
+def _timeline(events: Sequence[EventLine]) -> list[Any]:
     """Event types (rows) over sequence numbers (x), binned; LOG_DROPs as red lines, declared gaps as red bands."""
     width, row_height, label_width = 180 * mm, 10.0, 34 * mm
     plot_width = width - label_width - 4
@@ -304,103 +336,46 @@ def _timeline(events: Sequence[_EventLine]) -> list[Any]:
     drawing.add(String(label_width, 0, "sequence 0", fontName="Helvetica", fontSize=6))
     drawing.add(String(label_width + plot_width - 40, 0, f"sequence {max(last, 0)}", fontName="Helvetica", fontSize=6))
     return [
-        Paragraph("Timeline", _H2),
-        Paragraph(
-            "Each row is an event type; a mark means at least one event of that type in that stretch of sequence "
-            "numbers. Red lines mark LOG_DROP events (events the producer could not record); a red band marks a "
-            "LOG_DROP that declares the missing range.",
-            _SMALL,
-        ),
-        drawing,
+        KeepTogether(
+            [
+                Paragraph("Timeline", _H2),
+                Paragraph(
+                    "Each row is an event type; a mark means at least one event of that type in that stretch of "
+                    "sequence numbers. Red lines mark LOG_DROP events (events the producer could not record); a red "
+                    "band marks a LOG_DROP that declares the missing range.",
+                    _SMALL,
+                ),
+                drawing,
+            ]
+        )
     ]
 
 
-def _event_table(events: Sequence[_EventLine]) -> list[Any]:
+def _event_table(events: Sequence[EventLine]) -> list[Any]:
     flowables: list[Any] = [
         Paragraph("Events", _H1),
         Paragraph(
-            f"All {len(events)} events in sequence order. Payloads are shown by their SHA-256 (payload_hash); "
-            "'redacted' counts the values the producer replaced by [REDACTED] before hashing.",
+            f"All {len(events)} events in sequence order, with a summary of each disclosed payload (cut short; the "
+            "export document has it in full) and its SHA-256 (payload_hash). 'redacted' counts the values the "
+            "producer replaced by [REDACTED] before hashing. Red rows: errors, drops and what did not succeed; grey "
+            "rows: payloads withheld in this export.",
             _SMALL,
         ),
     ]
     # 180 mm, the frame's width: the hash column holds 64 Courier digits, the others their longest usual value.
     columns = (
-        _Column("Seq", 11 * mm),
-        _Column("Time (wall, UTC)", 31 * mm),
-        _Column("Type", 30 * mm),
-        _Column("Payload hash", 70 * mm, "Courier", 5),
-        _Column("Notes", 38 * mm),
+        Column("Seq", 10 * mm),
+        Column("Time (wall, UTC)", 28 * mm),
+        Column("Type", 30 * mm),
+        Column("Summary", 49 * mm),
+        Column("Payload hash", 63 * mm, "Courier", 4.5),
     )
-    rows = [event.row() for event in events]
-    flowables += [_Rows(columns, rows[start : start + ROWS_PER_PAGE]) for start in range(0, len(rows), ROWS_PER_PAGE)]
-    return flowables
-
-
-@dataclass(frozen=True)
-class _Column:
-    title: str
-    width: float
-    font: str = "Helvetica"
-    size: float = 6
-
-
-class _Rows(Flowable):  # type: ignore[misc]
-    """One page of a long table, drawn straight on the canvas: a platypus ``Table`` costs about 1 ms per row, which
-    a 100,000-event session cannot afford. Rows are one line each; a cell too wide for its column is cut short with
-    "..." (the export document has every value in full)."""
-
-    ROW_HEIGHT = 8.5
-
-    def __init__(self, columns: Sequence[_Column], rows: Sequence[Sequence[str]]) -> None:
-        super().__init__()
-        self._columns = columns
-        self._rows = rows
-        self._width = sum(column.width for column in columns)
-
-    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
-        return self._width, (len(self._rows) + 1) * self.ROW_HEIGHT
-
-    def draw(self) -> None:
-        canvas = self.canv
-        top = (len(self._rows) + 1) * self.ROW_HEIGHT
-        canvas.setFillColor(colors.lightgrey)
-        canvas.rect(0, top - self.ROW_HEIGHT, self._width, self.ROW_HEIGHT, stroke=0, fill=1)
-        canvas.setFillColor(colors.black)
-        canvas.setStrokeColor(colors.grey)
-        canvas.setLineWidth(0.2)
-        for index in range(1, len(self._rows) + 2):
-            canvas.line(0, top - index * self.ROW_HEIGHT, self._width, top - index * self.ROW_HEIGHT)
-        # One text object per column, a line per row: far fewer PDF operators than positioning every cell.
-        x = 0.0
-        for position, column in enumerate(self._columns):
-            text = canvas.beginText(x + 1.5, top - self.ROW_HEIGHT + 2.2)
-            text.setFont("Helvetica-Bold", column.size, leading=self.ROW_HEIGHT)
-            text.textLine(_fit(column.title, "Helvetica-Bold", column.size, column.width - 3))
-            text.setFont(column.font, column.size, leading=self.ROW_HEIGHT)
-            for row in self._rows:
-                text.textLine(_fit(row[position], column.font, column.size, column.width - 3))
-            canvas.drawText(text)
-            x += column.width
-
-
-def _fit(text: str, font: str, size: float, width: float) -> str:
-    # No glyph of the built-in fonts is wider than 1.02 em (Courier: 0.6 em), so short text needs no measuring.
-    if len(text) * size * (0.6 if font == "Courier" else 1.02) <= width or stringWidth(text, font, size) <= width:
-        return text
-    while text and stringWidth(text + "...", font, size) > width:
-        text = text[:-1]
-    return text + "..."
-
-
-def _count_redacted(value: Any) -> int:
-    if value == "[REDACTED]":
-        return 1
-    if isinstance(value, dict):
-        return sum(_count_redacted(child) for child in value.values())
-    if isinstance(value, list):
-        return sum(_count_redacted(child) for child in value)
-    return 0
+    rows = [
+        (event.sequence_number, event.timestamp_wall, event.event_type, event.description(), event.payload_hash)
+        for event in events
+    ]
+    shades = [WITHHELD_SHADE if event.withheld else ALARM_SHADE if event.alarming else None for event in events]
+    return flowables + paged_rows(columns, rows, shades)
 
 
 def _seal_annex(export: dict[str, Any]) -> list[Any]:
@@ -410,7 +385,7 @@ def _seal_annex(export: dict[str, Any]) -> list[Any]:
     if not isinstance(seal, dict):
         flowables.append(Paragraph("The session has no seal (UNSEALED_SESSION).", _BODY))
     else:
-        rows = [[name, Paragraph(_text(seal.get(name)), _MONO)] for name in sorted(seal)]
+        rows = [[_SEAL_LABELS.get(name, name), Paragraph(_text(seal.get(name)), _MONO)] for name in sorted(seal)]
         flowables.append(_table([["Seal field", "Value"], *rows], [45 * mm, 130 * mm]))
     flowables.append(Spacer(1, 4 * mm))
     result = [
@@ -421,13 +396,18 @@ def _seal_annex(export: dict[str, Any]) -> list[Any]:
     ]
     flowables.append(_table([["Verification of the seal", ""], *result], [60 * mm, 115 * mm]))
     for key in export.get("public_keys") or []:
+        # Preformatted measures every line of the PEM block, so the heading after it cannot run into it.
         flowables += [
             Paragraph("Public key", _H2),
             Paragraph(f"signer_key_id: {_text(key.get('signer_key_id'))}", _MONO),
             Paragraph(f"algorithm: {_text(key.get('algorithm'))}", _MONO),
-            Paragraph(_text(key.get("public_key_pem")).replace("\n", "<br/>"), _MONO),
+            Preformatted(plain(key.get("public_key_pem")).strip(), _MONO),
+            Spacer(1, 4 * mm),
         ]
     return flowables
+
+
+_SEAL_LABELS = {"event_count": "event_count (events before the seal)"}
 
 
 def _pii(export: dict[str, Any]) -> list[Any]:
@@ -445,37 +425,36 @@ def _pii(export: dict[str, Any]) -> list[Any]:
         flowables.append(Paragraph("No findings.", _BODY))
         return flowables
     columns = (
-        _Column("Seq", 11 * mm),
-        _Column("Pointer (JSON Pointer)", 110 * mm, "Courier", 5.5),
-        _Column("Kind", 42 * mm),
-        _Column("Severity", 17 * mm),
+        Column("Seq", 11 * mm),
+        Column("Pointer (JSON Pointer)", 110 * mm, "Courier", 5.5),
+        Column("Kind", 42 * mm),
+        Column("Severity", 17 * mm),
     )
     rows = [
         (
-            _plain(finding.get("sequence_number")),
-            "(not disclosed)" if finding.get("pointer") is None else _plain(finding.get("pointer")),
-            _plain(finding.get("kind")),
+            plain(finding.get("sequence_number")),
+            "(not disclosed)" if finding.get("pointer") is None else plain(finding.get("pointer")),
+            plain(finding.get("kind")),
             "error" if finding.get("kind") in ERROR_KINDS else "warning",
         )
         for finding in findings
         if isinstance(finding, dict)
     ]
-    flowables += [_Rows(columns, rows[start : start + ROWS_PER_PAGE]) for start in range(0, len(rows), ROWS_PER_PAGE)]
-    return flowables
+    return flowables + paged_rows(columns, rows)
 
 
-def _custody(export: dict[str, Any], events: Sequence[_EventLine], document_sha256: str) -> list[Any]:
+def _custody(export: dict[str, Any], events: Sequence[EventLine], document_sha256: str) -> list[Any]:
     verification = export.get("verification") or {}
     seal_value = export.get("seal")
     seal: dict[str, Any] = seal_value if isinstance(seal_value, dict) else {}
     rows = [
         ["Events recorded from", events[0].timestamp_wall if events else ""],
         ["Events recorded until", events[-1].timestamp_wall if events else ""],
-        ["Sealed by (ingestion service)", _plain(seal.get("ingestion_service_id"))],
-        ["Sealed at", _plain(seal.get("seal_timestamp"))],
-        ["Export generated at (not signed)", _plain(export.get("generated_at"))],
-        ["Export generator (not signed)", _plain(export.get("generator"))],
-        ["Export version", _plain(export.get("export_version"))],
+        ["Sealed by (ingestion service)", plain(seal.get("ingestion_service_id"))],
+        ["Sealed at", plain(seal.get("seal_timestamp"))],
+        ["Export generated at (not signed)", plain(export.get("generated_at"))],
+        ["Export generator (not signed)", plain(export.get("generator"))],
+        ["Export version", plain(export.get("export_version"))],
         ["Export document SHA-256", Paragraph(document_sha256, _MONO)],
         ["First event hash", Paragraph(_text(verification.get("first_event_hash")), _MONO)],
         ["Final event hash", Paragraph(_text(verification.get("final_event_hash")), _MONO)],
@@ -501,24 +480,16 @@ def _table(rows: Sequence[Sequence[Any]], widths: Sequence[float]) -> Table:
 
 
 def _cell(value: Any) -> Any:
-    return value if isinstance(value, Paragraph) else _plain(value)
+    return value if isinstance(value, Paragraph) else plain(value)
 
 
 def _flags(verification: dict[str, Any], *names: str) -> str:
     return " / ".join("yes" if verification.get(name) else "no" for name in names)
 
 
-def _plain(value: Any) -> str:
-    """Text for a table cell in a built-in (Latin-1) font: anything else is shown as a \\u escape."""
-    text = "" if value is None else str(value)
-    if text.isascii():
-        return text
-    return "".join(char if ord(char) < 0x100 else f"\\u{ord(char):04x}" for char in text)
-
-
 def _text(value: Any) -> str:
     """``_plain`` text escaped for a Paragraph's markup."""
-    return escape(_plain(value))
+    return escape(plain(value))
 
 
 def _pdf_date(generated_at: Any) -> str:

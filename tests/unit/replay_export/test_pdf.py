@@ -148,3 +148,111 @@ def test_a_re_serialized_document_renders_the_same_report_text() -> None:
     assert canonical_text.replace(hashlib.sha256(body).hexdigest(), "") == pretty_text.replace(
         hashlib.sha256(pretty).hexdigest(), ""
     )
+
+
+FAILED_AT = 11
+
+
+def _failed_session(sequence_number: int) -> tuple[str, dict[str, object]]:
+    """A support agent whose refund tool fails: a tool error, a fatal ERROR, then SESSION_END failure."""
+    scripted: dict[int, tuple[str, dict[str, object]]] = {
+        1: ("MODEL_REQUEST", {"model": "gpt-4o", "provider": "openai", "messages": []}),
+        2: ("MODEL_RESPONSE", {"model": "gpt-4o", "finish_reason": "tool_calls"}),
+        3: ("TOOL_CALL", {"tool_name": "lookup_order", "tool_id": "call-1", "args": {"order": "A-17"}}),
+        4: ("TOOL_RESULT", {"tool_name": "lookup_order", "tool_id": "call-1", "status": "success", "result": {}}),
+        5: ("TOOL_CALL", {"tool_name": "lookup_order", "tool_id": "call-2", "args": {"order": "A-18"}}),
+        6: ("TOOL_RESULT", {"tool_name": "lookup_order", "tool_id": "call-2", "status": "success", "result": {}}),
+        7: (
+            "TOOL_CALL",
+            {"tool_name": "issue_refund", "tool_id": "call-3", "args": {"email": "[REDACTED]", "email_hash": "a" * 64}},
+        ),
+        8: ("TOOL_RESULT", {"tool_name": "issue_refund", "tool_id": "call-3", "status": "error", "result": "frozen"}),
+        9: (
+            "ERROR",
+            {"error_type": "PermissionDenied", "message": "account 4411 is frozen by compliance", "fatal": True},
+        ),
+        10: ("MODEL_REQUEST", {"model": "claude-3-haiku", "provider": "anthropic", "messages": []}),
+        FAILED_AT: (
+            "SESSION_END",
+            {"status": "failure", "reason": "the refund could not be issued", "duration_ms": 11000},
+        ),
+    }
+    return scripted[sequence_number]
+
+
+def failed_session() -> list[dict[str, object]]:
+    return build_chain(FAILED_AT + 1, end=False, payload_factory=_failed_session)
+
+
+def test_pdf_of_a_failed_session_says_it_failed_and_why() -> None:
+    body = export_of(failed_session()).body
+    assert loads(body)["verification"]["status"] == "PASS"
+
+    text = pdf_text(render_pdf(body, compress=False))
+
+    cover = text[: text.index("page 2")]
+    assert "This session FAILED" in cover
+    assert "Reason: the refund could not be issued" in cover
+    assert "event 9: PermissionDenied: account 4411 is frozen by compliance (fatal)" in cover
+    assert "Agent test-agent (environment dev, test)" in cover
+    assert "End status failure" in text
+    assert "End reason the refund could not be issued" in text
+
+
+def test_pdf_of_a_successful_session_does_not_say_it_failed() -> None:
+    text = pdf_text(render_pdf(export_of(build_chain(10)).body, compress=False))
+
+    cover = text[: text.index("page 2")]
+    assert "The session ended: success" in cover
+    assert "FAILED" not in text
+
+
+def test_pdf_of_a_session_without_an_end_says_it_is_unknown() -> None:
+    text = pdf_text(render_pdf(export_of(build_chain(6, end=False)).body, compress=False))
+
+    assert "The session recorded no end (no SESSION_END): how it ended is unknown." in text[: text.index("page 2")]
+
+
+def test_pdf_names_models_and_tools_with_counts() -> None:
+    text = pdf_text(render_pdf(export_of(failed_session()).body, compress=False))
+
+    assert "Model Requests Responses gpt-4o 1 1 claude-3-haiku 1 0" in text
+    assert "Tool Calls Results by status lookup_order 2 success 2 issue_refund 1 error 1" in text
+    # The errors, one row per distinct error (the table is drawn column by column).
+    assert "Type PermissionDenied Message account 4411 is frozen by compliance Fatal yes Count 1" in text
+    # The event table's summary column: model, tool and status, error message.
+    for summary in (
+        "gpt-4o (openai)",
+        "lookup_order [call-1] -> success",
+        "issue_refund [call-3] -> error",
+        "PermissionDenied: account 4411 is frozen by compliance (fatal)",
+        "failure: the refund could not be issued",
+    ):
+        assert summary in text
+
+
+def test_pdf_marks_withheld_and_redacted_events() -> None:
+    events = failed_session()
+
+    text = pdf_text(render_pdf(export_of(events, [0, 9]).body, compress=False))
+
+    event_table = text[text.index("All 13 events") : text.index("Seal and keys")]
+    assert "[redacted: 1] issue_refund [call-3]" in event_table
+    assert event_table.count("payload withheld (not in this export)") == 2
+    assert "Agent: withheld in this export" in text[: text.index("page 2")]
+    assert "2 payloads are withheld in this export and not counted here" in text
+    assert "account 4411" not in text  # the withheld ERROR's message
+
+
+def test_pdf_seal_event_count_is_labelled_events_before_the_seal() -> None:
+    events = failed_session()
+
+    text = pdf_text(render_pdf(export_of(events).body, compress=False))
+
+    assert f"event_count (events before the seal) {len(events) - 1}" in text
+
+
+def test_a_failed_session_with_withheld_payloads_renders_the_same_bytes_twice() -> None:
+    body = export_of(failed_session(), [3]).body
+
+    assert render_pdf(body) == render_pdf(body)

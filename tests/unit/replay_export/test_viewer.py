@@ -9,7 +9,6 @@ import hashlib
 import random
 import re
 import tomllib
-import zlib
 from importlib import resources
 
 import pytest
@@ -18,24 +17,15 @@ from agentops_server.viewer import render_viewer, viewer_chunks
 
 from tests.support.chains import build_chain
 from tests.support.paths import REPO_ROOT
+from tests.support.viewer_page import embedded
 from tests.unit.replay_export.exports import export_of
 
-DATA_BLOCK = re.compile(
-    rb'<script id="export-document" type="application/octet-stream" data-encoding="deflate base64">'
-    rb"([A-Za-z0-9+/=]*)</script>"
-)
 INLINE = re.compile(rb"<(script|style)>(.*?)</\1>", re.DOTALL)
 POLICY = re.compile(rb'<meta http-equiv="Content-Security-Policy" content="([^"]*)">')
 
 
 def document() -> bytes:
     return export_of(build_chain(8)).body
-
-
-def embedded(page: bytes) -> bytes:
-    match = DATA_BLOCK.search(page)
-    assert match is not None
-    return zlib.decompress(base64.b64decode(match.group(1), validate=True))
 
 
 def policy_of(page: bytes) -> dict[str, list[str]]:

@@ -2,7 +2,9 @@
 
 Runs entirely on this machine: the local stack (moto + the real Lambda handlers) in a subprocess, the demo agent in
 this process with the SDK's LangChain handler, and the verifier CLI as an auditor would run it. Exit status 0 only
-when the genuine evidence verifies as AUTHORITATIVE_EVIDENCE and the tampered copy fails.
+when the genuine evidence verifies as AUTHORITATIVE_EVIDENCE and its inclusion in the evidence log checks out, the log
+audit passes over a download of the bucket and names a session whose archive is left out, and the tampered copy
+fails.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,6 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import boto3
 from agentops_replay import AgentOpsClient
 from agentops_replay.integrations.langchain import AgentOpsCallbackHandler
 
@@ -57,6 +61,38 @@ def _verify(arguments: list[str], keys_file: Path) -> subprocess.CompletedProces
     if result.stderr.strip():
         print(result.stderr.rstrip(), file=sys.stderr, flush=True)
     return result
+
+
+def _audit(bucket_copy: Path, keys_file: Path) -> subprocess.CompletedProcess[str]:
+    arguments = ["--log-key", _relative(keys_file), "--archives", _relative(bucket_copy / "sessions")]
+    arguments.append(_relative(bucket_copy / "log"))
+    print("$ agentops-log-audit " + " ".join(arguments), flush=True)
+    command = [str(Path(sys.executable).parent / "agentops-log-audit"), *arguments]  # installed with the verifier
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)  # noqa: S603
+    print(result.stdout.rstrip(), flush=True)
+    if result.stderr.strip():
+        print(result.stderr.rstrip(), file=sys.stderr, flush=True)
+    return result
+
+
+def _download_bucket(info: dict[str, Any], target: Path) -> Path:
+    """What an auditor with read access fetches from the archive bucket (``aws s3 sync``): ``log/`` and
+    ``sessions/``."""
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=info["aws_endpoint"],
+        region_name=info["region"],
+        aws_access_key_id="local-demo",
+        aws_secret_access_key="local-demo",  # noqa: S106 - moto accepts any credentials
+    )
+    shutil.rmtree(target, ignore_errors=True)
+    for prefix in ("log/", "sessions/"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=info["archive_bucket"], Prefix=prefix):
+            for entry in page.get("Contents", []):
+                path = target / entry["Key"]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(s3.get_object(Bucket=info["archive_bucket"], Key=entry["Key"])["Body"].read())
+    return target
 
 
 def _relative(path: Path) -> str:
@@ -153,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
                 written.append(_download(created["url"], output_dir / name))
             for path in written:
                 print(f"  {_relative(path)}  ({path.stat().st_size} bytes)")
+            log_proof = _expect(auditor.get(f"/v1/sessions/{session_id}/log-proof"), 200, "log proof")
+            log_proof_file = output_dir / "log-proof.json"
+            log_proof_file.write_text(json.dumps(log_proof, indent=2) + "\n")
+            bucket_copy = _download_bucket(stack.info, output_dir / "bucket")
+            print(f"  {_relative(log_proof_file)}, and the bucket's log/ and sessions/ in {_relative(bucket_copy)}/")
             key_id = str(keys["keys"][0]["signer_key_id"])
             print(f"open {_relative(output_dir / 'viewer.html')} in a browser and pin {key_id} to re-verify it there")
 
@@ -163,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         evidence = [chain, output_dir / "export.json", output_dir / "export-selective.json"]
         # --require-authoritative: exit 0 only if every file is AUTHORITATIVE_EVIDENCE under the pinned key.
         genuine_ok = _verify(["--require-authoritative", *map(_relative, evidence)], keys_file).returncode == 0
+        # The chain is in the deployment's evidence log: its leaf and inclusion proof check against the signed
+        # checkpoint, under the same pinned key.
+        log_arguments = ["--log-key", _relative(keys_file), "--log-proof", _relative(log_proof_file)]
+        included = _verify(["--require-log-inclusion", *log_arguments, _relative(chain)], keys_file)
+        genuine_ok = genuine_ok and included.returncode == 0
 
         _step(7, "Tampering: one tool result edited in a copy of the chain")
         tampered = output_dir / "chain-tampered.jsonl"
@@ -171,11 +217,23 @@ def main(argv: list[str] | None = None) -> int:
         forged = _verify([_relative(tampered)], keys_file)
         tamper_caught = forged.returncode == 1 and f"sequence {sequence}" in forged.stdout
 
+        _step(8, "Auditing the evidence log over the downloaded bucket: every sealed session present and intact")
+        audit_ok = _audit(bucket_copy, keys_file).returncode == 0
+        missing_copy = output_dir / "bucket-missing"
+        shutil.rmtree(missing_copy, ignore_errors=True)
+        shutil.copytree(bucket_copy, missing_copy)
+        (missing_copy / "sessions" / f"{session_id}.jsonl").unlink()
+        print(f"removed sessions/{session_id}.jsonl from a copy, as if the deployment had withheld it")
+        missing = _audit(missing_copy, keys_file)
+        missing_caught = missing.returncode == 1 and "MISSING" in missing.stdout and session_id in missing.stdout
+
     print()
     print(f"genuine evidence verified: {'yes' if genuine_ok else 'NO'}")
     print(f"tampered copy rejected at event {sequence}: {'yes' if tamper_caught else 'NO'}")
+    print(f"evidence log audit passed: {'yes' if audit_ok else 'NO'}")
+    print(f"withheld archive reported MISSING: {'yes' if missing_caught else 'NO'}")
     print(f"demo finished in {time.monotonic() - started:.1f}s; files are in {_relative(output_dir)}/")
-    return 0 if genuine_ok and tamper_caught else 1
+    return 0 if genuine_ok and tamper_caught and audit_ok and missing_caught else 1
 
 
 if __name__ == "__main__":

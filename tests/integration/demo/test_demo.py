@@ -25,7 +25,21 @@ def test_demo_verifies_genuine_evidence_and_rejects_the_tampered_copy(tmp_path: 
     assert "PASS\tAUTHORITATIVE_EVIDENCE" in result.stdout
     assert "FAIL\tNON_AUTHORITATIVE_EVIDENCE\tPAYLOAD_HASH_MISMATCH at sequence" in result.stdout
     assert "genuine evidence verified: yes" in result.stdout
-    for name in ("chain.jsonl", "keys.json", "export.json", "export-selective.json", "report.pdf", "viewer.html"):
+    # The session's inclusion in the evidence log is verified offline, the log audit passes over the downloaded
+    # bucket, and a copy without the session's archive is reported MISSING, naming it.
+    assert "included in agentops-replay/evidence-log at index" in result.stdout
+    assert "1/1 logged sessions present and intact" in result.stdout
+    assert "evidence log audit passed: yes" in result.stdout
+    assert "withheld archive reported MISSING: yes" in result.stdout
+    for name in (
+        "chain.jsonl",
+        "keys.json",
+        "log-proof.json",
+        "export.json",
+        "export-selective.json",
+        "report.pdf",
+        "viewer.html",
+    ):
         assert (tmp_path / name).stat().st_size > 0
     assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF-")
     chain_lines = (tmp_path / "chain.jsonl").read_bytes().splitlines()

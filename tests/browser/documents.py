@@ -11,29 +11,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agentops_verify import MalformedJSONError, TrustStore, canonicalize, load_pem_public_key, loads, verify_lines
+from agentops_verify import (
+    EXPORT_VERIFICATION_KEYS,
+    MalformedJSONError,
+    TrustStore,
+    canonicalize,
+    load_pem_public_key,
+    loads,
+    verify_lines,
+)
 
 from tests.support.keys import TestSigner
 
 EXPORT_VERSION = "1.0"
 GENERATED_AT = "2026-01-02T00:00:00Z"
 GENERATOR = "agentops-replay-export/0.1.0"
-REPORT_MEMBERS = (
-    "session_id",
-    "status",
-    "evidence_class",
-    "partial_reasons",
-    "authority",
-    "sealed",
-    "seal_signed",
-    "seal_key_id",
-    "complete",
-    "event_count",
-    "total_drops",
-    "first_event_hash",
-    "final_event_hash",
-    "replay_fingerprint",
-)
+REPORT_MEMBERS = EXPORT_VERIFICATION_KEYS
 
 
 def stated_report(report: dict[str, Any]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentops_verify import ChainVerifier, canonicalize
+from agentops_verify import EXPORT_VERIFICATION_KEYS, ChainVerifier, canonicalize
 
 from agentops_server import pdf
 from agentops_server.archive_reader import ArchiveLines
@@ -60,24 +60,8 @@ PRESIGNED_URL_SECONDS = 900  # API.md: the link lasts 15 minutes
 GENERATOR = "agentops-replay-export/0.2.0"
 PII_FINDINGS_KEY = "pii_findings"
 WITHHELD_FLAG = "payload_withheld"
-# ELS section 7 (rev 2): the members of an export's ``verification``, each compared by the verifier with its own
-# recomputation; any other report member (seal_key_trusted, warnings, violations, versions) would be UNKNOWN_FIELD.
-VERIFICATION_MEMBERS = (
-    "session_id",
-    "status",
-    "evidence_class",
-    "partial_reasons",
-    "authority",
-    "sealed",
-    "seal_signed",
-    "seal_key_id",
-    "complete",
-    "event_count",
-    "total_drops",
-    "first_event_hash",
-    "final_event_hash",
-    "replay_fingerprint",
-)
+# ELS section 7 (rev 2): the members of an export's ``verification``; the verifier states them once.
+VERIFICATION_MEMBERS = EXPORT_VERIFICATION_KEYS
 
 
 class ExportSourceChangedError(StoreUnavailableError):

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from agentops_server.errors import ApiError
 from agentops_server.store import SigningKeyRecord
-from agentops_verify import canonicalize, loads
+from agentops_verify import EXPORT_VERIFICATION_KEYS, canonicalize, loads
 
 from tests.support.chains import build_chain, ordinary_payload
 from tests.support.keys import TestSigner, default_signer
@@ -33,22 +33,7 @@ SECTION_9_MEMBERS = {
     "pii_findings",
 }
 # ELS section 7 (rev 2): the members of its verification, each recomputed by the verifier.
-VERIFICATION_MEMBERS = {
-    "session_id",
-    "status",
-    "evidence_class",
-    "partial_reasons",
-    "authority",
-    "sealed",
-    "seal_signed",
-    "seal_key_id",
-    "complete",
-    "event_count",
-    "total_drops",
-    "first_event_hash",
-    "final_event_hash",
-    "replay_fingerprint",
-}
+VERIFICATION_MEMBERS = set(EXPORT_VERIFICATION_KEYS)
 
 
 def _verify_with_cli(tmp_path: Path, body: bytes, *extra: str) -> tuple[int, dict[str, Any]]:

@@ -86,6 +86,9 @@ def seal_into_archive(store: ChainStore, s3: Any, events: Sequence[Event], *, ev
     """Store a sealed chain (its last event is the CHAIN_SEAL) and archive it, as the sealer would."""
     store_events(store, events)
     record_default_key(store)
+    signer = default_signer()
+    # The sealer publishes its key as a write-once key object before it signs (the set the session view trusts).
+    S3Archive(s3, BUCKET).publish_key(SigningKeyRecord(signer.key_id, SIGNATURE_ALGORITHM, signer.public_key_pem, T0))
     session_id = events[0]["session_id"]
     body = to_jsonl(events)
     archive = S3Archive(s3, BUCKET).write_session(

@@ -4,6 +4,7 @@ on AWS: fast enough for property-based tests, and the same handler code the loca
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,8 +60,25 @@ class InProcessIngest:
 
 
 @contextmanager
+def logging_levels_restored() -> Iterator[None]:
+    """Loggers are process-wide and Powertools loggers of one service share their configuration: a handler loaded
+    here at CRITICAL must not silence the alarms that later tests of other handlers read from their logs."""
+    before = {
+        name: logger.level
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    try:
+        yield
+    finally:
+        for name, logger in list(logging.root.manager.loggerDict.items()):
+            if isinstance(logger, logging.Logger):
+                logger.setLevel(before.get(name, logging.NOTSET))
+
+
+@contextmanager
 def ingest_over_moto() -> Iterator[InProcessIngest]:
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, logging_levels_restored():
         for name, value in {
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",

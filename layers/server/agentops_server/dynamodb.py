@@ -38,6 +38,7 @@ from agentops_server.dynamodb_table import (
     s,
     session_pk,
 )
+from agentops_server.evidence_log_dynamodb import SESSION_LOG_SK
 from agentops_server.store import (
     STATUS_ENDED,
     STATUS_OPEN,
@@ -57,6 +58,7 @@ from agentops_server.store import (
 )
 
 KEYS_PK = "KEY"
+_NEVER_EXPIRING = frozenset({HEAD_SK, SESSION_LOG_SK})
 
 
 class DynamoDBChainStore:
@@ -273,8 +275,10 @@ class DynamoDBChainStore:
                 ExpressionAttributeValues={":pk": s(session_pk(session_id))},
                 ProjectionExpression="sk, expires_at",
             ):
-                if item["sk"]["S"] == HEAD_SK or "expires_at" in item:
-                    continue  # the head never expires; an item done by an earlier call is not written again
+                if item["sk"]["S"] in _NEVER_EXPIRING or "expires_at" in item:
+                    # The head and the session's place in the evidence log (its leaf index, which the log-proof
+                    # route reads) never expire; an item done by an earlier call is not written again.
+                    continue
                 if stop():
                     return False
                 with contextlib.suppress(ConditionFailedError):  # gone already: nothing to expire

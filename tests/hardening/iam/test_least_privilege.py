@@ -225,7 +225,13 @@ def test_every_table_grant_is_limited_to_session_items_and_at_most_the_key_recor
         for action, resource, condition in effective_grants(template, function_name):
             if resource == TABLE:
                 leading = [clause for clause in condition.split("; ") if "dynamodb:LeadingKeys=" in clause]
-                assert leading in ([SESSION_ITEMS], [SESSION_ITEMS_AND_KEY_RECORDS]), (function_name, action)
+                allowed = (
+                    [SESSION_ITEMS],
+                    [SESSION_ITEMS_AND_KEY_RECORDS],
+                    [SESSION_ITEMS_AND_LOG_STATE],  # the evidence log's state item, pk LOG
+                    [SESSION_ITEMS_KEY_RECORDS_AND_LOG_STATE],
+                )
+                assert leading in allowed, (function_name, action)
 
 
 def test_only_the_sealer_may_write_the_ttl_attribute(template: dict[str, Any]) -> None:

@@ -57,7 +57,11 @@ def test_only_the_sealer_writes_an_expiry_and_never_on_a_head(deployment: Deploy
     heads = [item for item in items if item["sk"]["S"] == "HEAD"]
     assert heads
     assert all("expires_at" not in item for item in heads)
-    session_items = [item for item in items if item["pk"]["S"] == f"S#{session_id}" and item["sk"]["S"] != "HEAD"]
+    # The session's place in the evidence log stays, like the head: its log proof is served from it.
+    (log_place,) = [item for item in items if item["pk"]["S"] == f"S#{session_id}" and item["sk"]["S"] == "LOG"]
+    assert "expires_at" not in log_place
+    session_items = [item for item in items if item["pk"]["S"] == f"S#{session_id}" and item["sk"]["S"][:2] != "HE"]
+    session_items = [item for item in session_items if item["sk"]["S"] != "LOG"]
     assert {item["sk"]["S"][:2] for item in session_items} == {"B#", "I#"}
     retention = timedelta(days=30)
     for item in session_items:

@@ -301,10 +301,10 @@ def _strands_per_event(client: AgentOpsClient, pairs: int) -> dict[str, dict[str
             return {"model_id": "benchmark-model"}
 
         def structured_output(self, *args: Any, **kwargs: Any) -> Any:
-            raise NotImplementedError
+            raise AssertionError("the benchmark calls the hooks directly, never the model")
 
         def stream(self, *args: Any, **kwargs: Any) -> Any:
-            raise NotImplementedError
+            raise AssertionError("the benchmark calls the hooks directly, never the model")
 
     hooks = AgentOpsHooks(client)
     agent = Agent(model=UncalledModel(), name="benchmark-agent", callback_handler=None)

@@ -63,7 +63,7 @@ def strands_model(*turns: Turn) -> Any:
             return self.config
 
         def structured_output(self, *args: Any, **kwargs: Any) -> Any:
-            raise NotImplementedError("not used by these tests")
+            raise AssertionError("the scripted agents never ask for structured output")
 
         async def stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
             turn = self.turns.pop(0)

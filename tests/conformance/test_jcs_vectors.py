@@ -7,7 +7,8 @@ import csv
 import struct
 
 import pytest
-from agentops_verify import CanonicalizationError, canonicalize, loads, payload_hash
+from agentops_verify import CanonicalizationError, MalformedJSONError, canonicalize, loads, payload_hash
+from agentops_verify._jcs import format_number
 
 from tests.support.paths import CONFORMANCE
 
@@ -44,6 +45,29 @@ def test_number_edge_cases_are_all_read() -> None:
     assert sum(expected.startswith("ERROR_") for _, expected in NUMBER_ROWS) == 2
 
 
+def _is_integer_text(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+# ELS section 2: hashed data is I-JSON. A whole-number double from 2**53 up to 1e21 is written as an integer literal
+# outside +-(2**53 - 1), which the verifier's reader refuses, so canonicalize refuses the double too.
+UNSAFE_INTEGRAL_ROWS = [
+    (hex_ieee, expected) for hex_ieee, expected in NUMBER_ROWS if _is_integer_text(expected) and len(expected) > 15
+]
+
+
+def test_the_rows_outside_i_json_are_the_whole_numbers_from_2_to_the_53_up_to_1e21() -> None:
+    assert [expected for _, expected in UNSAFE_INTEGRAL_ROWS] == [
+        "9007199254740992",
+        "-9007199254740992",
+        "9007199254740994",
+        "9007199254740996",
+        "295147905179352830000",
+        "999999999999999700000",
+        "999999999999999900000",
+    ]
+
+
 @pytest.mark.parametrize(("hex_ieee", "expected"), NUMBER_ROWS)
 def test_es6_number_edge_case(hex_ieee: str, expected: str) -> None:
     (value,) = struct.unpack(">d", bytes.fromhex(hex_ieee))
@@ -52,10 +76,19 @@ def test_es6_number_edge_case(hex_ieee: str, expected: str) -> None:
             canonicalize(value)
         with pytest.raises(ValueError, match=r"."):  # CanonicalizationError is a ValueError (ELS section 7)
             canonicalize([value])
+        return
+    # The RFC 8785 number text, and a JSON number that reads back as the same double.
+    assert format_number(value) == expected
+    assert float(expected) == value
+    if (hex_ieee, expected) in UNSAFE_INTEGRAL_ROWS:
+        for container in (value, [value], {"n": value}):
+            with pytest.raises(CanonicalizationError, match="outside"):
+                canonicalize(container)
+        with pytest.raises(MalformedJSONError):  # the reader refuses the text the writer would have produced
+            loads(expected.encode("ascii"))
     else:
         assert canonicalize(value) == expected.encode("ascii")
-        # The output is a JSON number that reads back as the same double.
-        assert float(expected) == value
+        assert canonicalize([value]) == f"[{expected}]".encode("ascii")
 
 
 def test_golden_payload_hash_of_els_section_2() -> None:

@@ -4,6 +4,7 @@ reference ``canonicalize`` computes."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from agentops_verify._jcs import (
     fast_canonical_text,
     float_prints_as_jcs,
     format_number,
+    is_unsafe_integral,
 )
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -34,9 +36,7 @@ from tests.support.chains import build_chain, to_jsonl
 
 # I-JSON values whose canonical form reads back: no integral doubles from 2**53 to 1e21 (they print as integer
 # literals beyond the safe range, which the strict loader refuses), no lone surrogates.
-_safe_floats = st.floats(allow_nan=False, allow_infinity=False).filter(
-    lambda value: not (value.is_integer() and MAX_SAFE_INTEGER < abs(value) < 1e21)
-)
+_safe_floats = st.floats(allow_nan=False, allow_infinity=False).filter(lambda value: not is_unsafe_integral(value))
 _text = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 _scalars = st.none() | st.booleans() | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER) | _safe_floats | _text
 json_values = st.recursive(
@@ -144,6 +144,55 @@ def test_floats_the_fast_path_keeps_print_exactly_as_jcs(value: float) -> None:
     if float_prints_as_jcs(value):
         assert repr(value) == format_number(value)
         assert fast_canonical_text([value]) == "[" + format_number(value) + "]"
+
+
+# The edges of the whole-number doubles canonicalize refuses: from 2**53 (the first double above MAX_SAFE_INTEGER) up to
+# the last double below 1e21, where ES6 switches to the exponent form.
+_LAST_BEFORE_EXPONENT_FORM = math.nextafter(1e21, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "canonical"),
+    [
+        (float(MAX_SAFE_INTEGER), b"9007199254740991"),
+        (-float(MAX_SAFE_INTEGER), b"-9007199254740991"),
+        (2.0**53, None),
+        (-(2.0**53), None),
+        (1e20, None),
+        (_LAST_BEFORE_EXPONENT_FORM, None),
+        (-_LAST_BEFORE_EXPONENT_FORM, None),
+        (1e21, b"1e+21"),
+        (-1e21, b"-1e+21"),
+        (4503599627370495.5, b"4503599627370495.5"),  # below 2**53 a fraction is still exact
+    ],
+)
+def test_whole_number_doubles_from_2_to_the_53_up_to_1e21_are_refused(value: float, canonical: bytes | None) -> None:
+    if canonical is None:
+        for container in (value, [value], {"k": [value]}):
+            with pytest.raises(CanonicalizationError, match="an integer outside"):
+                canonicalize(container)
+        with pytest.raises(MalformedJSONError):  # the text it would have written is refused by the reader
+            loads(format_number(value).encode("ascii"))
+    else:
+        assert canonicalize(value) == canonical
+        assert loads(canonical) == value
+
+
+@settings(max_examples=3000)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+@example(2.0**53)
+@example(1e20)
+@example(1e21)
+def test_every_double_canonicalize_writes_reads_back_as_itself(value: float) -> None:
+    # Writer and reader agree on every finite double: what canonicalize writes, loads reads back as the same number;
+    # what loads refuses, canonicalize refuses too.
+    outcome = _outcome(canonicalize, value)
+    if outcome == "refused":
+        with pytest.raises(MalformedJSONError):
+            loads(format_number(value).encode("ascii"))
+    else:
+        assert isinstance(outcome, bytes)
+        assert loads(outcome) == value
 
 
 def test_floats_outside_the_fast_range_are_sent_to_the_exact_path() -> None:

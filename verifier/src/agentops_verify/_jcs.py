@@ -28,6 +28,16 @@ from ._errors import CanonicalizationError
 MAX_SAFE_INTEGER = 2**53 - 1
 # ELS section 2: nesting deeper than this is refused.
 MAX_DEPTH = 64
+# ES6 Number.prototype.toString writes integral values below this in plain digits (RFC 8785 section 3.2.2.3).
+_FIRST_EXPONENT_FORM = 1e21
+
+
+def is_unsafe_integral(value: float) -> bool:
+    """ELS section 2: a whole-number double from 2**53 up to 1e21 (such as 1e20) is written as an integer literal
+    (100000000000000000000) outside +-(2**53 - 1), which no I-JSON reader accepts; it is refused, as such an integer
+    is. From 1e21 on the canonical form has an exponent and reads back as the same double."""
+    return value.is_integer() and MAX_SAFE_INTEGER < abs(value) < _FIRST_EXPONENT_FORM
+
 
 # RFC 8785 section 3.2.2.2: the short escapes; every other control character becomes \u00xx (lowercase hex).
 _SHORT_ESCAPES = {
@@ -125,7 +135,8 @@ _write_string: Callable[[str], str] = json.encoder.encode_basestring
 def canonicalize(value: Any) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of ``value``.
 
-    Raises ``CanonicalizationError`` for NaN or Infinity, integers beyond +-(2**53 - 1), strings with lone
+    Raises ``CanonicalizationError`` for NaN or Infinity, integers beyond +-(2**53 - 1) (whole-number doubles from
+    2**53 up to 1e21 included: they would be written as such integers), strings with lone
     surrogates, non-string object keys, nesting deeper than 64, and values that are not JSON types.
     """
     kind = type(value)
@@ -197,6 +208,8 @@ def _serialize(value: Any, out: list[str], depth: int) -> None:
     elif isinstance(value, int):
         out.append(_integer(value))
     elif isinstance(value, float):
+        if is_unsafe_integral(value):
+            raise CanonicalizationError(f"number {value!r} is an integer outside +-(2**53 - 1)")
         out.append(format_number(value))
     elif isinstance(value, dict):
         if depth >= MAX_DEPTH:
@@ -247,7 +260,8 @@ def _integer(value: int) -> str:
 
 
 def format_number(value: float) -> str:
-    """Format a double as ECMAScript's Number.prototype.toString does (RFC 8785 section 3.2.2.3)."""
+    """Format a double as ECMAScript's Number.prototype.toString does (RFC 8785 section 3.2.2.3), for every finite
+    double: ``canonicalize`` refuses the ones ELS section 2 keeps out of hashed data (``is_unsafe_integral``)."""
     if math.isnan(value) or math.isinf(value):
         raise CanonicalizationError(f"{value!r} is not a JSON number")
     if value == 0:

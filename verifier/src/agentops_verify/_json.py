@@ -8,15 +8,11 @@ import re
 from typing import Any
 
 from ._errors import MalformedJSONError
-from ._jcs import MAX_DEPTH, MAX_SAFE_INTEGER
+from ._jcs import MAX_DEPTH, MAX_SAFE_INTEGER, is_unsafe_integral
 
 
 def _reject_constant(name: str) -> Any:
     raise MalformedJSONError(f"{name} is not allowed in I-JSON")
-
-
-# ES6 Number.prototype.toString writes integral values below this in plain digits (RFC 8785 section 3.2.2.3).
-_FIRST_EXPONENT_FORM = 1e21
 
 
 def _finite_float(text: str) -> float:
@@ -25,12 +21,11 @@ def _finite_float(text: str) -> float:
 
 def checked_float(text: str, value: float) -> float:
     """ELS section 2 for a number written with a fraction or exponent. float() turns 1e400 into infinity, which
-    I-JSON forbids. And an integral value from 2**53 up to 1e21 (such as 1e20) canonicalizes to an integer literal
-    (100000000000000000000) outside +-(2**53 - 1), which this loader refuses: accepting it here would let data in
-    whose canonical form no longer reads back. From 1e21 on the canonical form has an exponent and reads back."""
+    I-JSON forbids. And an integral value from 2**53 up to 1e21 (such as 1e20) is refused as canonicalize refuses it
+    (``is_unsafe_integral``): its canonical form would be an integer literal this loader refuses."""
     if not math.isfinite(value):
         raise MalformedJSONError(f"number {text} is outside the range of a double")
-    if value.is_integer() and MAX_SAFE_INTEGER < abs(value) < _FIRST_EXPONENT_FORM:
+    if is_unsafe_integral(value):
         raise MalformedJSONError(f"number {text} is an integer outside +-(2**53 - 1)")
     return value
 

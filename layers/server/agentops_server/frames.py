@@ -16,9 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agentops_verify import loads
-
-from agentops_server.redaction import find_redactions
+from agentops_verify import find_redactions, loads
 
 EVENT = "EVENT"
 LOG_DROP = "LOG_DROP"
@@ -59,7 +57,7 @@ def frames_for(event: Mapping[str, Any]) -> list[dict[str, Any]]:
             )
     else:
         frames = [{"type": EVENT, "sequence_number": sequence_number, "event": dict(event)}]
-    redactions = find_redactions(payload) if payload is not None else []
+    redactions = list(find_redactions(payload, "/payload")) if payload is not None else []
     if redactions:
         frames.append(
             {

@@ -15,10 +15,10 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic_core import to_json
 
 from agentops_server.errors import ApiError
+from agentops_server.limits import MAX_BODY_BYTES
 from agentops_server.store import StoreThrottledError, StoreUnavailableError
 
 JSON_CONTENT_TYPE = "application/json"
-MAX_BODY_BYTES = 1024 * 1024  # API.md: a batch body is at most 1 MiB
 
 
 def json_response(status: int, body: Any) -> Response[str]:

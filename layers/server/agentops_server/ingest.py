@@ -41,6 +41,9 @@ from agentops_verify import (
 from agentops_server.clock import Clock
 from agentops_server.config import DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSION_EVENTS
 from agentops_server.errors import ApiError
+from agentops_server.event_schema import ENVELOPE_DEFAULTS
+from agentops_server.limits import MAX_EVENT_BYTES
+from agentops_server.redaction import reject_unbacked_redaction
 from agentops_server.store import (
     STATUS_ENDED,
     STATUS_OPEN,
@@ -52,16 +55,8 @@ from agentops_server.store import (
     SessionExistsError,
     StoredBatch,
 )
-from agentops_server.validation import (
-    CLIENT_EVENT_TYPES,
-    ENVELOPE_DEFAULTS,
-    REDACTED_JSON,
-    ValidatedBatch,
-    unbacked_redaction,
-    validate_batch,
-)
+from agentops_server.validation import CLIENT_EVENT_TYPES, ValidatedBatch, validate_batch
 
-MAX_EVENT_BYTES = 256 * 1024  # API.md: one event's canonical form
 CHAIN_AUTHORITY = "server"  # ELS section 4: this service is the chain authority
 
 
@@ -264,15 +259,7 @@ def _prepare(batch: ValidatedBatch) -> list[_Members]:
     constant = _CONSTANT_MEMBERS
     defaults = ENVELOPE_DEFAULTS
     for index, (event, payload_bytes) in enumerate(zip(batch.events, batch.payloads, strict=True)):
-        if REDACTED_JSON in payload_bytes:
-            unbacked = unbacked_redaction(event["payload"])
-            if unbacked is not None:
-                problem = "is [REDACTED] without a string <key>_hash sibling (ELS section 3)"
-                raise ApiError(
-                    "VALIDATION_ERROR",
-                    f"Event {index}: {unbacked} {problem}.",
-                    {"errors": [{"event_index": index, "field": unbacked, "problem": problem}]},
-                )
+        reject_unbacked_redaction(index, event["payload"], payload_bytes)
         payload_hash = sha256_hex(payload_bytes)  # ELS section 2: hex(SHA-256(JCS(payload)))
         claimed = event.get("payload_hash")
         if claimed is not None and claimed != payload_hash:

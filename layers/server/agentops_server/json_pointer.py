@@ -6,10 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-
-def escape_token(token: str) -> str:
-    """RFC 6901 section 3: '~' is written '~0' and '/' is written '~1' inside a reference token."""
-    return token.replace("~", "~0").replace("/", "~1")
+from agentops_verify import pointer_token
 
 
 @dataclass(frozen=True)
@@ -47,4 +44,4 @@ def walk(value: Any, root: str = "", member_token: Callable[[str, int], str] | N
 
 
 def _escaped_key(key: str, _position: int) -> str:
-    return escape_token(key)
+    return pointer_token(key)

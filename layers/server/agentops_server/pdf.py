@@ -19,6 +19,8 @@ from io import BytesIO
 from typing import Any
 from xml.sax.saxutils import escape
 
+from agentops_verify import CHAIN_SEAL, LOG_DROP, SESSION_END, SESSION_START
+from agentops_verify import EVENT_TYPES as ELS_EVENT_TYPES
 from reportlab.graphics.shapes import Drawing, Line, Rect, String
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -53,20 +55,13 @@ EVIDENCE_SUPPORT_STATEMENT = (
     "When the evidence class is PARTIAL_AUTHORITATIVE_EVIDENCE, the record is not complete: see the reasons listed.",
 )
 
-# ELS section 3, in the order the timeline draws its rows (top to bottom).
+# ELS section 3's event types in the order the timeline draws its rows (top to bottom): the section's order, with the
+# end of the session and its seal last.
+_CLOSING_TYPES = (SESSION_END, CHAIN_SEAL)
 EVENT_TYPES = (
-    "SESSION_START",
-    "MODEL_REQUEST",
-    "MODEL_RESPONSE",
-    "TOOL_CALL",
-    "TOOL_RESULT",
-    "AGENT_STATE_SNAPSHOT",
-    "DECISION_TRACE",
-    "ANNOTATION",
-    "ERROR",
-    "LOG_DROP",
-    "SESSION_END",
-    "CHAIN_SEAL",
+    SESSION_START,
+    *(event_type for event_type in ELS_EVENT_TYPES if event_type not in (SESSION_START, *_CLOSING_TYPES)),
+    *_CLOSING_TYPES,
 )
 TIMELINE_MAX_BINS = 400
 COVER_ERRORS = 3  # the last errors named on the cover of a session that did not succeed
@@ -314,7 +309,7 @@ def _timeline(events: Sequence[EventLine]) -> list[Any]:
         drawing.add(Line(label_width, y, label_width + plot_width, y, strokeColor=colors.lightgrey, strokeWidth=0.3))
     for row, column in sorted(occupied):
         y = height - 12 - (row + 1) * row_height
-        colour = colors.red if EVENT_TYPES[row] == "LOG_DROP" else colors.darkblue
+        colour = colors.red if EVENT_TYPES[row] == LOG_DROP else colors.darkblue
         drawing.add(
             Rect(
                 label_width + column * bin_width,

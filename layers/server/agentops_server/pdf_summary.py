@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentops_verify import is_redacted
+
 from agentops_server.pdf_rows import plain
 
 SUMMARY_CHARS = 160  # an event's summary is cut here; the table cuts it again to its column's width
@@ -255,7 +257,7 @@ def _statuses(results: Counter[str]) -> str:
 
 
 def _count_redacted(value: Any) -> int:
-    if value == "[REDACTED]":
+    if is_redacted(value):
         return 1
     if isinstance(value, dict):
         return sum(_count_redacted(child) for child in value.values())

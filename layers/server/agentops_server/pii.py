@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from agentops_server.json_pointer import escape_token, walk
-from agentops_server.redaction import has_sibling_hash, is_redacted
+from agentops_verify import CHAIN_SEAL, has_redaction_hash, is_redacted, pointer_token
+
+from agentops_server.json_pointer import Node, walk
 
 EMAIL = "EMAIL_ADDRESS"
 PHONE = "PHONE_NUMBER"
@@ -37,7 +38,7 @@ ERROR_KINDS = frozenset({REDACTION_WITHOUT_HASH})
 
 # The seal is written by the sealer from a fixed schema and holds no agent data; its base64 signature would only
 # show up as a false "API key".
-UNSCANNED_EVENT_TYPES = frozenset({"CHAIN_SEAL"})
+UNSCANNED_EVENT_TYPES = frozenset({CHAIN_SEAL})
 
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?![\w-])")
 # International (E.164, leading '+') or North American with separators; bare digit runs are too ambiguous.
@@ -206,7 +207,7 @@ def scan_event(event: Mapping[str, Any]) -> list[dict[str, Any]]:
     findings: list[dict[str, Any]] = []
     for node in walk(event["payload"], "/payload", _masked_member_token):
         kinds: list[str] = []
-        if is_redacted(node) and not has_sibling_hash(node):
+        if is_redacted(node.value) and not _backed(node):
             kinds.append(REDACTION_WITHOUT_HASH)
         if node.key is not None:
             kinds.extend(detect(node.key))
@@ -221,8 +222,12 @@ def scan_event(event: Mapping[str, Any]) -> list[dict[str, Any]]:
     return findings
 
 
+def _backed(node: Node) -> bool:
+    return node.parent is not None and node.key is not None and has_redaction_hash(node.parent, node.key)
+
+
 def _masked_member_token(key: str, position: int) -> str:
-    return f"[masked key #{position}]" if detect(key) else escape_token(key)
+    return f"[masked key #{position}]" if detect(key) else pointer_token(key)
 
 
 def withheld_findings(findings: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

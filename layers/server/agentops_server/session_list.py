@@ -20,11 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from agentops_verify import MalformedJSONError, canonicalize, loads
+from agentops_verify import MalformedJSONError, canonicalize, is_canonical_uuid, loads
 from pydantic import TypeAdapter, ValidationError
 
 from agentops_server.clock import format_timestamp, parse_timestamp
 from agentops_server.errors import ApiError
+from agentops_server.event_schema import Timestamp
 from agentops_server.sessions import session_row
 from agentops_server.store import (
     STATUS_ENDED,
@@ -35,7 +36,6 @@ from agentops_server.store import (
     ListPosition,
     SessionListQuery,
 )
-from agentops_server.validation import Timestamp, is_canonical_uuid
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

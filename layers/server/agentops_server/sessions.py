@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from agentops_verify import NON_AUTHORITATIVE_EVIDENCE
+from agentops_verify import NON_AUTHORITATIVE_EVIDENCE, is_canonical_uuid
 
 from agentops_server.clock import format_timestamp
 from agentops_server.errors import ApiError
@@ -31,7 +31,6 @@ from agentops_server.store import (
     SessionHead,
     later_status,
 )
-from agentops_server.validation import is_canonical_uuid
 
 
 @dataclass(frozen=True)

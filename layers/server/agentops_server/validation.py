@@ -25,271 +25,43 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Any
 
 from agentops_verify import (
+    CHAIN_FIELDS,
+    CHAIN_SEAL,
     MAX_DEPTH,
-    SPEC_VERSION,
+    OPTIONAL_FIELDS,
+    PRODUCER_EVENT_TYPES,
+    SESSION_END,
+    SESSION_START,
     MalformedJSONError,
     canonical_bytes,
     check_depth,
+    is_canonical_uuid,
     loads_for_hashing,
 )
-from pydantic import (
-    AfterValidator,
-    ConfigDict,
-    Discriminator,
-    Field,
-    StringConstraints,
-    TypeAdapter,
-    ValidationError,
-    with_config,
-)
-from typing_extensions import TypedDict  # pydantic needs this one, not typing's, before Python 3.12
+from pydantic import ValidationError
 
 from agentops_server.errors import ApiError
+from agentops_server.event_schema import BATCH
+from agentops_server.limits import MAX_BATCH_EVENTS
 
-MAX_BATCH_EVENTS = 500
-MAX_SAFE_INTEGER = 2**53 - 1
-UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-_UUID_CHECK = TypeAdapter(Annotated[str, StringConstraints(pattern=UUID_PATTERN)])
-
-# ELS section 4: fields only the chain authority sets.
-AUTHORITY_FIELDS = frozenset({"prev_event_hash", "event_hash", "chain_authority", "authority_id"})
-SERVER_ONLY_EVENT_TYPES = frozenset({"CHAIN_SEAL"})
-CLIENT_EVENT_TYPES = frozenset(
-    {
-        "SESSION_START",
-        "SESSION_END",
-        "MODEL_REQUEST",
-        "MODEL_RESPONSE",
-        "TOOL_CALL",
-        "TOOL_RESULT",
-        "AGENT_STATE_SNAPSHOT",
-        "DECISION_TRACE",
-        "ERROR",
-        "ANNOTATION",
-        "LOG_DROP",
-    }
-)
-
-
-def _calendar_date(value: str) -> str:
-    # The pattern fixes the shape; this rejects impossible dates and times such as 2026-02-30 or 25:00:00. RFC 3339
-    # (section 5.6) allows a leap second, :60, which datetime cannot hold: it is checked as :59, as the verifier does.
-    date_and_time = value[:19]
-    if date_and_time.endswith(":60"):
-        date_and_time = date_and_time[:-2] + "59"
-    try:
-        datetime.fromisoformat(date_and_time)
-    except ValueError as exc:
-        raise ValueError("not a valid calendar date and time") from exc
-    return value
-
-
-Uuid = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
-# ELS section 1: RFC 3339 UTC with Z, YYYY-MM-DDTHH:MM:SS[.fraction]Z.
-Timestamp = Annotated[
-    str,
-    StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"),
-    AfterValidator(_calendar_date),
+# is_canonical_uuid is the verifier's (ELS section 1), named here too for the callers that check a path's session id.
+__all__ = [
+    "AUTHORITY_FIELDS",
+    "CLIENT_EVENT_TYPES",
+    "SERVER_ONLY_EVENT_TYPES",
+    "ValidatedBatch",
+    "is_canonical_uuid",
+    "validate_batch",
 ]
-SafeCount = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
-Name = Annotated[str, StringConstraints(min_length=1)]
 
-# The schema is TypedDicts rather than models: validation only answers yes or no (the service hashes the parsed
-# values, never validated copies), and pydantic checks a TypedDict about a third faster than a model. An optional
-# key may be left out, but when present it has its type: null is not a way to say "absent".
-
-# ELS section 3 payloads are open (redaction adds ``<key>_hash`` siblings, producers add their own keys): what the
-# section names is checked strictly, other keys are allowed and not copied. Free-form values (messages, arguments,
-# results, state, ...) are any JSON, "[REDACTED]" included.
-_PAYLOAD = ConfigDict(strict=True, extra="ignore")
-# ELS section 1 fields a client may send (API.md); nothing else.
-_EVENT = ConfigDict(strict=True, extra="forbid")
-# API.md: the values of optional envelope fields a client leaves out.
-ENVELOPE_DEFAULTS = {"timestamp_monotonic": 0, "source_sdk_ver": "unknown", "schema_ver": SPEC_VERSION}
-
-
-@with_config(_PAYLOAD)
-class SessionStartPayload(TypedDict):
-    agent_id: Name
-    environment: NotRequired[Literal["prod", "staging", "dev"]]
-    framework: NotRequired[str]
-    framework_version: NotRequired[str]
-    sdk_version: NotRequired[str]
-    tags: NotRequired[list[str]]
-    system_prompt_hash: NotRequired[str]
-
-
-@with_config(_PAYLOAD)
-class SessionEndPayload(TypedDict):
-    status: Literal["success", "failure", "timeout", "cancelled"]
-    reason: NotRequired[str]
-    duration_ms: NotRequired[SafeCount]
-    total_cost_usd: NotRequired[Annotated[float, Field(ge=0)]]
-
-
-@with_config(_PAYLOAD)
-class ModelRequestPayload(TypedDict):
-    model: Name
-    provider: NotRequired[str]
-    prompt_hash: NotRequired[str]
-
-
-@with_config(_PAYLOAD)
-class ModelResponsePayload(TypedDict):
-    model: Name
-    content_hash: NotRequired[str]
-    finish_reason: NotRequired[str]
-
-
-@with_config(_PAYLOAD)
-class ToolCallPayload(TypedDict):
-    tool_name: Name
-    tool_id: NotRequired[str]
-    args_hash: NotRequired[str]
-
-
-@with_config(_PAYLOAD)
-class ToolResultPayload(TypedDict):
-    tool_name: Name
-    tool_id: NotRequired[str]
-    result_hash: NotRequired[str]
-    status: NotRequired[str]
-    duration_ms: NotRequired[SafeCount]
-
-
-@with_config(_PAYLOAD)
-class AgentStateSnapshotPayload(TypedDict):
-    checkpoint_id: NotRequired[str]
-
-
-@with_config(_PAYLOAD)
-class DecisionTracePayload(TypedDict):
-    decision_id: Name
-    inputs: Any
-    outputs: Any
-    justification: Any
-    policy_version: NotRequired[str]
-
-
-@with_config(_PAYLOAD)
-class ErrorPayload(TypedDict):
-    error_type: Name
-    message: str
-    fatal: NotRequired[bool]
-
-
-@with_config(_PAYLOAD)
-class AnnotationPayload(TypedDict):
-    annotator_id: Name
-    annotation_type: Literal["flag", "comment", "rating"]
-    content: Any
-    target_event_id: NotRequired[Uuid]
-
-
-@with_config(_PAYLOAD)
-class LogDropPayload(TypedDict):
-    dropped_count: Annotated[int, Field(ge=1, le=MAX_SAFE_INTEGER)]
-    cumulative_drops: SafeCount
-    drop_reason: Literal["BUFFER_FULL", "NETWORK_LOSS", "SDK_CRASH"]
-
-
-class _Envelope(TypedDict):
-    event_id: Uuid
-    sequence_number: SafeCount
-    timestamp_wall: Timestamp
-    timestamp_monotonic: NotRequired[SafeCount]
-    source_sdk_ver: NotRequired[str]
-    schema_ver: NotRequired[Literal["v0.6"]]
-    session_id: NotRequired[Uuid]
-    payload_hash: NotRequired[str]  # optional end-to-end check, compared with the server's value
-
-
-@with_config(_EVENT)
-class SessionStartEvent(_Envelope):
-    event_type: Literal["SESSION_START"]
-    payload: SessionStartPayload
-
-
-@with_config(_EVENT)
-class SessionEndEvent(_Envelope):
-    event_type: Literal["SESSION_END"]
-    payload: SessionEndPayload
-
-
-@with_config(_EVENT)
-class ModelRequestEvent(_Envelope):
-    event_type: Literal["MODEL_REQUEST"]
-    payload: ModelRequestPayload
-
-
-@with_config(_EVENT)
-class ModelResponseEvent(_Envelope):
-    event_type: Literal["MODEL_RESPONSE"]
-    payload: ModelResponsePayload
-
-
-@with_config(_EVENT)
-class ToolCallEvent(_Envelope):
-    event_type: Literal["TOOL_CALL"]
-    payload: ToolCallPayload
-
-
-@with_config(_EVENT)
-class ToolResultEvent(_Envelope):
-    event_type: Literal["TOOL_RESULT"]
-    payload: ToolResultPayload
-
-
-@with_config(_EVENT)
-class AgentStateSnapshotEvent(_Envelope):
-    event_type: Literal["AGENT_STATE_SNAPSHOT"]
-    payload: AgentStateSnapshotPayload
-
-
-@with_config(_EVENT)
-class DecisionTraceEvent(_Envelope):
-    event_type: Literal["DECISION_TRACE"]
-    payload: DecisionTracePayload
-
-
-@with_config(_EVENT)
-class ErrorEvent(_Envelope):
-    event_type: Literal["ERROR"]
-    payload: ErrorPayload
-
-
-@with_config(_EVENT)
-class AnnotationEvent(_Envelope):
-    event_type: Literal["ANNOTATION"]
-    payload: AnnotationPayload
-
-
-@with_config(_EVENT)
-class LogDropEvent(_Envelope):
-    event_type: Literal["LOG_DROP"]
-    payload: LogDropPayload
-
-
-ClientEvent = Annotated[
-    SessionStartEvent
-    | SessionEndEvent
-    | ModelRequestEvent
-    | ModelResponseEvent
-    | ToolCallEvent
-    | ToolResultEvent
-    | AgentStateSnapshotEvent
-    | DecisionTraceEvent
-    | ErrorEvent
-    | AnnotationEvent
-    | LogDropEvent,
-    Discriminator("event_type"),
-]
-# One validator call for the whole batch (the hot path): pydantic-core walks the list in Rust.
-_BATCH = TypeAdapter(list[ClientEvent])
+# ELS section 4: fields only the chain authority sets. A client may send ``payload_hash`` (API.md: an optional
+# end-to-end check the service compares with its own), so it is not among them.
+AUTHORITY_FIELDS = frozenset(CHAIN_FIELDS + OPTIONAL_FIELDS) - {"payload_hash"}
+SERVER_ONLY_EVENT_TYPES = frozenset({CHAIN_SEAL})
+CLIENT_EVENT_TYPES = frozenset(PRODUCER_EVENT_TYPES)
 
 
 @dataclass(frozen=True)
@@ -303,14 +75,6 @@ class ValidatedBatch:
     @property
     def last_sequence(self) -> int:
         return self.first_sequence + len(self.events) - 1
-
-
-def is_canonical_uuid(value: str) -> bool:
-    try:
-        _UUID_CHECK.validate_python(value)
-    except ValidationError:
-        return False
-    return True
 
 
 def validate_batch(body: bytes | str, path_session_id: str) -> ValidatedBatch:
@@ -338,7 +102,7 @@ def _checked_batch(document: Any, exact_canonical: bool, path_session_id: str) -
     _reject_authority_fields(events)
     _reject_event_types(events)
     try:
-        _BATCH.validate_python(events)
+        BATCH.validate_python(events)
     except ValidationError as exc:
         errors = [_describe(error) for error in exc.errors(include_url=False, include_context=False)]
         raise ApiError(
@@ -354,7 +118,7 @@ def _checked_batch(document: Any, exact_canonical: bool, path_session_id: str) -
         events=events,
         payloads=_canonical_payloads(document, events, exact_canonical),
         first_sequence=events[0]["sequence_number"],
-        ends_session=any(event["event_type"] == "SESSION_END" for event in events),
+        ends_session=any(event["event_type"] == SESSION_END for event in events),
     )
 
 
@@ -390,28 +154,6 @@ def _check_nesting(document: Any) -> None:
 
 def _invalid_json(exc: MalformedJSONError) -> ApiError:
     return ApiError("INVALID_JSON", "The body is not valid I-JSON.", {"problem": str(exc)})
-
-
-REDACTED = "[REDACTED]"
-REDACTED_JSON = b'"[REDACTED]"'  # how the marker appears in canonical bytes (JCS escapes none of its characters)
-
-
-def unbacked_redaction(payload: dict[str, Any]) -> str | None:
-    """ELS section 3: the path of the first "[REDACTED]" value without a string ``<key>_hash`` sibling, or None.
-    The verifier fails such an event (REDACTION_INTEGRITY), so accepting it would make the session unsealable.
-    A redacted array element has no key, hence no sibling: it is always unbacked."""
-    stack: list[tuple[Any, str]] = [(payload, "payload")]
-    while stack:
-        node, path = stack.pop()
-        children = node.items() if isinstance(node, dict) else enumerate(node)
-        for key, value in children:
-            child_path = f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}"
-            if isinstance(value, str) and value == REDACTED:
-                if isinstance(key, int) or not isinstance(node.get(f"{key}_hash"), str):
-                    return child_path
-            elif isinstance(value, dict | list):
-                stack.append((value, child_path))
-    return None
 
 
 def _events_of(document: Any) -> list[Any]:
@@ -451,7 +193,7 @@ def _reject_event_types(events: list[Any]) -> None:
         if (
             isinstance(event, dict)
             and isinstance(event.get("event_type"), str)
-            and event["event_type"] in (SERVER_ONLY_EVENT_TYPES)
+            and event["event_type"] in SERVER_ONLY_EVENT_TYPES
         ):
             raise ApiError(
                 "SERVER_ONLY_EVENT_TYPE",
@@ -522,7 +264,7 @@ def _check_contiguous(events: list[Any]) -> None:
 def _check_first_event(events: list[Any]) -> None:
     # ELS section 3: sequence 0 is SESSION_START, and there is no other SESSION_START.
     for index, event in enumerate(events):
-        if (event["sequence_number"] == 0) != (event["event_type"] == "SESSION_START"):
+        if (event["sequence_number"] == 0) != (event["event_type"] == SESSION_START):
             raise ApiError(
                 "INVALID_FIRST_EVENT",
                 "A session starts at sequence 0 with SESSION_START, and SESSION_START appears nowhere else.",
@@ -532,7 +274,7 @@ def _check_first_event(events: list[Any]) -> None:
 
 def _check_order(events: list[Any]) -> None:
     for index, event in enumerate(events[:-1]):
-        if event["event_type"] == "SESSION_END":
+        if event["event_type"] == SESSION_END:
             raise ApiError(
                 "ORDER_VIOLATION",
                 f"Event {index + 1} follows SESSION_END; nothing but the seal may follow it.",

@@ -29,7 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from agentops_server.errors import ApiError
-from agentops_server.validation import unbacked_redaction, validate_batch
+from agentops_server.redaction import reject_unbacked_redaction
+from agentops_server.validation import validate_batch
 from agentops_verify import PRODUCER_FIELDS, canonicalize, chain_event
 
 # A scripted refusal: given the batch's events, None to accept or (status, error body) to refuse.
@@ -76,12 +77,10 @@ class FakeIngest:
 
     def _append(self, session_id: str, body: bytes) -> tuple[int, dict[str, Any]]:
         try:
-            events = [dict(event) for event in validate_batch(body, session_id).events]
-            for index, event in enumerate(events):
-                unbacked = unbacked_redaction(event["payload"])
-                if unbacked is not None:
-                    problem = "is [REDACTED] without a string <key>_hash sibling (ELS section 3)"
-                    raise ApiError("VALIDATION_ERROR", problem, {"errors": [_error_entry(index, unbacked, problem)]})
+            batch = validate_batch(body, session_id)
+            for index, (event, payload_bytes) in enumerate(zip(batch.events, batch.payloads, strict=True)):
+                reject_unbacked_redaction(index, event["payload"], payload_bytes)
+            events = [dict(event) for event in batch.events]
         except ApiError as exc:
             return exc.status, exc.body()
         if self.refusal is not None:
@@ -136,10 +135,6 @@ class FakeIngest:
 
 def _client_form(event: dict[str, Any]) -> dict[str, Any]:
     return {key: event.get(key) for key in PRODUCER_FIELDS}
-
-
-def _error_entry(index: int, field: str, problem: str) -> dict[str, Any]:
-    return {"event_index": index, "field": field, "problem": problem}
 
 
 def _error(code: str, details: dict[str, Any]) -> dict[str, Any]:

@@ -280,6 +280,9 @@ def test_two_principals_racing_to_open_a_session_cannot_share_it(store: InMemory
         ({"tool_name": "mail", "args": "[REDACTED]"}, "payload.args"),
         ({"tool_name": "mail", "args": {"to": "[REDACTED]", "to_hash": 5}}, "payload.args.to"),
         ({"tool_name": "mail", "args": {"cc": ["a@example.com", "[REDACTED]"]}}, "payload.args.cc[1]"),
+        ({"tool_name": "mail", "args": [{"to/cc~": "[REDACTED]"}]}, "payload.args[0].to/cc~"),
+        # the first in document order, as the verifier's REDACTION_INTEGRITY names it
+        ({"tool_name": "mail", "a": {"x": "[REDACTED]"}, "b": {"y": "[REDACTED]"}}, "payload.a.x"),
     ],
 )
 def test_redaction_without_its_hash_is_refused_because_the_chain_would_never_verify(

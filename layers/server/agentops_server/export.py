@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agentops_verify import EXPORT_VERIFICATION_KEYS, ChainVerifier, canonicalize
+from agentops_verify import EXPORT_VERIFICATION_KEYS, SIGNATURE_ALGORITHM, ChainVerifier, canonicalize
 
 from agentops_server import pdf
 from agentops_server.archive_reader import ArchiveLines
@@ -51,7 +51,6 @@ from agentops_server.replay import (
     session_not_found,
     verification_failed,
 )
-from agentops_server.signing import SIGNATURE_ALGORITHM
 from agentops_server.store import ChainStore, SessionHead, StoreUnavailableError
 from agentops_server.viewer import viewer_chunks
 

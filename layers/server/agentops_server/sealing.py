@@ -61,16 +61,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agentops_verify import (
+    CHAIN_SEAL,
+    SIGNATURE_ALGORITHM,
     ChainVerifier,
     MalformedJSONError,
     PublicKey,
     Report,
+    SealSigningError,
     TrustStore,
+    build_seal_event,
     canonicalize,
-    chain_event,
     load_pem_public_key,
     loads,
-    low_s_signature,
     seal_signed_bytes,
     sha256_hex,
     verify_lines,
@@ -82,7 +84,7 @@ from agentops_server.clock import format_timestamp, parse_timestamp
 from agentops_server.config import DEFAULT_SEALED_BATCH_RETENTION_DAYS
 from agentops_server.evidence_log import EvidenceLogPublisher
 from agentops_server.run_budget import Deadline, OutOfTimeError, Remaining, unlimited, within
-from agentops_server.signing import SIGNATURE_ALGORITHM, Signer, SigningError, SigningKeyMisconfiguredError
+from agentops_server.signing import Signer, SigningError, SigningKeyMisconfiguredError
 from agentops_server.store import (
     STATUS_SEALED,
     ChainStore,
@@ -328,35 +330,22 @@ class Sealer:
 
     def _seal_event(self, session_id: str, event_count: int, final_event_hash: str, now: datetime) -> dict[str, Any]:
         """The CHAIN_SEAL event of ELS section 5 over the verified chain, signed by KMS and checked before use."""
-        seal_timestamp = format_timestamp(now)
-        payload: dict[str, object] = {
-            "ingestion_service_id": self._service_id,
-            "seal_timestamp": seal_timestamp,
-            "event_count": event_count,
-            "final_event_hash": final_event_hash,
-            "session_digest": "sha256:" + final_event_hash,
-        }
-        seal_event_id = str(uuid.uuid4())
-        signed_bytes = seal_signed_bytes(session_id, seal_event_id, payload)
-        signature = low_s_signature(self._signer.sign(signed_bytes))
-        if not verify_signature(self._trusted_key(), signed_bytes, signature):
+        try:
+            return build_seal_event(
+                session_id=session_id,
+                seal_event_id=str(uuid.uuid4()),
+                event_count=event_count,
+                final_event_hash=final_event_hash,
+                seal_timestamp=format_timestamp(now),
+                ingestion_service_id=self._service_id,
+                chain_authority="server",
+                source_sdk_ver=SEALER_SOURCE,
+                signer=self._signer,
+                authority_id=self._service_id,
+            )
+        except SealSigningError as error:
             # Fail closed: a seal that its own published key cannot check would be worthless evidence forever.
-            raise SigningKeyMisconfiguredError(f"KMS signature does not verify under key {self._signer.key_id}")
-        payload["signature_algorithm"] = SIGNATURE_ALGORITHM
-        payload["signer_key_id"] = self._signer.key_id
-        payload["signature"] = base64.b64encode(signature).decode("ascii")
-        return chain_event(
-            event_id=seal_event_id,
-            session_id=session_id,
-            sequence_number=event_count,
-            timestamp_wall=seal_timestamp,
-            event_type="CHAIN_SEAL",
-            payload=payload,
-            prev_event_hash=final_event_hash,
-            chain_authority="server",
-            source_sdk_ver=SEALER_SOURCE,
-            authority_id=self._service_id,
-        )
+            raise SigningKeyMisconfiguredError(f"KMS key {self._signer.key_id}: {error}") from error
 
     def _classify(self, session_id: str, seal: StoredBatch, deadline: Deadline) -> _Classified | None:
         """A reused seal: the verifier's report over the whole stored chain (this sealer's key trusted) and the
@@ -389,7 +378,7 @@ class Sealer:
         except (MalformedJSONError, KeyError, TypeError, ValueError):
             return False
         return (
-            event.get("event_type") == "CHAIN_SEAL"
+            event.get("event_type") == CHAIN_SEAL
             and event["session_id"] == seal.session_id
             and payload.get("signer_key_id") == self._signer.key_id
             and verify_signature(self._trusted_key(), signed, signature)

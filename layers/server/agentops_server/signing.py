@@ -13,11 +13,11 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from agentops_verify import SIGNATURE_ALGORITHM as SIGNATURE_ALGORITHM  # noqa: PLC0414 - archive.py imports it here
 from agentops_verify import sha256_hex
 from botocore.exceptions import BotoCoreError, ClientError
 
-# ELS section 5 `signature_algorithm`, and the KMS names that produce it.
-SIGNATURE_ALGORITHM = "ECDSA_P256_SHA256"
+# The KMS names that produce ELS section 5's SIGNATURE_ALGORITHM (the verifier's constant).
 KMS_KEY_SPEC = "ECC_NIST_P256"
 KMS_SIGNING_ALGORITHM = "ECDSA_SHA_256"
 

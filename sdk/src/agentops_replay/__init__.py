@@ -1,8 +1,10 @@
 """AgentOps Replay SDK: record AI agent events as tamper-evident evidence without slowing or crashing the agent."""
 
+from agentops_verify import REDACTED
+
 from ._version import VERSION
 from .client import AgentOpsClient, Session
-from .privacy import REDACTED, content_digest, content_hash, redact
+from .privacy import content_digest, content_hash, redact
 
 __version__ = VERSION
 

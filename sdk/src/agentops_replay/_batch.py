@@ -20,7 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentops_verify import (
+    LOG_DROP,
     MAX_DEPTH,
+    MAX_SAFE_INTEGER,
+    SESSION_END,
+    SESSION_START,
     SPEC_VERSION,
     CanonicalizationError,
     MalformedJSONError,
@@ -31,7 +35,7 @@ from agentops_verify import (
 from ._buffer import Buffer, DropRun, PendingEvent, QueueItem, SessionState
 from ._values import plain_json
 from ._version import SOURCE_SDK_VER, VERSION
-from .events import LOG_DROP, MAX_SAFE_INTEGER, REFUSED, SESSION_END, SESSION_START, describe_problem
+from .events import REFUSED, describe_problem
 
 # API.md: at most 500 events and 1 MiB per request, 256 KiB per canonical event. The service measures an event
 # after adding payload_hash, prev_event_hash, event_hash, chain_authority and authority_id (about 300 bytes), so the

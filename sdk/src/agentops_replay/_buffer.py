@@ -28,7 +28,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import BUFFER_FULL, NETWORK_LOSS, SESSION_END, SESSION_START
+from agentops_verify import SESSION_END, SESSION_START
+
+from .events import BUFFER_FULL, NETWORK_LOSS
 from .privacy import ContentDigest
 
 logger = logging.getLogger("agentops_replay")

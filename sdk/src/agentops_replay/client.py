@@ -20,6 +20,8 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
+from agentops_verify import REDACTED, SESSION_END, SESSION_START
+
 from ._buffer import Buffer, SessionState
 from ._receipts import ReceiptsFile
 from ._sender import Sender, SenderSettings
@@ -31,9 +33,7 @@ from .events import (
     ERROR,
     MODEL_REQUEST,
     MODEL_RESPONSE,
-    SESSION_END,
     SESSION_END_STATUSES,
-    SESSION_START,
     TOOL_CALL,
     TOOL_RESULT,
     mistyped_keys,
@@ -41,7 +41,7 @@ from .events import (
     value_problem,
     wrong_type,
 )
-from .privacy import REDACTED, ContentDigest, digest_key_from, redact
+from .privacy import ContentDigest, digest_key_from, redact
 from .transport import HttpTransport, LocalChainWriter, Transport
 
 logger = logging.getLogger("agentops_replay")

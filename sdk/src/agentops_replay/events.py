@@ -14,10 +14,23 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
-from agentops_verify import REQUIRED_PAYLOAD_KEYS, CanonicalizationError, MalformedJSONError, canonicalize, loads
+from agentops_verify import (
+    CHAIN_SEAL,
+    LOG_DROP,
+    MAX_SAFE_INTEGER,
+    REQUIRED_PAYLOAD_KEYS,
+    SESSION_END,
+    SESSION_START,
+    CanonicalizationError,
+    MalformedJSONError,
+    canonicalize,
+    is_canonical_uuid,
+    is_redacted,
+    loads,
+)
 
-SESSION_START: Final = "SESSION_START"
-SESSION_END: Final = "SESSION_END"
+# The SDK's names of ELS section 3's event types (the verifier's EVENT_TYPES); the four the format itself names
+# (SESSION_START, SESSION_END, LOG_DROP, CHAIN_SEAL) are the verifier's constants.
 MODEL_REQUEST: Final = "MODEL_REQUEST"
 MODEL_RESPONSE: Final = "MODEL_RESPONSE"
 TOOL_CALL: Final = "TOOL_CALL"
@@ -26,8 +39,6 @@ AGENT_STATE_SNAPSHOT: Final = "AGENT_STATE_SNAPSHOT"
 DECISION_TRACE: Final = "DECISION_TRACE"
 ERROR: Final = "ERROR"
 ANNOTATION: Final = "ANNOTATION"
-LOG_DROP: Final = "LOG_DROP"
-CHAIN_SEAL: Final = "CHAIN_SEAL"
 
 # ELS section 3: required payload keys of every type an agent may record (from the verifier: one statement of the
 # rules). SESSION_START and SESSION_END are recorded by Session itself, LOG_DROP by the sender, CHAIN_SEAL only by a
@@ -48,8 +59,6 @@ SDK_CRASH: Final = "SDK_CRASH"
 # ELS section 3 has no drop reason for an event that was refused (by the SDK's checks or by the service): SDK_CRASH,
 # "the SDK failed to deliver it", is the closest, and the LOG_DROP payload adds ``refused_by`` and ``problem``.
 REFUSED: Final = SDK_CRASH
-
-MAX_SAFE_INTEGER: Final = 2**53 - 1
 
 
 class KeyRule:
@@ -79,10 +88,8 @@ def _is_amount(value: Any) -> bool:
 
 
 def _is_tags(value: Any) -> bool:
-    return value == "[REDACTED]" or (type(value) is list and all(type(tag) is str for tag in value))
+    return is_redacted(value) or (type(value) is list and all(type(tag) is str for tag in value))
 
-
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 _NAME = KeyRule(_is_name, "a non-empty string")
 _TEXT = KeyRule(_is_text, "a string")
@@ -90,9 +97,7 @@ _COUNT = KeyRule(_is_count, "an integer from 0 to 2**53 - 1")
 _FLAG = KeyRule(lambda value: type(value) is bool, "true or false")
 _AMOUNT = KeyRule(_is_amount, "a number >= 0")
 _TAGS = KeyRule(_is_tags, "a list of strings")
-_EVENT_ID = KeyRule(
-    lambda value: type(value) is str and _UUID.fullmatch(value) is not None, "an event id (lowercase UUID)"
-)
+_EVENT_ID = KeyRule(is_canonical_uuid, "an event id (lowercase UUID)")
 
 
 def _one_of(*allowed: str) -> KeyRule:

@@ -19,12 +19,11 @@ import os
 from collections.abc import Mapping
 from typing import Any, Final
 
-from agentops_verify import MAX_DEPTH, CanonicalizationError, canonicalize, payload_hash
+from agentops_verify import MAX_DEPTH, REDACTED, CanonicalizationError, canonicalize, payload_hash
 
 from ._values import plain_json
 from .events import number_problem
 
-REDACTED: Final = "[REDACTED]"
 KEYED_DIGEST_PREFIX: Final = "hmac-sha256:"
 DIGEST_KEY_ENVIRONMENT: Final = "AGENTOPS_CONTENT_DIGEST_KEY"
 

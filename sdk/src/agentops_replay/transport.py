@@ -23,14 +23,13 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import botocore.session
-from agentops_verify import PRODUCER_FIELDS, canonicalize, chain_event
+from agentops_verify import PRODUCER_FIELDS, build_seal_event, canonicalize, chain_event
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 from ._batch import Batch, rfc3339
 from ._proxy import https_proxy_for
 from ._version import SOURCE_SDK_VER
-from .events import CHAIN_SEAL
 
 logger = logging.getLogger("agentops_replay")
 
@@ -217,23 +216,13 @@ class LocalChainWriter:
 
     def _seal(self, batch: Batch, final_event_hash: str) -> dict[str, Any]:
         # ELS section 5: an unsigned (legacy-form) seal; it claims nothing about who wrote the chain.
-        count = batch.next_sequence
-        sealed_at = rfc3339(time.time_ns())
-        payload = {
-            "ingestion_service_id": self.authority_id,
-            "seal_timestamp": sealed_at,
-            "event_count": count,
-            "final_event_hash": final_event_hash,
-            "session_digest": f"sha256:{final_event_hash}",
-        }
-        return chain_event(
-            event_id=str(uuid.uuid4()),
+        return build_seal_event(
             session_id=batch.session_id,
-            sequence_number=count,
-            timestamp_wall=sealed_at,
-            event_type=CHAIN_SEAL,
-            payload=payload,
-            prev_event_hash=final_event_hash,
+            seal_event_id=str(uuid.uuid4()),
+            event_count=batch.next_sequence,
+            final_event_hash=final_event_hash,
+            seal_timestamp=rfc3339(time.time_ns()),
+            ingestion_service_id=self.authority_id,
             chain_authority="sdk",
             source_sdk_ver=SOURCE_SDK_VER,
             authority_id=self.authority_id,

@@ -169,7 +169,7 @@ _LAST_BEFORE_EXPONENT_FORM = math.nextafter(1e21, 0.0)
 def test_whole_number_doubles_from_2_to_the_53_up_to_1e21_are_refused(value: float, canonical: bytes | None) -> None:
     if canonical is None:
         for container in (value, [value], {"k": [value]}):
-            with pytest.raises(CanonicalizationError, match="an integer outside"):
+            with pytest.raises(CanonicalizationError, match=r"^integer [0-9-]+ is outside"):
                 canonicalize(container)
         with pytest.raises(MalformedJSONError):  # the text it would have written is refused by the reader
             loads(format_number(value).encode("ascii"))

@@ -209,7 +209,7 @@ def _serialize(value: Any, out: list[str], depth: int) -> None:
         out.append(_integer(value))
     elif isinstance(value, float):
         if is_unsafe_integral(value):
-            raise CanonicalizationError(f"number {value!r} is an integer outside +-(2**53 - 1)")
+            raise CanonicalizationError(f"integer {format_number(value)} is outside +-(2**53 - 1)")
         out.append(format_number(value))
     elif isinstance(value, dict):
         if depth >= MAX_DEPTH:

@@ -226,6 +226,7 @@ def build_export_document(
     withholding: Withholding,
     trust: TrustedKeys,
     generated_at: str,
+    log_proof: dict[str, Any] | None = None,
 ) -> ExportDocument:
     """The whole document in memory, from the session's canonical event lines (for small chains and tests)."""
     survey = survey_chain(lines, withholding, trust)
@@ -236,6 +237,7 @@ def build_export_document(
             event_lines=_export_lines(lines, withholding),
             trust=trust,
             generated_at=generated_at,
+            log_proof=log_proof,
         )
     )
     return ExportDocument(body, survey.evidence_class, survey.report)

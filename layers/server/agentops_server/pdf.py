@@ -39,7 +39,7 @@ from reportlab.platypus import (
 )
 
 from agentops_server.pdf_rows import ALARM_SHADE, WITHHELD_SHADE, Column, paged_rows, plain
-from agentops_server.pdf_summary import EventLine, SessionFacts, read_export, short
+from agentops_server.pdf_summary import EventLine, SessionFacts, log_statement, read_export, short
 from agentops_server.pii import ERROR_KINDS
 
 RENDERER_VERSION = "agentops-replay-pdf/0.3.0"
@@ -455,10 +455,12 @@ def _custody(export: dict[str, Any], events: Sequence[EventLine], document_sha25
         ["Final event hash", Paragraph(_text(verification.get("final_event_hash")), _MONO)],
         ["Rendered by", RENDERER_VERSION],
     ]
+    log = log_statement(export.get("log_proof"))
     return [
         Paragraph("Chain of custody", _H1),
-        _table([["Step", "Record"], *rows], [55 * mm, 120 * mm]),
+        _table([["Step", "Record"], *rows, *log.rows], [55 * mm, 120 * mm]),
         Spacer(1, 4 * mm),
+        Paragraph(log.sentence, _SMALL),
         Paragraph(
             "To check the evidence yourself: download the export document (JSON) and run "
             "<font face='Courier'>agentops-verify --trusted-key KEY export.json</font>, where KEY is the deployment's "

@@ -9,14 +9,16 @@ not that they are true. A withheld payload (``payload_withheld``) contributes no
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from xml.sax.saxutils import escape
 
-from agentops_verify import is_redacted
+from agentops_verify import Checkpoint, EvidenceLogError, LogProof, is_redacted
 
 from agentops_server.pdf_rows import plain
 
@@ -131,6 +133,50 @@ class SessionFacts:
         names = sorted(set(self.tool_calls) | set(self.tool_results))
         rows = [(name, self.tool_calls[name], _statuses(self.tool_results.get(name, Counter()))) for name in names]
         return sorted(rows, key=lambda row: (-row[1], row[0]))
+
+
+@dataclass(frozen=True)
+class LogStatement:
+    """What the PDF says of the export's ``log_proof`` (LOG.md section 5): rows for the chain of custody and a
+    sentence (Paragraph markup) on how to check it."""
+
+    rows: list[list[str]]
+    sentence: str
+
+
+LOG_CHECK_COMMAND = "agentops-verify --log-key KEY --require-log-inclusion export.json"
+
+
+def log_statement(log_proof: Any) -> LogStatement:
+    """The log's checkpoint (origin, tree size, root hash) and the session's leaf index as the proof states them:
+    read, not checked (the PDF is no evidence), so the sentence says how the proof is verified offline."""
+    if log_proof is None:
+        return LogStatement(
+            [["Evidence log", "not yet in the log"]],
+            "The session is not yet in the deployment's evidence log (the export carries no log proof): the sealer "
+            "adds each sealed session to the log after archiving it, and a later export carries its proof.",
+        )
+    try:
+        proof = LogProof.from_dict(log_proof)
+        signed_text = proof.checkpoint.partition("\n\n")[0] + "\n"  # the note's text, before its signatures
+        checkpoint = Checkpoint.from_note_text(signed_text.encode("utf-8", "surrogatepass"))
+    except EvidenceLogError as error:
+        return LogStatement(
+            [["Evidence log", "the export's log proof cannot be read"]],
+            f"The export carries a log proof that cannot be read ({escape(plain(error))}): agentops-verify reports "
+            "it as LOG_PROOF_INVALID.",
+        )
+    return LogStatement(
+        [
+            ["Log checkpoint origin", checkpoint.origin],
+            ["Log tree size", str(checkpoint.size)],
+            ["Log root hash (base64)", base64.b64encode(checkpoint.root_hash).decode("ascii")],
+            ["Leaf index of this session", str(proof.leaf_index)],
+        ],
+        f"The export's log proof places the session at leaf {proof.leaf_index} of the evidence log whose signed "
+        "checkpoint is shown above. This rendering does not check it; verify it offline with "
+        f"<font face='Courier'>{LOG_CHECK_COMMAND}</font>, where KEY is the deployment's key from GET /v1/keys.",
+    )
 
 
 @dataclass

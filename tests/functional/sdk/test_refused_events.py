@@ -95,11 +95,14 @@ def test_a_session_with_one_of_each_edge_is_delivered_whole_and_states_each_loss
 def test_a_1e20_the_sdk_let_through_costs_only_its_event_not_the_session(
     ingest: Ingest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The SDK of the incident: no read-back check, so the service is the first to refuse 1e20 (INVALID_JSON, which
-    # cannot say which event): the batch is sent in halves until the event is alone, and only it is lost.
+    # The SDK of the incident: no read-back check, and a canonical writer that still wrote 1e20 as the integer literal
+    # 100000000000000000000 (canonicalize refuses it now; the service's reader still does), so the service is the
+    # first to refuse it (INVALID_JSON, which cannot say which event): the batch is sent in halves until the event is
+    # alone, and only it is lost.
     fake, endpoint = ingest
     monkeypatch.setattr("agentops_replay._batch.event_problem", lambda line: None)
     monkeypatch.setattr("agentops_replay._sender.event_problem", lambda line: None)
+    monkeypatch.setattr("agentops_verify._jcs.is_unsafe_integral", lambda value: False)
     client = _client(endpoint)
     session = client.start_session("incident-agent")
     for index in range(12):

@@ -44,7 +44,10 @@ def sealed_chain(n_events: int = 10, **options: Any) -> list[Event]:
 
 
 def export_of(
-    events: Sequence[Event], withhold: bool | list[int] = False, keys: Sequence[SigningKeyRecord] | None = None
+    events: Sequence[Event],
+    withhold: bool | list[int] = False,
+    keys: Sequence[SigningKeyRecord] | None = None,
+    log_proof: dict[str, Any] | None = None,
 ) -> ExportDocument:
     return build_export_document(
         session_id=events[0]["session_id"],
@@ -52,4 +55,5 @@ def export_of(
         withholding=Withholding.from_request(withhold),
         trust=TrustedKeys.of(published_keys() if keys is None else keys),
         generated_at=GENERATED_AT,
+        log_proof=log_proof,
     )

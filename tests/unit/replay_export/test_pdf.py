@@ -8,9 +8,22 @@ import json
 
 import pytest
 from agentops_server.pdf import EVIDENCE_SUPPORT_STATEMENT, render_pdf
-from agentops_verify import loads
+from agentops_verify import (
+    Checkpoint,
+    LogChecks,
+    LogProof,
+    TileBuilder,
+    TileReader,
+    TrustStore,
+    inclusion_proof,
+    load_pem_public_key,
+    loads,
+    verify_export,
+)
 
 from tests.support.chains import build_chain, ordinary_payload
+from tests.support.evidence_log import ORIGIN, leaf_for, sign_note
+from tests.support.keys import default_signer
 from tests.unit.replay_export.exports import export_of, sealed_chain
 from tests.unit.replay_export.pdf_text import pdf_strings, pdf_text
 
@@ -256,3 +269,57 @@ def test_a_failed_session_with_withheld_payloads_renders_the_same_bytes_twice() 
     body = export_of(failed_session(), [3]).body
 
     assert render_pdf(body) == render_pdf(body)
+
+
+def _log_with(events: list[dict[str, object]]) -> dict[str, object]:
+    """The log proof an export of ``events`` carries (LOG.md section 5): the session is leaf 1 of a log of three
+    sealed sessions, signed by the seal key."""
+    leaves = [leaf_for(build_chain(4)), leaf_for(events), leaf_for(build_chain(5))]
+    builder = TileBuilder()
+    tiles = {tile.path: tile.data for leaf in leaves for tile in builder.append(leaf.to_bytes())}
+    tiles.update((tile.path, tile.data) for tile in builder.partial_tiles())
+    note = sign_note(Checkpoint(ORIGIN, builder.size, builder.root()), default_signer()).decode()
+    path = tuple(inclusion_proof(1, builder.size, TileReader(builder.size, tiles.__getitem__)))
+    return LogProof(note, 1, leaves[1], path).to_dict()
+
+
+def test_pdf_states_the_log_checkpoint_and_leaf_and_how_to_verify_the_proof_offline() -> None:
+    events = build_chain(6)
+    log_proof = _log_with(events)
+    export = export_of(events, log_proof=log_proof)
+    checkpoint_text = str(log_proof["checkpoint"]).split("\n")
+    key = load_pem_public_key(default_signer().public_key_pem)
+    report = verify_export(loads(export.body), trust=TrustStore([key]), log=LogChecks(keys=(key,)))
+    assert report.passed  # a genuine proof, as the API serves it
+    assert report.log is not None
+
+    text = pdf_text(render_pdf(export.body, compress=False))
+
+    custody = text[text.index("Chain of custody") :]
+    assert f"Log checkpoint origin {ORIGIN}" in custody
+    assert "Log tree size 3" in custody
+    assert f"Log root hash (base64) {checkpoint_text[2]}" in custody
+    assert "Leaf index of this session 1" in custody
+    assert "places the session at leaf 1 of the evidence log" in custody
+    assert "agentops-verify --log-key KEY --require-log-inclusion export.json" in custody
+    assert "not yet in the" not in text
+
+
+def test_pdf_of_an_export_without_a_log_proof_says_the_session_is_not_yet_in_the_log() -> None:
+    text = pdf_text(render_pdf(export_of(build_chain(6)).body, compress=False))
+
+    custody = text[text.index("Chain of custody") :]
+    assert "Evidence log not yet in the log" in custody
+    assert "The session is not yet in the deployment's evidence log" in custody
+    assert "Log checkpoint origin" not in text
+
+
+def test_pdf_of_an_unreadable_log_proof_says_the_verifier_reports_it_invalid() -> None:
+    events = build_chain(6)
+    log_proof = {**_log_with(events), "leaf_index": "one"}
+
+    text = pdf_text(render_pdf(export_of(events, log_proof=log_proof).body, compress=False))
+
+    assert "the export's log proof cannot be read" in text
+    assert "LOG_PROOF_INVALID" in text
+    assert "Leaf index of this session" not in text

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,19 +22,27 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from agentops_verify import KeyFormatError, Policy, PublicKey, Report, TrustStore, parse_key_file, verify_file
+from agentops_verify import (
+    KeyFormatError,
+    Policy,
+    PublicKey,
+    Report,
+    TrustStore,
+    is_canonical_uuid,
+    is_key_id,
+    parse_key_file,
+    verify_file,
+)
 
 from ._http import CommandError, ServiceClient, download
 
 MANIFEST = "manifest.json"
 KEYS_FILE = "keys.json"
-_SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_KEY_ID = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def check_session_id(session_id: str) -> str:
     """A session id as the API writes it (a lowercase UUID): it also names files, so nothing else is accepted."""
-    if not _SESSION_ID.fullmatch(session_id):
+    if not is_canonical_uuid(session_id):
         raise CommandError(f"{session_id!r} is not a session id (a lowercase UUID)")
     return session_id
 
@@ -115,7 +122,7 @@ def trust_from(trusted_keys: Sequence[str], published_keys: Path) -> Trust:
     store = TrustStore()
     for key in trusted_keys:
         if key.startswith("sha256:"):
-            if not _KEY_ID.fullmatch(key):
+            if not is_key_id(key):
                 raise CommandError(f"--trusted-key {key}: not 'sha256:' followed by 64 lowercase hex digits")
             store.pin(key)
             continue

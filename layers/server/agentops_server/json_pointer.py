@@ -1,4 +1,5 @@
-"""JSON Pointers (RFC 6901) over parsed JSON values: how replay frames and PII findings say *where* in an event."""
+"""JSON Pointers (RFC 6901) over parsed JSON values: how PII findings say *where* in an event (replay frames name
+redactions with the verifier's ``find_redactions``)."""
 
 from __future__ import annotations
 

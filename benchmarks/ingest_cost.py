@@ -61,38 +61,53 @@ TABLE_KEYS = ("pk", "sk")
 
 # --------------------------------------------------------------------------------------------- realistic events
 _CITIES = ["Lisbon", "Boston", "Berlin", "Tokyo", "Nairobi", "Lima", "Oslo", "Seoul", "Denver", "Porto"]
-_USER_ASKS = [
-    "Find me a flight from {a} to {b} on {d}, window seat, under ${p}, and a hotel near the old town for {n} nights.",
-    "My meeting in {b} moved to {d}. Can you rebook the flight from {a} and keep the same hotel if it has rooms?",
-    "Compare the refundable fares from {a} to {b} for {d}; I need to arrive before 6pm local time.",
-    "Book the cheapest option to {b} you found, charge the corporate card, and send the itinerary to my assistant.",
-]
-_ASSISTANT = [
-    "I found {k} options from {a} to {b}. The best value is flight {f} departing {t}, ${p} including taxes.",
-    "The hotel near the old town has availability for {n} nights at ${r} per night; breakfast is included.",
-    "Your corporate policy caps hotel rates at ${r} per night in {b}, so I filtered out two properties above it.",
-    "I could not confirm the seat yet; the airline API returned a timeout. I will retry once before asking you.",
-]
 _SYSTEM = (
     "You are a corporate travel assistant. Follow the travel policy: economy for flights under 6 hours, hotel rates "
     "within the city cap, refundable fares when the trip is less than 7 days away. Use the tools to search, hold and "
     "book. Never book without explicit confirmation from the traveller. Keep answers short and list prices in USD."
 )
+# Message text is drawn from a varied prose corpus that ships with Python (the standard library's docstrings), so
+# compression sees text as varied as real conversations rather than a few templates. Some agents converse in other
+# languages: a share of messages gets non-ASCII text. The repeated system prompt stays, as agents resend it.
+_CORPUS_MODULES = (
+    "argparse", "asyncio", "base64", "collections", "concurrent.futures", "contextlib", "csv", "dataclasses",
+    "datetime", "decimal", "difflib", "email", "enum", "fractions", "functools", "heapq", "http.client", "inspect",
+    "ipaddress", "itertools", "json", "logging", "mailbox", "pathlib", "pickle", "pprint", "random", "re", "shutil",
+    "socket", "sqlite3", "statistics", "string", "subprocess", "tarfile", "textwrap", "threading", "typing",
+    "unittest", "urllib.parse", "uuid", "zipfile",
+)
+_NON_ASCII = (
+    "Pourriez-vous réserver l'hôtel près de la gare, côté cour ? Le vol de 7 h 40 me convient très bien. ✈️",
+    "Ich brauche ein Zimmer für zwei Nächte, Frühstück inklusive, nicht über 180 € pro Nacht.",
+    "東京駅の近くのホテルを予約してください。チェックインは午後三時以降です。",
+    "¿Puedes cambiar el vuelo a mañana por la tarde? La reunión se movió a las 16:30.",
+)
 
 
-def _fill(template: str, rng: random.Random) -> str:
-    a, b = rng.sample(_CITIES, 2)
-    return template.format(
-        a=a,
-        b=b,
-        d=f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-        p=rng.randint(180, 1400),
-        n=rng.randint(1, 6),
-        k=rng.randint(2, 9),
-        f=f"{rng.choice(['TP', 'LH', 'UA', 'KE'])}{rng.randint(100, 9999)}",
-        t=f"{rng.randint(5, 22):02d}:{rng.choice(['05', '20', '35', '50'])}",
-        r=rng.randint(90, 420),
-    )
+def _corpus_sentences() -> list[str]:
+    import importlib
+    import inspect
+    import re
+
+    sentences: list[str] = []
+    for name in _CORPUS_MODULES:
+        module = importlib.import_module(name)
+        docs = [module.__doc__ or ""]
+        docs += [inspect.getdoc(member) or "" for _, member in sorted(vars(module).items()) if callable(member)]
+        for doc in docs:
+            for sentence in re.split(r"(?<=[.!?])\s+", " ".join(doc.split())):
+                if 30 <= len(sentence) <= 300 and not sentence.startswith((">>>", "...")):
+                    sentences.append(sentence)
+    return sorted(set(sentences))
+
+
+_SENTENCES = _corpus_sentences()
+
+
+def _prose(rng: random.Random, sentences: int) -> str:
+    if rng.random() < 0.15:
+        return rng.choice(_NON_ASCII) + " " + " ".join(rng.choice(_SENTENCES) for _ in range(sentences - 1))
+    return " ".join(rng.choice(_SENTENCES) for _ in range(sentences))
 
 
 def _payload(event_type: str, rng: random.Random) -> dict[str, Any]:
@@ -102,16 +117,16 @@ def _payload(event_type: str, rng: random.Random) -> dict[str, Any]:
             "provider": "anthropic",
             "messages": [
                 {"role": "system", "content": _SYSTEM},
-                {"role": "user", "content": _fill(rng.choice(_USER_ASKS), rng)},
-                {"role": "assistant", "content": _fill(rng.choice(_ASSISTANT), rng)},
-                {"role": "user", "content": _fill(rng.choice(_USER_ASKS), rng)},
+                {"role": "user", "content": _prose(rng, 2)},
+                {"role": "assistant", "content": _prose(rng, 2)},
+                {"role": "user", "content": _prose(rng, 1)},
             ],
-            "parameters": {"temperature": 0.2, "max_tokens": 1024, "top_p": 1},
+            "parameters": {"temperature": 0.2, "max_tokens": 1024, "top_p": 1.0},
         }
     if event_type == "MODEL_RESPONSE":
         return {
             "model": "claude-sonnet-4-5",
-            "content": " ".join(_fill(rng.choice(_ASSISTANT), rng) for _ in range(5)),
+            "content": _prose(rng, 4),
             "finish_reason": rng.choice(["end_turn", "tool_use"]),
             "usage": {"input_tokens": rng.randint(800, 4000), "output_tokens": rng.randint(40, 400)},
         }
@@ -127,7 +142,7 @@ def _payload(event_type: str, rng: random.Random) -> dict[str, Any]:
                 "cabin": "economy",
                 "max_price_usd": rng.randint(300, 1500),
                 "passengers": [{"type": "adult", "loyalty": f"FF{rng.randint(10**7, 10**8)}"}],
-                "note": _fill(rng.choice(_USER_ASKS), rng),
+                "note": _prose(rng, 1),
             },
         }
     return {  # TOOL_RESULT
@@ -140,7 +155,7 @@ def _payload(event_type: str, rng: random.Random) -> dict[str, Any]:
                 {
                     "flight": f"{rng.choice(['TP', 'LH', 'UA'])}{rng.randint(100, 9999)}",
                     "departs": f"{rng.randint(5, 22):02d}:{rng.randint(0, 59):02d}",
-                    "price_usd": rng.randint(180, 1400),
+                    "price_usd": rng.randint(180, 1400) + rng.choice([0.0, 0.5, 0.99, 0.995]),
                     "refundable": rng.random() < 0.5,
                     "seats_left": rng.randint(1, 9),
                 }

@@ -27,7 +27,7 @@ import lzma
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from agentops_verify import event_hash, sha256_hex
+from agentops_verify import event_hash_of_members, sha256_hex
 
 from agentops_server.clock import format_timestamp, parse_timestamp
 from agentops_server.dynamodb_table import (
@@ -174,12 +174,18 @@ def _rebuild(line: bytes, previous_event_hash: bytes | None) -> tuple[bytes, byt
     payload_hash = _derived(_slice(line, members.payload_hash), lambda: sha256_hex(_slice(line, members.payload)))
 
     def derived_event_hash() -> str:
-        event = json.loads(line)
-        return event_hash({**event, "payload_hash": payload_hash.decode(), "prev_event_hash": json.loads(prev_value)})
+        # The line is canonical, so each member's value bytes are its canonical bytes: hashed as they stand.
+        return event_hash_of_members(
+            {
+                **_scalar_members(line, members.payload[0]),
+                "payload_hash": b'"' + payload_hash + b'"',
+                "prev_event_hash": prev_value,
+            }
+        )
 
     try:
         stored_event_hash = _derived(_slice(line, members.event_hash), derived_event_hash)
-    except (ValueError, TypeError, KeyError):  # not JSON, or not an envelope: left for the verifier to refuse
+    except KeyError:  # a member is missing: not an envelope, left for the verifier to refuse
         stored_event_hash = _slice(line, members.event_hash)
     rebuilt = b"".join(
         (
@@ -193,6 +199,24 @@ def _rebuild(line: bytes, previous_event_hash: bytes | None) -> tuple[bytes, byt
         )
     )
     return rebuilt, stored_event_hash
+
+
+# The envelope's other hashed members (ELS section 2), and the member each one's search starts from: the two before
+# "payload" are its first occurrences, the three after it the last ones (only strings and numbers follow the payload).
+_BEFORE_PAYLOAD = (b',"event_id":', b',"event_type":')
+_AFTER_PAYLOAD = (b',"sequence_number":', b',"session_id":', b',"timestamp_wall":')
+
+
+def _scalar_members(line: bytes, payload_at: int) -> dict[str, bytes]:
+    """The value bytes of the hashed members other than the payload and the hashes; a missing one is left out."""
+    values = {}
+    for member in _BEFORE_PAYLOAD + _AFTER_PAYLOAD:
+        found = line.find(member, 0, payload_at) if member in _BEFORE_PAYLOAD else line.rfind(member, payload_at)
+        if found >= 0:
+            start = found + len(member)
+            end = line.find(b',"', start)  # never inside a string value: its quotes are escaped
+            values[member[2:-2].decode()] = line[start : end if end >= 0 else len(line) - 1]
+    return values
 
 
 def _derived(stored: bytes, derive: Callable[[], str]) -> bytes:

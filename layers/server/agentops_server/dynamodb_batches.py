@@ -46,10 +46,11 @@ BATCH_PREFIX = "B#"
 CHUNK_PREFIX = "C#"
 MAX_BATCH_EVENTS = 500  # API.md; bounds how far before a sequence number the batch holding it can start
 INLINE_LIMIT = 350_000  # compressed bytes kept in the batch item itself (DynamoDB items are at most 400 KB)
-# Raw LZMA2, preset 6, 1 MiB dictionary (a whole batch). Measured on realistic 1 KB agent events, 50 per batch
-# (benchmarks/ingest_cost.py): 9.5 KB per batch against 11.6 KB for zlib level 6 and 11.4 KB for level 9, i.e.
-# two write units fewer per batch for about 7 ms of CPU, which costs a tenth of the units it saves. Raw format: the
-# xz container's 60 bytes of headers and checks buy nothing here (the item is the unit of integrity).
+# Raw LZMA2, preset 6, 1 MiB dictionary (a whole batch). Measured on realistic 1 KB agent events with varied text, 50
+# per batch, in the stored line form (benchmarks/ingest_cost.py): 9.9 KB per batch against 11.5 KB for zlib level 6
+# and 11.3 KB for level 9, i.e. one or two write units fewer per batch for a few ms of CPU, which costs a fraction of
+# the units it saves. Raw format: the xz container's 60 bytes of headers and checks buy nothing here (the item is the
+# unit of integrity).
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1 << 20}]
 _SUMMARY_ATTRIBUTES = "pk, sk, first_seq, event_count, last_hash, #owner, accepted_at, ends, seal, total_bytes"
 

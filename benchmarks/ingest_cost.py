@@ -2,7 +2,8 @@
 
 Ingests realistic ~1 KB agent events (model messages, tool arguments and results, as an agent framework produces
 them) in batches of 50 through the real ingest handler over moto, counts every DynamoDB request with botocore event
-hooks, and prices them by DynamoDB's sizing rules:
+hooks (the head's status read, the tip, the event-id index, the batch and the index segment of every append), and
+prices them by DynamoDB's sizing rules:
 
 - writes: 1 WRU per started KB of the larger of the item before and after; a failed conditional write still costs;
   a write that adds, changes or removes an item's keys of a secondary index (SealDue, SessionsByStart,
@@ -11,8 +12,13 @@ hooks, and prices them by DynamoDB's sizing rules:
 - reads: 1 RRU per started 4 KB strongly consistent, half of that eventually consistent; a Query pays for the whole
   items it reads (projections do not reduce the bill), at least one unit even when it finds nothing.
 
-The baseline is the layout this design replaces, priced from the same events in the same run: one item per event
-holding its canonical line, written with the head in a transaction per batch (transactions bill twice).
+The message and note text is drawn from a varied prose corpus that ships with Python (sentences of the standard
+library's docstrings, chosen by a seeded generator from a sorted list), with some non-ASCII messages; the system
+prompt is resent with every model request, as agents do, and numbers are written as agents send them (``1.0``).
+
+Two baselines, priced from the same events in the same run: the layout this design replaces (one item per event
+holding its canonical line, written with the head in a transaction per batch; transactions bill twice), and the same
+batch items storing whole canonical lines instead of the stored line form (``whole_lines_*``).
 
 Lambda duration is modelled as the handler's own compute (measured with the in-memory store), plus the adapter's
 compression of the batch (measured), plus a network round trip per DynamoDB request (``DYNAMODB_ROUND_TRIP_MS``, an
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 import math
 import os
 import random
@@ -40,6 +47,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from infra.template import load_template, table_properties  # noqa: E402
 from tests.support.apigw import http_api_event, invoke  # noqa: E402 - the repository root is on the path from here on
 
 BATCH_SIZE = 50
@@ -54,45 +62,102 @@ PRICE_LAMBDA_PER_GB_SECOND = 0.0000166667
 PRICE_WRU = 0.625 / 1e6
 PRICE_RRU = 0.125 / 1e6
 TARGETS = {"wru_per_event": 0.25, "usd_per_million_events": 0.25, "handler_cpu_us_per_event": 30.0}
-# The key attributes of each secondary index of the table (all KEYS_ONLY).
-INDEX_KEYS = (("due_shard", "due_at"), ("list_pk", "list_sk"), ("agent_pk", "list_sk"))
+# The key attributes of each secondary index of the table (all KEYS_ONLY), as the template declares them.
+INDEX_KEYS = tuple(
+    tuple(key["AttributeName"] for key in index["KeySchema"])
+    for index in table_properties(load_template())["GlobalSecondaryIndexes"]
+)
+# The batch items' compression (dynamodb_batches), for the baseline that stores whole canonical lines.
+WHOLE_LINES_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1 << 20}]
 HEAD_CHAIN_FIELDS_BYTES = 90  # next_seq and last_hash, which a per-append head would also carry
 TABLE_KEYS = ("pk", "sk")
 
 # --------------------------------------------------------------------------------------------- realistic events
 _CITIES = ["Lisbon", "Boston", "Berlin", "Tokyo", "Nairobi", "Lima", "Oslo", "Seoul", "Denver", "Porto"]
-_USER_ASKS = [
-    "Find me a flight from {a} to {b} on {d}, window seat, under ${p}, and a hotel near the old town for {n} nights.",
-    "My meeting in {b} moved to {d}. Can you rebook the flight from {a} and keep the same hotel if it has rooms?",
-    "Compare the refundable fares from {a} to {b} for {d}; I need to arrive before 6pm local time.",
-    "Book the cheapest option to {b} you found, charge the corporate card, and send the itinerary to my assistant.",
-]
-_ASSISTANT = [
-    "I found {k} options from {a} to {b}. The best value is flight {f} departing {t}, ${p} including taxes.",
-    "The hotel near the old town has availability for {n} nights at ${r} per night; breakfast is included.",
-    "Your corporate policy caps hotel rates at ${r} per night in {b}, so I filtered out two properties above it.",
-    "I could not confirm the seat yet; the airline API returned a timeout. I will retry once before asking you.",
-]
 _SYSTEM = (
     "You are a corporate travel assistant. Follow the travel policy: economy for flights under 6 hours, hotel rates "
     "within the city cap, refundable fares when the trip is less than 7 days away. Use the tools to search, hold and "
     "book. Never book without explicit confirmation from the traveller. Keep answers short and list prices in USD."
 )
+# Message text is drawn from a varied prose corpus that ships with Python (the standard library's docstrings), so
+# compression sees text as varied as real conversations rather than a few templates. Some agents converse in other
+# languages: a share of messages gets non-ASCII text. The repeated system prompt stays, as agents resend it.
+_CORPUS_MODULES = (
+    "argparse",
+    "asyncio",
+    "base64",
+    "collections",
+    "concurrent.futures",
+    "contextlib",
+    "csv",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "difflib",
+    "email",
+    "enum",
+    "fractions",
+    "functools",
+    "heapq",
+    "http.client",
+    "inspect",
+    "ipaddress",
+    "itertools",
+    "json",
+    "logging",
+    "mailbox",
+    "pathlib",
+    "pickle",
+    "pprint",
+    "random",
+    "re",
+    "shutil",
+    "socket",
+    "sqlite3",
+    "statistics",
+    "string",
+    "subprocess",
+    "tarfile",
+    "textwrap",
+    "threading",
+    "typing",
+    "unittest",
+    "urllib.parse",
+    "uuid",
+    "zipfile",
+)
+_NON_ASCII = (
+    "Pourriez-vous réserver l'hôtel près de la gare, côté cour ? Le vol de 7 h 40 me convient très bien. ✈️",
+    "Ich brauche ein Zimmer für zwei Nächte, Frühstück inklusive, nicht über 180 € pro Nacht.",
+    "東京駅の近くのホテルを予約してください。チェックインは午後三時以降です。",
+    "¿Puedes cambiar el vuelo a mañana por la tarde? La reunión se movió a las 16:30.",
+)
 
 
-def _fill(template: str, rng: random.Random) -> str:
-    a, b = rng.sample(_CITIES, 2)
-    return template.format(
-        a=a,
-        b=b,
-        d=f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-        p=rng.randint(180, 1400),
-        n=rng.randint(1, 6),
-        k=rng.randint(2, 9),
-        f=f"{rng.choice(['TP', 'LH', 'UA', 'KE'])}{rng.randint(100, 9999)}",
-        t=f"{rng.randint(5, 22):02d}:{rng.choice(['05', '20', '35', '50'])}",
-        r=rng.randint(90, 420),
-    )
+def _corpus_sentences() -> list[str]:
+    import importlib
+    import inspect
+    import re
+
+    sentences: list[str] = []
+    for name in _CORPUS_MODULES:
+        module = importlib.import_module(name)
+        docs = [module.__doc__ or ""]
+        docs += [inspect.getdoc(member) or "" for _, member in sorted(vars(module).items()) if callable(member)]
+        for doc in docs:
+            for sentence in re.split(r"(?<=[.!?])\s+", " ".join(doc.split())):
+                if 30 <= len(sentence) <= 300 and not sentence.startswith((">>>", "...")):
+                    sentences.append(sentence)
+    return sorted(set(sentences))
+
+
+_SENTENCES = _corpus_sentences()
+
+
+def _prose(rng: random.Random, sentences: int) -> str:
+    if rng.random() < 0.15:
+        return rng.choice(_NON_ASCII) + " " + " ".join(rng.choice(_SENTENCES) for _ in range(sentences - 1))
+    return " ".join(rng.choice(_SENTENCES) for _ in range(sentences))
 
 
 def _payload(event_type: str, rng: random.Random) -> dict[str, Any]:
@@ -102,16 +167,16 @@ def _payload(event_type: str, rng: random.Random) -> dict[str, Any]:
             "provider": "anthropic",
             "messages": [
                 {"role": "system", "content": _SYSTEM},
-                {"role": "user", "content": _fill(rng.choice(_USER_ASKS), rng)},
-                {"role": "assistant", "content": _fill(rng.choice(_ASSISTANT), rng)},
-                {"role": "user", "content": _fill(rng.choice(_USER_ASKS), rng)},
+                {"role": "user", "content": _prose(rng, 2)},
+                {"role": "assistant", "content": _prose(rng, 2)},
+                {"role": "user", "content": _prose(rng, 1)},
             ],
-            "parameters": {"temperature": 0.2, "max_tokens": 1024, "top_p": 1},
+            "parameters": {"temperature": 0.2, "max_tokens": 1024, "top_p": 1.0},
         }
     if event_type == "MODEL_RESPONSE":
         return {
             "model": "claude-sonnet-4-5",
-            "content": " ".join(_fill(rng.choice(_ASSISTANT), rng) for _ in range(5)),
+            "content": _prose(rng, 4),
             "finish_reason": rng.choice(["end_turn", "tool_use"]),
             "usage": {"input_tokens": rng.randint(800, 4000), "output_tokens": rng.randint(40, 400)},
         }
@@ -127,7 +192,7 @@ def _payload(event_type: str, rng: random.Random) -> dict[str, Any]:
                 "cabin": "economy",
                 "max_price_usd": rng.randint(300, 1500),
                 "passengers": [{"type": "adult", "loyalty": f"FF{rng.randint(10**7, 10**8)}"}],
-                "note": _fill(rng.choice(_USER_ASKS), rng),
+                "note": _prose(rng, 1),
             },
         }
     return {  # TOOL_RESULT
@@ -140,7 +205,7 @@ def _payload(event_type: str, rng: random.Random) -> dict[str, Any]:
                 {
                     "flight": f"{rng.choice(['TP', 'LH', 'UA'])}{rng.randint(100, 9999)}",
                     "departs": f"{rng.randint(5, 22):02d}:{rng.randint(0, 59):02d}",
-                    "price_usd": rng.randint(180, 1400),
+                    "price_usd": rng.randint(180, 1400) + rng.choice([0.0, 0.5, 0.99, 0.995]),
                     "refundable": rng.random() < 0.5,
                     "seats_left": rng.randint(1, 9),
                 }
@@ -219,7 +284,7 @@ def index_writes(before: dict[str, Any] | None, after: dict[str, Any] | None) ->
     def keys(item: dict[str, Any] | None, names: tuple[str, ...]) -> tuple[Any, ...] | None:
         if not item or any(name not in item for name in names):
             return None
-        return tuple(item[name]["S"] for name in names)
+        return tuple(str(item[name]) for name in names)
 
     writes = 0
     for names in INDEX_KEYS:
@@ -253,10 +318,16 @@ class DynamoDBMeter:
         source = params.get("Key") or params["Item"]
         return {name: source[name] for name in TABLE_KEYS}
 
+    @staticmethod
+    def _transaction_entries(params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        return [next(iter(entry.items())) for entry in params["TransactItems"]]
+
     def _before_call(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         self._pending = {"operation": model.name, "params": dict(params)}
         if model.name in ("PutItem", "UpdateItem", "DeleteItem"):
             self._pending["before"] = self._get(self._key(params))
+        elif model.name == "TransactWriteItems":
+            self._pending["before"] = [self._get(self._key(entry)) for _, entry in self._transaction_entries(params)]
 
     def _after_call(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
         self._account(model.name, self._pending["params"], parsed, failed=False)
@@ -272,6 +343,12 @@ class DynamoDBMeter:
             self.wru += write_units(max(item_size(before), item_size(after)))
             if not failed:
                 self.index_wru += index_writes(before, after)
+        elif operation == "TransactWriteItems":  # every member is billed twice, the condition checks included
+            for (_, entry), before in zip(self._transaction_entries(params), self._pending["before"], strict=True):
+                after = before if failed else self._get(self._key(entry))
+                self.wru += 2 * write_units(max(item_size(before), item_size(after)))
+                if not failed:
+                    self.index_wru += index_writes(before, after)
         elif operation == "GetItem":
             self.rru += read_units(item_size(parsed.get("Item")), params.get("ConsistentRead", False))
         elif operation == "Query":
@@ -313,7 +390,7 @@ def _baseline_wru(lines_per_batch: list[tuple[bytes, ...]], session_id: str) -> 
 
 def measure_storage(rng: random.Random) -> dict[str, Any]:
     import boto3
-    from agentops_server.dynamodb_batches import encode_lines
+    from agentops_server.dynamodb_batches import decode_lines, encode_lines
     from agentops_server.dynamodb_event_ids import SEGMENT_SIZE
     from moto import mock_aws
 
@@ -350,11 +427,31 @@ def measure_storage(rng: random.Random) -> dict[str, Any]:
             "Item"
         ]
         stored_batches = [handler.store.get_batch(session_id, i * BATCH_SIZE).lines for i in range(BATCHES)]
+        batch_items = raw.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :batch)",
+            ExpressionAttributeValues={":pk": {"S": f"S#{session_id}"}, ":batch": {"S": "B#"}},
+        )["Items"]
 
     encode_started = time.process_time()
     for lines in stored_batches:
         encode_lines(lines)
     encode_ms = (time.process_time() - encode_started) * 1000 / len(stored_batches)
+    blobs = [item["events"]["B"] for item in batch_items]
+    decode_started = time.process_time()
+    for blob in blobs:
+        decode_lines(blob)
+    decode_ms = (time.process_time() - decode_started) * 1000 / len(blobs)
+    # The same run's baseline for the stored line form: the same batch items holding the whole canonical lines.
+    whole_blobs = [_whole_lines_blob(lines) for lines in stored_batches]
+    whole_decode_started = time.process_time()
+    for blob in whole_blobs:
+        lzma.decompress(blob, format=lzma.FORMAT_RAW, filters=WHOLE_LINES_FILTERS).split(b"\n")
+    whole_decode_ms = (time.process_time() - whole_decode_started) * 1000 / len(whole_blobs)
+    extra_whole_lines_wru = sum(
+        write_units(item_size({**item, "events": {"B": whole}})) - write_units(item_size(item))
+        for item, whole in zip(batch_items, whole_blobs, strict=True)
+    )
     events = BATCHES * BATCH_SIZE
     line_bytes = sum(len(line) for lines in stored_batches for line in lines)
     return {
@@ -367,6 +464,9 @@ def measure_storage(rng: random.Random) -> dict[str, Any]:
         "table_wru_per_event": round(wru / events, 4),
         "index_wru_per_event": round(index_wru / events, 4),
         "rru_per_event": round(rru / events, 4),
+        "stored_batch_bytes_per_event": round(sum(len(blob) for blob in blobs) / events, 1),
+        "whole_lines_batch_bytes_per_event": round(sum(len(blob) for blob in whole_blobs) / events, 1),
+        "whole_lines_layout_wru_per_event": round((wru + index_wru + extra_whole_lines_wru) / events, 4),
         "baseline_wru_per_event": round(_baseline_wru(stored_batches, session_id) / events, 4),
         # The design not taken: fold every batch into the head and move its SealDue key (a delete and a put in the
         # index) on each append, instead of reading the tip and refreshing due_at lazily.
@@ -381,7 +481,14 @@ def measure_storage(rng: random.Random) -> dict[str, Any]:
         "index_read_rru_per_event_warm_container": round(read_units(item_size(segment_item), True) / BATCH_SIZE, 3),
         "handler_ms_per_batch_with_moto": round(moto_ms, 2),
         "adapter_compress_ms_per_batch": round(encode_ms, 3),
+        # Reading a batch rebuilds each line's hashes (the sealer, replay and export read batches; an append does not).
+        "adapter_decode_ms_per_batch": round(decode_ms, 3),
+        "whole_lines_decode_ms_per_batch": round(whole_decode_ms, 3),
     }
+
+
+def _whole_lines_blob(lines: tuple[bytes, ...]) -> bytes:
+    return lzma.compress(b"\n".join(lines), format=lzma.FORMAT_RAW, filters=WHOLE_LINES_FILTERS)
 
 
 def measure_cpu(rng: random.Random) -> dict[str, Any]:
@@ -390,7 +497,7 @@ def measure_cpu(rng: random.Random) -> dict[str, Any]:
     from agentops_server.ingest import IngestService
     from agentops_server.memory import InMemoryChainStore
 
-    from infra.template import function_definitions, load_template
+    from infra.template import function_definitions
     from tests.support.handlers import load_handler_module
 
     # The function's own settings from template.yaml (intrinsics such as the table name are not needed here).
@@ -517,11 +624,13 @@ def price(storage: dict[str, Any], cpu: dict[str, Any]) -> dict[str, Any]:
         "dynamodb_reads": storage["rru_per_event"] * PRICE_RRU,
     }
     baseline_dynamodb = storage["baseline_wru_per_event"] * PRICE_WRU
+    whole_lines_extra = (storage["whole_lines_layout_wru_per_event"] - storage["wru_per_event"]) * PRICE_WRU
     return {
         "modelled_lambda_ms_per_batch": duration_ms,
         "usd_per_million_events": round(sum(per_event.values()) * 1e6, 4),
         "usd_per_million_events_by_part": {name: round(value * 1e6, 4) for name, value in per_event.items()},
         "baseline_usd_per_million_events_dynamodb_writes_only": round(baseline_dynamodb * 1e6, 4),
+        "whole_lines_layout_usd_per_million_events": round((sum(per_event.values()) + whole_lines_extra) * 1e6, 4),
     }
 
 

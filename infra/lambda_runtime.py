@@ -19,7 +19,23 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from aws_lambda_powertools import Logger
+
 from infra.apigw import LOCAL_ACCOUNT_ID
+
+
+def write_function_logs_to(path: Path) -> None:
+    """Send the functions' structured log lines (Powertools JSON, one object per line, as CloudWatch receives them)
+    to ``path``, appended. Every handler logs through a Powertools ``Logger()`` of the service in
+    ``POWERTOOLS_SERVICE_NAME``; Powertools configures that logger once per process and later ``Logger()`` calls reuse
+    it, so configuring it here first, with the environment's settings and this file as its stream, sends every
+    function's lines there, and the library's loggers the seal and log functions copy that configuration to. Lines
+    logged inside an invocation carry its ``function_name`` (the template's logical id) and ``function_request_id``.
+    Call it before any handler is imported."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Open for the life of the process: the logger writes to it until the stack exits. Line-buffered, so each line is
+    # in the file as soon as it is logged.
+    Logger(stream=path.open("a", encoding="utf-8", buffering=1))
 
 
 class HandlerNotInstalledError(Exception):

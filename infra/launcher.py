@@ -31,9 +31,16 @@ class LocalStackHandle:
     base_url: str
     info: dict[str, Any]  # GET /_local/info: aws_endpoint, region, table, archive_bucket, kms_key_id
     log_path: Path
+    function_log_path: Path  # the functions' structured log lines (FUNCTION_LOG_FILE)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def function_log_records(self) -> list[dict[str, Any]]:
+        """The functions' log lines so far, one JSON object each."""
+        if not self.function_log_path.exists():
+            return []
+        return [json.loads(line) for line in self.function_log_path.read_text().splitlines() if line]
 
     def seal_now(self) -> list[str]:
         request = urllib.request.Request(f"{self.base_url}/_local/seal", data=b"", method="POST")
@@ -46,13 +53,16 @@ class LocalStackHandle:
 def running_local_stack(
     log_path: Path, extra_env: dict[str, str] | None = None, stop_signal: signal.Signals = signal.SIGTERM
 ) -> Iterator[LocalStackHandle]:
-    """Run a local stack on a free port; on exit send ``stop_signal`` and require a clean exit (status 0)."""
+    """Run a local stack on a free port; on exit send ``stop_signal`` and require a clean exit (status 0). The
+    functions' log lines go to ``<log_path stem>.functions.log`` beside ``log_path`` unless ``extra_env`` names a
+    ``FUNCTION_LOG_FILE``."""
     environment = {
         **os.environ,
         "PORT": "0",
         # Tests seal explicitly through POST /_local/seal; the timer would race them.
         "SEAL_INTERVAL_SECONDS": "3600",
         "PYTHONUNBUFFERED": "1",
+        "FUNCTION_LOG_FILE": str(log_path.with_name(f"{log_path.stem}.functions.log")),
         **(extra_env or {}),
     }
     with log_path.open("wb") as log_file:
@@ -68,7 +78,7 @@ def running_local_stack(
         base_url = _wait_until_ready(process, log_path)
         with urllib.request.urlopen(f"{base_url}/_local/info", timeout=10) as response:
             info = json.loads(response.read())
-        yield LocalStackHandle(base_url, info, log_path)
+        yield LocalStackHandle(base_url, info, log_path, Path(environment["FUNCTION_LOG_FILE"]))
     finally:
         if process.poll() is None:
             process.send_signal(stop_signal)

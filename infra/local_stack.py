@@ -10,7 +10,9 @@
 4. serves the template's ``HttpApi`` routes on 127.0.0.1:``PORT`` (default 3000, 0 picks a free port), turning each
    request into the API Gateway HTTP API payload 2.0 event and calling the same ``lambda_handler`` as Lambda;
 5. runs the sealer every ``SEAL_INTERVAL_SECONDS`` (default 60) and on ``POST /_local/seal``;
-6. serves the local console (``infra.console``) at ``/_local/console``: the session list, each session in the viewer.
+6. serves the local console (``infra.console``) at ``/_local/console``: the session list, each session in the viewer;
+7. writes the functions' structured log lines (the Powertools JSON lines Lambda sends to CloudWatch) to
+   ``FUNCTION_LOG_FILE`` (default ``.local/logs/functions.log``, appended) and prints where they go.
 
 SIGTERM or SIGINT stops the HTTP server, the sealing loop and moto, and the process exits 0.
 """
@@ -38,7 +40,7 @@ import boto3
 
 from infra.apigw import LOCAL_ACCOUNT_ID, RouteTable, build_http_event
 from infra.console import Page, console_page, is_console_path, route_caller
-from infra.lambda_runtime import FunctionPool, FunctionSpec, HandlerNotInstalledError
+from infra.lambda_runtime import FunctionPool, FunctionSpec, HandlerNotInstalledError, write_function_logs_to
 from infra.moto_server import SerializedMotoServer
 from infra.resources import create_archive_bucket, create_seal_key, create_table
 from infra.template import (
@@ -52,6 +54,8 @@ from infra.template import (
 )
 
 READY_MESSAGE = "AgentOps Replay local stack ready at http://127.0.0.1:{port}"
+LOGS_MESSAGE = "Function logs (structured JSON lines, as in CloudWatch): {path}"
+DEFAULT_FUNCTION_LOG_FILE = TEMPLATE_PATH.parent / ".local" / "logs" / "functions.log"
 REGION = "us-east-1"
 ARCHIVE_BUCKET_NAME = "agentops-replay-archive"
 SEAL_FUNCTION = "SealFunction"
@@ -398,6 +402,9 @@ def main() -> int:
     retention_days = int(os.environ.get("ARCHIVE_RETENTION_DAYS", parameters["ArchiveRetentionDays"]))
     resources = create_resources(moto.endpoint, template_path, retention_days)
     os.environ.update(resolve_environment(functions, parameters, resources))
+    function_log = Path(os.environ.get("FUNCTION_LOG_FILE", DEFAULT_FUNCTION_LOG_FILE)).resolve()
+    write_function_logs_to(function_log)
+    print(LOGS_MESSAGE.format(path=function_log), flush=True)
 
     pools = build_function_pools(functions, template_path.parent)
     for pool in pools.values():

@@ -1,11 +1,22 @@
 """Batch items of the DynamoDB chain store: the chain itself (docs/architecture.md "DynamoDB table").
 
 - batch ``B#<first_seq:012d>``: one conditional ``PutItem`` (``attribute_not_exists(sk)``) holding the batch's
-  canonical event lines, LF-joined and LZMA2-compressed, plus the little an append needs to know about the chain's end
-  (count, last event hash, owner, flags, the session's canonical bytes so far in ``total_bytes``). Event ids and
-  hashes are read back from the lines themselves, never stored twice.
+  canonical event lines in their stored form (below), LF-joined and LZMA2-compressed, plus the little an append needs
+  to know about the chain's end (count, last event hash, owner, flags, the session's canonical bytes so far in
+  ``total_bytes``). Event ids and hashes are read back from the lines themselves, never stored twice.
 - chunk ``C#<first_seq>#<sha256 prefix>#<n>``: a batch whose compressed lines exceed one item is split into
   content-addressed chunk items written before the batch item, so the batch item stays the single decision.
+
+Stored line form. A canonical line's hash members (ELS section 2) are derivable from the line, and as 64 random hex
+digits they were a third of a compressed batch. So each line keeps only the first ``HASH_CHECK_HEX`` digits of its
+``payload_hash`` and ``event_hash``, and no ``prev_event_hash``; the batch's first line keeps its full
+``prev_event_hash`` and its last line its full ``event_hash``, so a batch still reads without its neighbours and
+every batch stays anchored to the chain. Reading rebuilds the canonical line byte for byte: a shortened hash becomes
+the hash derived from the stored bytes when the derived hash starts with the stored digits, and otherwise stays as
+stored, so the line fails verification at that event as an edited line did before; a missing ``prev_event_hash`` is
+the previous rebuilt line's ``event_hash``. Rebuilding decides nothing: the sealer and the readers verify the rebuilt
+lines as before, and anything an edit of the table yields by this rule, the editor could have written in full.
+Lines stored in full (earlier items) read unchanged.
 """
 
 from __future__ import annotations
@@ -13,7 +24,10 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from agentops_verify import event_hash_of_members, sha256_hex
 
 from agentops_server.clock import format_timestamp, parse_timestamp
 from agentops_server.dynamodb_table import (
@@ -32,21 +46,187 @@ BATCH_PREFIX = "B#"
 CHUNK_PREFIX = "C#"
 MAX_BATCH_EVENTS = 500  # API.md; bounds how far before a sequence number the batch holding it can start
 INLINE_LIMIT = 350_000  # compressed bytes kept in the batch item itself (DynamoDB items are at most 400 KB)
-# Raw LZMA2, preset 6, 1 MiB dictionary (a whole batch). Measured on realistic 1 KB agent events, 50 per batch
-# (benchmarks/ingest_cost.py): 9.5 KB per batch against 11.6 KB for zlib level 6 and 11.4 KB for level 9, i.e.
-# two write units fewer per batch for about 7 ms of CPU, which costs a tenth of the units it saves. Raw format: the
-# xz container's 60 bytes of headers and checks buy nothing here (the item is the unit of integrity).
+# Raw LZMA2, preset 6, 1 MiB dictionary (a whole batch). Measured on realistic 1 KB agent events with varied text, 50
+# per batch, in the stored line form (benchmarks/ingest_cost.py): 9.9 KB per batch against 11.5 KB for zlib level 6
+# and 11.3 KB for level 9, i.e. one or two write units fewer per batch for a few ms of CPU, which costs a fraction of
+# the units it saves. Raw format: the xz container's 60 bytes of headers and checks buy nothing here (the item is the
+# unit of integrity).
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1 << 20}]
 _SUMMARY_ATTRIBUTES = "pk, sk, first_seq, event_count, last_hash, #owner, accepted_at, ends, seal, total_bytes"
 
 
+HASH_CHECK_HEX = 8  # hex digits of each derivable hash kept per stored line (see the stored line form above)
+_HASH_HEX = 64
+_HEX_DIGITS = b"0123456789abcdef"
+# Top-level members of a canonical line, found by position: JCS sorts the members, and a string value never holds an
+# unescaped quote, so the first "event_hash" and "payload" members and the last "payload_hash" one are the
+# envelope's own (the members before "payload" and after "payload_hash" are strings and numbers).
+_EVENT_HASH = b'"event_hash":"'
+_PAYLOAD = b',"payload":'
+_PAYLOAD_HASH = b',"payload_hash":"'
+_PREV_EVENT_HASH = b',"prev_event_hash":'
+
+
+@dataclass(frozen=True)
+class _HashMembers:
+    """Where a line's hash members are: the spans of the two hash values (without quotes), of the payload's value,
+    and of the ``prev_event_hash`` value (None when the line has no such member after ``payload_hash``)."""
+
+    event_hash: tuple[int, int]
+    payload: tuple[int, int]
+    payload_hash: tuple[int, int]
+    prev: tuple[int, int] | None
+
+    @classmethod
+    def of(cls, line: bytes) -> _HashMembers | None:
+        """None for a line not shaped like a chained envelope: it is stored and read whole."""
+        event_hash_at = line.find(_EVENT_HASH) + len(_EVENT_HASH)
+        event_hash_end = line.find(b'"', event_hash_at)
+        payload_at = line.find(_PAYLOAD)
+        payload_hash_member = line.rfind(_PAYLOAD_HASH)
+        payload_hash_at = payload_hash_member + len(_PAYLOAD_HASH)
+        payload_hash_end = line.find(b'"', payload_hash_at)
+        if not (
+            len(_EVENT_HASH) <= event_hash_at <= event_hash_end < payload_at < payload_hash_member
+            and payload_hash_end >= 0
+        ):
+            return None
+        prev = None
+        if line.startswith(_PREV_EVENT_HASH, payload_hash_end + 1):
+            prev_at = payload_hash_end + 1 + len(_PREV_EVENT_HASH)
+            if line.startswith(b"null", prev_at):
+                prev = (prev_at, prev_at + 4)
+            elif line.startswith(b'"', prev_at) and (prev_end := line.find(b'"', prev_at + 1)) >= 0:
+                prev = (prev_at, prev_end + 1)
+            else:
+                return None
+        return cls(
+            (event_hash_at, event_hash_end),
+            (payload_at + len(_PAYLOAD), payload_hash_member),
+            (payload_hash_at, payload_hash_end),
+            prev,
+        )
+
+
 def encode_lines(lines: tuple[bytes, ...]) -> bytes:
-    """The stored form of a batch's canonical lines: LF-joined, compressed."""
-    return lzma.compress(b"\n".join(lines), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+    """The stored form of a batch's canonical lines: each in its stored line form, LF-joined, compressed."""
+    stored = []
+    previous_event_hash: bytes | None = None
+    for index, line in enumerate(lines):
+        members = _HashMembers.of(line)
+        if members is None:
+            stored.append(line)
+            previous_event_hash = None
+            continue
+        event_hash = _slice(line, members.event_hash)
+        payload_hash = _slice(line, members.payload_hash)
+        prev_value = None if members.prev is None else _slice(line, members.prev)
+        drop_prev = index > 0 and previous_event_hash is not None and prev_value == b'"' + previous_event_hash + b'"'
+        prev_member_at = members.payload_hash[1] + 1
+        stored.append(
+            b"".join(
+                (
+                    line[: members.event_hash[0]],
+                    event_hash if index == len(lines) - 1 else _check_digits(event_hash),
+                    line[members.event_hash[1] : members.payload_hash[0]],
+                    _check_digits(payload_hash),
+                    line[members.payload_hash[1] : prev_member_at],
+                    line[members.prev[1] :] if drop_prev and members.prev is not None else line[prev_member_at:],
+                )
+            )
+        )
+        previous_event_hash = event_hash
+    return lzma.compress(b"\n".join(stored), format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
 
 
 def decode_lines(blob: bytes) -> tuple[bytes, ...]:
-    return tuple(lzma.decompress(blob, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS).split(b"\n"))
+    """The canonical lines of a stored batch, rebuilt from their stored form."""
+    rebuilt = []
+    previous_event_hash: bytes | None = None
+    for stored in lzma.decompress(blob, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS).split(b"\n"):
+        canonical, previous_event_hash = _rebuild(stored, previous_event_hash)
+        rebuilt.append(canonical)
+    return tuple(rebuilt)
+
+
+def _slice(line: bytes, span: tuple[int, int]) -> bytes:
+    return line[span[0] : span[1]]
+
+
+def _check_digits(value: bytes) -> bytes:
+    """A full hash's stored form; anything else (check digits already, or not a hash) is stored as it is."""
+    is_full_hash = len(value) == _HASH_HEX and not value.strip(_HEX_DIGITS)
+    return value[:HASH_CHECK_HEX] if is_full_hash else value
+
+
+def _rebuild(line: bytes, previous_event_hash: bytes | None) -> tuple[bytes, bytes | None]:
+    """The canonical line of one stored line, and its ``event_hash`` value for the next line's ``prev_event_hash``
+    (None for a line this rule cannot read: a next line without the member then reads as the chain's first)."""
+    members = _HashMembers.of(line)
+    if members is None:
+        return line, None
+    prev_member_at = members.payload_hash[1] + 1
+    if members.prev is not None:  # the batch's first line, or one stored whole
+        prev_value = _slice(line, members.prev)
+        inserted = b""
+    else:
+        prev_value = b"null" if previous_event_hash is None else b'"' + previous_event_hash + b'"'
+        inserted = _PREV_EVENT_HASH + prev_value
+    payload_hash = _derived(_slice(line, members.payload_hash), lambda: sha256_hex(_slice(line, members.payload)))
+
+    def derived_event_hash() -> str:
+        # The line is canonical, so each member's value bytes are its canonical bytes: hashed as they stand.
+        return event_hash_of_members(
+            {
+                **_scalar_members(line, members.payload[0]),
+                "payload_hash": b'"' + payload_hash + b'"',
+                "prev_event_hash": prev_value,
+            }
+        )
+
+    try:
+        stored_event_hash = _derived(_slice(line, members.event_hash), derived_event_hash)
+    except KeyError:  # a member is missing: not an envelope, left for the verifier to refuse
+        stored_event_hash = _slice(line, members.event_hash)
+    rebuilt = b"".join(
+        (
+            line[: members.event_hash[0]],
+            stored_event_hash,
+            line[members.event_hash[1] : members.payload_hash[0]],
+            payload_hash,
+            line[members.payload_hash[1] : prev_member_at],
+            inserted,
+            line[prev_member_at:],
+        )
+    )
+    return rebuilt, stored_event_hash
+
+
+# The envelope's other hashed members (ELS section 2), and the member each one's search starts from: the two before
+# "payload" are its first occurrences, the three after it the last ones (only strings and numbers follow the payload).
+_BEFORE_PAYLOAD = (b',"event_id":', b',"event_type":')
+_AFTER_PAYLOAD = (b',"sequence_number":', b',"session_id":', b',"timestamp_wall":')
+
+
+def _scalar_members(line: bytes, payload_at: int) -> dict[str, bytes]:
+    """The value bytes of the hashed members other than the payload and the hashes; a missing one is left out."""
+    values = {}
+    for member in _BEFORE_PAYLOAD + _AFTER_PAYLOAD:
+        found = line.find(member, 0, payload_at) if member in _BEFORE_PAYLOAD else line.rfind(member, payload_at)
+        if found >= 0:
+            start = found + len(member)
+            end = line.find(b',"', start)  # never inside a string value: its quotes are escaped
+            values[member[2:-2].decode()] = line[start : end if end >= 0 else len(line) - 1]
+    return values
+
+
+def _derived(stored: bytes, derive: Callable[[], str]) -> bytes:
+    """A stored hash value as the canonical line holds it: the derived hash when ``stored`` is check digits that it
+    starts with, else ``stored`` unchanged (a full hash, or check digits the stored bytes no longer match)."""
+    if len(stored) != HASH_CHECK_HEX or stored.strip(_HEX_DIGITS):
+        return stored
+    derived = derive().encode()
+    return derived if derived.startswith(stored) else stored
 
 
 def batch_sk(first_sequence: int) -> str:

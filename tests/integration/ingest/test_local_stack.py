@@ -134,3 +134,22 @@ def test_busy_port_is_reported_and_exits_non_zero(local_stack: LocalStackHandle)
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{busy_port}" in result.stderr
     assert "ready" not in result.stdout
+
+
+def test_function_logs_are_the_structured_lines_lambda_writes_naming_the_function(
+    local_stack: LocalStackHandle,
+) -> None:
+    assert f"Function logs (structured JSON lines, as in CloudWatch): {local_stack.function_log_path}" in (
+        local_stack.log()
+    )
+    logged_before = len(local_stack.function_log_records())
+
+    local_stack.seal_now()
+
+    records = local_stack.function_log_records()[logged_before:]
+    finished = [record for record in records if record["message"] == "sealing run finished"]
+    assert len(finished) == 1, records
+    assert finished[0]["function_name"] == "SealFunction"
+    assert finished[0]["service"] == "agentops-replay"
+    assert {"level", "timestamp", "function_request_id", "cold_start", "sealed_count"} <= set(finished[0])
+    assert "sealing run finished" not in local_stack.log()  # the stack's own output stays free of function lines

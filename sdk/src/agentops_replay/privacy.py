@@ -118,3 +118,21 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     if converted is value:
         return str(value)
     return jsonable(converted, _depth + 1)
+
+
+def snapshot(value: Any, _depth: int = 0) -> Any:
+    """``value`` as it is now, for an integration to record later (``Session._record_later``) whatever the framework
+    does with it afterwards, at the least cost on the framework's thread: strings, numbers, booleans, None and bytes
+    are shared (they cannot change); dicts, lists and tuples are copied, level by level; any other object (a pydantic
+    model, a dataclass, ...) is converted by ``jsonable`` now, since it may change, or not be safe to read from
+    another thread. Converting the copy with ``jsonable`` later gives what converting ``value`` now would have."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None or kind is bytes:
+        return value
+    if _depth > MAX_DEPTH - 4:
+        return jsonable(value, _depth)
+    if kind is dict:
+        return {key: snapshot(item, _depth + 1) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [snapshot(item, _depth + 1) for item in value]
+    return jsonable(value, _depth)

@@ -77,24 +77,27 @@ def test_a_tool_that_changes_its_arguments_after_the_call_does_not_change_what_w
     capturing: AgentOpsClient,
 ) -> None:
     from strands.hooks import AfterToolCallEvent, BeforeToolCallEvent
+    from strands.types.tools import ToolResult, ToolUse
 
     hooks, agent = _strands_hooks(capturing)
-    arguments = {"order_ids": ["A1"], "note": {"text": "Lieferung nach Zürich"}, "amount": 19.99}
-    tool_use = {"toolUseId": "call_1", "name": "refund", "input": arguments}
+    order_ids = ["A1"]
+    note = {"text": "Lieferung nach Zürich"}
+    arguments = {"order_ids": order_ids, "note": note, "amount": 19.99}
+    tool_use: ToolUse = {"toolUseId": "call_1", "name": "refund", "input": arguments}
     hooks._before_tool_call(
         BeforeToolCallEvent(agent=agent, selected_tool=None, tool_use=tool_use, invocation_state={})
     )
     # The tool receives its input as arguments, and changes them while it runs.
-    arguments["order_ids"].append("B2")
-    arguments["note"]["text"] = "changed"
-    content = [{"text": "refunded 19.99 EUR"}]
-    result = {"toolUseId": "call_1", "status": "success", "content": content}
+    order_ids.append("B2")
+    note["text"] = "changed"
+    block = {"text": "refunded 19.99 EUR"}
+    result: ToolResult = {"toolUseId": "call_1", "status": "success", "content": [block]}  # type: ignore[list-item]
     hooks._after_tool_call(
         AfterToolCallEvent(
             agent=agent, selected_tool=None, tool_use=tool_use, invocation_state={}, result=result, duration=0.002
         )
     )
-    content[0]["text"] = "changed afterwards"
+    block["text"] = "changed afterwards"
     session = hooks.session_of(agent)
     assert capturing.flush(timeout=5)
 

@@ -127,12 +127,17 @@ def snapshot(value: Any, _depth: int = 0) -> Any:
     model, a dataclass, ...) is converted by ``jsonable`` now, since it may change, or not be safe to read from
     another thread. Converting the copy with ``jsonable`` later gives what converting ``value`` now would have."""
     kind = type(value)
-    if kind is str or kind is int or kind is float or kind is bool or value is None or kind is bytes:
+    if kind in _UNCHANGING:
         return value
     if _depth > MAX_DEPTH - 4:
         return jsonable(value, _depth)
+    depth = _depth + 1
+    # Most members are strings and numbers: taken as they are without a call each.
     if kind is dict:
-        return {key: snapshot(item, _depth + 1) for key, item in value.items()}
+        return {key: item if type(item) in _UNCHANGING else snapshot(item, depth) for key, item in value.items()}
     if kind is list or kind is tuple:
-        return [snapshot(item, _depth + 1) for item in value]
+        return [item if type(item) in _UNCHANGING else snapshot(item, depth) for item in value]
     return jsonable(value, _depth)
+
+
+_UNCHANGING: Final = frozenset({str, int, float, bool, type(None), bytes})

@@ -21,7 +21,20 @@ Figures, printed as one JSON object:
   processor (a function span's end: TOOL_CALL, TOOL_RESULT; a generation span's end: MODEL_REQUEST, MODEL_RESPONSE)
   and the OpenTelemetry exporter (an ``execute_tool`` span: TOOL_CALL, TOOL_RESULT). Each figure is the time of one
   callback pair divided by the events it records, next to ``record()``'s own figure from the same run
-  (``record_dead``); target: mean <= 10 us per event.
+  (``record_dead``) and ``baseline_helpers``: the same kinds of events recorded on the calling thread through the
+  typed helpers, content converted there first (what the integrations did before they queued their values for the
+  sender thread). Target: mean <= 10 us per event.
+
+The data is realistic: every tool call has its own arguments and answer (names and cities in several scripts,
+amounts and confidences as fractions), histories and answers are German and English text with non-ASCII letters,
+and ``record()`` cycles through 1,000 payloads of that kind.
+
+What the figures do not cover: the work the SDK does on its sender thread (making, converting, digesting and
+canonicalizing payloads; with the endpoint down most events are never formed into batches at all), which costs the
+process CPU and, when delivery is busy, competes with the agent's threads for the interpreter lock (the sender yields
+every few events); the frameworks' own cost of calling the callbacks (``langchain`` shows it for one tool);
+session start and end; and the garbage collector's cost for what the buffer holds beyond ``gc.collect()`` at the
+start of each loop.
 
 Every loop also reports the calling thread's CPU time per call or event (``cpu_us_per_call``,
 ``cpu_us_per_event``, from ``time.thread_time_ns``): on a machine shared with other work the wall-clock mean counts
@@ -43,6 +56,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import logging
 import os
@@ -57,6 +71,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agentops_replay import AgentOpsClient
+from agentops_replay.privacy import jsonable
 
 _LIVE_SERVER = """
 import http.server, sys
@@ -77,7 +92,45 @@ print(server.server_address[1], flush=True)
 server.serve_forever()
 """
 
-PAYLOAD = {"tool_name": "search_orders", "tool_id": "call-1", "status": "success", "duration_ms": 12}
+# Realistic values: text that differs from event to event, much of it not ASCII, and fractional numbers.
+_CUSTOMERS = ("Zoë Müller", "José Álvarez", "李雷", "Ngozi Okafor", "Åsa Lindqvist", "Оксана Петренко", "Priya Nair")
+_CITIES = ("Zürich", "São Paulo", "東京", "Kraków", "Reykjavík", "القاهرة", "Austin", "Łódź")
+
+
+def _arguments(index: int) -> dict[str, Any]:
+    """A tool call's arguments, as a model would give them."""
+    return {
+        "order_id": f"A{index:06d}",
+        "customer": _CUSTOMERS[index % len(_CUSTOMERS)],
+        "city": _CITIES[index % len(_CITIES)],
+        "amount_eur": round(7.5 + (index * 37 % 1000) / 7, 2),
+        "express": index % 3 == 0,
+    }
+
+
+def _result_text(index: int) -> str:
+    """A tool's answer: a sentence that names the order, its customer and city, and a refund with a confidence."""
+    arguments = _arguments(index)
+    return (
+        f"Order {arguments['order_id']} for {arguments['customer']} was delivered to {arguments['city']} at "
+        f"1{index % 10}:{index % 60:02d}; refund of {arguments['amount_eur']:.2f} EUR approved "
+        f"(confidence {0.5 + (index % 50) / 100:.2f})."
+    )
+
+
+def _payload(index: int) -> dict[str, Any]:
+    """A record() payload: a tool result with varied text, a float and an integer."""
+    return {
+        "tool_name": "search_orders",
+        "tool_id": f"call_{index}",
+        "status": "success",
+        "duration_ms": 3 + index % 250,
+        "relevance": round(0.31 + (index % 97) / 131, 4),
+        "summary": _result_text(index),
+    }
+
+
+PAYLOADS = [_payload(index) for index in range(1_000)]
 
 
 def _summary(latencies_ns: list[int]) -> dict[str, float | int]:
@@ -129,14 +182,18 @@ def _baseline(calls: int, rounds: int) -> dict[str, Any]:
 
     def appends() -> dict[str, Any]:
         sink: list[dict[str, Any]] = []
-        return dict(_time_calls(lambda: sink.append(dict(PAYLOAD)), calls))
+        payloads = itertools.cycle(PAYLOADS)
+        return dict(_time_calls(lambda: sink.append(dict(next(payloads))), calls))
 
     def comparable_work() -> dict[str, Any]:
         # Pure Python work of about record()'s own cost (copy, format, clock, append) and no thread: a loop as long
         # as the record() loops, exposed to the same preemptions, so its max and over_1ms show the machine's noise.
         sink: list[tuple[dict[str, Any], str, int]] = []
         counter = iter(range(calls))
-        return dict(_time_calls(lambda: sink.append((dict(PAYLOAD), f"{next(counter):032x}", time.time_ns())), calls))
+        payloads = itertools.cycle(PAYLOADS)
+        return dict(
+            _time_calls(lambda: sink.append((dict(next(payloads)), f"{next(counter):032x}", time.time_ns())), calls)
+        )
 
     return {
         "noop_call": _best_of(rounds, lambda: dict(_time_calls(noop, calls))),
@@ -148,7 +205,8 @@ def _baseline(calls: int, rounds: int) -> dict[str, Any]:
 def _record(endpoint: str, calls: int) -> tuple[dict[str, Any], AgentOpsClient]:
     client = AgentOpsClient(endpoint, max_buffer=10_000)
     session = client.start_session("benchmark-agent")
-    figures: dict[str, Any] = dict(_time_calls(lambda: session.record("TOOL_RESULT", PAYLOAD), calls))
+    payloads = itertools.cycle(PAYLOADS)
+    figures: dict[str, Any] = dict(_time_calls(lambda: session.record("TOOL_RESULT", next(payloads)), calls))
     figures["stats"] = client.stats()
     return figures, client
 
@@ -184,10 +242,10 @@ def _memory(calls: int) -> dict[str, Any]:
     session = client.start_session("benchmark-agent")
     before = tracemalloc.get_traced_memory()[0]
     for index in range(10_000):
-        session.record("TOOL_RESULT", {**PAYLOAD, "tool_id": str(index)})
+        session.record("TOOL_RESULT", {**PAYLOADS[index % len(PAYLOADS)], "tool_id": str(index)})
     full = tracemalloc.get_traced_memory()[0]
     for index in range(calls):
-        session.record("TOOL_RESULT", {**PAYLOAD, "tool_id": str(index)})
+        session.record("TOOL_RESULT", {**PAYLOADS[index % len(PAYLOADS)], "tool_id": str(index)})
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     stats = client.stats()
@@ -270,13 +328,58 @@ def _langchain_per_event(client: AgentOpsClient, pairs: int) -> dict[str, float 
     handler = AgentOpsCallbackHandler(client.start_session("benchmark-agent"))
     serialized = {"name": "lookup"}
     run_ids = [uuid.uuid4() for _ in range(pairs)]
+    arguments = [_arguments(index) for index in range(pairs)]
+    texts = [json.dumps(arguments[index], ensure_ascii=False) for index in range(pairs)]
+    results = [_result_text(index) for index in range(pairs)]
 
     def pair(index: int) -> None:
         run_id = run_ids[index]
-        handler.on_tool_start(serialized, "A1", run_id=run_id, inputs={"order_id": "A1"}, tool_call_id=f"call_{index}")
-        handler.on_tool_end("A1", run_id=run_id)
+        handler.on_tool_start(
+            serialized, texts[index], run_id=run_id, inputs=arguments[index], tool_call_id=f"call_{index}"
+        )
+        handler.on_tool_end(results[index], run_id=run_id)
 
     return _per_event(pairs, 2, pair)
+
+
+def _helpers_per_event(client: AgentOpsClient, pairs: int) -> dict[str, dict[str, float | int]]:
+    """The same-run baseline: the events of a tool call and of a model call recorded on the calling thread through
+    the typed helpers, their content converted there with ``jsonable`` first (how the integrations recorded before
+    issue 16 moved that work to the sender thread)."""
+    session = client.start_session("benchmark-agent")
+    arguments = [_arguments(index) for index in range(pairs)]
+    results = [_result_text(index) for index in range(pairs)]
+    messages = _conversation()
+    answer = [{"role": "assistant", "content": [{"text": _result_text(7)}]}]
+
+    def tool_pair(index: int) -> None:
+        tool_id = f"call_{index}"
+        session.tool_call("lookup", args=jsonable(arguments[index]), tool_id=tool_id)
+        session.tool_result("lookup", result=jsonable(results[index]), tool_id=tool_id, status="success", duration_ms=2)
+
+    def model_pair(index: int) -> None:
+        session.model_request("benchmark-model", messages=jsonable(messages), parameters={"temperature": 0.2})
+        session.model_response("benchmark-model", content=jsonable(answer), usage={"input_tokens": 412})
+
+    return {"tool_call": _per_event(pairs, 2, tool_pair), "model_call": _per_event(pairs, 2, model_pair)}
+
+
+def _conversation() -> list[dict[str, Any]]:
+    """A four-message history in Strands' shape (Bedrock Converse), with text that is not ASCII."""
+    return [
+        {"role": "user", "content": [{"text": f"Wo ist meine Bestellung A000042? Ich wohne in {_CITIES[0]}."}]},
+        {
+            "role": "assistant",
+            "content": [{"toolUse": {"toolUseId": "t0", "name": "lookup", "input": _arguments(42)}}],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"toolResult": {"toolUseId": "t0", "status": "success", "content": [{"text": _result_text(42)}]}}
+            ],
+        },
+        {"role": "assistant", "content": [{"text": "Ihre Bestellung wurde zugestellt; die Erstattung ist genehmigt."}]},
+    ]
 
 
 def _strands_per_event(client: AgentOpsClient, pairs: int) -> dict[str, dict[str, float | int]]:
@@ -309,16 +412,9 @@ def _strands_per_event(client: AgentOpsClient, pairs: int) -> dict[str, dict[str
     hooks = AgentOpsHooks(client)
     agent = Agent(model=UncalledModel(), name="benchmark-agent", callback_handler=None)
     hooks._before_invocation(BeforeInvocationEvent(agent=agent))
-    agent.messages.extend(
-        [
-            {"role": "user", "content": [{"text": "Where is order A1?"}]},
-            {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t0", "name": "lookup", "input": {}}}]},
-            {"role": "user", "content": [{"toolResult": {"toolUseId": "t0", "status": "success", "content": []}}]},
-            {"role": "assistant", "content": [{"text": "It was delivered."}]},
-        ]
-    )
+    agent.messages.extend(_conversation())  # type: ignore[arg-type]
     tool_uses: list[ToolUse] = [
-        {"toolUseId": f"t{index}", "name": "lookup", "input": {"order_id": "A1"}} for index in range(pairs)
+        {"toolUseId": f"t{index}", "name": "lookup", "input": _arguments(index)} for index in range(pairs)
     ]
     before = [
         BeforeToolCallEvent(agent=agent, selected_tool=None, tool_use=use, invocation_state={}) for use in tool_uses
@@ -329,15 +425,15 @@ def _strands_per_event(client: AgentOpsClient, pairs: int) -> dict[str, dict[str
             selected_tool=None,
             tool_use=use,
             invocation_state={},
-            result={"toolUseId": use["toolUseId"], "status": "success", "content": [{"text": "delivered"}]},
-            duration=0.002,
+            result={"toolUseId": use["toolUseId"], "status": "success", "content": [{"text": _result_text(index)}]},
+            duration=0.002 + index % 7 / 1000,
         )
-        for use in tool_uses
+        for index, use in enumerate(tool_uses)
     ]
     message = {
         "role": "assistant",
-        "content": [{"text": "It was delivered."}],
-        "metadata": {"usage": {"inputTokens": 9}},
+        "content": [{"text": _result_text(7)}],
+        "metadata": {"usage": {"inputTokens": 412, "outputTokens": 37, "totalTokens": 449}},
     }
     model_before = BeforeModelCallEvent(agent=agent)
     model_after = AfterModelCallEvent(
@@ -379,14 +475,20 @@ def _openai_agents_per_event(client: AgentOpsClient, pairs: int) -> dict[str, di
         return span
 
     processor.on_span_start(finished(AgentSpanData(name="benchmark-agent")))
-    functions = [finished(FunctionSpanData("lookup", '{"order_id": "A1"}', "delivered")) for _ in range(pairs)]
+    functions = [
+        finished(FunctionSpanData("lookup", json.dumps(_arguments(index), ensure_ascii=False), _result_text(index)))
+        for index in range(pairs)
+    ]
     generation = finished(
         GenerationSpanData(
-            input=[{"role": "user", "content": "Where is order A1?"}],
-            output=[{"role": "assistant", "content": "It was delivered."}],
+            input=[
+                {"role": "system", "content": "Du bist ein hilfsbereiter Kundendienst. Antworte knapp."},
+                {"role": "user", "content": f"Wo ist meine Bestellung A000042? Ich wohne in {_CITIES[1]}."},
+            ],
+            output=[{"role": "assistant", "content": _result_text(42)}],
             model="gpt-benchmark",
-            model_config={"temperature": 0.1},
-            usage={"input_tokens": 9, "output_tokens": 4},
+            model_config={"temperature": 0.2, "top_p": 0.95, "max_tokens": 512},
+            usage={"input_tokens": 412, "output_tokens": 37},
         )
     )
     return {
@@ -420,7 +522,8 @@ def _otel_per_event(client: AgentOpsClient, pairs: int) -> dict[str, float | int
                         "gen_ai.operation.name": "execute_tool",
                         "gen_ai.tool.name": "lookup",
                         "gen_ai.tool.call.id": f"call_{index}",
-                        "gen_ai.tool.call.arguments": '{"order_id": "A1"}',
+                        "gen_ai.tool.call.arguments": json.dumps(_arguments(index), ensure_ascii=False),
+                        "gen_ai.tool.call.result": _result_text(index),
                     }
                 )
     exporter = AgentOpsSpanExporter(client, idle_seconds=None)
@@ -436,6 +539,7 @@ def _integrations(pairs: int) -> dict[str, Any]:
             "strands": _strands_per_event(client, pairs),
             "openai_agents": _openai_agents_per_event(client, pairs),
             "otel": {"tool_span": _otel_per_event(client, pairs)},
+            "baseline_helpers": _helpers_per_event(client, pairs),
         }
     finally:
         client.close(timeout=0)
@@ -503,6 +607,7 @@ def main() -> None:
             "integrations_mean_le_10us_per_event": {
                 f"{name}.{kind}": figure["mean_us"] <= 10
                 for name, figures in integrations.items()
+                if name != "baseline_helpers"
                 for kind, figure in figures.items()
             },
         },

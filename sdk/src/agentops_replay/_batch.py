@@ -13,6 +13,7 @@ batch not yet stored: the event's sequence number goes to its LOG_DROP, so the e
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -32,10 +33,13 @@ from agentops_verify import (
     loads,
 )
 
-from ._buffer import Buffer, DropRun, PendingEvent, QueueItem, SessionState
+from ._buffer import LATER_ID, Buffer, DropRun, PendingEvent, QueueItem, SessionState, new_event_id
+from ._content import made_payload
 from ._values import plain_json
 from ._version import SOURCE_SDK_VER, VERSION
-from .events import REFUSED, describe_problem
+from .events import REFUSED, describe_problem, payload_problem
+
+logger = logging.getLogger("agentops_replay")
 
 # API.md: at most 500 events and 1 MiB per request, 256 KiB per canonical event. The service measures an event
 # after adding payload_hash, prev_event_hash, event_hash, chain_authority and authority_id (about 300 bytes), so the
@@ -126,6 +130,12 @@ def _recorded_event(
 ) -> tuple[dict[str, Any], bytes] | str:
     """The event and its canonical form, or why the service would refuse it."""
     _, event_id, event_type, payload, wall_ns, mono_ns, hash_key, hash_value = item
+    if event_id == LATER_ID:
+        event_id = new_event_id()
+        made = _made_payload(buffer, state, event_type, payload, hash_value)
+        if isinstance(made, str):
+            return made
+        payload = made
     try:
         if hash_key is not None:
             payload[hash_key] = buffer.digest(hash_value)
@@ -145,6 +155,24 @@ def _recorded_event(
     if problem is not None:
         return problem
     return event, line
+
+
+def _made_payload(
+    buffer: Buffer, state: SessionState, event_type: str, build: Any, captured: tuple[Any, ...]
+) -> dict[str, Any] | str:
+    """The payload an integration's event is made of (``Session._record_later``), or why it cannot be recorded: the
+    checks ``record()`` makes on the agent's thread, made here. An integration that fails to make its payload
+    (a bug) is counted as an internal error and costs that event only."""
+    try:
+        payload = made_payload(build, captured, state.capture_content, buffer.digest)
+    except (CanonicalizationError, RecursionError) as exc:
+        return f"not I-JSON (ELS section 2): {describe_problem(str(exc))}"
+    except Exception as exc:
+        buffer.count_internal_error()
+        logger.exception("agentops: internal error while making an event (recorded as a LOG_DROP)")
+        return f"the SDK failed to make the event ({type(exc).__name__})"
+    problem = payload_problem(event_type, payload)
+    return payload if problem is None else problem
 
 
 # An integer literal outside +-(2**53 - 1) has at least 16 digits (2**53 = 9007199254740992), and canonical JSON

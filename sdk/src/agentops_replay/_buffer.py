@@ -40,13 +40,17 @@ logger = logging.getLogger("agentops_replay")
 # agent seeding the global `random` cannot make ids repeat; reseeded in a forked child so parent and child differ.
 _ID_SOURCE = random.Random()
 os.register_at_fork(after_in_child=_ID_SOURCE.seed)
-_UUID_V4_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
-_UUID_V4_SET = (0x4 << 76) | (0x2 << 62)
+# RFC 9562 version 4: the version digit is 4; the variant digit keeps the two low bits of a random digit, 10xx.
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def new_event_id() -> str:
-    digits = f"{_ID_SOURCE.getrandbits(128) & _UUID_V4_CLEAR | _UUID_V4_SET:032x}"
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+    digits = _ID_SOURCE.randbytes(16).hex()
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{_VARIANT_DIGIT[digits[16]]}{digits[17:20]}-{digits[20:]}"
+
+
+# The event id of an event queued by ``append_later``: the sender draws its id when it makes the event.
+LATER_ID = ""
 
 
 # ELS section 3 / issue 6: a session's start and end are never dropped, whatever the buffer's state.
@@ -54,8 +58,9 @@ _NEVER_DROPPED = frozenset({SESSION_START, SESSION_END})
 
 # A recorded event as the sender sees it: (ordinal, event_id, event_type, payload, wall_ns, mono_ns, hash_key,
 # hash_value). When ``hash_key`` is set the sender stores ``payload_hash(hash_value)`` under it, so hashing content
-# never runs on the agent's thread.
-PendingEvent = tuple[int, str, str, dict[str, Any], int, int, str | None, Any]
+# never runs on the agent's thread. An event queued by ``append_later`` has ``LATER_ID``, the function that makes its
+# payload in place of the payload, and the values captured for it in place of ``hash_value``.
+PendingEvent = tuple[int, str, str, Any, int, int, str | None, Any]
 
 
 class DropRun:
@@ -114,8 +119,11 @@ class SessionQueue:
     def __len__(self) -> int:
         return len(self._slots) // _SLOTS
 
-    def push_event(self, event: PendingEvent) -> None:
-        self._slots.extend(event)
+    def push_event(self, event: PendingEvent) -> int:
+        """Queue a recorded event; returns how many records are queued."""
+        slots = self._slots
+        slots.extend(event)
+        return len(slots) // _SLOTS
 
     def push_drop(self, reason: str, ordinal: int, wall_ns: int, mono_ns: int) -> bool:
         """Record one dropped event; returns True when it started a new run (False: coalesced into the last)."""
@@ -175,6 +183,7 @@ class SessionQueue:
 class SessionState:
     session_id: str
     mono_origin_ns: int
+    capture_content: bool = False  # how the payloads of events queued by ``Buffer.append_later`` place content
     queue: SessionQueue = field(default_factory=SessionQueue)
     next_ordinal: int = 0
     # Every record with an ordinal up to this one is settled: stored by the service (itself or as part of a
@@ -248,8 +257,8 @@ class Buffer:
         # (the sender stops early at close, and close() reports it).
         self.outstanding = 0
 
-    def open_session(self, session_id: str) -> SessionState:
-        state = SessionState(session_id=session_id, mono_origin_ns=time.monotonic_ns())
+    def open_session(self, session_id: str, *, capture_content: bool = False) -> SessionState:
+        state = SessionState(session_id=session_id, mono_origin_ns=time.monotonic_ns(), capture_content=capture_content)
         with self.lock:
             self.sessions[session_id] = state
         return state
@@ -264,6 +273,24 @@ class Buffer:
     ) -> str | None:
         """Queue one event (the caller has validated it). Returns its event id, or None when it was not queued."""
         event_id = new_event_id()
+        queued = self._push(state, event_id, event_type, payload, hash_key=hash_key, hash_value=hash_value)
+        return event_id if queued else None
+
+    def append_later(self, state: SessionState, event_type: str, build: Any, captured: tuple[Any, ...]) -> None:
+        """Queue one event whose payload the sender makes (``build(*captured)``, ``_content.made_payload``) and
+        checks, and whose event id it draws (``LATER_ID``): the agent's thread pays only for its place and time."""
+        self._push(state, LATER_ID, event_type, build, hash_value=captured)
+
+    def _push(
+        self,
+        state: SessionState,
+        event_id: str,
+        event_type: str,
+        payload: Any,
+        *,
+        hash_key: str | None = None,
+        hash_value: Any = None,
+    ) -> bool:
         wall_ns = time.time_ns()
         mono_ns = time.monotonic_ns()
         essential = event_type in _NEVER_DROPPED
@@ -273,7 +300,7 @@ class Buffer:
                     self.counters.rejected += 1
                 else:
                     self.counters.invalid += 1
-                return None
+                return False
             ordinal = state.next_ordinal
             state.next_ordinal = ordinal + 1
             queue = state.queue
@@ -281,18 +308,18 @@ class Buffer:
                 self.counters.dropped += 1
                 if queue.push_drop(BUFFER_FULL, ordinal, wall_ns, mono_ns):
                     self.outstanding += 1
-                return None
-            queue.push_event((ordinal, event_id, event_type, payload, wall_ns, mono_ns, hash_key, hash_value))
+                return False
+            queued = queue.push_event((ordinal, event_id, event_type, payload, wall_ns, mono_ns, hash_key, hash_value))
             self.pending += 1
             self.outstanding += 1
             self.counters.recorded += 1
             if event_type == SESSION_END:
                 state.closed_reason = "ended"
             # Wake the sender once, when the queue reaches a full batch (not on every record past it).
-            wake = len(queue) == self.batch_size or essential
+            wake = queued == self.batch_size or essential
         if wake:
             self.wake.set()
-        return event_id
+        return True
 
     def refuse(self, problem: str) -> None:
         """An event refused before it was queued: counted as invalid, and said once per kind of problem."""

@@ -4,6 +4,12 @@ Promises to the agent (issue 6): ``record`` and the typed helpers never raise an
 copy the payload's top level and append it to a bounded buffer; numbering, hashing and sending happen on the sender
 thread); memory is bounded by ``max_buffer``; ``close`` and the interpreter-exit hook are bounded by their timeout;
 a forked child gets a fresh sender and starts empty (see ``_after_fork_in_child``).
+
+Integrations go further (issue 16), through ``Session._record_later``: on the framework's thread they only capture
+the values an event is made of (``privacy.snapshot``) and queue them in order, with the event's time; the payload is
+made, converted (``privacy.jsonable``), digested and checked on the sender thread, by the same rules as the helpers'
+(``tool_call_content`` and the other ``*_content`` functions). A payload found unrecordable there becomes a LOG_DROP
+in its place, as any event the sender refuses.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ import atexit
 import contextlib
 import functools
 import logging
-import math
 import os
 import time
 import uuid
@@ -23,6 +28,13 @@ from typing import Any, TypeVar
 from agentops_verify import REDACTED, SESSION_END, SESSION_START
 
 from ._buffer import Buffer, SessionState
+from ._content import (
+    Content,
+    model_request_content,
+    model_response_content,
+    tool_call_content,
+    tool_result_content,
+)
 from ._receipts import ReceiptsFile
 from ._sender import Sender, SenderSettings
 from ._values import plain_json
@@ -114,6 +126,14 @@ class Session:
             self._internal_error()
             return None
 
+    def _record_later(self, event_type: str, build: Callable[..., dict[str, Any] | Content], *captured: Any) -> None:
+        """Queue an event whose payload ``build(*captured)`` makes on the sender thread (``_content.made_payload``).
+        For integrations: ``captured`` must not change after this call (``privacy.snapshot``). Never raises."""
+        try:
+            self._client._buffer.append_later(self._state, event_type, build, captured)
+        except Exception:
+            self._internal_error()
+
     def _record_content(
         self, event_type: str, payload: dict[str, Any], content_key: str, hash_key: str, content: Any
     ) -> str | None:
@@ -159,12 +179,7 @@ class Session:
         parameters: Mapping[str, Any] | None = None,
     ) -> str | None:
         """MODEL_REQUEST. ``messages`` is recorded as ``prompt_hash`` unless the client captures content."""
-        payload: dict[str, Any] = {"model": model}
-        if provider is not None:
-            payload["provider"] = provider
-        if parameters is not None:
-            payload["parameters"] = dict(parameters)
-        return self._record_content(MODEL_REQUEST, payload, "messages", "prompt_hash", messages)
+        return self._record_content(MODEL_REQUEST, *model_request_content(model, messages, provider, parameters))
 
     @_never_raises
     def model_response(
@@ -176,20 +191,12 @@ class Session:
         usage: Mapping[str, Any] | None = None,
     ) -> str | None:
         """MODEL_RESPONSE. ``content`` is recorded as ``content_hash`` unless the client captures content."""
-        payload: dict[str, Any] = {"model": model}
-        if finish_reason is not None:
-            payload["finish_reason"] = finish_reason
-        if usage is not None:
-            payload["usage"] = dict(usage)
-        return self._record_content(MODEL_RESPONSE, payload, "content", "content_hash", content)
+        return self._record_content(MODEL_RESPONSE, *model_response_content(model, content, finish_reason, usage))
 
     @_never_raises
     def tool_call(self, tool_name: str, *, args: Any = None, tool_id: str | None = None) -> str | None:
         """TOOL_CALL. ``args`` is recorded as ``args_hash`` unless the client captures content."""
-        payload: dict[str, Any] = {"tool_name": tool_name}
-        if tool_id is not None:
-            payload["tool_id"] = tool_id
-        return self._record_content(TOOL_CALL, payload, "args", "args_hash", args)
+        return self._record_content(TOOL_CALL, *tool_call_content(tool_name, args, tool_id))
 
     @_never_raises
     def tool_result(
@@ -203,14 +210,7 @@ class Session:
     ) -> str | None:
         """TOOL_RESULT. ``result`` is recorded as ``result_hash`` unless the client captures content;
         ``duration_ms`` is rounded to a whole number of milliseconds (ELS keeps it an integer)."""
-        payload: dict[str, Any] = {"tool_name": tool_name}
-        if tool_id is not None:
-            payload["tool_id"] = tool_id
-        if status is not None:
-            payload["status"] = status
-        if isinstance(duration_ms, (int, float)) and not isinstance(duration_ms, bool) and math.isfinite(duration_ms):
-            payload["duration_ms"] = max(0, round(duration_ms))
-        return self._record_content(TOOL_RESULT, payload, "result", "result_hash", result)
+        return self._record_content(TOOL_RESULT, *tool_result_content(tool_name, result, tool_id, status, duration_ms))
 
     @_never_raises
     def decision(
@@ -427,7 +427,7 @@ class AgentOpsClient:
             payload["agent_id"] = "unnamed-agent"
         # Once per session, worth checking fully here: SESSION_START is never dropped, and must never be refused.
         _leave_out_unrecordable(SESSION_START, payload)
-        state = self._buffer.open_session(str(uuid.uuid4()))
+        state = self._buffer.open_session(str(uuid.uuid4()), capture_content=self.capture_content)
         if self._closed:
             state.closed_reason = "ended"
         self._buffer.append(state, SESSION_START, payload)

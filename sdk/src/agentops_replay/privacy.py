@@ -117,3 +117,26 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     if converted is value:
         return str(value)
     return jsonable(converted, _depth + 1)
+
+
+def snapshot(value: Any, _depth: int = 0) -> Any:
+    """``value`` as it is now, for an integration to record later (``Session._record_later``) whatever the framework
+    does with it afterwards, at the least cost on the framework's thread: strings, numbers, booleans, None and bytes
+    are shared (they cannot change); dicts, lists and tuples are copied, level by level; any other object (a pydantic
+    model, a dataclass, ...) is converted by ``jsonable`` now, since it may change, or not be safe to read from
+    another thread. Converting the copy with ``jsonable`` later gives what converting ``value`` now would have."""
+    kind = type(value)
+    if kind in _UNCHANGING:
+        return value
+    if _depth > MAX_DEPTH - 4:
+        return jsonable(value, _depth)
+    depth = _depth + 1
+    # Most members are strings and numbers: taken as they are without a call each.
+    if kind is dict:
+        return {key: item if type(item) in _UNCHANGING else snapshot(item, depth) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [item if type(item) in _UNCHANGING else snapshot(item, depth) for item in value]
+    return jsonable(value, _depth)
+
+
+_UNCHANGING: Final = frozenset({str, int, float, bool, type(None), bytes})

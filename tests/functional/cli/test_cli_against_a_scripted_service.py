@@ -180,3 +180,81 @@ def test_without_credentials_nothing_is_sent(
     assert main(["sessions"]) == 2
     assert "no AWS credentials found" in capsys.readouterr().err
     assert service.requests == []
+
+
+LOG_PROOF = {
+    "checkpoint": "agentops-replay/test\n1\nAAAA\n\n\u2014 agentops-replay/test sig\n",
+    "leaf_index": 0,
+    "leaf": {"session_id": SESSION_ID},
+    "inclusion_proof": [],
+}
+
+
+def sealed_chain(service: FakeService) -> None:
+    service.on(
+        "GET",
+        f"/v1/sessions/{SESSION_ID}/chain",
+        (200, chain_answer(service, sha256=hashlib.sha256(CHAIN).hexdigest())),
+    )
+    service.on("GET", f"/archive/sessions/{SESSION_ID}.jsonl", (200, CHAIN))
+    service.on("GET", "/v1/keys", (200, {"keys": []}))
+
+
+def test_fetch_saves_the_log_proof_and_prints_the_verify_command_that_checks_inclusion(
+    service: FakeService, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sealed_chain(service)
+    service.on("GET", f"/v1/sessions/{SESSION_ID}/log-proof", (200, LOG_PROOF))
+    folder = tmp_path / "evidence"
+    assert main(["fetch", SESSION_ID, "--out", str(folder)]) == 0
+
+    assert json.loads((folder / "log-proof.json").read_text(encoding="utf-8")) == LOG_PROOF
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (listed,) = [entry for entry in manifest["files"] if entry["role"] == "log_proof"]
+    assert listed["route"] == f"GET /v1/sessions/{SESSION_ID}/log-proof"
+    assert listed["sha256"] == hashlib.sha256((folder / "log-proof.json").read_bytes()).hexdigest()
+    assert manifest["unavailable"] == []
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == (
+        f"agentops-verify --trusted-key {folder}/keys.json --log-key {folder}/keys.json "
+        f"--log-proof {folder}/log-proof.json --require-log-inclusion {folder}/{SESSION_ID}.jsonl"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(409, "LOG_PENDING"), (409, "NOT_SEALED"), (404, "SESSION_NOT_FOUND"), (404, "NOT_FOUND")]
+)
+def test_a_session_not_yet_in_the_log_is_said_plainly_and_the_rest_is_fetched(
+    service: FakeService, tmp_path: Path, capsys: pytest.CaptureFixture[str], status: int, code: str
+) -> None:
+    sealed_chain(service)
+    pending = {"error": {"code": code, "message": "Not in a published checkpoint yet.", "details": {}}}
+    service.on("GET", f"/v1/sessions/{SESSION_ID}/log-proof", (status, pending))
+    folder = tmp_path / "evidence"
+    assert main(["fetch", SESSION_ID, "--out", str(folder)]) == 0
+
+    assert sorted(path.name for path in folder.iterdir()) == [f"{SESSION_ID}.jsonl", "keys.json", "manifest.json"]
+    assert json.loads((folder / "manifest.json").read_text())["unavailable"] == [
+        {
+            "role": "log_proof",
+            "route": f"GET /v1/sessions/{SESSION_ID}/log-proof",
+            "answer": f"HTTP {status} {code}: Not in a published checkpoint yet.",
+        }
+    ]
+    printed = capsys.readouterr()
+    assert f"no log proof yet: GET /v1/sessions/{SESSION_ID}/log-proof answered HTTP {status} {code}" in printed.err
+    command = printed.out.splitlines()[-1]
+    assert command == f"agentops-verify --trusted-key {folder}/keys.json {folder}/{SESSION_ID}.jsonl"
+
+
+def test_a_failing_log_proof_route_fails_the_fetch(
+    service: FakeService, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sealed_chain(service)
+    failed = {"error": {"code": "INTERNAL_ERROR", "message": "The service failed; retry the same request."}}
+    service.on("GET", f"/v1/sessions/{SESSION_ID}/log-proof", (500, failed))
+    folder = tmp_path / "evidence"
+    assert main(["fetch", SESSION_ID, "--out", str(folder)]) == 2
+    assert "HTTP 500 INTERNAL_ERROR" in capsys.readouterr().err
+    assert not (folder / "manifest.json").exists()
+    assert not (folder / "log-proof.json").exists()

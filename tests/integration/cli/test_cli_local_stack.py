@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import subprocess
 import sys
 import uuid
@@ -124,22 +125,46 @@ def test_show_prints_the_timeline_with_errors_and_drops_marked(local_stack: Loca
     assert timeline[-1].endswith(f"CHAIN_SEAL            7 events before the seal, signed by {sealed.key_id}")
 
 
-def test_fetch_writes_the_exact_archived_chain_and_the_key_set(
+def test_fetch_writes_the_exact_archived_chain_the_key_set_and_the_log_proof(
     local_stack: LocalStackHandle, sealed: Sealed, tmp_path: Path
 ) -> None:
     fetched = cli(local_stack, "fetch", sealed.session_id, "--out", str(tmp_path / "evidence"))
     assert fetched.status == 0, fetched.err
     folder = tmp_path / "evidence"
     assert sorted(path.name for path in folder.iterdir()) == sorted(
-        [f"{sealed.session_id}.jsonl", "keys.json", "manifest.json"]
+        [f"{sealed.session_id}.jsonl", "keys.json", "log-proof.json", "manifest.json"]
     )
     manifest = json.loads((folder / "manifest.json").read_text())
-    chain, keys = manifest["files"]
+    chain, keys, log_proof = manifest["files"]
+    assert manifest["unavailable"] == []
+    proof = ApiClient(local_stack.base_url).get(f"/v1/sessions/{sealed.session_id}/log-proof").json()
+    assert json.loads((folder / log_proof["name"]).read_text()) == proof
     session = ApiClient(local_stack.base_url).get(f"/v1/sessions/{sealed.session_id}").json()
     assert (chain["version_id"], chain["sha256"]) == (session["archive"]["version_id"], session["archive"]["sha256"])
     assert hashlib.sha256((folder / chain["name"]).read_bytes()).hexdigest() == session["archive"]["sha256"]
     assert [key["signer_key_id"] for key in json.loads((folder / "keys.json").read_text())["keys"]] == [sealed.key_id]
     assert keys["sha256"] == hashlib.sha256((folder / "keys.json").read_bytes()).hexdigest()
+
+
+def test_the_verify_command_fetch_prints_checks_the_sessions_inclusion_in_the_evidence_log(
+    local_stack: LocalStackHandle, sealed: Sealed, tmp_path: Path
+) -> None:
+    fetched = cli(local_stack, "fetch", sealed.session_id, "--out", str(tmp_path / "evidence"))
+    assert fetched.status == 0, fetched.err
+    command = shlex.split(fetched.out.splitlines()[-1])
+    assert command[0] == "agentops-verify"
+    assert {"--log-key", "--log-proof", "--require-log-inclusion"} <= set(command)
+    verified = subprocess.run(
+        [sys.executable, "-m", "agentops_verify", *command[1:], "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    report = json.loads(verified.stdout)
+    assert report["log"]["included"] is True
+    assert report["seal_key_id"] == sealed.key_id
 
 
 def test_verify_with_the_pinned_key_trusts_the_seal(local_stack: LocalStackHandle, sealed: Sealed) -> None:

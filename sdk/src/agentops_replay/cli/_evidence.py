@@ -7,7 +7,11 @@ The folder holds one file per entry of ``EVIDENCE``, and ``manifest.json`` sayin
   recorded at sealing;
 - ``keys.json``: ``GET /v1/keys``, every key that ever signed a seal. It is what the service says, so it is never a
   trust anchor by itself: ``verify`` trusts a key from it only when the auditor pinned that key's id, and the id is
-  computed from the key itself (ELS section 5), so a key set cannot make a key answer to another key's name.
+  computed from the key itself (ELS section 5), so a key set cannot make a key answer to another key's name;
+- ``log-proof.json``: ``GET /v1/sessions/{id}/log-proof``, the session's leaf in the deployment's evidence log, its
+  inclusion proof and the signed checkpoint it leads to, for ``agentops-verify --log-proof``. A session sealed but
+  not yet published in the log (409), or a deployment without the log (404), has none yet: that is listed in the
+  manifest's ``unavailable`` and said plainly, and the rest of the evidence is still fetched.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,10 +39,14 @@ from agentops_verify import (
     verify_file,
 )
 
-from ._http import CommandError, ServiceClient, download
+from ._http import CommandError, ServiceClient, ServiceError, download
 
 MANIFEST = "manifest.json"
 KEYS_FILE = "keys.json"
+LOG_PROOF_FILE = "log-proof.json"
+# The answers of GET .../log-proof that mean "no proof yet", not a failure of the fetch: 409 LOG_PENDING (sealed, not
+# yet under a published checkpoint) or NOT_SEALED, 404 (a deployment without the evidence log).
+_NO_LOG_PROOF_YET = (404, 409)
 
 
 def check_session_id(session_id: str) -> str:
@@ -49,7 +58,7 @@ def check_session_id(session_id: str) -> str:
 
 @dataclass(frozen=True)
 class FetchedFile:
-    role: str  # "chain", "keys"
+    role: str  # "chain", "keys", "log_proof"
     name: str
     sha256: str
     size: int
@@ -72,14 +81,43 @@ def fetch_chain(client: ServiceClient, session_id: str, folder: Path) -> Fetched
     return FetchedFile("chain", name, expected, size, source)
 
 
+@dataclass(frozen=True)
+class Unavailable:
+    """Evidence the service does not have yet, and its answer saying so."""
+
+    role: str
+    route: str
+    reason: str
+
+
+def _write_document(folder: Path, name: str, role: str, route: str, document: Any) -> FetchedFile:
+    data = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
+    (folder / name).write_bytes(data)
+    return FetchedFile(role, name, hashlib.sha256(data).hexdigest(), len(data), {"route": f"GET {route}"})
+
+
 def fetch_keys(client: ServiceClient, session_id: str, folder: Path) -> FetchedFile:
-    data = (json.dumps(client.get("/v1/keys").document, indent=2, ensure_ascii=False) + "\n").encode()
-    (folder / KEYS_FILE).write_bytes(data)
-    return FetchedFile("keys", KEYS_FILE, hashlib.sha256(data).hexdigest(), len(data), {"route": "GET /v1/keys"})
+    return _write_document(folder, KEYS_FILE, "keys", "/v1/keys", client.get("/v1/keys").document)
 
 
-# What ``fetch`` gathers, in order; each entry writes one file into the folder and says what it wrote.
-EVIDENCE: tuple[Callable[[ServiceClient, str, Path], FetchedFile], ...] = (fetch_chain, fetch_keys)
+def fetch_log_proof(client: ServiceClient, session_id: str, folder: Path) -> FetchedFile | Unavailable:
+    route = f"/v1/sessions/{session_id}/log-proof"
+    try:
+        document = client.get(route).document
+    except ServiceError as error:
+        if error.status not in _NO_LOG_PROOF_YET:
+            raise
+        return Unavailable("log_proof", f"GET {route}", str(error))
+    return _write_document(folder, LOG_PROOF_FILE, "log_proof", route, document)
+
+
+# What ``fetch`` gathers, in order; each entry writes one file into the folder and says what it wrote, or what the
+# service does not have yet.
+EVIDENCE: tuple[Callable[[ServiceClient, str, Path], FetchedFile | Unavailable], ...] = (
+    fetch_chain,
+    fetch_keys,
+    fetch_log_proof,
+)
 
 
 @dataclass(frozen=True)
@@ -87,9 +125,13 @@ class Evidence:
     session_id: str
     folder: Path
     files: tuple[FetchedFile, ...]
+    unavailable: tuple[Unavailable, ...] = ()
 
     def path(self, role: str) -> Path:
         return self.folder / next(fetched.name for fetched in self.files if fetched.role == role)
+
+    def has(self, role: str) -> bool:
+        return any(fetched.role == role for fetched in self.files)
 
 
 def fetch_evidence(client: ServiceClient, session_id: str, folder: Path) -> Evidence:
@@ -97,15 +139,31 @@ def fetch_evidence(client: ServiceClient, session_id: str, folder: Path) -> Evid
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CommandError(f"cannot create {folder}: {error.strerror or error}") from None
-    files = tuple(fetch(client, session_id, folder) for fetch in EVIDENCE)
+    results = [fetch(client, session_id, folder) for fetch in EVIDENCE]
+    files = tuple(result for result in results if isinstance(result, FetchedFile))
+    unavailable = tuple(result for result in results if isinstance(result, Unavailable))
     manifest = {
         "session_id": session_id,
         "endpoint": client.endpoint,
         "fetched_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "files": [{"role": f.role, "name": f.name, "sha256": f.sha256, "size": f.size, **f.source} for f in files],
+        "unavailable": [{"role": u.role, "route": u.route, "answer": u.reason} for u in unavailable],
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return Evidence(session_id, folder, files)
+    return Evidence(session_id, folder, files, unavailable)
+
+
+def verify_command(evidence: Evidence) -> str:
+    """The ``agentops-verify`` command line that checks the fetched evidence offline: the chain under the keys, and
+    its inclusion in the evidence log when the log proof was fetched. The keys are the service's own statement: the
+    auditor uses them only after checking their ids against the ones the organisation recorded."""
+    keys = shlex.quote(str(evidence.path("keys")))
+    arguments = ["agentops-verify", "--trusted-key", keys]
+    if evidence.has("log_proof"):
+        log_proof = shlex.quote(str(evidence.path("log_proof")))
+        arguments += ["--log-key", keys, "--log-proof", log_proof, "--require-log-inclusion"]
+    arguments.append(shlex.quote(str(evidence.path("chain"))))
+    return " ".join(arguments)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 from agentops_replay._version import VERSION
 
-from ._evidence import check_session_id, fetch_evidence, trust_from, verify_evidence
+from ._evidence import check_session_id, fetch_evidence, trust_from, verify_command, verify_evidence
 from ._http import ChecksumError, CommandError, ServiceClient, ServiceError, download
 from ._render import Style, printable, render_timeline, report_lines, session_table, timeline_rows
 
@@ -190,6 +190,11 @@ def run_fetch(arguments: argparse.Namespace, output: Output) -> int:
     for fetched in evidence.files:
         output.line(f"{folder / fetched.name}\t{fetched.size} bytes\tsha256 {fetched.sha256}")
     output.line(f"{folder / 'manifest.json'}")
+    for missing in evidence.unavailable:
+        # Not a failure: the session is sealed but not yet in a published checkpoint (or the deployment has no log).
+        output.note(f"no {missing.role.replace('_', ' ')} yet: {missing.route} answered {printable(missing.reason)}")
+    output.note("verify offline, once the key ids in keys.json are the ones you recorded:")
+    output.line(verify_command(evidence))
     return EXIT_OK
 
 

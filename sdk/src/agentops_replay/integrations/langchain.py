@@ -15,7 +15,9 @@ interrupted graph). Only the long-stable ``BaseCallbackHandler`` methods are use
 | a tool stopped by an interrupt | TOOL_RESULT ``status: "interrupted"`` |
 
 ``recorded_run`` opens a session with the framework's name and version around one run and ends it by how the run
-went. A callback never raises into LangChain: failures are logged and counted as the SDK's internal errors.
+went. A callback never raises into LangChain: failures are logged and counted as the SDK's internal errors. A
+callback runs on LangChain's thread: it takes what the event needs (content as ``privacy.snapshot`` keeps it) and
+queues it; the payload is converted, digested and checked on the SDK's sender thread (``_later``).
 """
 
 from __future__ import annotations
@@ -31,8 +33,17 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from agentops_replay.client import AgentOpsClient, Session
-from agentops_replay.events import AGENT_STATE_SNAPSHOT
-from agentops_replay.privacy import jsonable
+from agentops_replay.events import (
+    AGENT_STATE_SNAPSHOT,
+    DECISION_TRACE,
+    ERROR,
+    MODEL_REQUEST,
+    MODEL_RESPONSE,
+    TOOL_CALL,
+    TOOL_RESULT,
+)
+from agentops_replay.integrations import _later
+from agentops_replay.privacy import snapshot
 
 _Callback = TypeVar("_Callback", bound=Callable[..., None])
 _MAX_OPEN_RUNS = 10_000
@@ -57,18 +68,32 @@ def _never_raises(callback: _Callback) -> _Callback:
 
 
 def _message(message: Any) -> dict[str, Any]:
-    """The parts of a LangChain message that say what was said (not its random ids), as I-JSON."""
-    record: dict[str, Any] = {"role": getattr(message, "type", "unknown"), "content": jsonable(message.content)}
+    """The parts of a LangChain message that say what was said (not its random ids), as they are now."""
+    record: dict[str, Any] = {"role": getattr(message, "type", "unknown"), "content": snapshot(message.content)}
     for name in ("name", "tool_call_id"):
         value = getattr(message, name, None)
         if value:
-            record[name] = value
+            record[name] = snapshot(value)
     tool_calls = getattr(message, "tool_calls", None)
     if tool_calls:
         record["tool_calls"] = [
-            {"name": call.get("name"), "args": jsonable(call.get("args")), "id": call.get("id")} for call in tool_calls
+            {"name": call.get("name"), "args": snapshot(call.get("args")), "id": call.get("id")} for call in tool_calls
         ]
     return record
+
+
+def _interrupt_state(session: Session, state: dict[str, Any], values: Any) -> dict[str, Any]:
+    return {"state": {**state, **_later.content_or_digest(session, "values", values)}}
+
+
+def _action(session: Session, decision_id: str, tool: Any, tool_input: Any, log: Any) -> dict[str, Any]:
+    inputs = _later.content_or_digest(session, "tool_input", tool_input)
+    return _later.decision(session, decision_id, inputs, {"tool": tool}, log)
+
+
+def _finish(session: Session, decision_id: str, return_values: Any, log: Any) -> dict[str, Any]:
+    outputs = _later.content_or_digest(session, "return_values", return_values)
+    return _later.decision(session, decision_id, {}, outputs, log)
 
 
 def _model_name(serialized: dict[str, Any] | None, metadata: dict[str, Any] | None, kwargs: dict[str, Any]) -> str:
@@ -117,15 +142,11 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
         self.interrupted = True
         interrupts = error.args[0] if error.args and isinstance(error.args[0], (list, tuple)) else ()
         ids = [str(getattr(item, "id", "")) for item in interrupts if getattr(item, "id", None)]
-        values = [jsonable(getattr(item, "value", None)) for item in interrupts]
+        values = [snapshot(getattr(item, "value", None)) for item in interrupts]
         state: dict[str, Any] = {"interrupted": True, "interrupt": type(error).__name__, "interrupt_ids": ids}
         if isinstance(node, str):
             state["node"] = node
-        if self.session.capture_content:
-            state["values"] = values
-        else:
-            state["values_hash"] = self.session.digest(values)
-        self.session.record(AGENT_STATE_SNAPSHOT, {"state": state})
+        self.session._record_later(AGENT_STATE_SNAPSHOT, _interrupt_state, self.session, state, values)
 
     @_never_raises
     def on_chat_model_start(
@@ -142,10 +163,13 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
         model = _model_name(serialized, metadata, kwargs)
         self._started(run_id, model)
         provider = (metadata or {}).get("ls_provider")
-        self.session.model_request(
+        self.session._record_later(
+            MODEL_REQUEST,
+            _later.model_request,
             model,
-            messages=[[_message(message) for message in batch] for batch in messages],
-            provider=provider if isinstance(provider, str) else None,
+            [[_message(message) for message in batch] for batch in messages],
+            provider if isinstance(provider, str) else None,
+            None,
         )
 
     @_never_raises
@@ -163,8 +187,13 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
         model = _model_name(serialized, metadata, kwargs)
         self._started(run_id, model)
         provider = (metadata or {}).get("ls_provider")
-        self.session.model_request(
-            model, messages=list(prompts), provider=provider if isinstance(provider, str) else None
+        self.session._record_later(
+            MODEL_REQUEST,
+            _later.model_request,
+            model,
+            snapshot(prompts),
+            provider if isinstance(provider, str) else None,
+            None,
         )
 
     @_never_raises
@@ -177,16 +206,18 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
         for generations in response.generations:
             for generation in generations:
                 message = getattr(generation, "message", None)
-                contents.append(_message(message) if message is not None else generation.text)
+                contents.append(_message(message) if message is not None else snapshot(generation.text))
                 info = generation.generation_info or {}
                 metadata = getattr(message, "response_metadata", None) or {}
                 finish_reason = finish_reason or info.get("finish_reason") or metadata.get("finish_reason")
                 usage = usage or getattr(message, "usage_metadata", None)
-        self.session.model_response(
+        self.session._record_later(
+            MODEL_RESPONSE,
+            _later.model_response,
             model,
-            content=contents,
-            finish_reason=finish_reason if isinstance(finish_reason, str) else None,
-            usage=jsonable(usage) if isinstance(usage, dict) else None,
+            contents,
+            finish_reason if isinstance(finish_reason, str) else None,
+            snapshot(usage) if isinstance(usage, dict) else None,
         )
 
     @_never_raises
@@ -194,7 +225,7 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
         self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
     ) -> None:
         self._runs.pop(run_id, None)
-        self.session.error(type(error).__name__, str(error))
+        self.session._record_later(ERROR, _later.error, type(error).__name__, str(error), False, None, None)
 
     @_never_raises
     def on_tool_start(
@@ -215,19 +246,22 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
         call_id = kwargs.get("tool_call_id")
         tool_id = call_id if isinstance(call_id, str) and call_id else str(run_id)
         self._started(run_id, name, tool_id)
-        self.session.tool_call(name, args=jsonable(inputs) if inputs is not None else input_str, tool_id=tool_id)
+        args = snapshot(inputs) if inputs is not None else input_str
+        self.session._record_later(TOOL_CALL, _later.tool_call, name, args, tool_id)
 
     @_never_raises
     def on_tool_end(self, output: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         name, duration_ms, tool_id = self._finished(run_id, str(kwargs.get("name") or "tool"))
         result = getattr(output, "content", output)  # a ToolMessage carries the tool's output as its content
         status = getattr(output, "status", None)  # LangGraph's ToolNode turns handled errors into status "error"
-        self.session.tool_result(
+        self.session._record_later(
+            TOOL_RESULT,
+            _later.tool_result,
             name,
-            result=jsonable(result),
-            tool_id=tool_id,
-            status=status if status in ("success", "error") else "success",
-            duration_ms=duration_ms,
+            snapshot(result),
+            tool_id,
+            status if isinstance(status, str) and status in ("success", "error") else "success",
+            duration_ms,
         )
 
     @_never_raises
@@ -236,43 +270,26 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
     ) -> None:
         name, duration_ms, tool_id = self._finished(run_id, str(kwargs.get("name") or "tool"))
         if _is_control_flow(error):
-            self.session.tool_result(name, tool_id=tool_id, status="interrupted", duration_ms=duration_ms)
+            self.session._record_later(TOOL_RESULT, _later.tool_result, name, None, tool_id, "interrupted", duration_ms)
             self._interrupt(error, (kwargs.get("metadata") or {}).get("langgraph_node"))
             return
-        self.session.record(
-            "ERROR",
-            {
-                "error_type": type(error).__name__,
-                "message": str(error),
-                "fatal": False,
-                "tool_id": tool_id,
-                "tool_name": name,
-            },
-        )
+        self.session._record_later(ERROR, _later.error, type(error).__name__, str(error), False, tool_id, name)
 
     @_never_raises
     def on_agent_action(self, action: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         self._decisions += 1
-        tool_input = jsonable(action.tool_input)
-        inputs = (
-            {"tool_input": tool_input}
-            if self.session.capture_content
-            else {"tool_input_hash": self.session.digest(tool_input)}
-        )
-        self.session.decision(
-            f"{run_id}/{self._decisions}", inputs=inputs, outputs={"tool": action.tool}, justification=action.log
+        decision_id = f"{run_id}/{self._decisions}"
+        tool_input = snapshot(action.tool_input)
+        self.session._record_later(
+            DECISION_TRACE, _action, self.session, decision_id, snapshot(action.tool), tool_input, snapshot(action.log)
         )
 
     @_never_raises
     def on_agent_finish(self, finish: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
         self._decisions += 1
-        values = jsonable(finish.return_values)
-        outputs = (
-            {"return_values": values}
-            if self.session.capture_content
-            else {"return_values_hash": self.session.digest(values)}
-        )
-        self.session.decision(f"{run_id}/{self._decisions}", inputs={}, outputs=outputs, justification=finish.log)
+        decision_id = f"{run_id}/{self._decisions}"
+        values = snapshot(finish.return_values)
+        self.session._record_later(DECISION_TRACE, _finish, self.session, decision_id, values, snapshot(finish.log))
 
     @_never_raises
     def on_chain_error(
@@ -283,7 +300,7 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
             return
         # A chain error is reported by every enclosing chain; only the outermost one is recorded.
         if parent_run_id is None:
-            self.session.error(type(error).__name__, str(error), fatal=True)
+            self.session._record_later(ERROR, _later.error, type(error).__name__, str(error), True, None, None)
 
 
 def framework_version(framework: str) -> str | None:

@@ -23,7 +23,9 @@ A function span does not carry the model's call id, so ``tool_id`` is found in t
 that asked for it (by function name and arguments, in order); a call that cannot be matched keeps the function span's
 id. Prompts, completions, arguments and results are digests unless the client captures content; the SDK puts them on
 spans only while ``trace_include_sensitive_data`` is on (its default). A processor method never raises into the
-Agents SDK: failures are logged and counted as the SDK's internal errors.
+Agents SDK: failures are logged and counted as the SDK's internal errors. A span has ended when it is recorded and
+the Agents SDK does not change it afterwards: its values are queued as they are, and converted, digested and
+checked on the SDK's sender thread (``_later``).
 """
 
 from __future__ import annotations
@@ -40,8 +42,18 @@ from typing import Any, TypeVar
 
 from agents.tracing import Span, Trace, TracingProcessor
 
+from agentops_replay._content import Content
 from agentops_replay.client import AgentOpsClient, Session
-from agentops_replay.events import AGENT_STATE_SNAPSHOT, DECISION_TRACE, ERROR
+from agentops_replay.events import (
+    AGENT_STATE_SNAPSHOT,
+    DECISION_TRACE,
+    ERROR,
+    MODEL_REQUEST,
+    MODEL_RESPONSE,
+    TOOL_CALL,
+    TOOL_RESULT,
+)
+from agentops_replay.integrations import _later
 from agentops_replay.privacy import jsonable
 
 logger = logging.getLogger("agentops_replay")
@@ -81,13 +93,17 @@ class _TraceState:
     failure: str | None = None
 
 
-def _duration_ms(span: Span[Any]) -> float | None:
+def _duration_ms(started_at: Any, ended_at: Any) -> float | None:
     try:
-        started = datetime.fromisoformat(str(span.started_at))
-        ended = datetime.fromisoformat(str(span.ended_at))
+        started = datetime.fromisoformat(str(started_at))
+        ended = datetime.fromisoformat(str(ended_at))
     except (TypeError, ValueError):
         return None
     return (ended - started).total_seconds() * 1000
+
+
+def _function_result(name: str, output: Any, tool_id: str, status: str, span_times: tuple[Any, Any]) -> Content:
+    return _later.tool_result(name, output, tool_id, status, _duration_ms(*span_times))
 
 
 def _calls_in_chat_output(output: Any) -> list[tuple[str, str, str | None]]:
@@ -108,11 +124,19 @@ def _calls_in_response(response: Any) -> list[tuple[str, str, str | None]]:
     return calls
 
 
+def _model_request(model: str, messages: Any, config: Any) -> Content:
+    return _later.model_request(model, messages, None, _without_nulls(config))
+
+
 def _without_nulls(config: Any) -> dict[str, Any] | None:
     if not isinstance(config, Mapping):
         return None
     values = {key: value for key, value in config.items() if value is not None}
     return jsonable(values) if values else None
+
+
+def _agent_state(checkpoint_id: str, state: dict[str, Any]) -> dict[str, Any]:
+    return {"checkpoint_id": checkpoint_id, "state": jsonable(state)}
 
 
 class AgentOpsTracingProcessor(TracingProcessor):
@@ -215,25 +239,23 @@ class AgentOpsTracingProcessor(TracingProcessor):
     def _record_generation(self, session: Session, span: Span[Any]) -> None:
         data = span.span_data
         model = str(data.model or "unknown")
-        # The SDK builds a generation's input and output afresh for each call and never changes them afterwards, so
-        # they are digested (or copied into the event) on the sender thread, as they are.
-        session.model_request(model, messages=data.input, parameters=_without_nulls(data.model_config))
-        session.model_response(
-            model, content=data.output, usage=jsonable(data.usage) if isinstance(data.usage, Mapping) else None
-        )
+        # The SDK builds a generation's input, output, configuration and usage afresh for each call and never
+        # changes them afterwards, so they are converted and digested on the sender thread, as they are.
+        session._record_later(MODEL_REQUEST, _model_request, model, data.input, data.model_config)
+        usage = data.usage if isinstance(data.usage, Mapping) else None
+        session._record_later(MODEL_RESPONSE, _later.model_response, model, data.output, None, usage)
         self._expect_calls(span.trace_id, _calls_in_chat_output(data.output))
 
     def _record_response(self, session: Session, span: Span[Any]) -> None:
         data = span.span_data
         response = data.response
         model = str(getattr(response, "model", None) or "unknown")
-        session.model_request(model, messages=data.input)
+        session._record_later(MODEL_REQUEST, _later.model_request, model, data.input, None, None)
+        # The response's output and usage are pydantic models the Agents SDK keeps and never changes once the
+        # response is complete: converted on the sender thread.
         usage = getattr(response, "usage", None)
-        session.model_response(
-            model,
-            content=getattr(response, "output", None),  # pydantic models: converted on the sender thread (_values)
-            usage=jsonable(usage) if usage is not None else None,
-        )
+        output = getattr(response, "output", None)
+        session._record_later(MODEL_RESPONSE, _later.model_response, model, output, None, usage)
         self._expect_calls(span.trace_id, _calls_in_response(response))
 
     def _expect_calls(self, trace_id: str, calls: list[tuple[str, str, str | None]]) -> None:
@@ -245,13 +267,11 @@ class AgentOpsTracingProcessor(TracingProcessor):
     def _record_function(self, session: Session, span: Span[Any]) -> str:
         data = span.span_data
         tool_id = self._call_id(span.trace_id, data.name, data.input) or span.span_id
-        session.tool_call(data.name, args=data.input, tool_id=tool_id)
-        session.tool_result(
-            data.name,
-            result=jsonable(data.output) if data.output is not None else None,
-            tool_id=tool_id,
-            status="error" if span.error is not None else "success",
-            duration_ms=_duration_ms(span),
+        session._record_later(TOOL_CALL, _later.tool_call, data.name, data.input, tool_id)
+        status = "error" if span.error is not None else "success"
+        output = data.output
+        session._record_later(
+            TOOL_RESULT, _function_result, data.name, output, tool_id, status, (span.started_at, span.ended_at)
         )
         return tool_id
 
@@ -295,7 +315,7 @@ class AgentOpsTracingProcessor(TracingProcessor):
     def _record_agent(self, session: Session, span: Span[Any]) -> None:
         data = span.span_data
         state = {"agent": data.name, "tools": data.tools, "handoffs": data.handoffs, "output_type": data.output_type}
-        session.record(AGENT_STATE_SNAPSHOT, {"checkpoint_id": span.span_id, "state": jsonable(state)})
+        session._record_later(AGENT_STATE_SNAPSHOT, _agent_state, span.span_id, state)
 
     def _record_error(self, span: Span[Any], kind: str, tool_id: str | None) -> None:
         error: Mapping[str, Any] = span.error or {}

@@ -20,7 +20,9 @@ is that span's ``gen_ai.agent.name`` or else the exporter's ``agent_id``, and it
 
 Events are recorded when a span ends, in the order spans end. Content attributes (``gen_ai.input.messages``,
 ``gen_ai.output.messages``, ``gen_ai.tool.call.arguments``, ``gen_ai.tool.call.result``) are recorded as hashes unless
-the client captures content.
+the client captures content. An ended span's attributes do not change, so ``export`` (which a ``SimpleSpanProcessor``
+calls on the agent's thread) queues them as they are: JSON text is parsed, content converted and digested, and the
+payload checked, on the SDK's sender thread (``_later``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
+from agentops_replay._content import Content
 from agentops_replay.client import AgentOpsClient, Session
+from agentops_replay.events import MODEL_REQUEST, MODEL_RESPONSE, TOOL_CALL, TOOL_RESULT
+from agentops_replay.integrations import _later
 from agentops_replay.privacy import jsonable
 
 logger = logging.getLogger("agentops_replay")
@@ -60,12 +65,30 @@ _TRACES_KEPT = 100_000
 
 def _content(value: Any) -> Any:
     """Content attributes are JSON strings or plain attribute values; record them as I-JSON either way."""
+    if value is None:
+        return None
     if isinstance(value, str):
         try:
             return jsonable(json.loads(value))
         except ValueError:
             return value
     return jsonable(value)
+
+
+def _model_request(model: str, messages: Any, provider: str | None, parameters: dict[str, Any]) -> Content:
+    return _later.model_request(model, _content(messages), provider, parameters or None)
+
+
+def _model_response(model: str, output: Any, finish_reason: str | None, usage: dict[str, Any]) -> Content:
+    return _later.model_response(model, _content(output), finish_reason, usage or None)
+
+
+def _tool_call(name: str, arguments: Any, tool_id: str) -> Content:
+    return _later.tool_call(name, _content(arguments), tool_id)
+
+
+def _tool_result(name: str, result: Any, tool_id: str, status: str, duration_ms: float | None) -> Content:
+    return _later.tool_result(name, _content(result), tool_id, status, duration_ms)
 
 
 def _plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -210,36 +233,27 @@ class AgentOpsSpanExporter(SpanExporter):
             parameters = {
                 name: attributes[key] for key, name in _REQUEST_PARAMETERS.items() if attributes.get(key) is not None
             }
+            provider = _text(attributes.get("gen_ai.provider.name")) or _text(attributes.get("gen_ai.system"))
             messages = attributes.get("gen_ai.input.messages")
-            session.model_request(
-                model,
-                messages=_content(messages) if messages is not None else None,
-                provider=_text(attributes.get("gen_ai.provider.name")) or _text(attributes.get("gen_ai.system")),
-                parameters=jsonable(parameters) if parameters else None,
-            )
-            usage = {name: attributes[key] for key, name in _USAGE.items() if attributes.get(key) is not None}
-            reasons = attributes.get("gen_ai.response.finish_reasons")
-            output = attributes.get("gen_ai.output.messages")
+            session._record_later(MODEL_REQUEST, _model_request, model, messages, provider, parameters)
             if not failed:
-                session.model_response(
+                usage = {name: attributes[key] for key, name in _USAGE.items() if attributes.get(key) is not None}
+                reasons = attributes.get("gen_ai.response.finish_reasons")
+                session._record_later(
+                    MODEL_RESPONSE,
+                    _model_response,
                     _text(attributes.get("gen_ai.response.model")) or model,
-                    content=_content(output) if output is not None else None,
-                    finish_reason=str(reasons[0]) if reasons else None,
-                    usage=jsonable(usage) if usage else None,
+                    attributes.get("gen_ai.output.messages"),
+                    str(reasons[0]) if reasons else None,
+                    usage,
                 )
         elif operation == _TOOL_OPERATION:
             name = _text(attributes.get("gen_ai.tool.name")) or span.name
             tool_id = _text(attributes.get("gen_ai.tool.call.id")) or f"{span.context.span_id:016x}"
-            arguments = attributes.get("gen_ai.tool.call.arguments")
-            session.tool_call(name, args=_content(arguments) if arguments is not None else None, tool_id=tool_id)
+            session._record_later(TOOL_CALL, _tool_call, name, attributes.get("gen_ai.tool.call.arguments"), tool_id)
+            status = "error" if failed else "success"
             result = attributes.get("gen_ai.tool.call.result")
-            session.tool_result(
-                name,
-                result=_content(result) if result is not None else None,
-                tool_id=tool_id,
-                status="error" if failed else "success",
-                duration_ms=duration_ms,
-            )
+            session._record_later(TOOL_RESULT, _tool_result, name, result, tool_id, status, duration_ms)
         if failed:
             session.error(self._error_type(span), span.status.description or span.name, tool_id=tool_id)
 

@@ -18,7 +18,9 @@ Register it on the agent, ``Agent(..., hooks=[AgentOpsHooks(client)])``. Tested 
 Messages are recorded as ``{"role", "content"}`` (without Strands' random tracking ids), content as Strands holds it
 (text, tool use and tool result blocks; bytes of images and documents as base64). Prompts, completions, arguments
 and results are digests unless the client captures content. A hook never raises into the agent: failures are logged
-and counted as the SDK's internal errors.
+and counted as the SDK's internal errors. A hook runs on the agent's thread: it takes what the event needs (content
+as ``privacy.snapshot`` keeps it) and queues it; the payload is converted, digested and checked on the SDK's sender
+thread (``_later``).
 
 Strands also emits OpenTelemetry spans with the GenAI conventions; ``agentops_replay.integrations.otel`` can record
 those instead (see the SDK's README). Use one or the other, not both: each records the same run.
@@ -45,8 +47,11 @@ from strands.hooks import (
     HookRegistry,
 )
 
+from agentops_replay._content import Content
 from agentops_replay.client import AgentOpsClient, Session
-from agentops_replay.privacy import jsonable
+from agentops_replay.events import ERROR, MODEL_REQUEST, MODEL_RESPONSE, TOOL_CALL, TOOL_RESULT
+from agentops_replay.integrations import _later
+from agentops_replay.privacy import snapshot
 
 logger = logging.getLogger("agentops_replay")
 
@@ -92,6 +97,10 @@ def _conversation(messages: Any) -> list[dict[str, Any]]:
     return [{"role": message.get("role"), "content": message.get("content")} for message in messages or ()]
 
 
+def _model_request(model: str, system: Any, conversation: Any, provider: str) -> Content:
+    return _later.model_request(model, {"system": system, "messages": conversation}, provider, None)
+
+
 class AgentOpsHooks(HookProvider):
     """Records every invocation of the agents it is registered on as one AgentOps Replay session."""
 
@@ -117,8 +126,7 @@ class AgentOpsHooks(HookProvider):
 
     def session_of(self, agent: Any) -> Session | None:
         """The session of ``agent``'s running invocation, if any (its ``session_id`` names it in AgentOps Replay)."""
-        with self._lock:
-            return self._sessions.get(id(agent))
+        return self._sessions.get(id(agent))  # one dict lookup is atomic: no lock on every hook
 
     def last_session_id(self, agent: Any) -> str | None:
         """The id of the session that recorded ``agent``'s latest invocation (running or ended), if any."""
@@ -160,8 +168,11 @@ class AgentOpsHooks(HookProvider):
         if session is None:
             return
         agent = event.agent
-        request = {"system": getattr(agent, "system_prompt", None), "messages": _conversation(agent.messages)}
-        session.model_request(_model_id(agent), messages=request, provider=type(agent.model).__name__)
+        system = snapshot(getattr(agent, "system_prompt", None))
+        conversation = _conversation(agent.messages)
+        session._record_later(
+            MODEL_REQUEST, _model_request, _model_id(agent), system, conversation, type(agent.model).__name__
+        )
 
     @_never_raises
     def _after_model_call(self, event: AfterModelCallEvent) -> None:
@@ -170,18 +181,21 @@ class AgentOpsHooks(HookProvider):
             return
         if event.exception is not None:
             self._note_error(event.agent, event.exception)
-            session.error(type(event.exception).__name__, str(event.exception))
+            error = event.exception
+            session._record_later(ERROR, _later.error, type(error).__name__, str(error), False, None, None)
             return
         response = event.stop_response
         if response is None:
             return
         message = response.message
         usage = (message.get("metadata") or {}).get("usage") if isinstance(message, dict) else None
-        session.model_response(
+        session._record_later(
+            MODEL_RESPONSE,
+            _later.model_response,
             _model_id(event.agent),
-            content=_conversation([message]),
-            finish_reason=str(response.stop_reason),
-            usage=jsonable(usage) if isinstance(usage, dict) else None,
+            _conversation([message]),
+            str(response.stop_reason),
+            snapshot(usage) if isinstance(usage, dict) else None,
         )
 
     @_never_raises
@@ -191,9 +205,11 @@ class AgentOpsHooks(HookProvider):
             return
         tool_use = event.tool_use
         name = str(tool_use.get("name") or "tool")
+        tool_id = tool_use["toolUseId"]
         with self._lock:
-            self._open_calls.setdefault(id(event.agent), {})[tool_use["toolUseId"]] = name
-        session.tool_call(name, args=tool_use.get("input"), tool_id=tool_use["toolUseId"])
+            self._open_calls.setdefault(id(event.agent), {})[tool_id] = name
+        # The tool receives the input as its arguments and may change them: recorded as they are now.
+        session._record_later(TOOL_CALL, _later.tool_call, name, snapshot(tool_use.get("input")), tool_id)
 
     @_never_raises
     def _after_tool_call(self, event: AfterToolCallEvent) -> None:
@@ -207,25 +223,19 @@ class AgentOpsHooks(HookProvider):
             self._open_calls.get(id(event.agent), {}).pop(tool_id, None)
         result = event.result or {}
         status = result.get("status")
-        session.tool_result(
+        session._record_later(
+            TOOL_RESULT,
+            _later.tool_result,
             name,
-            result=result.get("content"),
-            tool_id=tool_id,
-            status=status if isinstance(status, str) else None,
-            duration_ms=event.duration * 1000 if event.duration is not None else None,
+            snapshot(result.get("content")),
+            tool_id,
+            status if isinstance(status, str) else None,
+            event.duration * 1000 if event.duration is not None else None,
         )
         if event.exception is not None:
-            self._note_error(event.agent, event.exception)
-            session.record(
-                "ERROR",
-                {
-                    "error_type": type(event.exception).__name__,
-                    "message": str(event.exception),
-                    "fatal": False,
-                    "tool_id": tool_id,
-                    "tool_name": name,
-                },
-            )
+            error = event.exception
+            self._note_error(event.agent, error)
+            session._record_later(ERROR, _later.error, type(error).__name__, str(error), False, tool_id, name)
 
     def _note_error(self, agent: Any, error: BaseException) -> None:
         with self._lock:
@@ -244,7 +254,7 @@ class AgentOpsHooks(HookProvider):
         # every TOOL_CALL of the session has its TOOL_RESULT; a resumed invocation calls the tool again.
         stopped = "interrupted" if result is not None and result.stop_reason == "interrupt" else "cancelled"
         for tool_id, name in open_calls.items():
-            session.tool_result(name, tool_id=tool_id, status=stopped)
+            session._record_later(TOOL_RESULT, _later.tool_result, name, None, tool_id, stopped, None)
         if result is None:  # the invocation raised; Strands does not say what, the last error met is the best guess
             session.end("failure", reason=last_error or "the invocation raised")
             return

@@ -204,6 +204,7 @@ def test_routes_are_served_by_the_functions_of_the_architecture(template: dict[s
         "GET /v1/sessions": "ChainFunction",
         "GET /v1/sessions/{session_id}/replay": "ReplayFunction",
         "POST /v1/sessions/{session_id}/exports": "ExportFunction",
+        "GET /v1/sessions/{session_id}/exports/{export_id}": "ExportFunction",
         "GET /v1/log/checkpoint": "LogFunction",
         "GET /v1/log/consistency": "LogFunction",
         "GET /v1/sessions/{session_id}/log-proof": "LogFunction",
@@ -253,7 +254,16 @@ def test_functions_get_the_configuration_of_the_architecture(template: dict[str,
     assert common["SEAL_IDLE_SECONDS"] == {"Ref": "SealIdleSeconds"}
     assert common["ARCHIVE_BUCKET"] == {"Ref": "ArchiveBucket"}
     seal = resource(template, "SealFunction")["Properties"]["Environment"]["Variables"]
-    assert seal["SEAL_KEY_ID"] == {"Fn::GetAtt": ["SealKey", "Arn"]}
+    assert seal["SEAL_KEY_ID"] == {
+        "Fn::If": ["SignWithTemplateKey", {"Fn::GetAtt": ["SealKey", "Arn"]}, {"Ref": "SealKeyArn"}]
+    }
+    assert template["Conditions"]["SignWithTemplateKey"] == {"Fn::Equals": [{"Ref": "SealKeyArn"}, ""]}
+    assert template["Parameters"]["SealKeyArn"]["Default"] == ""  # the template's own SealKey signs
+    export = resource(template, "ExportFunction")["Properties"]
+    assert export["Environment"]["Variables"]["EXPORT_ASYNC_MIN_EVENTS"] == {"Ref": "ExportAsyncMinEvents"}
+    # An export job has the whole timeout; API Gateway still cuts a synchronous answer at 29 s.
+    assert export["Timeout"] == 900
+    assert template["Parameters"]["ExportAsyncMinEvents"]["Default"] == 25000
     assert seal["LOG_ORIGIN"] == {"Ref": "LogOrigin"}
     assert template["Parameters"]["LogOrigin"]["Default"] == ""  # the sealer then uses <ServiceId>/evidence-log
     assert "ARCHIVE_RETENTION_DAYS" not in seal  # retention is the bucket's default, not the writer's choice

@@ -87,7 +87,9 @@ def test_function_environment_is_resolved_from_the_template(monkeypatch: pytest.
     monkeypatch.delenv("SEAL_IDLE_SECONDS", raising=False)
     monkeypatch.delenv("SERVICE_ID", raising=False)
     template = load_template(TEMPLATE)
-    environment = resolve_environment(function_definitions(template), parameter_defaults(template), local_resources())
+    environment = resolve_environment(
+        function_definitions(template), parameter_defaults(template), local_resources(), template["Conditions"]
+    )
     assert environment["TABLE_NAME"] == "table-x"
     assert environment["ARCHIVE_BUCKET"] == "bucket-x"
     assert environment["SEAL_KEY_ID"] == "arn:aws:kms:us-east-1:1:key/key-x"
@@ -99,7 +101,9 @@ def test_parameter_backed_settings_can_be_overridden_from_the_environment(monkey
     monkeypatch.setenv("SEAL_IDLE_SECONDS", "2")
     monkeypatch.setenv("TABLE_NAME", "not-the-local-table")
     template = load_template(TEMPLATE)
-    environment = resolve_environment(function_definitions(template), parameter_defaults(template), local_resources())
+    environment = resolve_environment(
+        function_definitions(template), parameter_defaults(template), local_resources(), template["Conditions"]
+    )
     assert environment["SEAL_IDLE_SECONDS"] == "2"
     assert environment["TABLE_NAME"] == "table-x"  # resources always point at the local ones
 

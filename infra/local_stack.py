@@ -274,7 +274,18 @@ class LocalStack:
             if unknown:
                 raise TemplateError(f"no such template parameters: {unknown}")
             before = self.configuration
-            after = dataclasses.replace(before, parameters={**before.parameters, **changes})
+            # A parameter set by the update wins over the launching environment's value of its variable.
+            overridden = {
+                name
+                for function in before.functions
+                for name, value in function.environment.items()
+                if isinstance(value, dict) and value.get("Ref") in changes
+            }
+            after = dataclasses.replace(
+                before,
+                parameters={**before.parameters, **changes},
+                overrides={name: value for name, value in before.overrides.items() if name not in overridden},
+            )
             environment = after.environment(self.resources)  # raises before anything changes
             old_environment = before.environment(self.resources)
             changed = sorted({name for name in environment if environment[name] != old_environment.get(name)})

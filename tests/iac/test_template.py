@@ -114,6 +114,30 @@ def test_archive_bucket_is_worm_in_compliance_mode_for_the_configured_days(templ
     assert template["Parameters"]["ArchiveRetentionDays"]["Default"] == 2555
 
 
+CURRENT_VERSION_ACTIONS = {"ExpirationInDays", "ExpirationDate", "ExpiredObjectDeleteMarker", "Transitions"}
+
+
+def test_lifecycle_never_expires_a_current_version_nor_a_locked_one(template: dict[str, Any]) -> None:
+    """The bucket's lifecycle aborts abandoned uploads anywhere, and expires superseded versions of the key index
+    only, never before the retention that locks them ended; nothing touches a current version or the log."""
+    rules = resource(template, "ArchiveBucket")["Properties"]["LifecycleConfiguration"]["Rules"]
+    by_id = {rule["Id"]: rule for rule in rules}
+
+    assert set(by_id) == {"AbortIncompleteArchiveUploads", "ExpireSupersededKeyIndexes"}
+    assert all(rule["Status"] == "Enabled" for rule in rules)
+    for rule in rules:
+        assert not CURRENT_VERSION_ACTIONS & set(rule), rule
+    aborts = by_id["AbortIncompleteArchiveUploads"]
+    assert not {"Prefix", "Filter"} & set(aborts)  # archives and exports both stream multipart uploads
+    assert aborts["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    superseded = by_id["ExpireSupersededKeyIndexes"]
+    assert superseded["Prefix"] == "keys/index.json"
+    # Days after a version was superseded are never fewer than its age since it was written: the lock ends first.
+    assert superseded["NoncurrentVersionExpiration"] == {"NoncurrentDays": {"Ref": "ArchiveRetentionDays"}}
+    noncurrent_rules = [rule for rule in rules if "NoncurrentVersionExpiration" in rule]
+    assert [rule["Prefix"] for rule in noncurrent_rules] == ["keys/index.json"]
+
+
 def test_archive_bucket_refuses_requests_without_tls(template: dict[str, Any]) -> None:
     policy = resource(template, "ArchiveBucketPolicy")["Properties"]
     assert policy["Bucket"] == {"Ref": "ArchiveBucket"}

@@ -24,6 +24,7 @@ import pytest
 
 from infra.api_client import ApiClient, ApiResponse
 from infra.launcher import LocalStackHandle, running_local_stack
+from tests.integration.cli.test_cli_local_stack import cli
 
 pytestmark = pytest.mark.integration
 
@@ -309,3 +310,18 @@ def test_the_status_route_needs_a_caller_identity(stack: LocalStackHandle, api: 
     answer = api.as_principal(None).get(accepted.headers["Location"])
 
     assert (answer.status, answer.error_code) == (403, "FORBIDDEN")
+
+
+def test_the_cli_export_follows_a_202_until_the_export_is_written(
+    stack: LocalStackHandle, api: ApiClient, tmp_path: Path
+) -> None:
+    session_id = _sealed_session(stack, api)
+
+    exported = cli(stack, "export", session_id, "--format", "pdf", "--out", str(tmp_path / "large.pdf"))
+
+    assert exported.status == 0, exported.err
+    assert "is being written" in exported.err
+    path, _, sha256_field, evidence_class, _ = exported.out.strip().split("\t")
+    assert (tmp_path / "large.pdf").read_bytes().startswith(b"%PDF-")
+    assert sha256_field == f"sha256 {hashlib.sha256((tmp_path / 'large.pdf').read_bytes()).hexdigest()}"
+    assert (path, evidence_class) == (str(tmp_path / "large.pdf"), "AUTHORITATIVE_EVIDENCE")

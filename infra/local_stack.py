@@ -10,7 +10,10 @@
 4. serves the template's ``HttpApi`` routes on 127.0.0.1:``PORT`` (default 3000, 0 picks a free port), turning each
    request into the API Gateway HTTP API payload 2.0 event and calling the same ``lambda_handler`` as Lambda;
 5. runs the sealer every ``SEAL_INTERVAL_SECONDS`` (default 60) and on ``POST /_local/seal``;
-6. serves the local console (``infra.console``) at ``/_local/console``: the session list, each session in the viewer.
+6. serves the local console (``infra.console``) at ``/_local/console``: the session list, each session in the viewer;
+7. serves Lambda's ``Invoke`` call with ``InvocationType=Event`` (the functions' ``AWS_ENDPOINT_URL_LAMBDA``), so an
+   export job runs in a new invocation of the export function as on AWS, and ``POST /_local/parameters``, a stack
+   update with new parameter values (a key rotation sets ``SealKeyArn``).
 
 SIGTERM or SIGINT stops the HTTP server, the sealing loop and moto, and the process exits 0.
 """

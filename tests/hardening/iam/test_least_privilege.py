@@ -359,9 +359,13 @@ def test_archive_bucket_is_compliance_locked_versioned_private_and_encrypted(tem
     (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms", "aws:kms:dsse"}
     assert bucket["DeletionPolicy"] == "Retain"
-    # The only lifecycle rule aborts crashed multipart uploads (never evidence); nothing expires objects.
-    (lifecycle_rule,) = properties["LifecycleConfiguration"]["Rules"]
-    assert set(lifecycle_rule) == {"Id", "Status", "AbortIncompleteMultipartUpload"}
+    # Lifecycle aborts crashed multipart uploads (never evidence) and expires superseded key indexes once their lock
+    # has ended; nothing expires a current version (tests/iac/test_template.py pins the rules).
+    rules = properties["LifecycleConfiguration"]["Rules"]
+    assert [set(rule) for rule in rules] == [
+        {"Id", "Status", "AbortIncompleteMultipartUpload"},
+        {"Id", "Status", "Prefix", "NoncurrentVersionExpiration"},
+    ]
 
 
 def test_bucket_policy_only_denies_and_refuses_every_granted_s3_action_without_tls(template: dict[str, Any]) -> None:

@@ -97,6 +97,37 @@ def test_function_environment_is_resolved_from_the_template(monkeypatch: pytest.
     assert environment["SEAL_IDLE_SECONDS"] == "3600"
 
 
+def test_a_rotated_seal_key_parameter_becomes_the_sealers_key() -> None:
+    """SealKeyArn set (a key rotation): the seal function's SEAL_KEY_ID is that key, as CloudFormation decides the
+    template's ``SignWithTemplateKey`` condition."""
+    template = load_template(TEMPLATE)
+    rotated = "arn:aws:kms:us-east-1:123456789012:key/0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b"
+    parameters = {**parameter_defaults(template), "SealKeyArn": rotated}
+
+    environment = resolve_environment(
+        function_definitions(template), parameters, local_resources(), template["Conditions"], overrides={}
+    )
+
+    assert environment["SEAL_KEY_ID"] == rotated
+
+
+def test_the_export_threshold_passes_through_from_the_launching_environment() -> None:
+    template = load_template(TEMPLATE)
+
+    default = resolve_environment(
+        function_definitions(template), parameter_defaults(template), local_resources(), template["Conditions"], {}
+    )
+    forced = resolve_environment(
+        function_definitions(template),
+        parameter_defaults(template),
+        local_resources(),
+        template["Conditions"],
+        {"EXPORT_ASYNC_MIN_EVENTS": "1"},
+    )
+
+    assert (default["EXPORT_ASYNC_MIN_EVENTS"], forced["EXPORT_ASYNC_MIN_EVENTS"]) == ("25000", "1")
+
+
 def test_parameter_backed_settings_can_be_overridden_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEAL_IDLE_SECONDS", "2")
     monkeypatch.setenv("TABLE_NAME", "not-the-local-table")

@@ -61,6 +61,7 @@ sam-build: sam-venv
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --region us-east-1
 
 # The local stack of API.md: moto + the real handlers behind a local HTTP front. PORT=0 picks a free port.
+# Parameter-backed variables pass through, e.g. EXPORT_ASYNC_MIN_EVENTS=1 make dev (every export asynchronous).
 dev: venv
 	$(BIN)/python -m infra.local_stack
 

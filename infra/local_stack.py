@@ -11,7 +11,10 @@
    request into the API Gateway HTTP API payload 2.0 event and calling the same ``lambda_handler`` as Lambda;
 5. runs the sealer every ``SEAL_INTERVAL_SECONDS`` (default 60) and on ``POST /_local/seal``;
 6. serves the local console (``infra.console``) at ``/_local/console``: the session list, each session in the viewer;
-7. writes the functions' structured log lines (the Powertools JSON lines Lambda sends to CloudWatch) to
+7. serves Lambda's ``Invoke`` call with ``InvocationType=Event`` (the functions' ``AWS_ENDPOINT_URL_LAMBDA``), so an
+   export job runs in a new invocation of the export function as on AWS, and ``POST /_local/parameters``, a stack
+   update with new parameter values (a key rotation sets ``SealKeyArn``).
+8. writes the functions' structured log lines (the Powertools JSON lines Lambda sends to CloudWatch) to
    ``FUNCTION_LOG_FILE`` (default ``.local/logs/functions.log``, appended) and prints where they go.
 
 SIGTERM or SIGINT stops the HTTP server, the sealing loop and moto, and the process exits 0.
@@ -20,13 +23,16 @@ SIGTERM or SIGINT stops the HTTP server, the sealing loop and moto, and the proc
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
+import re
 import signal
 import sys
 import threading
 import traceback
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -34,7 +40,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import boto3
 
@@ -62,6 +68,8 @@ SEAL_FUNCTION = "SealFunction"
 DEFAULT_PORT = 3000
 DEFAULT_SEAL_INTERVAL_SECONDS = 60.0
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's payload limit; the handler enforces the API's own 1 MiB
+# Lambda's Invoke API (the functions' boto3 Lambda client is pointed here, AWS_ENDPOINT_URL_LAMBDA).
+LAMBDA_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 
 
 @dataclass(frozen=True)
@@ -109,29 +117,69 @@ def create_resources(endpoint: str, template_path: Path, retention_days: int) ->
 
 
 def resolve_environment(
-    functions: list[FunctionDefinition], parameters: dict[str, str], resources: LocalResources
+    functions: list[FunctionDefinition],
+    parameters: dict[str, str],
+    resources: LocalResources,
+    conditions: dict[str, Any] | None = None,
+    overrides: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The union of the functions' environment variables with intrinsics resolved against the local resources."""
+    """The union of the functions' environment variables with intrinsics resolved against the local resources and the
+    template's ``conditions``. A variable that is a plain ``!Ref`` of a parameter takes its value from ``overrides``
+    (the launching environment, e.g. ``SEAL_IDLE_SECONDS``) when set there."""
+    overrides = os.environ if overrides is None else overrides
     references = {
         "ChainTable": resources.table,
         "ArchiveBucket": resources.archive_bucket,
         "SealKey": resources.kms_key_id,
     }
     attributes = {("SealKey", "Arn"): resources.kms_key_arn, ("SealKey", "KeyId"): resources.kms_key_id}
+
+    def resolve(value: Any) -> str | None:
+        if isinstance(value, str):
+            return value
+        if set(value) == {"Ref"} and value["Ref"] in parameters:
+            return parameters[value["Ref"]]
+        if set(value) == {"Ref"} and value["Ref"] in references:
+            return references[value["Ref"]]
+        if set(value) == {"Fn::GetAtt"} and tuple(_get_att(value["Fn::GetAtt"])) in attributes:
+            return attributes[tuple(_get_att(value["Fn::GetAtt"]))]  # type: ignore[index]
+        if set(value) == {"Fn::If"}:
+            condition, when_true, when_false = value["Fn::If"]
+            return resolve(when_true if condition_holds(condition, conditions or {}, parameters) else when_false)
+        return None
+
     environment: dict[str, str] = {}
     for function in functions:
         for name, value in function.environment.items():
-            if isinstance(value, str):
-                environment[name] = value
-            elif set(value) == {"Ref"} and value["Ref"] in parameters:
-                environment[name] = os.environ.get(name, parameters[value["Ref"]])
-            elif set(value) == {"Ref"} and value["Ref"] in references:
-                environment[name] = references[value["Ref"]]
-            elif set(value) == {"Fn::GetAtt"} and tuple(_get_att(value["Fn::GetAtt"])) in attributes:
-                environment[name] = attributes[tuple(_get_att(value["Fn::GetAtt"]))]  # type: ignore[index]
-            else:
+            if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameters and name in overrides:
+                environment[name] = overrides[name]
+                continue
+            resolved = resolve(value)
+            if resolved is None:
                 raise TemplateError(f"{function.logical_id}: the local stack cannot resolve {name}={value!r}")
+            environment[name] = resolved
     return environment
+
+
+def condition_holds(name: str, conditions: dict[str, Any], parameters: dict[str, str]) -> bool:
+    """A template condition built from ``Fn::Equals``, ``Fn::Not`` and parameter ``Ref``s, as CloudFormation decides
+    it for these parameter values."""
+
+    def evaluate(node: Any) -> Any:
+        if isinstance(node, dict) and set(node) == {"Fn::Equals"}:
+            left, right = (evaluate(side) for side in node["Fn::Equals"])
+            return left == right
+        if isinstance(node, dict) and set(node) == {"Fn::Not"}:
+            return not evaluate(node["Fn::Not"][0])
+        if isinstance(node, dict) and set(node) == {"Ref"} and node["Ref"] in parameters:
+            return parameters[node["Ref"]]
+        if isinstance(node, dict) and set(node) == {"Condition"}:
+            return evaluate(conditions[node["Condition"]])
+        if isinstance(node, str):
+            return node
+        raise TemplateError(f"the local stack cannot evaluate the condition {name}: {node!r}")
+
+    return bool(evaluate(conditions[name]))
 
 
 def _get_att(value: str | list[str]) -> list[str]:
@@ -170,6 +218,11 @@ class SealRunner:
             result = self._pool.invoke(event)
         return [str(session_id) for session_id in result["sealed"]]
 
+    def replace_pool(self, pool: FunctionPool) -> None:
+        """Serve later runs from new execution environments (after a configuration change)."""
+        with self._lock:
+            self._pool = pool
+
     def start(self) -> None:
         self._thread.start()
 
@@ -188,14 +241,91 @@ class SealRunner:
                 traceback.print_exc()
 
 
+@dataclass(frozen=True)
+class StackConfiguration:
+    """What a CloudFormation update can change: the parameter values, and the template they are applied to."""
+
+    functions: list[FunctionDefinition]
+    parameters: dict[str, str]
+    conditions: dict[str, Any]
+    overrides: dict[str, str]  # the launching environment's values of parameter-backed variables
+
+    def environment(self, resources: LocalResources) -> dict[str, str]:
+        return resolve_environment(self.functions, self.parameters, resources, self.conditions, self.overrides)
+
+
 class LocalStack:
     def __init__(
-        self, resources: LocalResources, routes: RouteTable, pools: dict[str, FunctionPool], sealer: SealRunner
+        self,
+        resources: LocalResources,
+        routes: RouteTable,
+        pools: dict[str, FunctionPool],
+        sealer: SealRunner,
+        configuration: StackConfiguration | None = None,
     ):
         self.resources = resources
         self.routes = routes
         self.pools = pools
         self.sealer = sealer
+        self.configuration = configuration
+        self._configuring = threading.Lock()
+
+    def update_parameters(self, changes: dict[str, str]) -> list[str]:
+        """What a stack update with new parameter values does (``POST /_local/parameters``): each function whose
+        resolved environment changes gets new execution environments, which read it at their cold start. Returns
+        the logical ids of those functions."""
+        if self.configuration is None:
+            raise TemplateError("this stack was started without its template's configuration")
+        with self._configuring:
+            unknown = sorted(set(changes) - set(self.configuration.parameters))
+            if unknown:
+                raise TemplateError(f"no such template parameters: {unknown}")
+            before = self.configuration
+            # A parameter set by the update wins over the launching environment's value of its variable.
+            overridden = {
+                name
+                for function in before.functions
+                for name, value in function.environment.items()
+                if isinstance(value, dict) and value.get("Ref") in changes
+            }
+            after = dataclasses.replace(
+                before,
+                parameters={**before.parameters, **changes},
+                overrides={name: value for name, value in before.overrides.items() if name not in overridden},
+            )
+            environment = after.environment(self.resources)  # raises before anything changes
+            old_environment = before.environment(self.resources)
+            changed = sorted({name for name in environment if environment[name] != old_environment.get(name)})
+            os.environ.update(environment)
+            self.configuration = after
+            restarted = [
+                function.logical_id
+                for function in after.functions
+                if any(name in function.environment for name in changed) and function.logical_id in self.pools
+            ]
+            for logical_id in restarted:
+                self.pools[logical_id] = FunctionPool(self.pools[logical_id].spec)
+                if logical_id == SEAL_FUNCTION:
+                    self.sealer.replace_pool(self.pools[logical_id])
+            return restarted
+
+    def invoke_asynchronously(self, function_name: str, event: Any) -> bool:
+        """Lambda's ``Invoke`` with ``InvocationType=Event``: queued, run on its own thread; False for an unknown
+        function. ``function_name`` is a logical id (the local context's function name) or an ARN ending in one."""
+        logical_id = function_name.rsplit(":function:", 1)[-1].split(":", 1)[0]
+        pool = self.pools.get(logical_id)
+        if pool is None:
+            return False
+
+        def run() -> None:
+            try:
+                pool.invoke(event)
+            except Exception:
+                # Lambda logs an asynchronous invocation's failure; nobody waits for its answer.
+                traceback.print_exc()
+
+        threading.Thread(target=run, name=f"async-{logical_id}", daemon=True).start()
+        return True
 
 
 class LocalApiServer(ThreadingHTTPServer):
@@ -253,6 +383,13 @@ class LocalApiRequestHandler(BaseHTTPRequestHandler):
         if url.path == "/_local/seal" and self.command == "POST":
             self._seal_now(stack.sealer)
             return
+        if url.path == "/_local/parameters" and self.command == "POST":
+            self._update_parameters(stack, body)
+            return
+        invocation = LAMBDA_INVOKE_PATH.match(url.path)
+        if invocation is not None and self.command == "POST":
+            self._invoke(stack, unquote(invocation.group(1)), body)
+            return
         if is_console_path(url.path) and self.command == "GET":
             self._send_page(console_page(route_caller(stack.routes, stack.pools), url.path, url.query))
             return
@@ -282,6 +419,28 @@ class LocalApiRequestHandler(BaseHTTPRequestHandler):
             self._send_error(HTTPStatus.INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "the function failed")
             return
         self._send_lambda_result(result)
+
+    def _update_parameters(self, stack: LocalStack, body: bytes) -> None:
+        try:
+            changes = json.loads(body or b"{}")
+            if not isinstance(changes, dict) or not all(isinstance(value, str) for value in changes.values()):
+                raise TemplateError("the body is an object of parameter names and string values")
+            restarted = stack.update_parameters(changes)
+        except (ValueError, TemplateError) as error:
+            self._send_error(HTTPStatus.BAD_REQUEST, "VALIDATION_ERROR", str(error))
+            return
+        self._send_json(HTTPStatus.OK, {"restarted": restarted})
+
+    def _invoke(self, stack: LocalStack, function_name: str, body: bytes) -> None:
+        if self.headers.get("x-amz-invocation-type") != "Event":
+            self._send_error(HTTPStatus.BAD_REQUEST, "InvalidParameterValueException", "only Event invocations")
+            return
+        if not stack.invoke_asynchronously(function_name, json.loads(body or b"{}")):
+            self._send_error(HTTPStatus.NOT_FOUND, "ResourceNotFoundException", f"no function {function_name}")
+            return
+        self.send_response(HTTPStatus.ACCEPTED)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _seal_now(self, sealer: SealRunner) -> None:
         if not sealer.installed:
@@ -373,6 +532,17 @@ def _decode_body(body: str, is_base64: bool) -> bytes:
     return base64.b64decode(body) if is_base64 else body.encode("utf-8")
 
 
+def _parameter_overrides(functions: list[FunctionDefinition], parameters: dict[str, str]) -> dict[str, str]:
+    """The launching environment's values of the variables that are a parameter's ``!Ref`` (``make dev`` passes
+    e.g. ``SEAL_IDLE_SECONDS`` or ``EXPORT_ASYNC_MIN_EVENTS`` through this way)."""
+    return {
+        name: os.environ[name]
+        for function in functions
+        for name, value in function.environment.items()
+        if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameters and name in os.environ
+    }
+
+
 def build_function_pools(functions: list[FunctionDefinition], repo_root: Path) -> dict[str, FunctionPool]:
     pools = {}
     for function in functions:
@@ -401,12 +571,26 @@ def main() -> int:
     point_boto3_at(moto.endpoint)
     retention_days = int(os.environ.get("ARCHIVE_RETENTION_DAYS", parameters["ArchiveRetentionDays"]))
     resources = create_resources(moto.endpoint, template_path, retention_days)
-    os.environ.update(resolve_environment(functions, parameters, resources))
+    configuration = StackConfiguration(
+        functions, parameters, template.get("Conditions", {}), overrides=_parameter_overrides(functions, parameters)
+    )
+    os.environ.update(configuration.environment(resources))
     function_log = Path(os.environ.get("FUNCTION_LOG_FILE", DEFAULT_FUNCTION_LOG_FILE)).resolve()
     write_function_logs_to(function_log)
     print(LOGS_MESSAGE.format(path=function_log), flush=True)
 
     pools = build_function_pools(functions, template_path.parent)
+    sealer = SealRunner(pools.get(SEAL_FUNCTION), seal_interval)
+    stack = LocalStack(resources, RouteTable(http_routes(template)), pools, sealer, configuration)
+    try:
+        server = LocalApiServer(port, stack)
+    except OSError as error:
+        moto.stop()
+        print(f"cannot listen on 127.0.0.1:{port} ({error.strerror}); set PORT to a free port, or 0", file=sys.stderr)
+        return 1
+    # The functions' Lambda client (an export starting its job) calls this server's Invoke route; set before any
+    # handler builds its clients.
+    os.environ["AWS_ENDPOINT_URL_LAMBDA"] = f"http://127.0.0.1:{server.port}"
     for pool in pools.values():
         if pool.spec.installed:
             try:
@@ -415,13 +599,6 @@ def main() -> int:
                 # As on Lambda, a function whose init fails answers 500 on its own routes; the others keep serving.
                 print(f"{pool.spec.logical_id} failed to start:", file=sys.stderr, flush=True)
                 traceback.print_exc()
-    sealer = SealRunner(pools.get(SEAL_FUNCTION), seal_interval)
-    try:
-        server = LocalApiServer(port, LocalStack(resources, RouteTable(http_routes(template)), pools, sealer))
-    except OSError as error:
-        moto.stop()
-        print(f"cannot listen on 127.0.0.1:{port} ({error.strerror}); set PORT to a free port, or 0", file=sys.stderr)
-        return 1
 
     stop = threading.Event()
 

@@ -3,9 +3,13 @@
 Body ``{"format": "json" | "pdf" | "html", "withhold_payloads": false | true | [sequence numbers]}``. Streams the
 export document (``agentops_server.export``) under ``exports/`` in the Object Lock bucket; for ``pdf`` and ``html``
 (the self-verifying replay viewer) reads it back and writes its rendering beside it. Answers 201 with a presigned
-GET of the requested file.
+GET of the requested file. A session of at least ``EXPORT_ASYNC_MIN_EVENTS`` events is exported by an export job
+(``agentops_server.export_jobs``): 202 and ``GET /v1/sessions/{session_id}/exports/{export_id}`` to poll, the export
+written by an asynchronous invocation of this function (the event ``{"export_job": {...}}``).
 
-Environment: ``TABLE_NAME``, ``ARCHIVE_BUCKET``. IAM: ``dynamodb:GetItem`` and ``dynamodb:Query`` on the table;
+Environment: ``TABLE_NAME``, ``ARCHIVE_BUCKET``, ``EXPORT_ASYNC_MIN_EVENTS``. IAM: ``dynamodb:GetItem`` and
+``dynamodb:Query`` on the table, ``dynamodb:PutItem`` and ``dynamodb:UpdateItem`` on session items (export jobs);
+``lambda:InvokeFunction`` on this function;
 ``s3:GetObject`` and ``s3:GetObjectVersion`` on ``sessions/*`` (the archived chain) and on ``exports/*`` (reading a
 document back to render it; the presigned link is signed with this role); ``s3:PutObject`` on ``exports/*`` only
 (single puts and multipart parts). No delete, no retention or legal-hold changes: the bucket's default COMPLIANCE
@@ -26,8 +30,11 @@ from agentops_server.evidence_log import LogReader
 from agentops_server.evidence_log_dynamodb import DynamoDBLogState
 from agentops_server.evidence_log_s3 import S3LogObjects
 from agentops_server.export import ExportService, Withholding
+from agentops_server.export_jobs import JOB_EVENT_KEY, ExportJobs
+from agentops_server.export_jobs_dynamodb import DynamoDBExportJobs
 from agentops_server.export_store import S3ExportStore
 from agentops_server.http import caller_identity, install_error_handlers, json_response, request_body
+from agentops_server.lambda_invoke import AsyncInvoker
 from agentops_verify import MalformedJSONError, loads
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -67,6 +74,15 @@ export_service = ExportService(
 )
 app = APIGatewayHttpResolver()
 install_error_handlers(app, logger)
+export_jobs = ExportJobs(
+    store=store,
+    jobs=DynamoDBExportJobs(dynamodb, settings.table_name),
+    exporter=export_service,
+    # The job runs in a new invocation of this very function, named by the current invocation's context.
+    start_job=AsyncInvoker(boto3.client("lambda"), lambda: app.lambda_context.function_name),
+    clock=SystemClock(),
+    min_events=settings.export_async_min_events,
+)
 
 
 @app.post("/v1/sessions/<session_id>/exports")
@@ -74,7 +90,17 @@ def create_export(session_id: str) -> Response[str]:
     caller_identity(app.current_event.raw_event)
     request = _parse_request(request_body(app.current_event.raw_event))
     withholding = Withholding.from_request(request.withhold_payloads)
-    return json_response(201, export_service.export(session_id, request.format, withholding))
+    status, body = export_jobs.request(session_id, request.format, withholding)
+    response = json_response(status, body)
+    if status == 202:
+        response.headers["Location"] = f"/v1/sessions/{session_id}/exports/{body['export_id']}"
+    return response
+
+
+@app.get("/v1/sessions/<session_id>/exports/<export_id>")
+def export_status(session_id: str, export_id: str) -> Response[str]:
+    caller_identity(app.current_event.raw_event)
+    return json_response(*export_jobs.status(session_id, export_id))
 
 
 def _parse_request(body: bytes) -> ExportRequest:
@@ -92,6 +118,10 @@ def _parse_request(body: bytes) -> ExportRequest:
 
 
 @logger.inject_lambda_context
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | None:
+    job = event.get(JOB_EVENT_KEY)
+    if isinstance(job, dict):
+        export_jobs.run(str(job.get("session_id")), str(job.get("export_id")))
+        return None
     response: dict[str, Any] = app.resolve(event, context)
     return response

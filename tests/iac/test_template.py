@@ -114,6 +114,30 @@ def test_archive_bucket_is_worm_in_compliance_mode_for_the_configured_days(templ
     assert template["Parameters"]["ArchiveRetentionDays"]["Default"] == 2555
 
 
+CURRENT_VERSION_ACTIONS = {"ExpirationInDays", "ExpirationDate", "ExpiredObjectDeleteMarker", "Transitions"}
+
+
+def test_lifecycle_never_expires_a_current_version_nor_a_locked_one(template: dict[str, Any]) -> None:
+    """The bucket's lifecycle aborts abandoned uploads anywhere, and expires superseded versions of the key index
+    only, never before the retention that locks them ended; nothing touches a current version or the log."""
+    rules = resource(template, "ArchiveBucket")["Properties"]["LifecycleConfiguration"]["Rules"]
+    by_id = {rule["Id"]: rule for rule in rules}
+
+    assert set(by_id) == {"AbortIncompleteArchiveUploads", "ExpireSupersededKeyIndexes"}
+    assert all(rule["Status"] == "Enabled" for rule in rules)
+    for rule in rules:
+        assert not CURRENT_VERSION_ACTIONS & set(rule), rule
+    aborts = by_id["AbortIncompleteArchiveUploads"]
+    assert not {"Prefix", "Filter"} & set(aborts)  # archives and exports both stream multipart uploads
+    assert aborts["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    superseded = by_id["ExpireSupersededKeyIndexes"]
+    assert superseded["Prefix"] == "keys/index.json"
+    # Days after a version was superseded are never fewer than its age since it was written: the lock ends first.
+    assert superseded["NoncurrentVersionExpiration"] == {"NoncurrentDays": {"Ref": "ArchiveRetentionDays"}}
+    noncurrent_rules = [rule for rule in rules if "NoncurrentVersionExpiration" in rule]
+    assert [rule["Prefix"] for rule in noncurrent_rules] == ["keys/index.json"]
+
+
 def test_archive_bucket_refuses_requests_without_tls(template: dict[str, Any]) -> None:
     policy = resource(template, "ArchiveBucketPolicy")["Properties"]
     assert policy["Bucket"] == {"Ref": "ArchiveBucket"}
@@ -204,6 +228,7 @@ def test_routes_are_served_by_the_functions_of_the_architecture(template: dict[s
         "GET /v1/sessions": "ChainFunction",
         "GET /v1/sessions/{session_id}/replay": "ReplayFunction",
         "POST /v1/sessions/{session_id}/exports": "ExportFunction",
+        "GET /v1/sessions/{session_id}/exports/{export_id}": "ExportFunction",
         "GET /v1/log/checkpoint": "LogFunction",
         "GET /v1/log/consistency": "LogFunction",
         "GET /v1/sessions/{session_id}/log-proof": "LogFunction",
@@ -253,7 +278,16 @@ def test_functions_get_the_configuration_of_the_architecture(template: dict[str,
     assert common["SEAL_IDLE_SECONDS"] == {"Ref": "SealIdleSeconds"}
     assert common["ARCHIVE_BUCKET"] == {"Ref": "ArchiveBucket"}
     seal = resource(template, "SealFunction")["Properties"]["Environment"]["Variables"]
-    assert seal["SEAL_KEY_ID"] == {"Fn::GetAtt": ["SealKey", "Arn"]}
+    assert seal["SEAL_KEY_ID"] == {
+        "Fn::If": ["SignWithTemplateKey", {"Fn::GetAtt": ["SealKey", "Arn"]}, {"Ref": "SealKeyArn"}]
+    }
+    assert template["Conditions"]["SignWithTemplateKey"] == {"Fn::Equals": [{"Ref": "SealKeyArn"}, ""]}
+    assert template["Parameters"]["SealKeyArn"]["Default"] == ""  # the template's own SealKey signs
+    export = resource(template, "ExportFunction")["Properties"]
+    assert export["Environment"]["Variables"]["EXPORT_ASYNC_MIN_EVENTS"] == {"Ref": "ExportAsyncMinEvents"}
+    # An export job has the whole timeout; API Gateway still cuts a synchronous answer at 29 s.
+    assert export["Timeout"] == 900
+    assert template["Parameters"]["ExportAsyncMinEvents"]["Default"] == 25000
     assert seal["LOG_ORIGIN"] == {"Ref": "LogOrigin"}
     assert template["Parameters"]["LogOrigin"]["Default"] == ""  # the sealer then uses <ServiceId>/evidence-log
     assert "ARCHIVE_RETENTION_DAYS" not in seal  # retention is the bucket's default, not the writer's choice

@@ -15,6 +15,9 @@ DEFAULT_MAX_SESSION_EVENTS = 1_000_000
 DEFAULT_MAX_SESSION_BYTES = 1024 * 1024 * 1024
 # How long a sealed session's batch items stay in the table after its archive is written (0: kept for ever).
 DEFAULT_SEALED_BATCH_RETENTION_DAYS = 30
+# Sessions of at least this many events are exported asynchronously (API.md rev 2): a PDF costs about 20 s of CPU per
+# 100,000 events, so 25,000 (about 5 s) keeps a synchronous export well inside API Gateway's 29 s.
+DEFAULT_EXPORT_ASYNC_MIN_EVENTS = 25_000
 
 
 class ConfigurationError(Exception):
@@ -33,6 +36,7 @@ class Settings:
     max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES
     sealed_batch_retention_days: int = DEFAULT_SEALED_BATCH_RETENTION_DAYS
     log_origin_override: str | None = None  # LOG_ORIGIN; empty means the default origin
+    export_async_min_events: int = DEFAULT_EXPORT_ASYNC_MIN_EVENTS
 
     @property
     def log_origin(self) -> str:
@@ -58,6 +62,7 @@ class Settings:
             sealed_batch_retention_days=_positive_int(
                 env, "SEALED_BATCH_RETENTION_DAYS", DEFAULT_SEALED_BATCH_RETENTION_DAYS, minimum=0
             ),
+            export_async_min_events=_positive_int(env, "EXPORT_ASYNC_MIN_EVENTS", DEFAULT_EXPORT_ASYNC_MIN_EVENTS),
         )
 
 

@@ -31,7 +31,7 @@ import itertools
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agentops_verify import EXPORT_VERIFICATION_KEYS, SIGNATURE_ALGORITHM, ChainVerifier, canonicalize
@@ -40,7 +40,7 @@ from agentops_server import pdf
 from agentops_server.archive_reader import ArchiveLines
 from agentops_server.clock import Clock, format_timestamp
 from agentops_server.errors import ApiError
-from agentops_server.export_store import ExportStore
+from agentops_server.export_store import ExportExistsError, ExportStore, StoredExport
 from agentops_server.pii import scan_event, withheld_findings
 from agentops_server.replay import (
     ArchiveReader,
@@ -296,10 +296,13 @@ class ExportService:
         self._render_pdf = render_pdf
         self._log_proofs = log_proofs
 
-    def export(self, session_id: str, file_format: str, withholding: Withholding) -> dict[str, Any]:
+    def export(
+        self, session_id: str, file_format: str, withholding: Withholding, export_id: str | None = None
+    ) -> dict[str, Any]:
         """The 201 body of API.md; ``ApiError`` SESSION_NOT_FOUND, VALIDATION_ERROR or VERIFICATION_FAILED (the
         chain does not verify, as replay answers it, or its seal is signed by a key that is not trusted); nothing is
-        written on any of them."""
+        written on any of them. Without ``export_id`` every call is a fresh export; with one (an asynchronous job,
+        ``agentops_server.export_jobs``) the objects that id already names are reused, never written twice."""
         head = self._store.get_head(session_id)
         if head is None:
             raise session_not_found(session_id)
@@ -311,23 +314,55 @@ class ExportService:
             raise verification_failed(session_mismatch(session_id, survey.report))
         if survey.report.get("seal_signed") and not survey.report.get("seal_key_trusted"):
             raise verification_failed(untrusted_seal(survey.report))
-        export_id = self._new_export_id()
-        chunks = document_chunks(
-            session_id=session_id,
-            survey=survey,
-            event_lines=_export_lines(self._chain(head), withholding),
-            trust=trust,
-            generated_at=format_timestamp(self._clock.now()),
-            log_proof=self._log_proofs(session_id) if head.archive is not None else None,
-        )
-        stored = self._exports.put(session_id, export_id, "json", chunks)
+        reuse = export_id is not None
+        export_id = export_id or self._new_export_id()
+
+        def document() -> Iterator[bytes]:
+            return document_chunks(
+                session_id=session_id,
+                survey=survey,
+                event_lines=_export_lines(self._chain(head), withholding),
+                trust=trust,
+                generated_at=format_timestamp(self._clock.now()),
+                log_proof=self._log_proofs(session_id) if head.archive is not None else None,
+            )
+
+        stored = self._put(session_id, export_id, "json", document, reuse)
         if file_format == "pdf":
             # Rendered from the stored export document alone (ELS section 9), which is read back for it.
-            rendering = self._render_pdf(self._exports.read(stored))
-            stored = self._exports.put(session_id, export_id, "pdf", [rendering])
+            stored = self._put(
+                session_id, export_id, "pdf", lambda: iter([self._render_pdf(self._exports.read(stored))]), reuse
+            )
         elif file_format == "html":
             # The replay viewer: the stored document itself, embedded, re-verified by the reader's browser.
-            stored = self._exports.put(session_id, export_id, "html", viewer_chunks([self._exports.read(stored)]))
+            stored = self._put(
+                session_id, export_id, "html", lambda: viewer_chunks([self._exports.read(stored)]), reuse
+            )
+        return self._body(export_id, file_format, stored, survey.evidence_class)
+
+    def presented(self, session_id: str, export_id: str, file_format: str, result: dict[str, Any]) -> dict[str, Any]:
+        """The 201 body of an export written earlier (``version_id``, ``sha256`` and ``evidence_class`` as its writer
+        recorded them), with a fresh link to that version of the object its id names."""
+        stored = self._exports.locate(session_id, export_id, file_format, str(result["version_id"]))
+        return self._body(
+            export_id, file_format, replace(stored, sha256=str(result["sha256"])), result["evidence_class"]
+        )
+
+    def _put(
+        self, session_id: str, export_id: str, file_format: str, chunks: Callable[[], Iterable[bytes]], reuse: bool
+    ) -> StoredExport:
+        existing = self._exports.find(session_id, export_id, file_format) if reuse else None
+        if existing is not None:
+            return existing
+        try:
+            return self._exports.put(session_id, export_id, file_format, chunks())
+        except ExportExistsError:
+            found = self._exports.find(session_id, export_id, file_format) if reuse else None
+            if found is None:
+                raise
+            return found  # a concurrent run of the same job wrote it first
+
+    def _body(self, export_id: str, file_format: str, stored: StoredExport, evidence_class: Any) -> dict[str, Any]:
         return {
             "export_id": export_id,
             "format": file_format,
@@ -337,7 +372,7 @@ class ExportService:
             "sha256": stored.sha256,
             "url": self._exports.presigned_url(stored, PRESIGNED_URL_SECONDS),
             "expires_in": PRESIGNED_URL_SECONDS,
-            "evidence_class": survey.evidence_class,
+            "evidence_class": evidence_class,
         }
 
     def _chain(self, head: SessionHead) -> Iterator[bytes]:

@@ -1,6 +1,7 @@
 """Where exports are kept: ``exports/<session_id>/<export_id>.<json|pdf|html>`` in the Object Lock bucket.
 
-Each export is written once and never overwritten (``If-None-Match: *``; the export id is fresh for every request).
+Each export is written once and never overwritten (``If-None-Match: *``; the export id is fresh for every synchronous
+request, and names the request for an asynchronous one, whose retries find and reuse what an earlier attempt wrote).
 Its COMPLIANCE retention is the bucket's default retention, as for the archives, so the export role needs no
 ``s3:PutObjectRetention`` and cannot shorten or extend anything. A document is streamed: one ``PutObject`` when it is
 smaller than a part, else a multipart upload of ``part_size`` parts, so memory stays bounded by about two parts
@@ -52,6 +53,12 @@ class ExportStore(Protocol):
 
     def presigned_url(self, stored: StoredExport, expires_in: int) -> str: ...
 
+    def find(self, session_id: str, export_id: str, file_format: str) -> StoredExport | None:
+        """The object already written under this export's key (its one version, hashed), or None."""
+
+    def locate(self, session_id: str, export_id: str, file_format: str, version_id: str) -> StoredExport:
+        """A version of this export's key, as a stored export whose ``sha256`` is not known here."""
+
 
 def export_key(session_id: str, export_id: str, file_format: str) -> str:
     return f"{EXPORTS_PREFIX}{session_id}/{export_id}.{file_format}"
@@ -88,6 +95,24 @@ class S3ExportStore:
         except (ClientError, BotoCoreError) as error:
             raise ExportUnavailableError(f"GetObject s3://{stored.bucket}/{stored.key} failed: {error}") from error
         return data
+
+    def find(self, session_id: str, export_id: str, file_format: str) -> StoredExport | None:
+        key = export_key(session_id, export_id, file_format)
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=key)
+            digest = hashlib.sha256()
+            for chunk in response["Body"].iter_chunks(self._part_size):
+                digest.update(chunk)
+        except ClientError as error:
+            if error_code(error) in ("NoSuchKey", "404"):
+                return None
+            raise ExportUnavailableError(f"GetObject s3://{self._bucket}/{key} failed: {error_code(error)}") from error
+        except BotoCoreError as error:
+            raise ExportUnavailableError(f"GetObject s3://{self._bucket}/{key} failed: {error}") from error
+        return StoredExport(self._bucket, key, str(response["VersionId"]), digest.hexdigest())
+
+    def locate(self, session_id: str, export_id: str, file_format: str, version_id: str) -> StoredExport:
+        return StoredExport(self._bucket, export_key(session_id, export_id, file_format), version_id, "")
 
     def presigned_url(self, stored: StoredExport, expires_in: int) -> str:
         url: str = self._s3.generate_presigned_url(

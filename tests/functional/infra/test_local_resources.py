@@ -87,7 +87,9 @@ def test_function_environment_is_resolved_from_the_template(monkeypatch: pytest.
     monkeypatch.delenv("SEAL_IDLE_SECONDS", raising=False)
     monkeypatch.delenv("SERVICE_ID", raising=False)
     template = load_template(TEMPLATE)
-    environment = resolve_environment(function_definitions(template), parameter_defaults(template), local_resources())
+    environment = resolve_environment(
+        function_definitions(template), parameter_defaults(template), local_resources(), template["Conditions"]
+    )
     assert environment["TABLE_NAME"] == "table-x"
     assert environment["ARCHIVE_BUCKET"] == "bucket-x"
     assert environment["SEAL_KEY_ID"] == "arn:aws:kms:us-east-1:1:key/key-x"
@@ -95,11 +97,44 @@ def test_function_environment_is_resolved_from_the_template(monkeypatch: pytest.
     assert environment["SEAL_IDLE_SECONDS"] == "3600"
 
 
+def test_a_rotated_seal_key_parameter_becomes_the_sealers_key() -> None:
+    """SealKeyArn set (a key rotation): the seal function's SEAL_KEY_ID is that key, as CloudFormation decides the
+    template's ``SignWithTemplateKey`` condition."""
+    template = load_template(TEMPLATE)
+    rotated = "arn:aws:kms:us-east-1:123456789012:key/0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b"
+    parameters = {**parameter_defaults(template), "SealKeyArn": rotated}
+
+    environment = resolve_environment(
+        function_definitions(template), parameters, local_resources(), template["Conditions"], overrides={}
+    )
+
+    assert environment["SEAL_KEY_ID"] == rotated
+
+
+def test_the_export_threshold_passes_through_from_the_launching_environment() -> None:
+    template = load_template(TEMPLATE)
+
+    default = resolve_environment(
+        function_definitions(template), parameter_defaults(template), local_resources(), template["Conditions"], {}
+    )
+    forced = resolve_environment(
+        function_definitions(template),
+        parameter_defaults(template),
+        local_resources(),
+        template["Conditions"],
+        {"EXPORT_ASYNC_MIN_EVENTS": "1"},
+    )
+
+    assert (default["EXPORT_ASYNC_MIN_EVENTS"], forced["EXPORT_ASYNC_MIN_EVENTS"]) == ("25000", "1")
+
+
 def test_parameter_backed_settings_can_be_overridden_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEAL_IDLE_SECONDS", "2")
     monkeypatch.setenv("TABLE_NAME", "not-the-local-table")
     template = load_template(TEMPLATE)
-    environment = resolve_environment(function_definitions(template), parameter_defaults(template), local_resources())
+    environment = resolve_environment(
+        function_definitions(template), parameter_defaults(template), local_resources(), template["Conditions"]
+    )
     assert environment["SEAL_IDLE_SECONDS"] == "2"
     assert environment["TABLE_NAME"] == "table-x"  # resources always point at the local ones
 

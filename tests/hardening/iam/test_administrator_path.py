@@ -84,7 +84,11 @@ def test_changing_the_seal_role_or_the_keys_policy_or_grants_raises_an_alarm(tem
     assert role["detail"]["requestParameters"]["roleName"] == [{"Ref": "SealFunctionRole"}]
     (key,) = branches(template, "aws.kms")
     assert {"PutKeyPolicy", "CreateGrant"} <= event_names(key)
-    assert key["detail"]["resources"]["ARN"] == [{"Fn::GetAtt": ["SealKey", "Arn"]}]
+    # The template's key, and the key that signs after a rotation (SealKeyArn) when there was one.
+    assert key["detail"]["resources"]["ARN"] == [
+        {"Fn::GetAtt": ["SealKey", "Arn"]},
+        {"Fn::If": ["SignWithTemplateKey", {"Fn::GetAtt": ["SealKey", "Arn"]}, {"Ref": "SealKeyArn"}]},
+    ]
 
 
 def test_the_seal_path_rule_notifies_and_alarms(template: dict[str, Any]) -> None:

@@ -47,7 +47,9 @@ SESSION_ITEMS = "ForAllValues:StringLike dynamodb:LeadingKeys=S#*"
 SESSION_ITEMS_AND_KEY_RECORDS = "ForAllValues:StringLike dynamodb:LeadingKeys=S#*,KEY"
 SESSION_ITEMS_AND_LOG_STATE = "ForAllValues:StringLike dynamodb:LeadingKeys=S#*,LOG"
 SESSION_ITEMS_KEY_RECORDS_AND_LOG_STATE = "ForAllValues:StringLike dynamodb:LeadingKeys=S#*,KEY,LOG"
+EXPORT_JOBS = "ForAllValues:StringLike dynamodb:LeadingKeys=EXPORT#*"
 NEVER_AN_EXPIRY = "ForAllValues:StringNotEquals dynamodb:Attributes=expires_at"
+SELF_EXPORT_FUNCTION = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-export"
 KEYS_LISTING = "StringLike s3:prefix=keys/*"
 
 EXPECTED_GRANTS: dict[str, set[Grant]] = {
@@ -90,6 +92,9 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         | grants(["s3:GetObject"], [LOG])
         | grants(["s3:ListBucket"], [BUCKET])
         | grants(["s3:PutObject", "s3:AbortMultipartUpload"], [EXPORTS])
+        # Export jobs (asynchronous exports): their own partitions, and an invocation of this very function.
+        | grants(["dynamodb:GetItem", *TABLE_WRITE], [TABLE], EXPORT_JOBS)
+        | grants(["lambda:InvokeFunction"], [SELF_EXPORT_FUNCTION])
     ),
 }
 
@@ -230,16 +235,18 @@ def test_every_table_grant_is_limited_to_session_items_and_at_most_the_key_recor
                     [SESSION_ITEMS_AND_KEY_RECORDS],
                     [SESSION_ITEMS_AND_LOG_STATE],  # the evidence log's state item, pk LOG
                     [SESSION_ITEMS_KEY_RECORDS_AND_LOG_STATE],
+                    [EXPORT_JOBS],  # export jobs: partitions of their own, never a session's item
                 )
                 assert leading in allowed, (function_name, action)
 
 
 def test_only_the_sealer_may_write_the_ttl_attribute(template: dict[str, Any]) -> None:
+    """Of session items; the export role expires its own job items (pk EXPORT#...) and can reach nothing else."""
     writers_without_the_exclusion = {
         function_name
         for function_name in EXPECTED_GRANTS
         for action, resource, condition in effective_grants(template, function_name)
-        if resource == TABLE and action in TABLE_WRITE and NEVER_AN_EXPIRY not in condition
+        if resource == TABLE and action in TABLE_WRITE and NEVER_AN_EXPIRY not in condition and condition != EXPORT_JOBS
     }
     assert writers_without_the_exclusion == {"SealFunction"}
     table = template["Resources"]["ChainTable"]["Properties"]
@@ -352,9 +359,13 @@ def test_archive_bucket_is_compliance_locked_versioned_private_and_encrypted(tem
     (rule,) = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms", "aws:kms:dsse"}
     assert bucket["DeletionPolicy"] == "Retain"
-    # The only lifecycle rule aborts crashed multipart uploads (never evidence); nothing expires objects.
-    (lifecycle_rule,) = properties["LifecycleConfiguration"]["Rules"]
-    assert set(lifecycle_rule) == {"Id", "Status", "AbortIncompleteMultipartUpload"}
+    # Lifecycle aborts crashed multipart uploads (never evidence) and expires superseded key indexes once their lock
+    # has ended; nothing expires a current version (tests/iac/test_template.py pins the rules).
+    rules = properties["LifecycleConfiguration"]["Rules"]
+    assert [set(rule) for rule in rules] == [
+        {"Id", "Status", "AbortIncompleteMultipartUpload"},
+        {"Id", "Status", "Prefix", "NoncurrentVersionExpiration"},
+    ]
 
 
 def test_bucket_policy_only_denies_and_refuses_every_granted_s3_action_without_tls(template: dict[str, Any]) -> None:

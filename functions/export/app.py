@@ -28,6 +28,7 @@ from agentops_server.evidence_log_s3 import S3LogObjects
 from agentops_server.export import ExportService, Withholding
 from agentops_server.export_store import S3ExportStore
 from agentops_server.http import caller_identity, install_error_handlers, json_response, request_body
+from agentops_server.metrics_emf import EmfRecorder, export_measured
 from agentops_verify import MalformedJSONError, loads
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -48,6 +49,7 @@ class ExportRequest(BaseModel):
 
 
 logger = Logger()
+recorder = EmfRecorder()
 settings = Settings.from_env()
 dynamodb = boto3.client("dynamodb")
 store = DynamoDBChainStore(dynamodb, settings.table_name, seal_idle_seconds=settings.seal_idle_seconds)
@@ -74,7 +76,9 @@ def create_export(session_id: str) -> Response[str]:
     caller_identity(app.current_event.raw_event)
     request = _parse_request(request_body(app.current_event.raw_event))
     withholding = Withholding.from_request(request.withhold_payloads)
-    return json_response(201, export_service.export(session_id, request.format, withholding))
+    with export_measured(recorder, request.format):
+        created = export_service.export(session_id, request.format, withholding)
+    return json_response(201, created)
 
 
 def _parse_request(body: bytes) -> ExportRequest:
@@ -92,6 +96,7 @@ def _parse_request(body: bytes) -> ExportRequest:
 
 
 @logger.inject_lambda_context
+@recorder.metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response: dict[str, Any] = app.resolve(event, context)
     return response

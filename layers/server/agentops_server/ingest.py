@@ -41,6 +41,7 @@ from agentops_verify import (
 from agentops_server.clock import Clock
 from agentops_server.config import DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSION_EVENTS
 from agentops_server.errors import ApiError
+from agentops_server.metrics import EVENTS_ACCEPTED, NO_METRICS, MetricsRecorder
 from agentops_server.store import (
     STATUS_ENDED,
     STATUS_OPEN,
@@ -90,9 +91,15 @@ class SessionLimits:
 
 class IngestService:
     def __init__(
-        self, store: ChainStore, clock: Clock, service_id: str, limits: SessionLimits = SessionLimits()
+        self,
+        store: ChainStore,
+        clock: Clock,
+        service_id: str,
+        limits: SessionLimits = SessionLimits(),
+        metrics: MetricsRecorder = NO_METRICS,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._clock = clock
         self._limits = limits
         # ELS section 4: the same two authority members on every event this service chains.
@@ -177,6 +184,7 @@ class IngestService:
         except SequenceConflictError:
             return self._replay_or_conflict(session_id, batch.first_sequence, digest, caller)
         store.advance_head(stored)
+        self._metrics.record(EVENTS_ACCEPTED, len(lines))  # newly stored only: a retry's answer counts nothing
         return accepted_body(stored)
 
     def _within_limits(self, session_events: int, session_bytes: int, lines: tuple[bytes, ...]) -> int:

@@ -189,6 +189,12 @@ class SealRunner:
         with self._lock:
             return self._pool.invoke(event)
 
+    def run_scheduled(self) -> Any:
+        """One tick of the schedule, with its retries and dead-letter queue: the run's result, None if dead-lettered."""
+        if self._schedule is None:
+            raise HandlerNotInstalledError("the local stack was started without the template's SealSchedule")
+        return self._schedule.fire()
+
     def _scheduled_run(self, event: dict[str, Any]) -> Any:
         try:
             return self.invoke(event)
@@ -208,7 +214,7 @@ class SealRunner:
             if not self.installed:
                 continue
             if self._schedule is not None:
-                self._schedule.fire()  # a failed run is dead-lettered, and the next tick is its retry
+                self.run_scheduled()  # a failed run is dead-lettered, and the next tick is its retry
                 continue
             try:
                 self.seal_now()

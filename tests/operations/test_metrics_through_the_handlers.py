@@ -24,10 +24,6 @@ from tests.support.chains import build_chain
 AUDITOR = "arn:aws:iam::111122223333:user/operations-auditor"
 SCHEDULED = {"source": "agentops-replay.seal-schedule"}
 
-# Powertools warns when an invocation wrote no metric (a refused request before the core); the handlers' own filter
-# is reset by pytest's warning capture.
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
-
 
 def append(deployment: Deployment, session_id: str, events: list[dict[str, Any]], **options: Any) -> int:
     event = http_api_event("POST", f"/v1/sessions/{session_id}/events", caller=AGENT, body=body(events), **options)

@@ -27,8 +27,6 @@ COMPARISONS = {
     "GreaterThanThreshold": lambda value, threshold: value > threshold,
 }
 
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
-
 
 @pytest.fixture
 def template() -> dict[str, Any]:

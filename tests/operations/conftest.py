@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from agentops_server.metrics_emf import EmfRecorder
 from moto import mock_aws
 
 from infra.resources import create_archive_bucket, create_seal_key, create_table
@@ -63,6 +64,9 @@ def deployment() -> Iterator[Deployment]:
             create_archive_bucket(boto3.client("s3", region_name=REGION), BUCKET, 1)
             seal_key_id = create_seal_key(boto3.client("kms", region_name=REGION))
             patch.setenv("SEAL_KEY_ID", seal_key_id)
+            # Powertools' Metrics instances share one pending set per process: start from none left by other tests
+            # that drove a core without flushing.
+            EmfRecorder().metrics.clear_metrics()
             yield Deployment(seal_key_id, patch)
 
 

@@ -85,6 +85,21 @@ def test_every_alarm_reads_a_metric_that_is_written(template: dict[str, Any]) ->
                     assert dimensions["ErrorCode"] in STATUS_BY_CODE, logical_id
 
 
+def test_metric_math_counts_a_period_without_a_datapoint_as_zero(template: dict[str, Any]) -> None:
+    """Counts are written only when something happened: an expression over a series without FILL would have no value
+    (and the alarm no data) in every period where that one series has none, e.g. Sign errors without GetPublicKey
+    errors."""
+    for logical_id, properties in alarms(template).items():
+        if "Metrics" not in properties:
+            continue
+        (expression,) = [query["Expression"] for query in properties["Metrics"] if "Expression" in query]
+        for query in properties["Metrics"]:
+            if "MetricStat" in query:
+                bare = re.sub(r"FILL\(\w+, 0\)", "", expression)
+                assert f"FILL({query['Id']}, 0)" in expression, (logical_id, query["Id"])
+                assert not re.search(rf"\b{query['Id']}\b", bare), (logical_id, query["Id"])
+
+
 def test_every_alarm_notifies_the_optional_topic(template: dict[str, Any]) -> None:
     optional = {"Fn::If": ["NotifyAlarmTopic", {"Ref": "AlarmTopicArn"}, {"Ref": "AWS::NoValue"}]}
     for logical_id, properties in alarms(template).items():

@@ -30,6 +30,7 @@ Prints one JSON object. Run: ``.venv/bin/python benchmarks/ingest_cost.py``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import lzma
@@ -519,7 +520,8 @@ def measure_cpu(rng: random.Random) -> dict[str, Any]:
         # The route reads these module globals: swap the DynamoDB adapter for a fresh in-memory store.
         store = InMemoryChainStore()
         setattr(handler, "store", store)  # noqa: B010
-        setattr(handler, "ingest", IngestService(store, SystemClock(), "agentops-replay"))  # noqa: B010
+        ingest = IngestService(store, SystemClock(), "agentops-replay", metrics=handler.recorder)
+        setattr(handler, "ingest", ingest)  # noqa: B010
         invoke(handler, api_events[0], "IngestFunction")  # warm-up call: cold-start work is not counted
         cpu_started, wall_started = time.process_time(), time.perf_counter()
         for api_event in api_events[1:]:
@@ -636,8 +638,10 @@ def price(storage: dict[str, Any], cpu: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     # CPU first, in a process holding only what a Lambda container holds (the storage run fills it with moto state).
-    cpu = measure_cpu(random.Random(7))
-    storage = measure_storage(random.Random(20261125))
+    # The handler writes its metrics to stdout (EMF lines, as on Lambda): they go to a sink, so this prints one object.
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        cpu = measure_cpu(random.Random(7))
+        storage = measure_storage(random.Random(20261125))
     cost = price(storage, cpu)
     figures = {**storage, **cpu, **cost}
     figures["baseline_over_this_wru_ratio"] = round(storage["baseline_wru_per_event"] / storage["wru_per_event"], 2)

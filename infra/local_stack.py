@@ -9,7 +9,9 @@
    parameter defaults; a parameter-backed variable already set in the environment, e.g. ``SEAL_IDLE_SECONDS``, wins);
 4. serves the template's ``HttpApi`` routes on 127.0.0.1:``PORT`` (default 3000, 0 picks a free port), turning each
    request into the API Gateway HTTP API payload 2.0 event and calling the same ``lambda_handler`` as Lambda;
-5. runs the sealer every ``SEAL_INTERVAL_SECONDS`` (default 60) and on ``POST /_local/seal``;
+5. runs the sealer every ``SEAL_INTERVAL_SECONDS`` (default 60) as the template's ``SealSchedule`` does, with its
+   retry and dead-letter path (``infra.scheduler``: a failed run leaves a message in the local dead-letter queue),
+   and on ``POST /_local/seal``;
 6. serves the local console (``infra.console``) at ``/_local/console``: the session list, each session in the viewer;
 7. serves Lambda's ``Invoke`` call with ``InvocationType=Event`` (the functions' ``AWS_ENDPOINT_URL_LAMBDA``), so an
    export job runs in a new invocation of the export function as on AWS, and ``POST /_local/parameters``, a stack
@@ -49,6 +51,7 @@ from infra.console import Page, console_page, is_console_path, route_caller
 from infra.lambda_runtime import FunctionPool, FunctionSpec, HandlerNotInstalledError, write_function_logs_to
 from infra.moto_server import SerializedMotoServer
 from infra.resources import create_archive_bucket, create_seal_key, create_table
+from infra.scheduler import LocalScheduler, ScheduleDefinition, create_dead_letter_queue
 from infra.template import (
     TEMPLATE_PATH,
     FunctionDefinition,
@@ -79,6 +82,7 @@ class LocalResources:
     archive_bucket: str
     kms_key_id: str
     kms_key_arn: str
+    seal_dead_letter_queue_url: str
 
     def info(self) -> dict[str, str]:
         return {
@@ -87,6 +91,7 @@ class LocalResources:
             "table": self.table,
             "archive_bucket": self.archive_bucket,
             "kms_key_id": self.kms_key_id,
+            "seal_dead_letter_queue_url": self.seal_dead_letter_queue_url,
         }
 
 
@@ -113,7 +118,9 @@ def create_resources(endpoint: str, template_path: Path, retention_days: int) ->
     kms = boto3.client("kms")
     key_id = create_seal_key(kms)
     key_arn: str = kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
-    return LocalResources(endpoint, table, ARCHIVE_BUCKET_NAME, key_id, key_arn)
+    template = load_template(template_path)
+    queue_url = create_dead_letter_queue(boto3.client("sqs"), template, ScheduleDefinition.from_template(template))
+    return LocalResources(endpoint, table, ARCHIVE_BUCKET_NAME, key_id, key_arn, queue_url)
 
 
 def resolve_environment(
@@ -189,9 +196,20 @@ def _get_att(value: str | list[str]) -> list[str]:
 class SealRunner:
     """Runs the sealer (``functions/seal/app.py``) once at a time, on demand and on a timer."""
 
-    def __init__(self, pool: FunctionPool | None, interval_seconds: float) -> None:
+    def __init__(
+        self,
+        pool: FunctionPool | None,
+        interval_seconds: float,
+        schedule: ScheduleDefinition | None = None,
+        dead_letter_queue_url: str | None = None,
+    ) -> None:
         self._pool = pool
         self._interval = interval_seconds
+        self._schedule = (
+            None
+            if schedule is None or dead_letter_queue_url is None
+            else LocalScheduler(schedule, self._scheduled_run, boto3.client("sqs"), dead_letter_queue_url, REGION)
+        )
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="seal-loop", daemon=True)
@@ -214,14 +232,32 @@ class SealRunner:
             "resources": [f"arn:aws:events:{REGION}:{LOCAL_ACCOUNT_ID}:rule/local-seal-schedule"],
             "detail": {},
         }
-        with self._lock:
-            result = self._pool.invoke(event)
+        result = self.invoke(event)
         return [str(session_id) for session_id in result["sealed"]]
 
     def replace_pool(self, pool: FunctionPool) -> None:
         """Serve later runs from new execution environments (after a configuration change)."""
         with self._lock:
             self._pool = pool
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        if self._pool is None:
+            raise HandlerNotInstalledError("the template declares no SealFunction")
+        with self._lock:
+            return self._pool.invoke(event)
+
+    def run_scheduled(self) -> Any:
+        """One tick of the schedule, with its retries and dead-letter queue: the run's result, None if dead-lettered."""
+        if self._schedule is None:
+            raise HandlerNotInstalledError("the local stack was started without the template's SealSchedule")
+        return self._schedule.fire()
+
+    def _scheduled_run(self, event: dict[str, Any]) -> Any:
+        try:
+            return self.invoke(event)
+        except Exception:
+            traceback.print_exc()  # the developer sees why; the scheduler dead-letters the run
+            raise
 
     def start(self) -> None:
         self._thread.start()
@@ -233,6 +269,9 @@ class SealRunner:
     def _loop(self) -> None:
         while not self._stopped.wait(self._interval):
             if not self.installed:
+                continue
+            if self._schedule is not None:
+                self.run_scheduled()  # a failed run is dead-lettered, and the next tick is its retry
                 continue
             try:
                 self.seal_now()
@@ -580,7 +619,12 @@ def main() -> int:
     print(LOGS_MESSAGE.format(path=function_log), flush=True)
 
     pools = build_function_pools(functions, template_path.parent)
-    sealer = SealRunner(pools.get(SEAL_FUNCTION), seal_interval)
+    sealer = SealRunner(
+        pools.get(SEAL_FUNCTION),
+        seal_interval,
+        ScheduleDefinition.from_template(template),
+        resources.seal_dead_letter_queue_url,
+    )
     stack = LocalStack(resources, RouteTable(http_routes(template)), pools, sealer, configuration)
     try:
         server = LocalApiServer(port, stack)

@@ -35,6 +35,7 @@ from agentops_server.export_jobs_dynamodb import DynamoDBExportJobs
 from agentops_server.export_store import S3ExportStore
 from agentops_server.http import caller_identity, install_error_handlers, json_response, request_body
 from agentops_server.lambda_invoke import AsyncInvoker
+from agentops_server.metrics_emf import EmfRecorder, export_measured
 from agentops_verify import MalformedJSONError, loads
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -55,6 +56,7 @@ class ExportRequest(BaseModel):
 
 
 logger = Logger()
+recorder = EmfRecorder()
 settings = Settings.from_env()
 dynamodb = boto3.client("dynamodb")
 store = DynamoDBChainStore(dynamodb, settings.table_name, seal_idle_seconds=settings.seal_idle_seconds)
@@ -90,7 +92,8 @@ def create_export(session_id: str) -> Response[str]:
     caller_identity(app.current_event.raw_event)
     request = _parse_request(request_body(app.current_event.raw_event))
     withholding = Withholding.from_request(request.withhold_payloads)
-    status, body = export_jobs.request(session_id, request.format, withholding)
+    with export_measured(recorder, request.format):
+        status, body = export_jobs.request(session_id, request.format, withholding)
     response = json_response(status, body)
     if status == 202:
         response.headers["Location"] = f"/v1/sessions/{session_id}/exports/{body['export_id']}"
@@ -118,6 +121,7 @@ def _parse_request(body: bytes) -> ExportRequest:
 
 
 @logger.inject_lambda_context
+@recorder.metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any] | None:
     job = event.get(JOB_EVENT_KEY)
     if isinstance(job, dict):

@@ -29,6 +29,7 @@ from agentops_server.http import (
     require_json_content_type,
 )
 from agentops_server.ingest import IngestService, SessionLimits
+from agentops_server.metrics_emf import EmfRecorder, append_measured
 from agentops_server.replay import VerifiedArchives
 from agentops_server.sessions import session_view
 from aws_lambda_powertools import Logger, Tracer
@@ -45,8 +46,13 @@ dynamodb = boto3.client(
     config=Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}),
 )
 store = DynamoDBChainStore(dynamodb, settings.table_name, settings.seal_idle_seconds)
+recorder = EmfRecorder()
 ingest = IngestService(
-    store, SystemClock(), settings.service_id, SessionLimits(settings.max_session_events, settings.max_session_bytes)
+    store,
+    SystemClock(),
+    settings.service_id,
+    SessionLimits(settings.max_session_events, settings.max_session_bytes),
+    metrics=recorder,
 )
 s3 = boto3.client("s3")
 archives = VerifiedArchives(S3ArchiveReader(s3))
@@ -59,10 +65,12 @@ install_error_handlers(app, logger)
 
 
 def append_events(session_id: str) -> Response[str]:
-    event = app.current_event.raw_event
-    caller = caller_identity(event)
-    require_json_content_type(app.current_event.headers)
-    return json_response(200, ingest.append(session_id, caller, request_body(event)))
+    with append_measured(recorder):
+        event = app.current_event.raw_event
+        caller = caller_identity(event)
+        require_json_content_type(app.current_event.headers)
+        accepted = ingest.append(session_id, caller, request_body(event))
+    return json_response(200, accepted)
 
 
 def get_session(session_id: str) -> Response[str]:
@@ -86,6 +94,7 @@ if gc.get_freeze_count() == 0:
 
 
 @logger.inject_lambda_context
+@recorder.metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)  # answers list every event: too big for X-Ray metadata
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -20,12 +20,15 @@ from agentops_server.dynamodb import DynamoDBChainStore
 from agentops_server.errors import ApiError
 from agentops_server.frames import DEFAULT_LIMIT, MAX_LIMIT
 from agentops_server.http import caller_identity, install_error_handlers, json_response
+from agentops_server.metrics import REPLAY_PAGES_SERVED
+from agentops_server.metrics_emf import EmfRecorder
 from agentops_server.replay import ReplayService, VerifiedArchives
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
+recorder = EmfRecorder()
 settings = Settings.from_env()
 store = DynamoDBChainStore(boto3.client("dynamodb"), settings.table_name, seal_idle_seconds=settings.seal_idle_seconds)
 # The keys trusted when verifying: the sealer's key records in the table, until the published key set (KMS and the
@@ -41,7 +44,9 @@ def get_replay(session_id: str) -> Response[str]:
     caller_identity(app.current_event.raw_event)
     query = app.current_event.query_string_parameters or {}
     from_sequence, limit = _page_parameters(query)
-    return json_response(200, replay_service.replay(session_id, from_sequence, limit))
+    page = replay_service.replay(session_id, from_sequence, limit)
+    recorder.record(REPLAY_PAGES_SERVED, 1)
+    return json_response(200, page)
 
 
 def _page_parameters(query: Mapping[str, str]) -> tuple[int, int]:
@@ -71,6 +76,7 @@ def _integer(
 
 
 @logger.inject_lambda_context
+@recorder.metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response: dict[str, Any] = app.resolve(event, context)
     return response

@@ -35,6 +35,7 @@ from agentops_server.dynamodb import DynamoDBChainStore
 from agentops_server.evidence_log import EvidenceLogPublisher
 from agentops_server.evidence_log_dynamodb import DynamoDBLogState
 from agentops_server.evidence_log_s3 import S3LogObjects
+from agentops_server.metrics_emf import EmfRecorder
 from agentops_server.sealing import Sealer
 from agentops_server.signing import KmsSigner
 from aws_lambda_powertools import Logger
@@ -55,7 +56,8 @@ if settings.archive_bucket is None or settings.seal_key_id is None:
     raise ConfigurationError("the sealer needs ARCHIVE_BUCKET and SEAL_KEY_ID")
 dynamodb = boto3.client("dynamodb")
 s3 = boto3.client("s3")
-signer = KmsSigner(boto3.client("kms"), settings.seal_key_id)
+recorder = EmfRecorder()
+signer = KmsSigner(boto3.client("kms"), settings.seal_key_id, metrics=recorder)
 sealer = Sealer(
     store=DynamoDBChainStore(dynamodb, settings.table_name, seal_idle_seconds=settings.seal_idle_seconds),
     signer=signer,
@@ -70,10 +72,13 @@ sealer = Sealer(
         signer,
         settings.log_origin,
     ),
+    seal_idle=timedelta(seconds=settings.seal_idle_seconds),
+    metrics=recorder,
 )
 
 
 @logger.inject_lambda_context
+@recorder.metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[str]]:
     sealed = sealer.seal_due_sessions(
         datetime.now(UTC), remaining=lambda: (context.get_remaining_time_in_millis() - SAFETY_MARGIN_MILLIS) / 1000

@@ -265,10 +265,35 @@ def test_exports_are_written_only_under_exports(template: dict[str, Any]) -> Non
 
 
 def test_sealer_runs_on_the_configured_schedule(template: dict[str, Any]) -> None:
-    events = resource(template, "SealFunction")["Properties"]["Events"]
-    schedules = [event for event in events.values() if event["Type"] == "Schedule"]
-    assert [event["Properties"]["Schedule"] for event in schedules] == [{"Ref": "SealScheduleRate"}]
+    schedules = [
+        (logical_id, properties["Properties"])
+        for logical_id, properties in template["Resources"].items()
+        if properties["Type"] == "AWS::Scheduler::Schedule"
+    ]
+    assert [(logical_id, schedule["ScheduleExpression"]) for logical_id, schedule in schedules] == [
+        ("SealSchedule", {"Ref": "SealScheduleRate"})
+    ]
+    (_, schedule) = schedules[0]
+    assert schedule["Target"]["Arn"] == {"Fn::GetAtt": ["SealFunction", "Arn"]}
+    assert "Events" not in resource(template, "SealFunction")["Properties"]  # one schedule, not two
     assert template["Parameters"]["SealScheduleRate"]["Default"] == "rate(5 minutes)"
+
+
+def test_missed_sealer_runs_are_dead_lettered_and_alarmed(template: dict[str, Any]) -> None:
+    """Both ways a run can be missed end in one queue: the scheduler could not deliver it (after its retries) or the
+    function failed it (no Lambda retry: the next tick is the retry)."""
+    queue = {"Fn::GetAtt": ["SealScheduleDeadLetterQueue", "Arn"]}
+    target = resource(template, "SealSchedule")["Properties"]["Target"]
+    assert target["DeadLetterConfig"] == {"Arn": queue}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    invoke_config = resource(template, "SealFunction")["Properties"]["EventInvokeConfig"]
+    assert invoke_config["DestinationConfig"]["OnFailure"] == {"Type": "SQS", "Destination": queue}
+    assert invoke_config["MaximumRetryAttempts"] == 0
+    alarm = resource(template, "SealScheduleDeadLetterAlarm")["Properties"]
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["SealScheduleDeadLetterQueue", "QueueName"]}}
+    ]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
 
 
 def test_functions_get_the_configuration_of_the_architecture(template: dict[str, Any]) -> None:

@@ -32,6 +32,17 @@ def error_response(error: ApiError) -> Response[str]:
     return json_response(error.status, error.body())
 
 
+def api_error_of(error: Exception) -> ApiError:
+    """The API error a route's exception is answered with (its code is also what the metrics count)."""
+    if isinstance(error, ApiError):
+        return error
+    if isinstance(error, StoreThrottledError):
+        return ApiError("THROTTLED", "Storage is throttling requests; retry later.")
+    if isinstance(error, StoreUnavailableError):
+        return ApiError("SERVICE_UNAVAILABLE", "Storage is unavailable; nothing was written, retry the same request.")
+    return ApiError("INTERNAL_ERROR", "The service failed; retry the same request.")
+
+
 def install_error_handlers(app: APIGatewayHttpResolver, logger: Logger) -> None:
     """Map every exception a route can raise to the API's error body (API.md "Errors")."""
 
@@ -42,17 +53,15 @@ def install_error_handlers(app: APIGatewayHttpResolver, logger: Logger) -> None:
 
     def _throttled(error: StoreThrottledError) -> Response[str]:
         logger.warning("storage throttled", extra={"reason": str(error)})
-        return error_response(ApiError("THROTTLED", "Storage is throttling requests; retry later."))
+        return error_response(api_error_of(error))
 
     def _unavailable(error: StoreUnavailableError) -> Response[str]:
         logger.error("storage unavailable", extra={"reason": str(error)})
-        return error_response(
-            ApiError("SERVICE_UNAVAILABLE", "Storage is unavailable; nothing was written, retry the same request.")
-        )
+        return error_response(api_error_of(error))
 
     def _unexpected(error: Exception) -> Response[str]:
         logger.exception("unexpected error")
-        return error_response(ApiError("INTERNAL_ERROR", "The service failed; retry the same request."))
+        return error_response(api_error_of(error))
 
     def _no_route(error: Exception) -> Response[str]:
         return error_response(ApiError("NOT_FOUND", "No such route."))

@@ -43,6 +43,7 @@ from agentops_server.config import DEFAULT_MAX_SESSION_BYTES, DEFAULT_MAX_SESSIO
 from agentops_server.errors import ApiError
 from agentops_server.event_schema import ENVELOPE_DEFAULTS
 from agentops_server.limits import MAX_EVENT_BYTES
+from agentops_server.metrics import EVENTS_ACCEPTED, NO_METRICS, MetricsRecorder
 from agentops_server.redaction import reject_unbacked_redaction
 from agentops_server.store import (
     STATUS_ENDED,
@@ -85,9 +86,15 @@ class SessionLimits:
 
 class IngestService:
     def __init__(
-        self, store: ChainStore, clock: Clock, service_id: str, limits: SessionLimits = SessionLimits()
+        self,
+        store: ChainStore,
+        clock: Clock,
+        service_id: str,
+        limits: SessionLimits = SessionLimits(),
+        metrics: MetricsRecorder = NO_METRICS,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._clock = clock
         self._limits = limits
         # ELS section 4: the same two authority members on every event this service chains.
@@ -172,6 +179,7 @@ class IngestService:
         except SequenceConflictError:
             return self._replay_or_conflict(session_id, batch.first_sequence, digest, caller)
         store.advance_head(stored)
+        self._metrics.record(EVENTS_ACCEPTED, len(lines))  # newly stored only: a retry's answer counts nothing
         return accepted_body(stored)
 
     def _within_limits(self, session_events: int, session_bytes: int, lines: tuple[bytes, ...]) -> int:

@@ -47,6 +47,11 @@ records are written for the readers that have not moved to the key objects yet; 
 Alarms: log records with a stable ``alarm`` field. ``SEAL_REFUSED``, ``SEAL_FORGERY`` and ``ARCHIVE_CONFLICT`` mean
 the stored evidence disagrees with itself; ``SEAL_FAILED`` (a session that cannot be read or failed unexpectedly)
 and ``SEAL_DEFERRED`` (a session too large for the time left) mean a session is waiting longer than it should.
+
+Metrics (``agentops_server.metrics``, through the recorder given): every run reports the sessions it sealed and the
+age, at the run's start, of the oldest due session it looked at (how long since the session ended or went idle; 0
+when nothing is due); every sealed session its seal latency (end or idle deadline to ``seal_timestamp``); every
+refusal and deferral one count.
 """
 
 from __future__ import annotations
@@ -81,14 +86,25 @@ from agentops_verify import (
 
 from agentops_server.archive import Archive, ArchiveConflictError, ArchiveError
 from agentops_server.clock import format_timestamp, parse_timestamp
-from agentops_server.config import DEFAULT_SEALED_BATCH_RETENTION_DAYS
+from agentops_server.config import DEFAULT_SEAL_IDLE_SECONDS, DEFAULT_SEALED_BATCH_RETENTION_DAYS
 from agentops_server.evidence_log import EvidenceLogPublisher
+from agentops_server.metrics import (
+    NO_METRICS,
+    OLDEST_DUE_SESSION_AGE,
+    SEAL_LATENCY,
+    SEAL_REFUSALS,
+    SESSIONS_DEFERRED,
+    SESSIONS_SEALED,
+    MetricsRecorder,
+)
 from agentops_server.run_budget import Deadline, OutOfTimeError, Remaining, unlimited, within
 from agentops_server.signing import Signer, SigningError, SigningKeyMisconfiguredError
 from agentops_server.store import (
     STATUS_SEALED,
     ChainStore,
+    ChainTip,
     SequenceConflictError,
+    SessionHead,
     SigningKeyRecord,
     StoredBatch,
     StoredItemMalformedError,
@@ -128,6 +144,8 @@ class Sealer:
         limit: int = DEFAULT_SEAL_LIMIT,
         table_retention: timedelta | None = timedelta(days=DEFAULT_SEALED_BATCH_RETENTION_DAYS),
         evidence_log: EvidenceLogPublisher | None = None,
+        seal_idle: timedelta = timedelta(seconds=DEFAULT_SEAL_IDLE_SECONDS),
+        metrics: MetricsRecorder = NO_METRICS,
     ) -> None:
         self._store = store
         self._signer = signer
@@ -137,6 +155,9 @@ class Sealer:
         self._table_retention = table_retention  # None: an archived session's table copies are kept
         self._own_key: PublicKey | None = None  # set once this sealer's key is published (once per process)
         self._evidence_log = evidence_log
+        self._seal_idle = seal_idle
+        self._metrics = metrics
+        self._due_since: list[datetime] = []  # when each session this run looked at became due
 
     def seal_due_sessions(self, now: datetime, remaining: Remaining = unlimited) -> list[str]:
         """Seal every session due as of ``now`` (up to the run's limit); return the ids sealed by this run.
@@ -146,7 +167,9 @@ class Sealer:
         only its own session, which is logged and deferred.
         """
         due = self._store.due_for_sealing(now, self._limit)
+        self._due_since = []
         if not due:
+            self._report_run(now, [])
             self._publish_evidence_log(now)
             return []
         self._publish_own_key(now)
@@ -162,8 +185,14 @@ class Sealer:
                 raise
             except Exception as error:  # whatever one session does, the others are still sealed
                 self._defer(session_id, now, error)
+        self._report_run(now, sealed)
         self._publish_evidence_log(now)
         return sealed
+
+    def _report_run(self, now: datetime, sealed: list[str]) -> None:
+        self._metrics.record(SESSIONS_SEALED, len(sealed))
+        oldest = min(self._due_since, default=now)
+        self._metrics.record(OLDEST_DUE_SESSION_AGE, max(0.0, (now - oldest).total_seconds()))
 
     def seal_session(self, session_id: str, now: datetime, remaining: Remaining = unlimited) -> bool:
         """Bring one due session to SEALED; True when this call finished it. Idempotent (see module docstring).
@@ -186,6 +215,8 @@ class Sealer:
             logger.warning("session has no events; not sealed", extra={"session_id": session_id})
             self._store.refuse_seal(session_id, EMPTY_SESSION_REASON)
             return False
+        due_since = _due_since(head, tip, self._seal_idle)
+        self._due_since.append(due_since)
         verification = Deadline.share_of_run(remaining, VERIFICATION_SHARE)
         if tip.is_seal:
             seal = self._store.get_batch(session_id, tip.first_sequence)
@@ -214,6 +245,7 @@ class Sealer:
             tuple(classified.report.partial_reasons),
         )
         self._expire_table_copies(session_id, now, remaining)
+        self._metrics.record(SEAL_LATENCY, max(0.0, (_seal_time(seal) - due_since).total_seconds()))
         logger.info(
             "session sealed",
             extra={
@@ -239,6 +271,9 @@ class Sealer:
         level, alarm, message = _why_deferred(error)
         extra = {"session_id": session_id, "error": type(error).__name__, "detail": str(error)}
         logger.log(level, message, extra=extra if alarm is None else {**extra, "alarm": alarm})
+        self._metrics.record(SESSIONS_DEFERRED, 1)
+        if alarm == ALARM_ARCHIVE_CONFLICT:
+            self._metrics.record(SEAL_REFUSALS, 1, {"Alarm": alarm})
         try:
             self._store.defer_seal(session_id, now + timedelta(seconds=DEFER_SECONDS))
         except StoreError as failed:
@@ -392,6 +427,7 @@ class Sealer:
         reason = _refusal_reason(report, session_id)
         self._store.refuse_seal(session_id, reason)
         logger.error(message, extra={"alarm": ALARM_SEAL_REFUSED, "session_id": session_id, "reason": reason})
+        self._metrics.record(SEAL_REFUSALS, 1, {"Alarm": ALARM_SEAL_REFUSED})
 
     def _refuse_forgery(self, session_id: str, reason: str) -> None:
         """Something this sealer did not sign stands where its seal belongs: never archived, left for a person."""
@@ -400,6 +436,7 @@ class Sealer:
             "a seal this sealer did not sign is stored; the session is left for a person",
             extra={"alarm": ALARM_SEAL_FORGERY, "session_id": session_id, "reason": reason},
         )
+        self._metrics.record(SEAL_REFUSALS, 1, {"Alarm": ALARM_SEAL_FORGERY})
 
 
 def _why_deferred(error: Exception) -> tuple[int, str | None, str]:
@@ -413,6 +450,17 @@ def _why_deferred(error: Exception) -> tuple[int, str | None, str]:
     if isinstance(error, StoreError | SigningError | ArchiveError):
         return logging.WARNING, None, "a service failed; the session is sealed later"
     return logging.ERROR, ALARM_SEAL_FAILED, "sealing the session failed unexpectedly"
+
+
+def _due_since(head: SessionHead, tip: ChainTip, seal_idle: timedelta) -> datetime:
+    """When the session became due: its end, else its idle deadline (the last batch, or the head's last activity,
+    plus the idle time). A stored seal's own batch is no activity of the session."""
+    if head.ended_at is not None:
+        return head.ended_at
+    if tip.ends_session:
+        return tip.accepted_at  # the head missed the end (a crash after the write)
+    last_activity = head.last_activity_at if tip.is_seal else max(head.last_activity_at, tip.accepted_at)
+    return last_activity + seal_idle
 
 
 def _refusal_reason(report: Report, session_id: str) -> str:

@@ -17,6 +17,8 @@ from agentops_verify import SIGNATURE_ALGORITHM as SIGNATURE_ALGORITHM  # noqa: 
 from agentops_verify import sha256_hex
 from botocore.exceptions import BotoCoreError, ClientError
 
+from agentops_server.metrics import KMS_ERRORS, NO_METRICS, MetricsRecorder
+
 # The KMS names that produce ELS section 5's SIGNATURE_ALGORITHM (the verifier's constant).
 KMS_KEY_SPEC = "ECC_NIST_P256"
 KMS_SIGNING_ALGORITHM = "ECDSA_SHA_256"
@@ -88,8 +90,9 @@ class KmsSigner:
     Lambda is the life of the execution environment.
     """
 
-    def __init__(self, kms_client: Any, key_id: str) -> None:
+    def __init__(self, kms_client: Any, key_id: str, metrics: MetricsRecorder = NO_METRICS) -> None:
         self._kms = kms_client
+        self._metrics = metrics
         self._kms_key_id = key_id
         self._public_key: _PublicKey | None = None
 
@@ -130,9 +133,15 @@ class KmsSigner:
         try:
             return getattr(self._kms, operation)(**arguments)
         except ClientError as error:
+            self._count_error(operation)
             code = error.response.get("Error", {}).get("Code", "")
             if code in _MISCONFIGURED_KEY_CODES:
                 raise SigningKeyMisconfiguredError(f"KMS {operation} refused for the seal key: {code}") from error
             raise SigningUnavailableError(f"KMS {operation} failed: {code}") from error
         except BotoCoreError as error:
+            self._count_error(operation)
             raise SigningUnavailableError(f"KMS {operation} failed: {type(error).__name__}") from error
+
+    def _count_error(self, operation: str) -> None:
+        # Dimension: the KMS API action (Sign, GetPublicKey), never the key or what was being signed.
+        self._metrics.record(KMS_ERRORS, 1, {"Operation": operation.title().replace("_", "")})

@@ -80,7 +80,9 @@ def test_seal_key_signs_p256_raw_messages() -> None:
 
 
 def local_resources() -> LocalResources:
-    return LocalResources("http://127.0.0.1:1", "table-x", "bucket-x", "key-x", "arn:aws:kms:us-east-1:1:key/key-x")
+    return LocalResources(
+        "http://127.0.0.1:1", "table-x", "bucket-x", "key-x", "arn:aws:kms:us-east-1:1:key/key-x", "http://queue-x"
+    )
 
 
 def test_function_environment_is_resolved_from_the_template(monkeypatch: pytest.MonkeyPatch) -> None:

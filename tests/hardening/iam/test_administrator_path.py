@@ -100,7 +100,7 @@ def test_the_seal_path_rule_notifies_and_alarms(template: dict[str, Any]) -> Non
     assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Events", "Invocations")
     assert alarm["Dimensions"] == [{"Name": "RuleName", "Value": {"Ref": "SealPathChangeRule"}}]
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
-    assert alarm["AlarmActions"] == [{"Ref": "SecurityAlertsTopic"}]
+    assert alarm["AlarmActions"][0] == {"Ref": "SecurityAlertsTopic"}
     (publish_from_rule,) = [
         statement
         for statement in resources["SecurityAlertsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
@@ -144,5 +144,5 @@ def test_every_alarm_the_sealer_logs_reaches_an_alarm(template: dict[str, Any]) 
     ):
         properties = resources[alarm_name]["Properties"]
         assert (properties["Namespace"], properties["MetricName"]) == ("AgentOpsReplay", metric)
-        assert properties["AlarmActions"] == [{"Ref": "SecurityAlertsTopic"}]
+        assert properties["AlarmActions"][0] == {"Ref": "SecurityAlertsTopic"}
     assert template["Outputs"]["SecurityAlertsTopicArn"]["Value"] == {"Ref": "SecurityAlertsTopic"}

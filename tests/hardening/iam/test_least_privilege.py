@@ -14,6 +14,7 @@ attribute ``expires_at`` (setting it makes DynamoDB delete the item); only the s
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -266,7 +267,30 @@ def test_no_role_or_policy_is_declared_outside_the_reviewed_set(template: dict[s
     iam_resources = {
         name: res["Type"] for name, res in template["Resources"].items() if res["Type"].startswith("AWS::IAM::")
     }
-    assert iam_resources == {"AgentPolicy": "AWS::IAM::ManagedPolicy", "AuditorPolicy": "AWS::IAM::ManagedPolicy"}
+    assert iam_resources == {
+        "AgentPolicy": "AWS::IAM::ManagedPolicy",
+        "AuditorPolicy": "AWS::IAM::ManagedPolicy",
+        "SealScheduleRole": "AWS::IAM::Role",
+    }
+
+
+def test_the_schedule_role_only_invokes_the_sealer_and_dead_letters(template: dict[str, Any]) -> None:
+    """EventBridge Scheduler's role: invoke the seal function (which decides what is sealed; an invocation chooses
+    nothing) and send undelivered runs to the dead-letter queue. Nothing else, and only for this account's scheduler."""
+    role = template["Resources"]["SealScheduleRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    grants = {
+        (action, json.dumps(statement["Resource"], sort_keys=True))
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in as_list(statement["Action"])
+    }
+    assert grants == {
+        ("lambda:InvokeFunction", json.dumps({"Fn::GetAtt": ["SealFunction", "Arn"]})),
+        ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["SealScheduleDeadLetterQueue", "Arn"]})),
+    }
 
 
 def test_no_statement_allows_a_wildcard_or_negated_action_or_principal(template: dict[str, Any]) -> None:

@@ -37,7 +37,14 @@ def aws_client(stack: LocalStackHandle, service: str) -> Any:
 
 def test_info_names_the_emulated_resources_and_they_exist(local_stack: LocalStackHandle) -> None:
     info = local_stack.info
-    assert set(info) == {"aws_endpoint", "region", "table", "archive_bucket", "kms_key_id"}
+    assert set(info) == {
+        "aws_endpoint",
+        "region",
+        "table",
+        "archive_bucket",
+        "kms_key_id",
+        "seal_dead_letter_queue_url",
+    }
     assert info["region"] == "us-east-1"
     assert info["aws_endpoint"].startswith("http://127.0.0.1:")
     table = aws_client(local_stack, "dynamodb").describe_table(TableName=info["table"])["Table"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentops_verify import REDACTED
+
 from agentops_replay._content import (
     Content,
     model_request_content,
@@ -18,7 +20,7 @@ from agentops_replay._content import (
     tool_result_content,
 )
 from agentops_replay.client import Session
-from agentops_replay.privacy import REDACTED, jsonable
+from agentops_replay.privacy import jsonable
 
 
 def _converted(value: Any) -> Any:

@@ -313,8 +313,8 @@ def _baseline_wru(lines_per_batch: list[tuple[bytes, ...]], session_id: str) -> 
 
 def measure_storage(rng: random.Random) -> dict[str, Any]:
     import boto3
-    from agentops_server.dynamodb_batches import encode_lines
-    from agentops_server.dynamodb_event_ids import SEGMENT_SIZE
+    from agentops_server.aws.dynamodb_batches import encode_lines
+    from agentops_server.aws.dynamodb_event_ids import SEGMENT_SIZE
     from moto import mock_aws
 
     from infra.resources import create_table

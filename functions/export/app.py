@@ -18,13 +18,13 @@ from typing import Annotated, Any, Literal
 
 import boto3
 from agentops_server.archive_reader import S3ArchiveReader
+from agentops_server.aws.dynamodb import DynamoDBChainStore
+from agentops_server.aws.evidence_log_dynamodb import DynamoDBLogState
+from agentops_server.aws.evidence_log_s3 import S3LogObjects
 from agentops_server.clock import SystemClock
 from agentops_server.config import Settings
-from agentops_server.dynamodb import DynamoDBChainStore
 from agentops_server.errors import ApiError
 from agentops_server.evidence_log import LogReader
-from agentops_server.evidence_log_dynamodb import DynamoDBLogState
-from agentops_server.evidence_log_s3 import S3LogObjects
 from agentops_server.export import ExportService, Withholding
 from agentops_server.export_store import S3ExportStore
 from agentops_server.http import caller_identity, install_error_handlers, json_response, request_body

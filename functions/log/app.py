@@ -20,11 +20,11 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+from agentops_server.aws.dynamodb import DynamoDBChainStore
+from agentops_server.aws.evidence_log_dynamodb import DynamoDBLogState
+from agentops_server.aws.evidence_log_s3 import S3LogObjects
 from agentops_server.config import ConfigurationError, Settings
-from agentops_server.dynamodb import DynamoDBChainStore
 from agentops_server.evidence_log import LogPendingError, LogReader
-from agentops_server.evidence_log_dynamodb import DynamoDBLogState
-from agentops_server.evidence_log_s3 import S3LogObjects
 from agentops_server.http import caller_identity, error_response, install_error_handlers, json_response
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response

@@ -15,8 +15,8 @@ from typing import Any
 
 import boto3
 from agentops_server.archive_reader import S3ArchiveReader
+from agentops_server.aws.dynamodb import DynamoDBChainStore
 from agentops_server.config import Settings
-from agentops_server.dynamodb import DynamoDBChainStore
 from agentops_server.errors import ApiError
 from agentops_server.frames import DEFAULT_LIMIT, MAX_LIMIT
 from agentops_server.http import caller_identity, install_error_handlers, json_response

@@ -49,8 +49,7 @@ from typing import Any, Protocol
 from agentops_verify import KeyFormatError, canonicalize, load_pem_public_key
 from botocore.exceptions import BotoCoreError, ClientError
 
-from agentops_server.clock import format_timestamp, parse_timestamp
-from agentops_server.s3_once import (
+from agentops_server.aws.s3_once import (
     ALREADY_EXISTS_CODES,
     DEFAULT_PART_SIZE,
     ObjectExistsError,
@@ -58,6 +57,7 @@ from agentops_server.s3_once import (
     error_code,
     parts_of,
 )
+from agentops_server.clock import format_timestamp, parse_timestamp
 from agentops_server.signing import SIGNATURE_ALGORITHM
 from agentops_server.store import ArchiveRef, SigningKeyRecord
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from agentops_server.s3_once import DEFAULT_PART_SIZE, ObjectExistsError, create_once, error_code, parts_of
+from agentops_server.aws.s3_once import DEFAULT_PART_SIZE, ObjectExistsError, create_once, error_code, parts_of
 from agentops_server.store import StoreUnavailableError
 from agentops_server.viewer import MEDIA_TYPE
 

@@ -8,7 +8,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from agentops_server.dynamodb import DynamoDBChainStore
+from agentops_server.aws.dynamodb import DynamoDBChainStore
 from agentops_verify import canonicalize, chain_event, loads, verify_lines
 
 from tests.functional.ingest.conftest import AGENT, SERVICE_ID, Api, table_items

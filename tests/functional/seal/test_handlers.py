@@ -11,8 +11,8 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from agentops_server.dynamodb import DynamoDBChainStore
-from agentops_server.dynamodb_batches import decode_lines, encode_lines
+from agentops_server.aws.dynamodb import DynamoDBChainStore
+from agentops_server.aws.dynamodb_batches import decode_lines, encode_lines
 from agentops_server.signing import KmsSigner
 from agentops_server.store import ChainStore
 

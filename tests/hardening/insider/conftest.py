@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
-from agentops_server.dynamodb import DynamoDBChainStore
+from agentops_server.aws.dynamodb import DynamoDBChainStore
 from moto import mock_aws
 
 from infra.lambda_runtime import LocalLambdaContext

@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime
 
+from agentops_server.aws.dynamodb_table import ConditionFailedError, DynamoDBTable, item_key, parsed, s, session_pk
 from agentops_server.clock import format_timestamp
-from agentops_server.dynamodb_table import ConditionFailedError, DynamoDBTable, item_key, parsed, s, session_pk
 
 SEAL_DUE_INDEX = "SealDue"
 DUE_SHARDS = 4

@@ -23,12 +23,11 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from agentops_server.clock import format_timestamp, parse_timestamp
-from agentops_server.dynamodb_batches import BatchItems
-from agentops_server.dynamodb_due import HEAD_SK, SealDueIndex, due_keys
-from agentops_server.dynamodb_event_ids import EventIdIndex
-from agentops_server.dynamodb_listing import SessionListing, listing_attributes
-from agentops_server.dynamodb_table import (
+from agentops_server.aws.dynamodb_batches import BatchItems
+from agentops_server.aws.dynamodb_due import HEAD_SK, SealDueIndex, due_keys
+from agentops_server.aws.dynamodb_event_ids import EventIdIndex
+from agentops_server.aws.dynamodb_listing import SessionListing, listing_attributes
+from agentops_server.aws.dynamodb_table import (
     ConditionFailedError,
     DynamoDBTable,
     Item,
@@ -38,7 +37,8 @@ from agentops_server.dynamodb_table import (
     s,
     session_pk,
 )
-from agentops_server.evidence_log_dynamodb import SESSION_LOG_SK
+from agentops_server.aws.evidence_log_dynamodb import SESSION_LOG_SK
+from agentops_server.clock import format_timestamp, parse_timestamp
 from agentops_server.store import (
     STATUS_ENDED,
     STATUS_OPEN,

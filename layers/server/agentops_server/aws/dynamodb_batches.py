@@ -15,8 +15,7 @@ import json
 import lzma
 from collections.abc import Iterator
 
-from agentops_server.clock import format_timestamp, parse_timestamp
-from agentops_server.dynamodb_table import (
+from agentops_server.aws.dynamodb_table import (
     ConditionFailedError,
     DynamoDBTable,
     Item,
@@ -26,6 +25,7 @@ from agentops_server.dynamodb_table import (
     s,
     session_pk,
 )
+from agentops_server.clock import format_timestamp, parse_timestamp
 from agentops_server.store import ChainTip, SequenceConflictError, StoredBatch, StoreUnavailableError
 
 BATCH_PREFIX = "B#"

@@ -30,8 +30,8 @@ import time
 from typing import Any
 
 import boto3
-from agentops_server.archive import S3Archive
-from agentops_server.archive_reader import S3ArchiveReader
+from agentops_server.aws.s3_archive import S3Archive
+from agentops_server.aws.s3_archive_reader import S3ArchiveReader
 from agentops_server.frames import build_page
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.replay import ReplayService, VerifiedArchives

@@ -18,8 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from agentops_server.archive import S3Archive, keys_document
+from agentops_server.archive import keys_document
 from agentops_server.aws.dynamodb import DynamoDBChainStore
+from agentops_server.aws.s3_archive import S3Archive
 from agentops_server.config import ConfigurationError, Settings
 from agentops_server.errors import ApiError
 from agentops_server.http import caller_identity, install_error_handlers, json_response

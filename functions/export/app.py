@@ -17,16 +17,16 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import boto3
-from agentops_server.archive_reader import S3ArchiveReader
 from agentops_server.aws.dynamodb import DynamoDBChainStore
 from agentops_server.aws.evidence_log_dynamodb import DynamoDBLogState
 from agentops_server.aws.evidence_log_s3 import S3LogObjects
+from agentops_server.aws.s3_archive_reader import S3ArchiveReader
+from agentops_server.aws.s3_export_store import S3ExportStore
 from agentops_server.clock import SystemClock
 from agentops_server.config import Settings
 from agentops_server.errors import ApiError
 from agentops_server.evidence_log import LogReader
 from agentops_server.export import ExportService, Withholding
-from agentops_server.export_store import S3ExportStore
 from agentops_server.http import caller_identity, install_error_handlers, json_response, request_body
 from agentops_verify import MalformedJSONError, loads
 from aws_lambda_powertools import Logger

@@ -16,9 +16,9 @@ import gc
 from typing import Any
 
 import boto3
-from agentops_server.archive import S3Archive
-from agentops_server.archive_reader import S3ArchiveReader
 from agentops_server.aws.dynamodb import DynamoDBChainStore
+from agentops_server.aws.s3_archive import S3Archive
+from agentops_server.aws.s3_archive_reader import S3ArchiveReader
 from agentops_server.clock import SystemClock
 from agentops_server.config import Settings
 from agentops_server.http import (

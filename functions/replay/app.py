@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import boto3
-from agentops_server.archive_reader import S3ArchiveReader
 from agentops_server.aws.dynamodb import DynamoDBChainStore
+from agentops_server.aws.s3_archive_reader import S3ArchiveReader
 from agentops_server.config import Settings
 from agentops_server.errors import ApiError
 from agentops_server.frames import DEFAULT_LIMIT, MAX_LIMIT

@@ -29,14 +29,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-from agentops_server.archive import S3Archive
 from agentops_server.aws.dynamodb import DynamoDBChainStore
 from agentops_server.aws.evidence_log_dynamodb import DynamoDBLogState
 from agentops_server.aws.evidence_log_s3 import S3LogObjects
+from agentops_server.aws.kms_signer import KmsSigner
+from agentops_server.aws.s3_archive import S3Archive
 from agentops_server.config import ConfigurationError, Settings
 from agentops_server.evidence_log import EvidenceLogPublisher
 from agentops_server.sealing import Sealer
-from agentops_server.signing import KmsSigner
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -15,13 +15,14 @@ from typing import Any
 
 import boto3
 import pytest
-from agentops_server.archive import S3Archive
 from agentops_server.aws.evidence_log_s3 import S3LogObjects
+from agentops_server.aws.kms_signer import KmsSigner
+from agentops_server.aws.s3_archive import S3Archive
 from agentops_server.evidence_log import MAX_LEAVES_PER_PUBLICATION, EvidenceLogPublisher, LogObjects, LogStateStore
 from agentops_server.evidence_log_memory import InMemoryLogState
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.sealing import DEFAULT_SEAL_LIMIT, Sealer
-from agentops_server.signing import KmsSigner, Signer
+from agentops_server.signing import Signer
 from agentops_verify import Checkpoint, PublicKey, load_pem_public_key, verify_checkpoint
 from agentops_verify._logaudit import main as log_audit
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import boto3
 import pytest
-from agentops_server.archive import S3Archive
 from agentops_server.aws.dynamodb import DynamoDBChainStore
+from agentops_server.aws.s3_archive import S3Archive
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.store import ChainStore, SigningKeyRecord
 from agentops_verify import canonicalize, sha256_hex

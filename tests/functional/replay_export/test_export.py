@@ -8,10 +8,10 @@ from typing import Any
 
 import boto3
 import pytest
-from agentops_server.archive_reader import S3ArchiveReader
+from agentops_server.aws.s3_archive_reader import S3ArchiveReader
+from agentops_server.aws.s3_export_store import S3ExportStore
 from agentops_server.errors import ApiError
 from agentops_server.export import ExportService, ExportSourceChangedError, Withholding
-from agentops_server.export_store import S3ExportStore
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.pdf import render_pdf
 from agentops_server.store import SigningKeyRecord

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from agentops_server.archive_reader import S3ArchiveReader
+from agentops_server.aws.s3_archive_reader import S3ArchiveReader
 from agentops_server.errors import ApiError
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.replay import INDEX_STRIDE, ArchiveReader, ReplayService, VerifiedArchives

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
-from agentops_server.signing import KmsSigner
+from agentops_server.aws.kms_signer import KmsSigner
 from agentops_server.store import STATUS_SEALED
 
 from tests.hardening.insider.conftest import REGION, Deployment

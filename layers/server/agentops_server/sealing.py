@@ -263,7 +263,6 @@ class Sealer:
                 f"keys/{own.signer_key_id}.pem does not hold this sealer's KMS key: no seal is signed until it does"
             )
         self._archive.publish_key_index(published)
-        self._store.record_signing_key(recorded)
         self._own_key = load_pem_public_key(self._signer.public_key_pem)
 
     def _publish_evidence_log(self, now: datetime) -> None:

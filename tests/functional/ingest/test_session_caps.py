@@ -72,9 +72,9 @@ def test_the_session_size_counts_every_archived_byte(capped: Api) -> None:
     session_id = new_session_id()
     assert capped.post_events(session_id, batch(0, 2)).status == 200
     assert capped.post_events(session_id, batch(2, 3)).status == 200
-    tip = capped.module.store.tip(session_id)
+    tip = capped.module.wiring.store.tip(session_id)
     assert tip is not None
-    lines = list(capped.module.store.iter_lines(session_id))
+    lines = list(capped.module.wiring.store.iter_lines(session_id))
     assert tip.session_bytes == sum(len(line) + 1 for line in lines)
 
 

@@ -110,7 +110,7 @@ class LogWorld:
         return (sealer if sealer is not None else self.sealer()).seal_due_sessions(self.now)
 
     def keys(self) -> list[PublicKey]:
-        return [load_pem_public_key(record.public_key_pem) for record in self.store.signing_keys()]
+        return [load_pem_public_key(record.public_key_pem) for record in S3Archive(self.s3, BUCKET).published_keys()]
 
     def checkpoint(self) -> Checkpoint:
         return verify_checkpoint(self.object("log/checkpoint"), self.keys())

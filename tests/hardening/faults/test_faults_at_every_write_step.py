@@ -172,7 +172,6 @@ def test_the_fault_free_run_takes_every_write_step_of_ingest_and_sealing(s3: Any
         "create_session",
         "put_batch",
         "advance_head",
-        "record_signing_key",
         "archive.publish_key",
         "archive.publish_key_index",
         "kms.sign",

@@ -66,6 +66,12 @@ class Deployment:
         result = invoke(self.chain, http_api_event("GET", path, caller=AUDITOR), "ChainFunction")
         return result["statusCode"], json.loads(result["body"])
 
+    def call(self, function: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """One request to the real handler of ``functions/<function>`` (built afresh from this deployment's env)."""
+        text = None if body is None else json.dumps(body)
+        result = invoke(load_handler_module(function), http_api_event(method, path, caller=AUDITOR, body=text))
+        return result["statusCode"], json.loads(result["body"])
+
     def post_events(self, session_id: str, events: list[dict[str, Any]], caller: str) -> tuple[int, Any]:
         body = json.dumps({"events": events})
         event = http_api_event("POST", f"/v1/sessions/{session_id}/events", caller=caller, body=body)

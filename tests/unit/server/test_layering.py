@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Any
 
 import agentops_server
 import agentops_verify
@@ -41,7 +42,7 @@ def _forbidden(module: str) -> bool:
     return any(module == root or module.startswith(root + ".") for root in FORBIDDEN_ROOTS)
 
 
-def _modules_outside_aws() -> list[object]:
+def _modules_outside_aws() -> list[Any]:
     modules = []
     for root, top in ((SERVER_ROOT, "agentops_server"), (VERIFIER_ROOT, "agentops_verify")):
         for path in sorted(root.rglob("*.py")):

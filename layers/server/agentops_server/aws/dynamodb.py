@@ -10,7 +10,6 @@ Layout, chosen by ``benchmarks/ingest_cost.py`` (writes are billed per started K
 - the event-id index (``dynamodb_event_ids``): exact duplicate detection in one read per append.
 - ``expires_at`` (the table's TTL attribute): written only by ``expire_archived``, on the items of a SEALED session
   other than its head.
-- signing key ``pk=KEY``, ``sk=<signer_key_id>``.
 - the listing keys of ``GET /v1/sessions`` on each head, written once at creation (``dynamodb_listing``).
 
 Errors are translated in ``dynamodb_table``; an item this adapter cannot read raises ``StoredItemMalformedError``.
@@ -51,13 +50,11 @@ from agentops_server.store import (
     SessionHead,
     SessionListPage,
     SessionListQuery,
-    SigningKeyRecord,
     StoredBatch,
     StoredItemMalformedError,
     StoreUnavailableError,
 )
 
-KEYS_PK = "KEY"
 _NEVER_EXPIRING = frozenset({HEAD_SK, SESSION_LOG_SK})
 
 
@@ -312,46 +309,9 @@ class DynamoDBChainStore:
     def defer_seal(self, session_id: str, until: datetime) -> None:
         self._due.defer(session_id, until)
 
-    # --- signing keys -------------------------------------------------------------------------------------------
     # --- listing ------------------------------------------------------------------------------------------------
     def list_sessions(self, query: SessionListQuery) -> SessionListPage:
         return self._listing.list_sessions(query)
-
-    def record_signing_key(self, record: SigningKeyRecord) -> None:
-        try:
-            self.table.call(
-                "put_item",
-                Item={
-                    "pk": s(KEYS_PK),
-                    "sk": s(record.signer_key_id),
-                    "algorithm": s(record.algorithm),
-                    "public_key_pem": s(record.public_key_pem),
-                    "first_used_at": s(format_timestamp(record.first_used_at)),
-                },
-                ConditionExpression="attribute_not_exists(sk)",
-            )
-        except ConditionFailedError:
-            return  # the first record of a key wins: it keeps first_used_at
-
-    def signing_keys(self) -> list[SigningKeyRecord]:
-        """The key records, for the readers that still take their trusted keys from them (replay, export); a record
-        that cannot be read is left out rather than failing every read."""
-        records = []
-        for item in self.table.query_all(
-            KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": s(KEYS_PK)}, ConsistentRead=True
-        ):
-            with contextlib.suppress(StoredItemMalformedError):
-                records.append(parsed(item, _key_record_from_item))
-        return sorted(records, key=lambda record: (record.first_used_at, record.signer_key_id))
-
-
-def _key_record_from_item(item: Item) -> SigningKeyRecord:
-    return SigningKeyRecord(
-        signer_key_id=item["sk"]["S"],
-        algorithm=item["algorithm"]["S"],
-        public_key_pem=item["public_key_pem"]["S"],
-        first_used_at=parse_timestamp(item["first_used_at"]["S"]),
-    )
 
 
 def _optional_time(item: Item, name: str) -> datetime | None:

@@ -51,7 +51,6 @@ from agentops_server.store import (
     SessionListPage,
     SessionListQuery,
     StoredBatch,
-    StoredItemMalformedError,
     StoreUnavailableError,
 )
 
@@ -64,7 +63,7 @@ class DynamoDBChainStore:
         self._idle = timedelta(seconds=seal_idle_seconds)
         self._batches = BatchItems(self.table)
         self._event_ids = EventIdIndex(self.table, self._batches)
-        self._due = SealDueIndex(self.table)
+        self._due = SealDueIndex(self.table, self._idle, head_item=self._head_item, tip=self.tip)
         self._listing = SessionListing(self.table, lambda session_id, item: _head_from_item(session_id, item, None))
 
     # --- sessions -----------------------------------------------------------------------------------------------
@@ -176,52 +175,7 @@ class DynamoDBChainStore:
 
     # --- sealing ------------------------------------------------------------------------------------------------
     def due_for_sealing(self, now: datetime, limit: int) -> list[str]:
-        """Due sessions, oldest first. An open session's ``due_at`` is a lower bound (appends do not move it, which
-        would cost an index write per batch): a candidate that turns out to be active gets its real due time now."""
-        due: list[str] = []
-        for indexed_due_at, session_id in self._due.candidates(now):
-            if len(due) >= limit:
-                break
-            try:
-                confirmed = self._confirm_due(session_id, indexed_due_at, now)
-            except StoredItemMalformedError:
-                confirmed = True  # the sealer reads it again, reports it and defers it: it cannot block the rest
-            if confirmed:
-                due.append(session_id)
-        return due
-
-    def _confirm_due(self, session_id: str, indexed_due_at: str, now: datetime) -> bool:
-        item = self._head_item(session_id)
-        if item is None or "due_at" not in item:
-            return False
-        status = parsed(item, lambda item: item["status"]["S"])
-        if status != STATUS_OPEN:
-            return True  # ended, being sealed, or sealed with its table copies still to be given their expiry
-        tip = self.tip(session_id)
-        if tip is not None and (tip.ends_session or tip.is_seal):
-            return True  # the head missed the end (a crash after the write): the sealer repairs it
-        last_activity = parsed(item, lambda item: parse_timestamp(item["last_activity_at"]["S"]))
-        if tip is not None:
-            last_activity = max(last_activity, tip.accepted_at)
-        real_due = last_activity + self._idle
-        if real_due <= now:
-            return True
-        # A failed condition means the session ended or was refreshed meanwhile: the index is right already.
-        with contextlib.suppress(ConditionFailedError):
-            self.table.call(
-                "update_item",
-                Key=item_key(session_pk(session_id), HEAD_SK),
-                UpdateExpression="SET due_at = :due, last_activity_at = :activity",
-                ConditionExpression="#status = :open AND due_at = :indexed",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":due": s(format_timestamp(real_due)),
-                    ":activity": s(format_timestamp(last_activity)),
-                    ":open": s(STATUS_OPEN),
-                    ":indexed": s(indexed_due_at),
-                },
-            )
-        return False
+        return self._due.due(now, limit)
 
     def mark_sealing(self, session_id: str) -> None:
         self._update_head_status(session_id, STATUS_SEALING, (STATUS_OPEN, STATUS_ENDED), {})

@@ -80,7 +80,7 @@ from agentops_verify import (
 from agentops_server.archive import Archive, ArchiveConflictError, ArchiveError
 from agentops_server.clock import format_timestamp, parse_timestamp
 from agentops_server.config import DEFAULT_SEALED_BATCH_RETENTION_DAYS
-from agentops_server.evidence_log import EvidenceLogPublisher
+from agentops_server.evidence_log_publisher import EvidenceLogPublisher
 from agentops_server.run_budget import Deadline, OutOfTimeError, Remaining, unlimited, within
 from agentops_server.signing import SIGNATURE_ALGORITHM, Signer, SigningError, SigningKeyMisconfiguredError
 from agentops_server.store import (

@@ -18,8 +18,9 @@ import pytest
 from agentops_server.aws.evidence_log_s3 import S3LogObjects
 from agentops_server.aws.kms_signer import KmsSigner
 from agentops_server.aws.s3_archive import S3Archive
-from agentops_server.evidence_log import MAX_LEAVES_PER_PUBLICATION, EvidenceLogPublisher, LogObjects, LogStateStore
+from agentops_server.evidence_log import MAX_LEAVES_PER_PUBLICATION, LogObjects, LogStateStore
 from agentops_server.evidence_log_memory import InMemoryLogState
+from agentops_server.evidence_log_publisher import EvidenceLogPublisher
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.sealing import DEFAULT_SEAL_LIMIT, Sealer
 from agentops_server.signing import Signer

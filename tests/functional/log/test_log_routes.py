@@ -18,7 +18,8 @@ from agentops_server.aws.evidence_log_dynamodb import DynamoDBLogState
 from agentops_server.aws.evidence_log_s3 import S3LogObjects
 from agentops_server.aws.kms_signer import KmsSigner
 from agentops_server.aws.s3_archive import S3Archive
-from agentops_server.evidence_log import EvidenceLogPublisher, LogReader
+from agentops_server.evidence_log_publisher import EvidenceLogPublisher
+from agentops_server.evidence_log_reader import LogReader
 from agentops_server.sealing import Sealer
 from agentops_verify import (
     PublicKey,

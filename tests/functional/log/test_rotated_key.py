@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 
 from agentops_server.aws.kms_signer import KmsSigner
-from agentops_server.evidence_log import LogReader
+from agentops_server.evidence_log_reader import LogReader
 from agentops_verify import (
     SealedChainFacts,
     TrustStore,

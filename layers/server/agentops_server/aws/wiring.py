@@ -32,7 +32,8 @@ from agentops_server.aws.s3_archive import S3Archive
 from agentops_server.aws.s3_archive_reader import S3ArchiveReader
 from agentops_server.aws.s3_export_store import S3ExportStore
 from agentops_server.config import Settings
-from agentops_server.evidence_log import EvidenceLogPublisher, LogReader
+from agentops_server.evidence_log_publisher import EvidenceLogPublisher
+from agentops_server.evidence_log_reader import LogReader
 from agentops_server.replay import KeySource
 from agentops_server.sealing import Sealer
 from agentops_server.store import SigningKeyRecord

@@ -22,10 +22,12 @@ third of the timeout (``benchmarks/seal_large_session.py``, docs/architecture.md
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agentops_server.aws.wiring import wiring_for
+from agentops_server.evidence_log_publisher import EvidenceLogPublisher
+from agentops_server.sealing import Sealer
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -38,7 +40,15 @@ logger = Logger()
 # ``alarm`` field of a refused seal reach CloudWatch as a field a metric filter can match.
 copy_config_to_registered_loggers(source_logger=logger, include={"agentops_server"})
 wiring = wiring_for("seal")
-sealer = wiring.sealer
+retention_days = wiring.settings.sealed_batch_retention_days  # 0 keeps an archived session's table copies
+sealer = Sealer(
+    store=wiring.store,
+    signer=wiring.signer,
+    archive=wiring.archive,
+    service_id=wiring.settings.service_id,
+    table_retention=timedelta(days=retention_days) if retention_days else None,
+    evidence_log=EvidenceLogPublisher(wiring.log_state, wiring.log_objects, wiring.signer, wiring.settings.log_origin),
+)
 
 
 @logger.inject_lambda_context

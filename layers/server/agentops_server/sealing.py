@@ -29,8 +29,8 @@ because it stays in the store's due index until ``expire_archived``):
    refuses appends to a SEALED head before it reads any batch item, so an expired batch cannot let one through.
 
 At the end of every run (also one that found nothing due: an earlier run may have crashed before publishing) the
-evidence log publishes the marked sessions: ``agentops_server.evidence_log`` says how and why it is crash-safe. Its
-checkpoints are checked against the published key objects, never the table's key records.
+evidence log publishes the marked sessions: ``agentops_server.evidence_log_publisher`` says how and why it is
+crash-safe. Its checkpoints are checked against the published key objects, never anything in the table.
 
 Never reseal: a session whose tail is a seal is only ever finished, never signed again, and a SEALED head is skipped.
 
@@ -267,7 +267,7 @@ class Sealer:
 
     def _publish_evidence_log(self, now: datetime) -> None:
         """Publish the evidence log (at most one checkpoint signature); its failures are logged, never raised. Earlier
-        checkpoints are checked against the published key objects, never the table's key records."""
+        checkpoints are checked against the published key objects, never anything in the table."""
         if self._evidence_log is not None:
             self._evidence_log.run(
                 keys=lambda: [load_pem_public_key(record.public_key_pem) for record in self._archive.published_keys()],

@@ -15,7 +15,6 @@ Trust (ELS section 8, rev 2): the keys any reader trusts are ``trusted_keys``, t
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
@@ -32,10 +31,8 @@ from agentops_server.aws.s3_archive import S3Archive
 from agentops_server.aws.s3_archive_reader import S3ArchiveReader
 from agentops_server.aws.s3_export_store import S3ExportStore
 from agentops_server.config import Settings
-from agentops_server.evidence_log_publisher import EvidenceLogPublisher
 from agentops_server.evidence_log_reader import LogReader
 from agentops_server.replay import KeySource
-from agentops_server.sealing import Sealer
 from agentops_server.store import SigningKeyRecord
 
 # Beyond TABLE_NAME, which every function needs.
@@ -131,19 +128,6 @@ class Wiring:
     @cached_property
     def log_reader(self) -> LogReader:
         return LogReader(self.log_objects, self.log_state, self.store)
-
-    @cached_property
-    def sealer(self) -> Sealer:
-        """The sealer and the evidence log it publishes after each run, both signing with the KMS seal key."""
-        retention_days = self.settings.sealed_batch_retention_days
-        return Sealer(
-            store=self.store,
-            signer=self.signer,
-            archive=self.archive,
-            service_id=self.settings.service_id,
-            table_retention=timedelta(days=retention_days) if retention_days else None,
-            evidence_log=EvidenceLogPublisher(self.log_state, self.log_objects, self.signer, self.settings.log_origin),
-        )
 
 
 def wiring_for(function: str, *, client: Callable[..., Any] = boto3.client) -> Wiring:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.functional.conftest import BUCKET
 from tests.functional.ingest.conftest import Api, table_items
 from tests.functional.ingest.events import batch, event, new_session_id
 from tests.support.handlers import load_handler_module
@@ -23,6 +24,7 @@ MAX_EVENTS = 6
 def capped(table_name: str, monkeypatch: pytest.MonkeyPatch) -> Api:
     for name, value in {
         "TABLE_NAME": table_name,
+        "ARCHIVE_BUCKET": BUCKET,
         "SERVICE_ID": "agentops-replay-test",
         "SEAL_IDLE_SECONDS": "3600",
         "POWERTOOLS_LOG_LEVEL": "WARNING",

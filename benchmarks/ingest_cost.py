@@ -391,8 +391,8 @@ def _baseline_wru(lines_per_batch: list[tuple[bytes, ...]], session_id: str) -> 
 
 def measure_storage(rng: random.Random) -> dict[str, Any]:
     import boto3
-    from agentops_server.dynamodb_batches import decode_lines, encode_lines
-    from agentops_server.dynamodb_event_ids import SEGMENT_SIZE
+    from agentops_server.aws.dynamodb_batches import decode_lines, encode_lines
+    from agentops_server.aws.dynamodb_event_ids import SEGMENT_SIZE
     from moto import mock_aws
 
     from infra.resources import create_table
@@ -408,9 +408,11 @@ def measure_storage(rng: random.Random) -> dict[str, Any]:
     with mock_aws():
         raw = boto3.client("dynamodb", region_name="us-east-1")
         table = create_table(raw)
-        os.environ.update(TABLE_NAME=table, SERVICE_ID="agentops-replay", SEAL_IDLE_SECONDS="3600")
+        os.environ.update(
+            TABLE_NAME=table, ARCHIVE_BUCKET="bench-archive", SERVICE_ID="agentops-replay", SEAL_IDLE_SECONDS="3600"
+        )
         handler = load_handler_module("ingest")
-        meter = DynamoDBMeter(handler.dynamodb, raw, table)
+        meter = DynamoDBMeter(handler.wiring.dynamodb, raw, table)
         session_id = str(uuid.uuid4())
         batches = realistic_batches(session_id, rng, BATCHES)
         bodies = [json.dumps({"events": events}) for events in batches]
@@ -427,7 +429,7 @@ def measure_storage(rng: random.Random) -> dict[str, Any]:
         segment_item = raw.get_item(TableName=table, Key={"pk": {"S": f"S#{session_id}"}, "sk": {"S": "I#00000000"}})[
             "Item"
         ]
-        stored_batches = [handler.store.get_batch(session_id, i * BATCH_SIZE).lines for i in range(BATCHES)]
+        stored_batches = [handler.wiring.store.get_batch(session_id, i * BATCH_SIZE).lines for i in range(BATCHES)]
         batch_items = raw.query(
             TableName=table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :batch)",
@@ -505,6 +507,7 @@ def measure_cpu(rng: random.Random) -> dict[str, Any]:
     (ingest_function,) = [f for f in function_definitions(load_template()) if f.logical_id == "IngestFunction"]
     os.environ.update({name: value for name, value in ingest_function.environment.items() if isinstance(value, str)})
     os.environ.setdefault("TABLE_NAME", "bench")
+    os.environ.setdefault("ARCHIVE_BUCKET", "bench-archive")
     os.environ.update(AWS_DEFAULT_REGION="us-east-1", POWERTOOLS_LOG_LEVEL="ERROR")
     handler = load_handler_module("ingest")
     sessions: list[tuple[str, str]] = []

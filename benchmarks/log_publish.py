@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from agentops_server.archive import S3Archive
-from agentops_server.dynamodb import DynamoDBChainStore
-from agentops_server.evidence_log import EvidenceLogPublisher
-from agentops_server.evidence_log_dynamodb import DynamoDBLogState
-from agentops_server.evidence_log_s3 import S3LogObjects
+from agentops_server.aws.dynamodb import DynamoDBChainStore
+from agentops_server.aws.evidence_log_dynamodb import DynamoDBLogState
+from agentops_server.aws.evidence_log_s3 import S3LogObjects
+from agentops_server.aws.kms_signer import KmsSigner
+from agentops_server.aws.s3_archive import S3Archive
+from agentops_server.evidence_log_publisher import EvidenceLogPublisher
 from agentops_server.sealing import Sealer
-from agentops_server.signing import KmsSigner
 from agentops_server.store import ChainStore
 from moto import mock_aws
 

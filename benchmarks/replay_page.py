@@ -30,8 +30,8 @@ import time
 from typing import Any
 
 import boto3
-from agentops_server.archive import S3Archive
-from agentops_server.archive_reader import S3ArchiveReader
+from agentops_server.aws.s3_archive import S3Archive
+from agentops_server.aws.s3_archive_reader import S3ArchiveReader
 from agentops_server.frames import build_page
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.replay import ReplayService, VerifiedArchives
@@ -84,7 +84,8 @@ def _sealed_session(store: InMemoryChainStore, s3: Any, events: list[dict[str, A
     lines = [canonicalize(event) for event in events]
     _store_batches(store, events, lines)
     signer = default_signer()
-    store.record_signing_key(
+    # Published as the sealer publishes it: the key object replay trusts.
+    S3Archive(s3, BUCKET).publish_key(
         SigningKeyRecord(signer.key_id, SIGNATURE_ALGORITHM, signer.public_key_pem, DEFAULT_START_TIME)
     )
     body_sha256 = sha256_hex(b"".join(line + b"\n" for line in lines))
@@ -102,7 +103,7 @@ def _timed_page(service: ReplayService, session_id: str, from_sequence: int) -> 
 
 
 def _service(store: InMemoryChainStore, s3: Any) -> ReplayService:
-    return ReplayService(store, VerifiedArchives(S3ArchiveReader(s3)), store.signing_keys)
+    return ReplayService(store, VerifiedArchives(S3ArchiveReader(s3)), S3Archive(s3, BUCKET).published_keys)
 
 
 def _best_pages(service: ReplayService, session_id: str, offsets: list[int], repeat: int) -> dict[str, float]:

@@ -42,7 +42,7 @@ from typing import Any
 
 import boto3
 from agentops_server.archive import session_archive_key
-from agentops_server.dynamodb import DynamoDBChainStore
+from agentops_server.aws.dynamodb import DynamoDBChainStore
 from agentops_server.store import StoredBatch
 from agentops_verify import chain_event
 

@@ -4,28 +4,20 @@
 - ``GET /v1/log/consistency?from=M&to=N``: 200 ``{"from", "to", "proof"}``; 400 VALIDATION_ERROR unless
   ``0 < M <= N <= size``.
 - ``GET /v1/sessions/{session_id}/log-proof``: 200 ``{"checkpoint", "leaf_index", "leaf", "inclusion_proof"}``;
-  404 SESSION_NOT_FOUND; 409 NOT_SEALED; 409 LOG_PENDING with ``Retry-After`` while sealed but not yet published.
+  404 SESSION_NOT_FOUND; 409 NOT_SEALED; 409 LOG_PENDING with ``Retry-After`` (``agentops_server.http``) while
+  sealed but not yet published.
 
-Everything served is computed from the tiles and checkpoint in the Object Lock bucket
-(``agentops_server.evidence_log.LogReader``); the table only says which leaf is a session's, and the leaf served must
-name the session.
-
-Environment: ``TABLE_NAME``, ``ARCHIVE_BUCKET``. IAM: ``dynamodb:GetItem`` and ``dynamodb:Query`` on the table (the
-session head, the session's leaf index); ``s3:GetObject`` on ``log/*``; ``s3:ListBucket`` on the bucket, so a
-missing tile answers 404 rather than 403. Nothing is written.
+Everything served comes from the tiles and checkpoint in the bucket (``LogReader``); the table only says which leaf
+is a session's. Environment: ``TABLE_NAME``, ``ARCHIVE_BUCKET``. IAM: ``dynamodb:GetItem`` and ``dynamodb:Query``;
+``s3:GetObject`` on ``log/*``; ``s3:ListBucket`` (a missing tile answers 404, not 403). Nothing is written.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import boto3
-from agentops_server.config import ConfigurationError, Settings
-from agentops_server.dynamodb import DynamoDBChainStore
-from agentops_server.evidence_log import LogPendingError, LogReader
-from agentops_server.evidence_log_dynamodb import DynamoDBLogState
-from agentops_server.evidence_log_s3 import S3LogObjects
-from agentops_server.http import caller_identity, error_response, install_error_handlers, json_response
+from agentops_server.aws.wiring import wiring_for
+from agentops_server.http import caller_identity, install_error_handlers, json_response
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -36,27 +28,9 @@ CHECKPOINT_CONTENT_TYPE = "text/plain; charset=utf-8"
 logger = Logger()
 # The core's ``alarm`` records (a leaf that does not name its session, a missing tile) reach CloudWatch as JSON.
 copy_config_to_registered_loggers(source_logger=logger, include={"agentops_server"})
-
-settings = Settings.from_env()
-if settings.archive_bucket is None:
-    raise ConfigurationError("the log function needs ARCHIVE_BUCKET")
-dynamodb = boto3.client("dynamodb")
-reader = LogReader(
-    S3LogObjects(boto3.client("s3"), settings.archive_bucket),
-    DynamoDBLogState(dynamodb, settings.table_name),
-    DynamoDBChainStore(dynamodb, settings.table_name, seal_idle_seconds=settings.seal_idle_seconds),
-)
+reader = wiring_for("log").log_reader
 app = APIGatewayHttpResolver()
 install_error_handlers(app, logger)
-
-
-def _log_pending(error: LogPendingError) -> Response[str]:
-    response = error_response(error)
-    response.headers["Retry-After"] = str(error.retry_after)
-    return response
-
-
-app.exception_handler(LogPendingError)(_log_pending)
 
 
 @app.get("/v1/log/checkpoint")

@@ -40,7 +40,7 @@ class InProcessIngest:
     @property
     def store(self) -> Any:
         """The handler's own ``DynamoDBChainStore`` (reads what the handler wrote)."""
-        return self.module.store
+        return self.module.wiring.store
 
     def call(
         self,
@@ -84,6 +84,7 @@ def ingest_over_moto() -> Iterator[InProcessIngest]:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": REGION,
             "SERVICE_ID": SERVICE_ID,
+            "ARCHIVE_BUCKET": "inprocess-archive",
             "SEAL_IDLE_SECONDS": "3600",
             "POWERTOOLS_LOG_LEVEL": "CRITICAL",
         }.items():

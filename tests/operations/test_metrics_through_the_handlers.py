@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
-from agentops_server.dynamodb import DynamoDBChainStore
+from agentops_server.aws.dynamodb import DynamoDBChainStore
 from agentops_server.metrics import ALL_METRICS, NAMESPACE
 from agentops_server.store import StoreUnavailableError
 from botocore.exceptions import ClientError
@@ -92,7 +92,7 @@ def emitted(deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> tuple
     assert request(deployment, "replay", "GET", f"/v1/sessions/{ended}/replay") == 200
     assert request(deployment, "export", "POST", f"/v1/sessions/{ended}/exports", {"format": "json"}) == 201
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(deployment.handler("export").export_service, "export", failing)
+        patch.setattr(deployment.handler("export").wiring.export_service, "export", failing)
         assert request(deployment, "export", "POST", f"/v1/sessions/{ended}/exports", {"format": "pdf"}) == 500
     return emf_records(capsys.readouterr().out), [ended, tampered_id, waiting]
 

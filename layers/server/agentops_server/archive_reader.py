@@ -1,22 +1,19 @@
-"""Reading archived chains back from the Object Lock bucket, by exact version: whole (streamed) or a byte range.
+"""Reading archived chains back, by exact version: the reader interface, its error, and the line splitter.
 
 Replay reads a sealed session from its archive object (the authoritative copy, ELS section 8), never from DynamoDB.
 The first read streams the whole version once (to verify it and index it); later pages fetch only the bytes they
-need with a ranged GET. IAM: ``s3:GetObject`` and ``s3:GetObjectVersion`` on ``sessions/*``.
+need with a ranged read. The S3 implementation is ``agentops_server.aws.s3_archive_reader``.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import Protocol
 
 from agentops_server.archive import ArchiveUnavailableError
 from agentops_server.store import ArchiveRef, StoreUnavailableError
 
-STREAM_CHUNK_SIZE = 1024 * 1024
 # RFC 8259 whitespace: a line of nothing else is blank (ELS section 2); anything else is for the verifier to judge.
 JSON_WHITESPACE = b" \t\r\n"
 
@@ -26,37 +23,12 @@ class ArchiveReadError(ArchiveUnavailableError, StoreUnavailableError):
     written, retry the same request)."""
 
 
-class S3ArchiveReader:
-    def __init__(self, s3_client: Any) -> None:
-        self._s3 = s3_client
+class ArchiveReader(Protocol):
+    """Reads one archived version: whole, as a stream of chunks, or a byte range ``[start, end)``."""
 
-    def iter_chunks(self, archive: ArchiveRef) -> Iterator[bytes]:
-        """The whole archived version, in chunks of at most ``STREAM_CHUNK_SIZE`` bytes."""
-        body = self._get(archive)["Body"]
-        try:
-            yield from body.iter_chunks(STREAM_CHUNK_SIZE)
-        except BotoCoreError as error:
-            raise ArchiveReadError(f"reading s3://{archive.bucket}/{archive.key} failed: {error}") from error
-        finally:
-            body.close()
+    def iter_chunks(self, archive: ArchiveRef) -> Iterator[bytes]: ...
 
-    def read_range(self, archive: ArchiveRef, start: int, end: int) -> bytes:
-        """Bytes ``[start, end)`` of the archived version (``end`` exclusive, as Python slices)."""
-        response = self._get(archive, Range=f"bytes={start}-{end - 1}")
-        try:
-            data: bytes = response["Body"].read()
-        except BotoCoreError as error:
-            raise ArchiveReadError(f"reading s3://{archive.bucket}/{archive.key} failed: {error}") from error
-        return data
-
-    def _get(self, archive: ArchiveRef, **extra: Any) -> Any:
-        try:
-            return self._s3.get_object(Bucket=archive.bucket, Key=archive.key, VersionId=archive.version_id, **extra)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            raise ArchiveReadError(f"GetObject s3://{archive.bucket}/{archive.key} failed: {code}") from error
-        except BotoCoreError as error:
-            raise ArchiveReadError(f"GetObject s3://{archive.bucket}/{archive.key} failed: {error}") from error
+    def read_range(self, archive: ArchiveRef, start: int, end: int) -> bytes: ...
 
 
 class ArchiveLines:

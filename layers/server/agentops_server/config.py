@@ -1,14 +1,18 @@
-"""Settings from environment variables, read once at cold start (docs/architecture.md "Configuration")."""
+"""Settings from environment variables, read once at cold start (docs/architecture.md "Configuration").
+
+``TABLE_NAME`` is needed by every function; what else a function needs it names when it reads its settings
+(``Settings.from_env(required=...)``), and a missing one stops the cold start with one error naming every variable
+that is missing. Nothing required ever falls back to an empty value.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 DEFAULT_SERVICE_ID = "agentops-replay"
 DEFAULT_SEAL_IDLE_SECONDS = 3600
-DEFAULT_ARCHIVE_RETENTION_DAYS = 2555
 # A session's size cap (API.md 409 SESSION_TOO_LARGE): the seal function is sized to seal a session at the cap within
 # a third of its timeout (docs/architecture.md "Sealing").
 DEFAULT_MAX_SESSION_EVENTS = 1_000_000
@@ -31,7 +35,6 @@ class Settings:
     seal_idle_seconds: int = DEFAULT_SEAL_IDLE_SECONDS
     archive_bucket: str | None = None
     seal_key_id: str | None = None
-    archive_retention_days: int = DEFAULT_ARCHIVE_RETENTION_DAYS
     max_session_events: int = DEFAULT_MAX_SESSION_EVENTS
     max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES
     sealed_batch_retention_days: int = DEFAULT_SEALED_BATCH_RETENTION_DAYS
@@ -43,19 +46,35 @@ class Settings:
         """The evidence log's checkpoint origin (LOG.md section 3): ``LOG_ORIGIN``, else ``SERVICE_ID/evidence-log``."""
         return self.log_origin_override or f"{self.service_id}/evidence-log"
 
+    @property
+    def bucket(self) -> str:
+        """``ARCHIVE_BUCKET``, for a function that required it."""
+        if self.archive_bucket is None:
+            raise ConfigurationError("ARCHIVE_BUCKET is not set")
+        return self.archive_bucket
+
+    @property
+    def seal_key(self) -> str:
+        """``SEAL_KEY_ID``, for a function that required it."""
+        if self.seal_key_id is None:
+            raise ConfigurationError("SEAL_KEY_ID is not set")
+        return self.seal_key_id
+
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, required: Iterable[str] = ()) -> Settings:
+        """The settings of ``environ`` (default: the process environment); ``ConfigurationError`` naming every
+        variable of ``TABLE_NAME`` and ``required`` that is unset or empty."""
         env = os.environ if environ is None else environ
-        table_name = env.get("TABLE_NAME")
-        if not table_name:
-            raise ConfigurationError("TABLE_NAME is not set")
+        missing = [name for name in ("TABLE_NAME", *required) if not env.get(name)]
+        if missing:
+            raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
+        table_name = env["TABLE_NAME"]
         return cls(
             table_name=table_name,
             service_id=env.get("SERVICE_ID") or DEFAULT_SERVICE_ID,
             seal_idle_seconds=_positive_int(env, "SEAL_IDLE_SECONDS", DEFAULT_SEAL_IDLE_SECONDS),
             archive_bucket=env.get("ARCHIVE_BUCKET") or None,
             seal_key_id=env.get("SEAL_KEY_ID") or None,
-            archive_retention_days=_positive_int(env, "ARCHIVE_RETENTION_DAYS", DEFAULT_ARCHIVE_RETENTION_DAYS),
             log_origin_override=env.get("LOG_ORIGIN") or None,
             max_session_events=_positive_int(env, "MAX_SESSION_EVENTS", DEFAULT_MAX_SESSION_EVENTS),
             max_session_bytes=_positive_int(env, "MAX_SESSION_BYTES", DEFAULT_MAX_SESSION_BYTES),

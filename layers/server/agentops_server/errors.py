@@ -45,6 +45,8 @@ STATUS_BY_CODE: dict[str, int] = {
 class ApiError(Exception):
     """A request the service answers with a non-2xx status. A 4xx means nothing was written."""
 
+    retry_after: int | None = None  # seconds, sent as ``Retry-After`` when set
+
     def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code

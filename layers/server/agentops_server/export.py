@@ -37,13 +37,12 @@ from typing import Any
 from agentops_verify import EXPORT_VERIFICATION_KEYS, SIGNATURE_ALGORITHM, ChainVerifier, canonicalize
 
 from agentops_server import pdf
-from agentops_server.archive_reader import ArchiveLines
+from agentops_server.archive_reader import ArchiveLines, ArchiveReader
 from agentops_server.clock import Clock, format_timestamp
 from agentops_server.errors import ApiError
 from agentops_server.export_store import ExportExistsError, ExportStore, StoredExport
 from agentops_server.pii import scan_event, withheld_findings
 from agentops_server.replay import (
-    ArchiveReader,
     KeySource,
     TrustedKeys,
     archive_mismatch,

@@ -29,7 +29,10 @@ def json_response(status: int, body: Any) -> Response[str]:
 
 
 def error_response(error: ApiError) -> Response[str]:
-    return json_response(error.status, error.body())
+    response = json_response(error.status, error.body())
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def api_error_of(error: Exception) -> ApiError:

@@ -26,7 +26,6 @@ from agentops_server.store import (
     SessionHead,
     SessionListPage,
     SessionListQuery,
-    SigningKeyRecord,
     StoredBatch,
     later_status,
 )
@@ -40,7 +39,6 @@ class InMemoryChainStore:
         self._batches: dict[str, dict[int, StoredBatch]] = {}
         self._event_ids: dict[str, set[str]] = {}
         self._due: dict[str, datetime] = {}
-        self._keys: dict[str, SigningKeyRecord] = {}
         self.expires_at: dict[str, datetime] = {}  # the expiry given to an archived session's table copies
 
     # --- sessions -----------------------------------------------------------------------------------------
@@ -200,15 +198,6 @@ class InMemoryChainStore:
         with self._lock:
             if session_id in self._due:
                 self._due[session_id] = until
-
-    # --- signing keys ---------------------------------------------------------------------------------------
-    def record_signing_key(self, record: SigningKeyRecord) -> None:
-        with self._lock:
-            self._keys.setdefault(record.signer_key_id, record)
-
-    def signing_keys(self) -> list[SigningKeyRecord]:
-        with self._lock:
-            return sorted(self._keys.values(), key=lambda record: (record.first_used_at, record.signer_key_id))
 
     # --- listing --------------------------------------------------------------------------------------------
     def list_sessions(self, query: SessionListQuery) -> SessionListPage:

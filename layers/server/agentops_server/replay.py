@@ -28,7 +28,7 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,7 +42,7 @@ from agentops_verify import (
     load_pem_public_key,
 )
 
-from agentops_server.archive_reader import JSON_WHITESPACE, ArchiveLines
+from agentops_server.archive_reader import JSON_WHITESPACE, ArchiveLines, ArchiveReader
 from agentops_server.errors import ApiError
 from agentops_server.frames import MAX_PAGE_BYTES, build_page
 from agentops_server.store import ArchiveRef, ChainStore, SessionHead
@@ -238,12 +238,6 @@ def read_checked_page(lines: Iterable[bytes], verified: VerifiedChain, window: P
             block += 1
             digest = hashlib.sha256()
     return False
-
-
-class ArchiveReader(Protocol):
-    def iter_chunks(self, archive: ArchiveRef) -> Iterator[bytes]: ...
-
-    def read_range(self, archive: ArchiveRef, start: int, end: int) -> bytes: ...
 
 
 class VerificationCache:

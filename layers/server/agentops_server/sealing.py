@@ -29,8 +29,8 @@ because it stays in the store's due index until ``expire_archived``):
    refuses appends to a SEALED head before it reads any batch item, so an expired batch cannot let one through.
 
 At the end of every run (also one that found nothing due: an earlier run may have crashed before publishing) the
-evidence log publishes the marked sessions: ``agentops_server.evidence_log`` says how and why it is crash-safe. Its
-checkpoints are checked against the published key objects, never the table's key records.
+evidence log publishes the marked sessions: ``agentops_server.evidence_log_publisher`` says how and why it is
+crash-safe. Its checkpoints are checked against the published key objects, never anything in the table.
 
 Never reseal: a session whose tail is a seal is only ever finished, never signed again, and a SEALED head is skipped.
 
@@ -87,7 +87,7 @@ from agentops_verify import (
 from agentops_server.archive import Archive, ArchiveConflictError, ArchiveError
 from agentops_server.clock import format_timestamp, parse_timestamp
 from agentops_server.config import DEFAULT_SEAL_IDLE_SECONDS, DEFAULT_SEALED_BATCH_RETENTION_DAYS
-from agentops_server.evidence_log import EvidenceLogPublisher
+from agentops_server.evidence_log_publisher import EvidenceLogPublisher
 from agentops_server.metrics import (
     NO_METRICS,
     OLDEST_DUE_SESSION_AGE,
@@ -300,12 +300,11 @@ class Sealer:
                 f"keys/{own.signer_key_id}.pem does not hold this sealer's KMS key: no seal is signed until it does"
             )
         self._archive.publish_key_index(published)
-        self._store.record_signing_key(recorded)
         self._own_key = load_pem_public_key(self._signer.public_key_pem)
 
     def _publish_evidence_log(self, now: datetime) -> None:
         """Publish the evidence log (at most one checkpoint signature); its failures are logged, never raised. Earlier
-        checkpoints are checked against the published key objects, never the table's key records."""
+        checkpoints are checked against the published key objects, never anything in the table."""
         if self._evidence_log is not None:
             self._evidence_log.run(
                 keys=lambda: [load_pem_public_key(record.public_key_pem) for record in self._archive.published_keys()],

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from agentops_verify import NON_AUTHORITATIVE_EVIDENCE, is_canonical_uuid
 
@@ -24,6 +24,7 @@ from agentops_server.errors import ApiError
 from agentops_server.replay import KeySource, TrustedKeys, VerifiedArchives
 from agentops_server.store import (
     STATUS_ENDED,
+    STATUS_SEALED,
     STATUS_SEALING,
     ArchiveRef,
     ChainStore,
@@ -112,3 +113,37 @@ def archived_evidence_class(
 
 def _time(moment: datetime | None) -> str | None:
     return None if moment is None else format_timestamp(moment)
+
+
+# --- GET /v1/sessions/{id}/chain ------------------------------------------------------------------------------------
+
+CHAIN_URL_EXPIRES_IN = 900  # seconds a presigned archive link stays valid
+
+
+class ArchiveLinks(Protocol):
+    def presigned_url(self, archive: ArchiveRef, expires_in: int) -> str:
+        """A time-limited GET of exactly the archived version."""
+        ...
+
+
+def chain_link(store: ChainStore, links: ArchiveLinks, session_id: str) -> dict[str, Any]:
+    """The chain route's body (API.md): where the sealed chain is archived and a presigned GET of that exact version
+    (never the chain itself: a sealed session can be far larger than a Lambda response). 404 SESSION_NOT_FOUND, 409
+    NOT_SEALED."""
+    head = store.get_head(session_id)
+    if head is None:
+        raise ApiError("SESSION_NOT_FOUND", "No session has this id.", {"session_id": session_id})
+    if head.status != STATUS_SEALED or head.archive is None:
+        raise ApiError(
+            "NOT_SEALED",
+            "The session is not sealed yet; its chain is archived when it is.",
+            {"session_id": session_id, "status": head.status},
+        )
+    return {
+        "bucket": head.archive.bucket,
+        "key": head.archive.key,
+        "version_id": head.archive.version_id,
+        "sha256": head.archive.sha256,
+        "url": links.presigned_url(head.archive, CHAIN_URL_EXPIRES_IN),
+        "expires_in": CHAIN_URL_EXPIRES_IN,
+    }

@@ -297,13 +297,6 @@ class ChainStore(Protocol):
         left the index meanwhile."""
         ...
 
-    # --- signing keys ---------------------------------------------------------------------------------------
-    def record_signing_key(self, record: SigningKeyRecord) -> None:
-        """Remember a key that signed a seal; the first record for a key id wins (keeps ``first_used_at``)."""
-        ...
-
-    def signing_keys(self) -> list[SigningKeyRecord]: ...
-
     # --- listing --------------------------------------------------------------------------------------------
     def list_sessions(self, query: SessionListQuery) -> SessionListPage:
         """At most ``query.limit`` heads the query admits, newest first, found through indexes (never a scan).

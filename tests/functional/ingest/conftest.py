@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from infra.resources import create_table
-from tests.functional.conftest import REGION
+from tests.functional.conftest import BUCKET, REGION
 from tests.support.apigw import http_api_event, invoke
 from tests.support.handlers import load_handler_module
 
@@ -68,6 +68,7 @@ class Api:
 @pytest.fixture
 def handler(table_name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.setenv("TABLE_NAME", table_name)
+    monkeypatch.setenv("ARCHIVE_BUCKET", BUCKET)
     monkeypatch.setenv("SERVICE_ID", SERVICE_ID)
     monkeypatch.setenv("SEAL_IDLE_SECONDS", "3600")
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "WARNING")

@@ -8,7 +8,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from agentops_server.dynamodb import DynamoDBChainStore
+from agentops_server.aws.dynamodb import DynamoDBChainStore
 from agentops_verify import canonicalize, chain_event, loads, verify_lines
 
 from tests.functional.ingest.conftest import AGENT, SERVICE_ID, Api, table_items
@@ -17,7 +17,7 @@ from tests.support.handlers import load_handler_module
 
 
 def _stored_chain(api: Api, session_id: str) -> list[bytes]:
-    return list(api.module.store.iter_lines(session_id))
+    return list(api.module.wiring.store.iter_lines(session_id))
 
 
 def test_server_rechains_every_event_and_the_stored_chain_verifies(api: Api) -> None:
@@ -137,7 +137,7 @@ def test_crash_between_the_batch_write_and_the_head_is_repaired_by_the_next_appe
         raise RuntimeError("Lambda timed out")
 
     with monkeypatch.context() as patch:
-        patch.setattr(api.module.store, "advance_head", crash)
+        patch.setattr(api.module.wiring.store, "advance_head", crash)
         assert api.post_events(session_id, crashed).status == 500  # stored, but neither indexed nor folded
 
     # A fresh container (no cached index) continues the chain where the stored batch ends.
@@ -158,9 +158,9 @@ def test_end_lost_by_a_crash_is_still_refused_to_appends_and_found_by_the_sealer
     session_id = new_session_id()
     assert api.post_events(session_id, batch(0, 2)).status == 200
     with monkeypatch.context() as patch:
-        patch.setattr(api.module.store, "advance_head", lambda _batch: None)  # the fold is lost
+        patch.setattr(api.module.wiring.store, "advance_head", lambda _batch: None)  # the fold is lost
         assert api.post_events(session_id, [event(2, "SESSION_END")]).status == 200
-    store: DynamoDBChainStore = api.module.store
+    store: DynamoDBChainStore = api.module.wiring.store
     head = store.get_head(session_id)
     assert head is not None
     assert head.status == "OPEN"
@@ -196,7 +196,7 @@ def test_racing_writers_never_fork_the_chain(handler: ModuleType) -> None:
     writers = [Api(handler), *(Api(load_handler_module("ingest")) for _ in range(WRITERS - 1))]
     lock = threading.Lock()
     for writer in writers:
-        _atomic_requests(writer.module.dynamodb, lock)
+        _atomic_requests(writer.module.wiring.dynamodb, lock)
     session_id = new_session_id()
     assert writers[0].post_events(session_id, batch(0, 1)).status == 200
     next_sequence = 1
@@ -224,7 +224,7 @@ def test_racing_writers_never_fork_the_chain(handler: ModuleType) -> None:
         assert all(loser.body["error"]["details"]["head"] == winners[0].body["head"] for loser in losers)
         next_sequence = winners[0].body["head"]["next_sequence_number"]
 
-    lines = list(writers[0].module.store.iter_lines(session_id))
+    lines = list(writers[0].module.wiring.store.iter_lines(session_id))
     assert len(lines) == next_sequence
     report = verify_lines(lines)
     assert report.passed, report.violations

@@ -214,7 +214,7 @@ def test_ended_session_refuses_appends(api: Api, open_session: str, dynamodb: An
 
 
 def test_sealed_session_refuses_appends(api: Api, open_session: str, dynamodb: Any, table_name: str) -> None:
-    store = api.module.store
+    store = api.module.wiring.store
     tip = store.tip(open_session)
     assert tip is not None
     seal = StoredBatch(
@@ -256,7 +256,7 @@ def test_storage_failures_map_to_retryable_statuses(
 ) -> None:
     error_code, status, api_code = failure
     before = snapshot()
-    monkeypatch.setattr(api.module.store.table.client, "put_item", _failing(error_code))
+    monkeypatch.setattr(api.module.wiring.dynamodb, "put_item", _failing(error_code))
     _assert_error(api.post_events(open_session, [event(2)]), status, api_code)
     monkeypatch.undo()
     assert snapshot() == before
@@ -266,7 +266,7 @@ def test_unexpected_failure_is_a_generic_500(api: Api, open_session: str, monkey
     def explode(*_arguments: Any, **_options: Any) -> Any:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(api.module.store, "tip", explode)
+    monkeypatch.setattr(api.module.wiring.store, "tip", explode)
     error = _assert_error(api.post_events(open_session, [event(2)]), 500, "INTERNAL_ERROR")
     assert "secret" not in json.dumps(error)
 

@@ -10,10 +10,10 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
-from agentops_server.dynamodb import DynamoDBChainStore
-from agentops_server.dynamodb_batches import INLINE_LIMIT
-from agentops_server.dynamodb_event_ids import SEGMENT_SIZE
-from agentops_server.dynamodb_listing import LIST_SHARDS, _list_shard
+from agentops_server.aws.dynamodb import DynamoDBChainStore
+from agentops_server.aws.dynamodb_batches import INLINE_LIMIT
+from agentops_server.aws.dynamodb_event_ids import SEGMENT_SIZE
+from agentops_server.aws.dynamodb_listing import LIST_SHARDS, _list_shard
 from agentops_server.store import ArchiveRef, SessionListQuery, StoredBatch
 
 from tests.unit.server.store_contract import (
@@ -231,8 +231,8 @@ def test_a_sparse_status_is_listed_completely_within_the_read_budget(store: Dyna
     queries: list[int] = []
     store.table.client.meta.events.register("provide-client-params.dynamodb.Query", lambda **_: queries.append(1))
     with (
-        patch("agentops_server.dynamodb_listing.LIST_FILTERED_PAGE", 2),
-        patch("agentops_server.dynamodb_listing.LIST_SHARD_PAGES", 1),
+        patch("agentops_server.aws.dynamodb_listing.LIST_FILTERED_PAGE", 2),
+        patch("agentops_server.aws.dynamodb_listing.LIST_SHARD_PAGES", 1),
     ):
         found, sizes = list_all(store, SessionListQuery(limit=5, status="ENDED"))
     assert found == [sessions[5], sessions[0]]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.functional.conftest import BUCKET
 from tests.functional.ingest.conftest import Api, table_items
 from tests.functional.ingest.events import batch, event, new_session_id
 from tests.support.handlers import load_handler_module
@@ -23,6 +24,7 @@ MAX_EVENTS = 6
 def capped(table_name: str, monkeypatch: pytest.MonkeyPatch) -> Api:
     for name, value in {
         "TABLE_NAME": table_name,
+        "ARCHIVE_BUCKET": BUCKET,
         "SERVICE_ID": "agentops-replay-test",
         "SEAL_IDLE_SECONDS": "3600",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -72,9 +74,9 @@ def test_the_session_size_counts_every_archived_byte(capped: Api) -> None:
     session_id = new_session_id()
     assert capped.post_events(session_id, batch(0, 2)).status == 200
     assert capped.post_events(session_id, batch(2, 3)).status == 200
-    tip = capped.module.store.tip(session_id)
+    tip = capped.module.wiring.store.tip(session_id)
     assert tip is not None
-    lines = list(capped.module.store.iter_lines(session_id))
+    lines = list(capped.module.wiring.store.iter_lines(session_id))
     assert tip.session_bytes == sum(len(line) + 1 for line in lines)
 
 

@@ -15,13 +15,15 @@ from typing import Any
 
 import boto3
 import pytest
-from agentops_server.archive import S3Archive
-from agentops_server.evidence_log import MAX_LEAVES_PER_PUBLICATION, EvidenceLogPublisher, LogObjects, LogStateStore
+from agentops_server.aws.evidence_log_s3 import S3LogObjects
+from agentops_server.aws.kms_signer import KmsSigner
+from agentops_server.aws.s3_archive import S3Archive
+from agentops_server.evidence_log import MAX_LEAVES_PER_PUBLICATION, LogObjects, LogStateStore
 from agentops_server.evidence_log_memory import InMemoryLogState
-from agentops_server.evidence_log_s3 import S3LogObjects
+from agentops_server.evidence_log_publisher import EvidenceLogPublisher
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.sealing import DEFAULT_SEAL_LIMIT, Sealer
-from agentops_server.signing import KmsSigner, Signer
+from agentops_server.signing import Signer
 from agentops_verify import Checkpoint, PublicKey, load_pem_public_key, verify_checkpoint
 from agentops_verify._logaudit import main as log_audit
 
@@ -109,7 +111,7 @@ class LogWorld:
         return (sealer if sealer is not None else self.sealer()).seal_due_sessions(self.now)
 
     def keys(self) -> list[PublicKey]:
-        return [load_pem_public_key(record.public_key_pem) for record in self.store.signing_keys()]
+        return [load_pem_public_key(record.public_key_pem) for record in S3Archive(self.s3, BUCKET).published_keys()]
 
     def checkpoint(self) -> Checkpoint:
         return verify_checkpoint(self.object("log/checkpoint"), self.keys())

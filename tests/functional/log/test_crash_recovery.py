@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentops_server.evidence_log import EvidenceLogPublisher
+from agentops_server.evidence_log_publisher import EvidenceLogPublisher
 
 from tests.functional.log.conftest import ORIGIN, CountingSigner, LogWorld
 from tests.functional.log.test_publication import leaves_of, only_the_checkpoint_has_versions

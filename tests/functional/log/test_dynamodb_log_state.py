@@ -9,8 +9,8 @@ from typing import Any
 
 import boto3
 import pytest
+from agentops_server.aws.evidence_log_dynamodb import DynamoDBLogState
 from agentops_server.evidence_log import LogIntegrityError, LogState, LogStateConflictError
-from agentops_server.evidence_log_dynamodb import DynamoDBLogState
 from agentops_server.evidence_log_memory import InMemoryLogState
 
 from infra.resources import create_table

@@ -13,13 +13,14 @@ from typing import Any
 
 import boto3
 import pytest
-from agentops_server.archive import S3Archive
-from agentops_server.dynamodb import DynamoDBChainStore
-from agentops_server.evidence_log import EvidenceLogPublisher, LogReader
-from agentops_server.evidence_log_dynamodb import DynamoDBLogState
-from agentops_server.evidence_log_s3 import S3LogObjects
+from agentops_server.aws.dynamodb import DynamoDBChainStore
+from agentops_server.aws.evidence_log_dynamodb import DynamoDBLogState
+from agentops_server.aws.evidence_log_s3 import S3LogObjects
+from agentops_server.aws.kms_signer import KmsSigner
+from agentops_server.aws.s3_archive import S3Archive
+from agentops_server.evidence_log_publisher import EvidenceLogPublisher
+from agentops_server.evidence_log_reader import LogReader
 from agentops_server.sealing import Sealer
-from agentops_server.signing import KmsSigner
 from agentops_verify import (
     PublicKey,
     SealedChainFacts,

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentops_server.evidence_log import EvidenceLogPublisher, LogState, StoredCheckpoint
+from agentops_server.evidence_log import LogState, StoredCheckpoint
+from agentops_server.evidence_log_publisher import EvidenceLogPublisher
 
 from tests.functional.log.conftest import ORIGIN, LogWorld
 from tests.functional.log.test_crash_recovery import crashing_run

@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from agentops_server.evidence_log import LogReader
-from agentops_server.signing import KmsSigner
+from agentops_server.aws.kms_signer import KmsSigner
+from agentops_server.evidence_log_reader import LogReader
 from agentops_verify import (
     SealedChainFacts,
     TrustStore,

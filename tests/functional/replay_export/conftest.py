@@ -1,7 +1,7 @@
 """Fixtures for replay and export over moto S3 (Object Lock bucket) and the in-memory chain store.
 
 Sessions are stored the way ingestion and the sealer leave them: batches in the chain store, and for a sealed session
-the CHAIN_SEAL batch, the write-once archive object, the signing key record and the SEALED head.
+the CHAIN_SEAL batch, the write-once archive object, the published key object and the SEALED head.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from typing import Any
 
 import boto3
 import pytest
-from agentops_server.archive import S3Archive
-from agentops_server.dynamodb import DynamoDBChainStore
+from agentops_server.aws.dynamodb import DynamoDBChainStore
+from agentops_server.aws.s3_archive import S3Archive
 from agentops_server.memory import InMemoryChainStore
+from agentops_server.replay import KeySource
 from agentops_server.store import ChainStore, SigningKeyRecord
 from agentops_verify import canonicalize, sha256_hex
 
@@ -77,18 +78,22 @@ def store_events(
         store.advance_head(batch)
 
 
-def record_default_key(store: ChainStore) -> None:
+def publish_default_key(s3: Any) -> None:
+    """Publish the default signer's key as a write-once key object, as the sealer does before it signs: the key set
+    replay and export trust."""
     signer = default_signer()
-    store.record_signing_key(SigningKeyRecord(signer.key_id, SIGNATURE_ALGORITHM, signer.public_key_pem, T0))
+    S3Archive(s3, BUCKET).publish_key(SigningKeyRecord(signer.key_id, SIGNATURE_ALGORITHM, signer.public_key_pem, T0))
+
+
+def published_keys(s3: Any) -> KeySource:
+    """The trusted-key source the handlers use: the published key objects of the bucket."""
+    return S3Archive(s3, BUCKET).published_keys
 
 
 def seal_into_archive(store: ChainStore, s3: Any, events: Sequence[Event], *, evidence_class: str) -> None:
     """Store a sealed chain (its last event is the CHAIN_SEAL) and archive it, as the sealer would."""
     store_events(store, events)
-    record_default_key(store)
-    signer = default_signer()
-    # The sealer publishes its key as a write-once key object before it signs (the set the session view trusts).
-    S3Archive(s3, BUCKET).publish_key(SigningKeyRecord(signer.key_id, SIGNATURE_ALGORITHM, signer.public_key_pem, T0))
+    publish_default_key(s3)
     session_id = events[0]["session_id"]
     body = to_jsonl(events)
     archive = S3Archive(s3, BUCKET).write_session(

@@ -8,10 +8,10 @@ from typing import Any
 
 import boto3
 import pytest
-from agentops_server.archive_reader import S3ArchiveReader
+from agentops_server.aws.s3_archive_reader import S3ArchiveReader
+from agentops_server.aws.s3_export_store import S3ExportStore
 from agentops_server.errors import ApiError
 from agentops_server.export import ExportService, ExportSourceChangedError, Withholding
-from agentops_server.export_store import S3ExportStore
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.pdf import render_pdf
 from agentops_server.store import SigningKeyRecord
@@ -19,7 +19,12 @@ from agentops_verify import TrustStore, canonicalize, loads, sha256_hex, verify_
 from botocore.config import Config
 
 from tests.functional.conftest import BUCKET, REGION
-from tests.functional.replay_export.conftest import record_default_key, seal_into_archive, store_events
+from tests.functional.replay_export.conftest import (
+    publish_default_key,
+    published_keys,
+    seal_into_archive,
+    store_events,
+)
 from tests.support.chains import Event, build_chain
 from tests.support.keys import TestSigner, default_signer
 
@@ -39,7 +44,7 @@ def _service(store: InMemoryChainStore, s3: Any, export_ids: list[str] | None = 
         # As the handler does: presigned links use SigV4 (the only scheme S3 accepts in every region).
         exports=S3ExportStore(boto3.client("s3", region_name=REGION, config=Config(signature_version="s3v4")), BUCKET),
         clock=FixedClock(),
-        trusted_keys=store.signing_keys,
+        trusted_keys=published_keys(s3),
         new_export_id=lambda: next(ids),
     )
 
@@ -132,7 +137,7 @@ def test_pdf_export_writes_the_rendering_beside_its_json_document(
 def test_open_session_exports_from_the_store_as_unsealed(store: InMemoryChainStore, s3: Any) -> None:
     events = build_chain(9, end=False, seal=None)
     store_events(store, events)
-    record_default_key(store)
+    publish_default_key(s3)
 
     body = _service(store, s3).export(events[0]["session_id"], "json", Withholding())
 
@@ -206,7 +211,7 @@ def test_a_large_export_streams_as_a_multipart_upload_and_still_verifies(store: 
         archive_reader=S3ArchiveReader(s3),
         exports=S3ExportStore(s3, BUCKET, part_size=part_size),
         clock=FixedClock(),
-        trusted_keys=store.signing_keys,
+        trusted_keys=published_keys(s3),
     )
 
     body = service.export(events[0]["session_id"], "json", Withholding.from_request([10, 20]))
@@ -245,11 +250,10 @@ def test_a_chain_that_changes_between_the_two_reads_is_not_published(s3: Any) ->
 def test_export_of_a_chain_sealed_by_an_untrusted_key_is_refused_and_writes_nothing(
     store: InMemoryChainStore, s3: Any
 ) -> None:
-    # Someone who can write the table stores a CHAIN_SEAL signed with its own key, and its own key record beside it.
+    # Someone who can write the table stores a CHAIN_SEAL signed with its own key.
     attacker = TestSigner()
     events = build_chain(8, signer=attacker)
     store_events(store, events)
-    store.record_signing_key(SigningKeyRecord(attacker.key_id, "ECDSA_P256_SHA256", attacker.public_key_pem, NOW))
     published = [SigningKeyRecord(default_signer().key_id, "ECDSA_P256_SHA256", default_signer().public_key_pem, NOW)]
     service = ExportService(
         store=store,

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from agentops_server.archive_reader import S3ArchiveReader
+from agentops_server.aws.s3_archive_reader import S3ArchiveReader
+from agentops_server.aws.s3_export_store import S3ExportStore
 from agentops_server.errors import ApiError
 from agentops_server.export import ExportService, Withholding
 from agentops_server.export_jobs import (
@@ -20,11 +21,10 @@ from agentops_server.export_jobs import (
     InMemoryExportJobs,
     JobNotStartedError,
 )
-from agentops_server.export_store import S3ExportStore
 from agentops_server.memory import InMemoryChainStore
 
 from tests.functional.conftest import BUCKET
-from tests.functional.replay_export.conftest import seal_into_archive
+from tests.functional.replay_export.conftest import published_keys, seal_into_archive
 from tests.support.chains import build_chain
 
 T0 = datetime(2026, 1, 3, 9, 15, 0, tzinfo=UTC)
@@ -65,7 +65,7 @@ class Rig:
                 archive_reader=S3ArchiveReader(s3),
                 exports=S3ExportStore(s3, BUCKET),
                 clock=self.clock,
-                trusted_keys=store.signing_keys,
+                trusted_keys=published_keys(s3),
                 render_pdf=self._render,
             ),
             start_job=self.starts,

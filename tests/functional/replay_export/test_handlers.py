@@ -7,7 +7,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from agentops_server.dynamodb import DynamoDBChainStore
+from agentops_server.aws.dynamodb import DynamoDBChainStore
 from agentops_server.store import ArchiveRef, StoredBatch
 from agentops_server.viewer import render_viewer
 from agentops_verify import TrustStore, canonicalize, sha256_hex, verify_bytes

@@ -12,9 +12,9 @@ from typing import Any
 
 import boto3
 import pytest
-from agentops_server.dynamodb import DynamoDBChainStore
-from agentops_server.dynamodb_batches import decode_lines, encode_lines
-from agentops_server.dynamodb_due import HEAD_SK
+from agentops_server.aws.dynamodb import DynamoDBChainStore
+from agentops_server.aws.dynamodb_batches import decode_lines, encode_lines
+from agentops_server.aws.dynamodb_due import HEAD_SK
 from agentops_server.store import ArchiveRef
 
 from tests.functional.conftest import BUCKET, REGION

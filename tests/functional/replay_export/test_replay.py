@@ -6,15 +6,18 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+import boto3
 import pytest
-from agentops_server.archive_reader import S3ArchiveReader
+from agentops_server.archive_reader import ArchiveReader
+from agentops_server.aws.s3_archive_reader import S3ArchiveReader
 from agentops_server.errors import ApiError
 from agentops_server.memory import InMemoryChainStore
-from agentops_server.replay import INDEX_STRIDE, ArchiveReader, ReplayService, VerifiedArchives
+from agentops_server.replay import INDEX_STRIDE, ReplayService, VerifiedArchives
 from agentops_server.store import ArchiveRef, StoredBatch
 from agentops_verify import canonicalize, event_hash, sha256_hex
 
-from tests.functional.replay_export.conftest import OWNER, T0, seal_into_archive, store_events
+from tests.functional.conftest import REGION
+from tests.functional.replay_export.conftest import OWNER, T0, published_keys, seal_into_archive, store_events
 from tests.support.chains import Event, build_chain, ordinary_payload
 
 DROP = {"dropped_count": 4, "cumulative_drops": 4, "drop_reason": "NETWORK_LOSS", "sequence_range": [10, 13]}
@@ -48,7 +51,8 @@ class CountingReader:
 
 
 def _service(store: InMemoryChainStore, reader: ArchiveReader) -> ReplayService:
-    return ReplayService(store, VerifiedArchives(reader), store.signing_keys)
+    # The deployment's published key objects, read with a client of their own as the handler's wiring does.
+    return ReplayService(store, VerifiedArchives(reader), published_keys(boto3.client("s3", region_name=REGION)))
 
 
 def _all_pages(service: ReplayService, session_id: str, limit: int) -> list[dict[str, Any]]:
@@ -352,11 +356,11 @@ def test_stale_replay_after_stored_bytes_edited_answers_422(store: InMemoryChain
 def test_replay_stops_trusting_a_key_once_it_leaves_the_published_set(store: InMemoryChainStore, s3: Any) -> None:
     events = build_chain(20)
     seal_into_archive(store, s3, events, evidence_class="AUTHORITATIVE_EVIDENCE")
-    published = list(store.signing_keys())
+    published = list(published_keys(s3)())
     service = ReplayService(store, VerifiedArchives(S3ArchiveReader(s3)), lambda: published)
     assert service.replay(events[0]["session_id"], 0, 5)["verification"]["evidence_class"] == "AUTHORITATIVE_EVIDENCE"
 
-    published.clear()  # e.g. a key record that someone had written into the table, now gone from the trusted set
+    published.clear()  # e.g. a deployment that stopped trusting the key
     verification = service.replay(events[0]["session_id"], 0, 5)["verification"]
 
     assert verification["evidence_class"] == "PARTIAL_AUTHORITATIVE_EVIDENCE"

@@ -8,9 +8,9 @@ from typing import Any
 
 import boto3
 import pytest
-from agentops_server.archive import S3Archive
+from agentops_server.aws.kms_signer import KmsSigner
+from agentops_server.aws.s3_archive import S3Archive
 from agentops_server.memory import InMemoryChainStore
-from agentops_server.signing import KmsSigner
 from agentops_server.store import ChainStore, SessionHead
 
 from infra.resources import create_seal_key

@@ -13,10 +13,10 @@ from agentops_server.archive import (
     ALARM_KEY_OBJECT_REFUSED,
     KEYS_INDEX_KEY,
     ArchiveConflictError,
-    S3Archive,
     public_key_object_key,
     session_archive_key,
 )
+from agentops_server.aws.s3_archive import S3Archive
 from agentops_server.store import SigningKeyRecord
 from botocore.exceptions import ClientError
 
@@ -203,6 +203,6 @@ def test_key_object_that_is_not_the_key_it_is_named_after_is_not_published(
     archive.publish_key(key_record(genuine, 1))
     body = other.public_key_pem.encode() if content == "another_keys_pem" else b"-----BEGIN PUBLIC KEY-----\nAAAA"
     s3.put_object(Bucket=BUCKET, Key=public_key_object_key("sha256:" + "0" * 64), Body=body)
-    with caplog.at_level(logging.ERROR, logger="agentops_server.archive"):
+    with caplog.at_level(logging.ERROR, logger="agentops_server.aws.s3_archive"):
         assert archive.published_keys() == [key_record(genuine, 1)]
     assert [getattr(record, "alarm", None) for record in caplog.records] == [ALARM_KEY_OBJECT_REFUSED]

@@ -11,10 +11,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from agentops_server.archive import S3Archive, session_archive_key
+from agentops_server.archive import session_archive_key
+from agentops_server.aws.kms_signer import KmsSigner
+from agentops_server.aws.s3_archive import S3Archive
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.sealing import Sealer
-from agentops_server.signing import KmsSigner
 from agentops_server.store import STATUS_SEALED
 
 from tests.functional.conftest import BUCKET

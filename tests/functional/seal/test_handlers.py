@@ -11,9 +11,9 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from agentops_server.dynamodb import DynamoDBChainStore
-from agentops_server.dynamodb_batches import decode_lines, encode_lines
-from agentops_server.signing import KmsSigner
+from agentops_server.aws.dynamodb import DynamoDBChainStore
+from agentops_server.aws.dynamodb_batches import decode_lines, encode_lines
+from agentops_server.aws.kms_signer import KmsSigner
 from agentops_server.store import ChainStore
 
 from infra.lambda_runtime import LocalLambdaContext

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from agentops_server.archive import KEYS_INDEX_KEY, ArchiveUnavailableError, S3Archive, public_key_object_key
+from agentops_server.archive import KEYS_INDEX_KEY, ArchiveUnavailableError, public_key_object_key
+from agentops_server.aws.kms_signer import KmsSigner
+from agentops_server.aws.s3_archive import S3Archive
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.sealing import Sealer
-from agentops_server.signing import KmsSigner
 from agentops_server.store import STATUS_SEALED, SigningKeyRecord
 
 from infra.resources import create_seal_key

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from agentops_server.signing import KmsSigner, SigningKeyMisconfiguredError
+from agentops_server.aws.kms_signer import KmsSigner
+from agentops_server.signing import SigningKeyMisconfiguredError
 from agentops_verify import load_pem_public_key, low_s_signature, verify_signature
 from cryptography.hazmat.primitives import serialization
 

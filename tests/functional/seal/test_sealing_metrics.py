@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
-from agentops_server.archive import S3Archive
+from agentops_server.aws.kms_signer import KmsSigner
+from agentops_server.aws.s3_archive import S3Archive
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.metrics import Metric, checked_dimensions
 from agentops_server.sealing import Sealer
-from agentops_server.signing import KmsSigner, Signer, SigningUnavailableError
+from agentops_server.signing import Signer, SigningUnavailableError
 
 from tests.functional.seal.conftest import IDLE_SECONDS, SERVICE_ID, T0, ingest_session
 

@@ -148,13 +148,6 @@ class FaultyStore:
             refused=_store_refusal(self.plan),
         )
 
-    def record_signing_key(self, record: SigningKeyRecord) -> None:
-        self.plan.run(
-            "record_signing_key",
-            lambda: self.inner.record_signing_key(record),
-            refused=_store_refusal(self.plan),
-        )
-
 
 class FaultyArchive:
     """An ``Archive`` whose writes go through a ``FaultPlan``."""

@@ -50,7 +50,7 @@ def ingest() -> Iterator[InProcessIngest]:
 
 def fail_once(ingest: InProcessIngest, operation: str, failure: str, patch: pytest.MonkeyPatch) -> list[str]:
     """Make the next call of ``operation`` fail as ``failure``; returns a list that records when it fired."""
-    client = ingest.module.dynamodb
+    client = ingest.module.wiring.dynamodb
     real = getattr(client, operation)
     make_error, writes_first, _, _ = FAILURES[failure]
     fired: list[str] = []

@@ -45,9 +45,7 @@ def grants(actions: list[str], resources: list[str], condition: str = "") -> set
 TABLE_READ = ["dynamodb:GetItem", "dynamodb:Query"]
 TABLE_WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem"]
 SESSION_ITEMS = "ForAllValues:StringLike dynamodb:LeadingKeys=S#*"
-SESSION_ITEMS_AND_KEY_RECORDS = "ForAllValues:StringLike dynamodb:LeadingKeys=S#*,KEY"
 SESSION_ITEMS_AND_LOG_STATE = "ForAllValues:StringLike dynamodb:LeadingKeys=S#*,LOG"
-SESSION_ITEMS_KEY_RECORDS_AND_LOG_STATE = "ForAllValues:StringLike dynamodb:LeadingKeys=S#*,KEY,LOG"
 EXPORT_JOBS = "ForAllValues:StringLike dynamodb:LeadingKeys=EXPORT#*"
 NEVER_AN_EXPIRY = "ForAllValues:StringNotEquals dynamodb:Attributes=expires_at"
 SELF_EXPORT_FUNCTION = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-export"
@@ -62,7 +60,7 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         | grants(["s3:ListBucket"], [BUCKET], KEYS_LISTING)
     ),
     "SealFunction": (
-        grants(TABLE_READ + TABLE_WRITE, [TABLE], SESSION_ITEMS_KEY_RECORDS_AND_LOG_STATE)
+        grants(TABLE_READ + TABLE_WRITE, [TABLE], SESSION_ITEMS_AND_LOG_STATE)
         | grants(["dynamodb:Query"], [SEAL_INDEX, LOG_PENDING_INDEX])
         | grants(["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"], [SESSIONS, KEYS])
         | grants(["s3:PutObject", "s3:GetObject"], [LOG])
@@ -82,15 +80,17 @@ EXPECTED_GRANTS: dict[str, set[Grant]] = {
         | grants(["s3:GetObject"], [LOG])
         | grants(["s3:ListBucket"], [BUCKET])
     ),
-    # Replay and export still take their trusted keys from the sealer's key records (pk KEY).
+    # Replay and export trust the published key objects (keys/*), like the session view; no table record.
     "ReplayFunction": (
-        grants(TABLE_READ, [TABLE], SESSION_ITEMS_AND_KEY_RECORDS)
+        grants(TABLE_READ, [TABLE], SESSION_ITEMS)
         | grants(["s3:GetObject", "s3:GetObjectVersion"], [SESSIONS])
+        | grants(["s3:GetObject"], [KEYS])
+        | grants(["s3:ListBucket"], [BUCKET], KEYS_LISTING)
     ),
     "ExportFunction": (
-        grants(TABLE_READ, [TABLE], SESSION_ITEMS_KEY_RECORDS_AND_LOG_STATE)
+        grants(TABLE_READ, [TABLE], SESSION_ITEMS_AND_LOG_STATE)
         | grants(["s3:GetObject", "s3:GetObjectVersion"], [SESSIONS, EXPORTS])
-        | grants(["s3:GetObject"], [LOG])
+        | grants(["s3:GetObject"], [LOG, KEYS])
         | grants(["s3:ListBucket"], [BUCKET])
         | grants(["s3:PutObject", "s3:AbortMultipartUpload"], [EXPORTS])
         # Export jobs (asynchronous exports): their own partitions, and an invocation of this very function.
@@ -226,16 +226,14 @@ def test_the_ingest_role_writes_only_session_items_and_never_an_expiry(template:
             assert NEVER_AN_EXPIRY in condition.split("; "), (action, condition)
 
 
-def test_every_table_grant_is_limited_to_session_items_and_at_most_the_key_records(template: dict[str, Any]) -> None:
+def test_every_table_grant_is_limited_to_session_items_and_at_most_the_log_state(template: dict[str, Any]) -> None:
     for function_name in EXPECTED_GRANTS:
         for action, resource, condition in effective_grants(template, function_name):
             if resource == TABLE:
                 leading = [clause for clause in condition.split("; ") if "dynamodb:LeadingKeys=" in clause]
                 allowed = (
                     [SESSION_ITEMS],
-                    [SESSION_ITEMS_AND_KEY_RECORDS],
                     [SESSION_ITEMS_AND_LOG_STATE],  # the evidence log's state item, pk LOG
-                    [SESSION_ITEMS_KEY_RECORDS_AND_LOG_STATE],
                     [EXPORT_JOBS],  # export jobs: partitions of their own, never a session's item
                 )
                 assert leading in allowed, (function_name, action)

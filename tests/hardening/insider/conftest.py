@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 import pytest
-from agentops_server.dynamodb import DynamoDBChainStore
+from agentops_server.aws.dynamodb import DynamoDBChainStore
 from moto import mock_aws
 
 from infra.lambda_runtime import LocalLambdaContext
@@ -64,6 +64,12 @@ class Deployment:
 
     def get(self, path: str) -> tuple[int, Any]:
         result = invoke(self.chain, http_api_event("GET", path, caller=AUDITOR), "ChainFunction")
+        return result["statusCode"], json.loads(result["body"])
+
+    def call(self, function: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """One request to the real handler of ``functions/<function>`` (built afresh from this deployment's env)."""
+        text = None if body is None else json.dumps(body)
+        result = invoke(load_handler_module(function), http_api_event(method, path, caller=AUDITOR, body=text))
         return result["statusCode"], json.loads(result["body"])
 
     def post_events(self, session_id: str, events: list[dict[str, Any]], caller: str) -> tuple[int, Any]:

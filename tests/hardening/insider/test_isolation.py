@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agentops_server.archive import S3Archive
+from agentops_server.aws.s3_archive import S3Archive
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.sealing import Sealer
 from agentops_server.store import STATUS_ENDED, STATUS_SEALED

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
-from agentops_server.signing import KmsSigner
+from agentops_server.aws.kms_signer import KmsSigner
 from agentops_server.store import STATUS_SEALED
 
 from tests.hardening.insider.conftest import REGION, Deployment
@@ -116,3 +116,26 @@ def test_keys_route_lists_only_published_key_objects_whatever_the_table_holds(de
     status, body = deployment.get("/v1/keys")
     assert status == 200
     assert [key["signer_key_id"] for key in body["keys"]] == [sealer_key_id()]
+
+
+def test_forged_key_record_in_table_does_not_verify_replay_or_export(deployment: Deployment) -> None:
+    """Replay and export trust the published key objects only: a key record written into the table with a chain the
+    attacker sealed under it neither replays as verified evidence nor exports as evidence of any class."""
+    genuine = store_like_ingest(deployment, build_chain(4, end=True, seal=None, start_time=T0))
+    assert deployment.run_sealer()[0] == [genuine]
+    attacker = TestSigner()
+    write_key_record(deployment, attacker)
+    victim = store_like_ingest(
+        deployment, edited_and_resealed(attacker, sealer_key_id(), "signed_by_the_attackers_key")
+    )
+    exports_before = deployment.object_versions("exports/")
+
+    status, replayed = deployment.call("replay", "GET", f"/v1/sessions/{victim}/replay")
+    exported = deployment.call("export", "POST", f"/v1/sessions/{victim}/exports", body={"format": "json"})
+
+    verification = replayed["verification"] if status == 200 else replayed["error"]["details"]["verification"]
+    assert verification["evidence_class"] != "AUTHORITATIVE_EVIDENCE"
+    assert verification.get("seal_verified") is not True
+    assert exported[0] == 422
+    assert exported[1]["error"]["code"] == "VERIFICATION_FAILED"
+    assert deployment.object_versions("exports/") == exports_before

@@ -17,7 +17,8 @@ from typing import Any
 
 import boto3
 import pytest
-from agentops_server.archive import S3Archive, session_archive_key
+from agentops_server.archive import session_archive_key
+from agentops_server.aws.s3_archive import S3Archive
 from agentops_server.errors import ApiError
 from agentops_server.ingest import IngestService
 from agentops_server.memory import InMemoryChainStore

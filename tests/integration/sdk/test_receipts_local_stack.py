@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 import pytest
 from agentops_replay import AgentOpsClient
-from agentops_server.dynamodb_batches import decode_lines, encode_lines
+from agentops_server.aws.dynamodb_batches import decode_lines, encode_lines
 from agentops_verify import PRODUCER_FIELDS, canonicalize, chain_event, loads
 
 from infra.api_client import ApiClient

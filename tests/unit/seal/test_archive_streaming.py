@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from agentops_server.archive import ArchiveUnavailableError, S3Archive
+from agentops_server.archive import ArchiveUnavailableError
+from agentops_server.aws.s3_archive import S3Archive
 from botocore.exceptions import ClientError
 
 PART_SIZE = 1000

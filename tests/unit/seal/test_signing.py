@@ -5,13 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from agentops_server.signing import (
-    KmsSigner,
-    SigningKeyMisconfiguredError,
-    SigningUnavailableError,
-    public_key_pem,
-    signer_key_id,
-)
+from agentops_server.aws.kms_signer import KmsSigner
+from agentops_server.signing import SigningKeyMisconfiguredError, SigningUnavailableError, public_key_pem, signer_key_id
 from agentops_verify._ecdsa import load_pem_public_key
 from botocore.exceptions import ClientError, EndpointConnectionError
 

@@ -15,7 +15,6 @@ from agentops_server.store import (
     SequenceConflictError,
     SessionExistsError,
     SessionListQuery,
-    SigningKeyRecord,
     StoredBatch,
 )
 from agentops_verify import canonicalize, chain_event
@@ -248,15 +247,6 @@ class ChainStoreContract:
             store.advance_head(batch)
             sessions.append(session_id)
         assert store.due_for_sealing(T0 + timedelta(seconds=10), 2) == sessions[:2]
-
-    def test_first_signing_key_record_wins(self, store: ChainStore) -> None:
-        first = SigningKeyRecord("sha256:" + "a" * 64, "ECDSA_P256_SHA256", "PEM-A", T0)
-        later = SigningKeyRecord("sha256:" + "a" * 64, "ECDSA_P256_SHA256", "PEM-A", T0 + timedelta(days=1))
-        other = SigningKeyRecord("sha256:" + "b" * 64, "ECDSA_P256_SHA256", "PEM-B", T0 + timedelta(days=2))
-        store.record_signing_key(first)
-        store.record_signing_key(later)
-        store.record_signing_key(other)
-        assert store.signing_keys() == [first, other]
 
     # --- listing (API.md GET /v1/sessions) ------------------------------------------------------------------------
     def test_listing_is_newest_first_with_the_recorded_agent(self, store: ChainStore) -> None:

@@ -8,7 +8,7 @@ import lzma
 from typing import Any
 
 import pytest
-from agentops_server.dynamodb_batches import HASH_CHECK_HEX, decode_lines, encode_lines
+from agentops_server.aws.dynamodb_batches import HASH_CHECK_HEX, decode_lines, encode_lines
 from agentops_verify import canonicalize, event_hash, payload_hash, verify_lines
 
 from tests.support.chains import build_chain

@@ -20,9 +20,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from agentops_server.aws.dynamodb_due import HEAD_SK
+from agentops_server.aws.dynamodb_table import THROTTLING_CODES, DynamoDBTable, Item, item_key, parsed, s, session_pk
 from agentops_server.clock import parse_timestamp
-from agentops_server.dynamodb_due import HEAD_SK
-from agentops_server.dynamodb_table import THROTTLING_CODES, DynamoDBTable, Item, item_key, parsed, s, session_pk
 from agentops_server.store import (
     ListPosition,
     SessionHead,

@@ -17,8 +17,8 @@ from typing import Any
 
 from agentops_verify import canonicalize
 
+from agentops_server.aws.dynamodb_table import ConditionFailedError, DynamoDBTable, Item, item_key, n, parsed, s
 from agentops_server.clock import format_timestamp, parse_timestamp
-from agentops_server.dynamodb_table import ConditionFailedError, DynamoDBTable, Item, item_key, n, parsed, s
 from agentops_server.export_jobs import DONE, FAILED, PENDING, ExportJob, ExportJobExistsError
 
 JOB_PARTITION_PREFIX = "EXPORT#"

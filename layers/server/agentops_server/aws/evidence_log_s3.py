@@ -21,6 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from agentops_server.archive import session_archive_key
+from agentops_server.aws.s3_once import ALREADY_EXISTS_CODES, error_code
 from agentops_server.evidence_log import (
     CHECKPOINT_PATH,
     LOG_PREFIX,
@@ -30,7 +31,6 @@ from agentops_server.evidence_log import (
     LogUnavailableError,
     StoredCheckpoint,
 )
-from agentops_server.s3_once import ALREADY_EXISTS_CODES, error_code
 
 CHECKPOINT_CONTENT_TYPE = "text/plain; charset=utf-8"
 TILE_CONTENT_TYPE = "application/octet-stream"

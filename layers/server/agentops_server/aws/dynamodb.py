@@ -10,7 +10,6 @@ Layout, chosen by ``benchmarks/ingest_cost.py`` (writes are billed per started K
 - the event-id index (``dynamodb_event_ids``): exact duplicate detection in one read per append.
 - ``expires_at`` (the table's TTL attribute): written only by ``expire_archived``, on the items of a SEALED session
   other than its head.
-- signing key ``pk=KEY``, ``sk=<signer_key_id>``.
 - the listing keys of ``GET /v1/sessions`` on each head, written once at creation (``dynamodb_listing``).
 
 Errors are translated in ``dynamodb_table``; an item this adapter cannot read raises ``StoredItemMalformedError``.
@@ -23,12 +22,11 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from agentops_server.clock import format_timestamp, parse_timestamp
-from agentops_server.dynamodb_batches import BatchItems
-from agentops_server.dynamodb_due import HEAD_SK, SealDueIndex, due_keys
-from agentops_server.dynamodb_event_ids import EventIdIndex
-from agentops_server.dynamodb_listing import SessionListing, listing_attributes
-from agentops_server.dynamodb_table import (
+from agentops_server.aws.dynamodb_batches import BatchItems
+from agentops_server.aws.dynamodb_due import HEAD_SK, SealDueIndex, due_keys
+from agentops_server.aws.dynamodb_event_ids import EventIdIndex
+from agentops_server.aws.dynamodb_listing import SessionListing, listing_attributes
+from agentops_server.aws.dynamodb_table import (
     ConditionFailedError,
     DynamoDBTable,
     Item,
@@ -38,7 +36,8 @@ from agentops_server.dynamodb_table import (
     s,
     session_pk,
 )
-from agentops_server.evidence_log_dynamodb import SESSION_LOG_SK
+from agentops_server.aws.evidence_log_dynamodb import SESSION_LOG_SK
+from agentops_server.clock import format_timestamp, parse_timestamp
 from agentops_server.store import (
     STATUS_ENDED,
     STATUS_OPEN,
@@ -51,13 +50,10 @@ from agentops_server.store import (
     SessionHead,
     SessionListPage,
     SessionListQuery,
-    SigningKeyRecord,
     StoredBatch,
-    StoredItemMalformedError,
     StoreUnavailableError,
 )
 
-KEYS_PK = "KEY"
 _NEVER_EXPIRING = frozenset({HEAD_SK, SESSION_LOG_SK})
 
 
@@ -67,7 +63,7 @@ class DynamoDBChainStore:
         self._idle = timedelta(seconds=seal_idle_seconds)
         self._batches = BatchItems(self.table)
         self._event_ids = EventIdIndex(self.table, self._batches)
-        self._due = SealDueIndex(self.table)
+        self._due = SealDueIndex(self.table, self._idle, head_item=self._head_item, tip=self.tip)
         self._listing = SessionListing(self.table, lambda session_id, item: _head_from_item(session_id, item, None))
 
     # --- sessions -----------------------------------------------------------------------------------------------
@@ -179,52 +175,7 @@ class DynamoDBChainStore:
 
     # --- sealing ------------------------------------------------------------------------------------------------
     def due_for_sealing(self, now: datetime, limit: int) -> list[str]:
-        """Due sessions, oldest first. An open session's ``due_at`` is a lower bound (appends do not move it, which
-        would cost an index write per batch): a candidate that turns out to be active gets its real due time now."""
-        due: list[str] = []
-        for indexed_due_at, session_id in self._due.candidates(now):
-            if len(due) >= limit:
-                break
-            try:
-                confirmed = self._confirm_due(session_id, indexed_due_at, now)
-            except StoredItemMalformedError:
-                confirmed = True  # the sealer reads it again, reports it and defers it: it cannot block the rest
-            if confirmed:
-                due.append(session_id)
-        return due
-
-    def _confirm_due(self, session_id: str, indexed_due_at: str, now: datetime) -> bool:
-        item = self._head_item(session_id)
-        if item is None or "due_at" not in item:
-            return False
-        status = parsed(item, lambda item: item["status"]["S"])
-        if status != STATUS_OPEN:
-            return True  # ended, being sealed, or sealed with its table copies still to be given their expiry
-        tip = self.tip(session_id)
-        if tip is not None and (tip.ends_session or tip.is_seal):
-            return True  # the head missed the end (a crash after the write): the sealer repairs it
-        last_activity = parsed(item, lambda item: parse_timestamp(item["last_activity_at"]["S"]))
-        if tip is not None:
-            last_activity = max(last_activity, tip.accepted_at)
-        real_due = last_activity + self._idle
-        if real_due <= now:
-            return True
-        # A failed condition means the session ended or was refreshed meanwhile: the index is right already.
-        with contextlib.suppress(ConditionFailedError):
-            self.table.call(
-                "update_item",
-                Key=item_key(session_pk(session_id), HEAD_SK),
-                UpdateExpression="SET due_at = :due, last_activity_at = :activity",
-                ConditionExpression="#status = :open AND due_at = :indexed",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":due": s(format_timestamp(real_due)),
-                    ":activity": s(format_timestamp(last_activity)),
-                    ":open": s(STATUS_OPEN),
-                    ":indexed": s(indexed_due_at),
-                },
-            )
-        return False
+        return self._due.due(now, limit)
 
     def mark_sealing(self, session_id: str) -> None:
         self._update_head_status(session_id, STATUS_SEALING, (STATUS_OPEN, STATUS_ENDED), {})
@@ -312,46 +263,9 @@ class DynamoDBChainStore:
     def defer_seal(self, session_id: str, until: datetime) -> None:
         self._due.defer(session_id, until)
 
-    # --- signing keys -------------------------------------------------------------------------------------------
     # --- listing ------------------------------------------------------------------------------------------------
     def list_sessions(self, query: SessionListQuery) -> SessionListPage:
         return self._listing.list_sessions(query)
-
-    def record_signing_key(self, record: SigningKeyRecord) -> None:
-        try:
-            self.table.call(
-                "put_item",
-                Item={
-                    "pk": s(KEYS_PK),
-                    "sk": s(record.signer_key_id),
-                    "algorithm": s(record.algorithm),
-                    "public_key_pem": s(record.public_key_pem),
-                    "first_used_at": s(format_timestamp(record.first_used_at)),
-                },
-                ConditionExpression="attribute_not_exists(sk)",
-            )
-        except ConditionFailedError:
-            return  # the first record of a key wins: it keeps first_used_at
-
-    def signing_keys(self) -> list[SigningKeyRecord]:
-        """The key records, for the readers that still take their trusted keys from them (replay, export); a record
-        that cannot be read is left out rather than failing every read."""
-        records = []
-        for item in self.table.query_all(
-            KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": s(KEYS_PK)}, ConsistentRead=True
-        ):
-            with contextlib.suppress(StoredItemMalformedError):
-                records.append(parsed(item, _key_record_from_item))
-        return sorted(records, key=lambda record: (record.first_used_at, record.signer_key_id))
-
-
-def _key_record_from_item(item: Item) -> SigningKeyRecord:
-    return SigningKeyRecord(
-        signer_key_id=item["sk"]["S"],
-        algorithm=item["algorithm"]["S"],
-        public_key_pem=item["public_key_pem"]["S"],
-        first_used_at=parse_timestamp(item["first_used_at"]["S"]),
-    )
 
 
 def _optional_time(item: Item, name: str) -> datetime | None:

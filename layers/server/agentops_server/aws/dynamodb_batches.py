@@ -29,8 +29,7 @@ from dataclasses import dataclass
 
 from agentops_verify import event_hash_of_members, sha256_hex
 
-from agentops_server.clock import format_timestamp, parse_timestamp
-from agentops_server.dynamodb_table import (
+from agentops_server.aws.dynamodb_table import (
     ConditionFailedError,
     DynamoDBTable,
     Item,
@@ -40,6 +39,7 @@ from agentops_server.dynamodb_table import (
     s,
     session_pk,
 )
+from agentops_server.clock import format_timestamp, parse_timestamp
 from agentops_server.store import ChainTip, SequenceConflictError, StoredBatch, StoreUnavailableError
 
 BATCH_PREFIX = "B#"

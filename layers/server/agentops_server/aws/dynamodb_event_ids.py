@@ -21,8 +21,8 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from agentops_server.dynamodb_batches import BatchItems
-from agentops_server.dynamodb_table import ConditionFailedError, DynamoDBTable, n, parsed, s, session_pk
+from agentops_server.aws.dynamodb_batches import BatchItems
+from agentops_server.aws.dynamodb_table import ConditionFailedError, DynamoDBTable, n, parsed, s, session_pk
 from agentops_server.store import StoredBatch, StoreUnavailableError
 
 SEGMENT_PREFIX = "I#"

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 from agentops_verify import _files, canonicalize, verify_file
+from agentops_verify._parallel import CHUNK_BYTES, chunk_offsets
 
 from tests.support.chains import Event, build_chain, rehash_from, to_jsonl
 from tests.support.keys import default_signer
@@ -80,7 +82,12 @@ def _small_files_go_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("name", sorted(CHAINS))
 @pytest.mark.parametrize("workers", [2, 3])
-def test_parallel_report_equals_serial_report(tmp_path: Path, name: str, workers: int) -> None:
+@pytest.mark.parametrize("main_takes_back_chunks", [True, False], ids=["as-workers-allow", "never"])
+def test_parallel_report_equals_serial_report(
+    tmp_path: Path, name: str, workers: int, main_takes_back_chunks: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not main_takes_back_chunks:  # the workers verify every chunk after the first, and the main process takes over
+        monkeypatch.setattr(Future, "cancel", lambda _future: False)
     path = tmp_path / f"{name}.jsonl"
     path.write_bytes(to_jsonl(CHAINS[name]()))
     trust = trust_for(default_signer())
@@ -103,3 +110,15 @@ def test_blank_lines_and_crlf_do_not_shift_counts(tmp_path: Path) -> None:
     parallel = verify_file(path, workers=3)
     assert parallel.passed
     assert parallel.to_dict() == verify_file(path).to_dict()
+
+
+def test_files_are_cut_into_chunks_small_enough_to_share_out() -> None:
+    for size, workers in ((1, 2), (5_000, 2), (5_000, 4), (121 * 1024 * 1024, 2)):
+        starts = chunk_offsets(size, workers)
+        assert starts[0] == 0
+        assert starts == sorted(set(starts))
+        assert len(starts) >= min(size, 4 * workers)
+        assert all(
+            end - start <= max(CHUNK_BYTES, size // (4 * workers) + 1)
+            for start, end in zip(starts, [*starts[1:], size], strict=True)
+        )

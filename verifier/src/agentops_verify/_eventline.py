@@ -15,8 +15,11 @@ encoder, and the pure-Python exact code runs only when the parse says it is need
 - The I-JSON checks that the C scanner cannot do while parsing (nesting depth, lone surrogates) need work only when
   the raw text has more than 64 brackets or a ``\\uD8xx``-``\\uDFxx`` escape; without those neither problem can
   exist. For an event line a lone surrogate in the payload shows when its canonical text is encoded as UTF-8, which
-  happens anyway, so only the envelope's other members are walked. Duplicate keys, NaN/Infinity and out-of-range
-  integers are refused during the parse.
+  happens anyway, so only the envelope's other members are walked. Duplicate keys and NaN/Infinity are refused
+  during the parse.
+- An integer outside +-(2**53 - 1) has 16 digits or more. A hook that range-checks each integer costs more than the
+  rest of the parse of an ordinary event's half-dozen integers, so it runs only for lines where one pass over the
+  bytes finds such a run of digits in a place an integer can start.
 """
 
 from __future__ import annotations
@@ -57,9 +60,9 @@ def _whole_number_as_int(text: str) -> float | int:
     return int(value) if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER else value
 
 
-# One pass over a line's bytes answers two cheap questions (``_shape``): with digits written as "0" and "[" as "{",
-# counting "{" counts brackets, and an integer of 16 digits or more (the only kind that can lie outside
-# +-(2**53 - 1)) shows as 16 zeros just after a character that can precede an integer in JSON.
+# One pass over a line's bytes (translated with _SHAPE) answers two cheap questions: with digits written as "0" and
+# "[" as "{", counting "{" counts brackets, and an integer of 16 digits or more shows as 16 zeros just after a
+# character that can precede an integer in JSON (a "{" there stands for "[").
 _SHAPE = bytes.maketrans(b"123456789[", b"000000000{")
 _SIXTEEN_DIGITS = b"0" * 16
 _LONG_INTEGERS = tuple(before + _SIXTEEN_DIGITS for before in (b":", b",", b"{", b"-", b" ", b"\t", b"\r", b"\n"))
@@ -86,8 +89,7 @@ class EventLineParser:
             "parse_float": self._parse_float,
             "parse_constant": _reject_constant,
         }
-        # Integers are range-checked by a hook only in lines that might hold one too long (see _SHAPE): the hook
-        # costs more than the rest of the parse of an ordinary event's half-dozen integers.
+        # Integers are range-checked by a hook only in lines that might hold one too long (see _SHAPE).
         self._scan = _scanner(**hooks)
         self._scan_checking_integers = _scanner(**hooks, parse_int=_checked_int)
         self._scan_whole_numbers_as_ints = _scanner(parse_float=_whole_number_as_int)
@@ -202,5 +204,5 @@ def loads_for_hashing(data: bytes | str, *, caller_bounds_depth: bool = False) -
     try:
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     except UnicodeEncodeError:
-        raise MalformedJSONError("string contains a lone surrogate") from None
+        raise MalformedJSONError(_LONE_SURROGATE) from None
     return EventLineParser().parse(raw.strip(JSON_WHITESPACE.encode()), caller_bounds_depth=caller_bounds_depth)

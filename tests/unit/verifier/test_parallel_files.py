@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from concurrent.futures import Future
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 
 import pytest
-from agentops_verify import _files, canonicalize, verify_file
-from agentops_verify._parallel import CHUNK_BYTES, chunk_offsets
+from agentops_verify import _files, _parallel, canonicalize, verify_file
+from agentops_verify._chain import SegmentResult
+from agentops_verify._parallel import CHUNK_BYTES, _finished, chunk_offsets
 
 from tests.support.chains import Event, build_chain, rehash_from, to_jsonl
 from tests.support.keys import default_signer
@@ -80,18 +81,38 @@ def _small_files_go_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_files, "PARALLEL_MIN_BYTES", 1)
 
 
+def _wait_for_the_worker(result: AsyncResult[SegmentResult]) -> SegmentResult | None:
+    result.wait()
+    return _finished(result)
+
+
 @pytest.mark.parametrize("name", sorted(CHAINS))
 @pytest.mark.parametrize("workers", [2, 3])
-@pytest.mark.parametrize("main_takes_back_chunks", [True, False], ids=["as-workers-allow", "never"])
+@pytest.mark.parametrize("later_chunks", ["whoever-gets-there-first", "workers"])
 def test_parallel_report_equals_serial_report(
-    tmp_path: Path, name: str, workers: int, main_takes_back_chunks: bool, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, name: str, workers: int, later_chunks: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not main_takes_back_chunks:  # the workers verify every chunk after the first, and the main process takes over
-        monkeypatch.setattr(Future, "cancel", lambda _future: False)
+    if later_chunks == "workers":  # the main process waits for each worker's result and takes it over
+        monkeypatch.setattr(_parallel, "_finished", _wait_for_the_worker)
     path = tmp_path / f"{name}.jsonl"
     path.write_bytes(to_jsonl(CHAINS[name]()))
     trust = trust_for(default_signer())
     assert verify_file(path, trust=trust, workers=workers).to_dict() == verify_file(path, trust=trust).to_dict()
+
+
+def _failing_segment(*_arguments: object) -> SegmentResult:
+    raise OSError("the worker cannot read the file")
+
+
+def test_a_chunk_whose_worker_failed_is_verified_by_the_main_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_parallel, "verify_segment", _failing_segment)
+    monkeypatch.setattr(_parallel, "_finished", _wait_for_the_worker)
+    path = tmp_path / "edited.jsonl"
+    path.write_bytes(to_jsonl(_payload_edited_late()))
+    trust = trust_for(default_signer())
+    assert verify_file(path, trust=trust, workers=2).to_dict() == verify_file(path, trust=trust).to_dict()
 
 
 def test_malformed_line_at_a_range_boundary_is_reported_with_its_line_number(tmp_path: Path) -> None:

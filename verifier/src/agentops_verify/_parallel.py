@@ -2,21 +2,23 @@
 
 The file is cut into chunks of about 2 MiB at line boundaries. Worker processes take chunks from the end of the file
 backwards and verify each one starting from its first event as if everything before it were valid
-(``ChainVerifier.begin_segment``). The main process verifies from the start, line by line. Each time it reaches a
-chunk, it takes it back if no worker has started it yet (and verifies it itself), or else takes over the worker's
-results for that chunk and every later one, in order, verifying each chunk's first line itself with the real state.
-So the two sides meet wherever their speeds put them: a process slowed by other work on its CPU does less, and the
-main process never waits for a chunk it could verify itself, which keeps several processes from ever being slower
-than one. Whenever a worker's result cannot plainly be taken over - it found a violation, an event id repeats across
-chunks, a worker could not start - the whole file is verified again serially, so the report is always exactly what a
-serial run gives. Only the fast, all-clean case runs in parallel.
+(``ChainVerifier.begin_segment``). The main process verifies from the start, line by line, and never waits for a
+worker: each time it reaches a chunk, it takes over a worker's finished result for it (verifying the chunk's first
+line itself with the real state, then skipping the rest), or else verifies the chunk itself. The two sides meet
+wherever their speeds put them. Workers run at the lowest scheduling priority, so they use only CPU time nothing else
+wants: on a busy machine the main process does nearly everything alone, as one process would, instead of sharing
+its CPU with them; on an idle CPU a worker runs at full speed. So several processes are never slower than one by
+more than starting them. Whenever a worker's result cannot plainly be taken over - it found a violation, an event id
+repeats across chunks - the whole file is verified again serially, so the report is always exactly what a serial run
+gives. Only the fast, all-clean case runs in parallel.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.pool import AsyncResult
 from typing import BinaryIO
 
 from ._chain import ChainVerifier, KeyLookup, SegmentResult
@@ -92,34 +94,79 @@ def verify_file_in_parallel(
     """Verify a JSON Lines file of ``size`` bytes; ``stream`` is open on it at offset 0."""
     starts = chunk_offsets(size, workers)
     ends = [*starts[1:], size]
-    with ProcessPoolExecutor(max_workers=workers - 1) as pool:
+    try:
+        pool = multiprocessing.Pool(workers - 1, initializer=_yield_to_other_work)
+    except ImportError as exc:  # no working semaphores on this platform
+        raise NotImplementedError(str(exc)) from exc
+    with pool:  # leaving terminates the workers: whatever they are still doing is not needed
         # Submitted last chunk first: the pool hands chunks out in this order, so workers work backwards.
-        futures: dict[int, Future[SegmentResult]] = {
-            chunk: pool.submit(verify_segment, path, starts[chunk], ends[chunk], trust, policy)
+        results = {
+            chunk: pool.apply_async(verify_segment, (path, starts[chunk], ends[chunk], trust, policy))
             for chunk in reversed(range(1, len(starts)))
         }
         verifier = ChainVerifier(trust, policy)
-        chunk = 1  # the first chunk the main process has not yet reached
-        position = 0
-        for count, line in enumerate(stream, start=1):
-            while chunk < len(starts) and position >= starts[chunk] and futures[chunk].cancel():
-                chunk += 1  # no worker had started it: this process verifies it
-            if chunk < len(starts) and position >= starts[chunk]:
-                break  # a worker has this chunk, and (working backwards) every later one
-            verifier.add_line(line)
-            position += len(line)
-            if progress is not None and count % _PROGRESS_EVERY == 0:
-                workers_done = (ends[done] - starts[done] for done in range(chunk, len(starts)) if futures[done].done())
-                progress(position + sum(workers_done))
-        for taken_over in range(chunk, len(starts)):
-            if not verifier.absorb_segment(futures.pop(taken_over).result()):
-                pool.shutdown(cancel_futures=True)  # nothing more of the pool's work is needed
-                break
-        else:
-            if progress is not None:
-                progress(size)
-            return verifier.finish(source=source)
-    return verify_serially()
+        taken_over = _verify_in_order(verifier, stream, starts, ends, results, progress=progress)
+    if not taken_over:
+        return verify_serially()
+    if progress is not None:
+        progress(size)
+    return verifier.finish(source=source)
+
+
+def _verify_in_order(
+    verifier: ChainVerifier,
+    stream: BinaryIO,
+    starts: list[int],
+    ends: list[int],
+    results: dict[int, AsyncResult[SegmentResult]],
+    *,
+    progress: Callable[[int], None] | None,
+) -> bool:
+    """The main process's side: every line of the file, in order, verified here or taken over from a worker's
+    result. False when a result cannot simply be taken over (see ``ChainVerifier.absorb_segment``)."""
+    chunk = 1  # the first chunk not yet reached
+    position = 0  # where the next line starts
+    lines = 0
+    while True:
+        while chunk < len(starts) and position >= starts[chunk]:
+            finished = _finished(results.pop(chunk))
+            chunk += 1
+            if finished is None:
+                continue  # no worker has finished this chunk: it is verified here
+            if not verifier.absorb_segment(finished):
+                return False
+            position = _next_line_start(stream, ends[chunk - 1])
+        line = stream.readline()
+        if not line:
+            return True
+        verifier.add_line(line)
+        position += len(line)
+        lines += 1
+        if progress is not None and lines % _PROGRESS_EVERY == 0:
+            finished_bytes = (ends[done] - starts[done] for done, result in results.items() if result.ready())
+            progress(position + sum(finished_bytes))
+
+
+def _yield_to_other_work() -> None:
+    """Worker initializer: the lowest priority, so a worker runs only on CPU time nothing else wants."""
+    nice = getattr(os, "nice", None)  # not on Windows: there workers keep the normal priority
+    if nice is not None:
+        nice(19)
+
+
+def _finished(result: AsyncResult[SegmentResult]) -> SegmentResult | None:
+    """A worker's result for a chunk if it has one now (a worker that failed has none: the main process then
+    verifies the chunk itself)."""
+    if not result.ready() or not result.successful():
+        return None
+    return result.get()
+
+
+def _next_line_start(stream: BinaryIO, end: int) -> int:
+    """Move ``stream`` to the first line that starts at or after ``end`` (the start of the next chunk) and return
+    that offset."""
+    stream.seek(end - 1)
+    return end - 1 + len(stream.readline())
 
 
 def default_workers() -> int:

@@ -28,8 +28,8 @@ from ._report import Report
 
 _WHITESPACE = JSON_WHITESPACE.encode("ascii")
 _PROGRESS_EVERY = 4096
-# Small enough that the main process, meeting the workers, waits for at most a few of them (a fraction of a second);
-# large enough that handing a chunk over costs little next to verifying it.
+# Small enough that the main process, meeting a worker still busy with a chunk, loses little by verifying that chunk
+# itself (a fraction of a second); large enough that handing a chunk over costs little next to verifying it.
 CHUNK_BYTES = 2 * 1024 * 1024
 # Even a small file is cut into this many chunks per process, so the two sides can meet anywhere.
 _MIN_CHUNKS_PER_PROCESS = 4

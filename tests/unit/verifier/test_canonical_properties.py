@@ -245,6 +245,7 @@ _WRITERS: dict[str, Any] = {
 @settings(max_examples=300)
 @given(_payloads, st.sampled_from(sorted(_WRITERS)))
 @example({"\U0001f600": 1, "\ue000": 2, "top_p": 1.0}, "json.dumps")  # astral key: UTF-16 order on the exact path
+@example({"\U00100000": 1, "\uffff": [{"\U00040000": 2, "\ue000": 3}]}, "canonical")  # F4 and F1 lead bytes
 @example({"prices": [[9.995, 2], [19.99, 1.0]], "temperature": 0.0, "note": "Ça 🙂"}, "canonical")
 @example({"prices": [[9.995, 2], [19.99, 1.0]], "temperature": -0.0, "note": "Ça 🙂"}, "json.dumps")
 @example({"tiny": [1e-7, 5e-324, 1e21, 1.0]}, "spaced")

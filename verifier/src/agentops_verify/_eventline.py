@@ -5,8 +5,9 @@ encoder, and the pure-Python exact code runs only when the parse says it is need
 
 - The fast writer of ``_jcs`` (the C encoder) is exact for values without floats outside the plain-decimal range and
   without object keys outside the Basic Multilingual Plane. The parser learns both while parsing: a ``parse_float``
-  hook sees every float, and the hook that refuses duplicate keys sees every object's keys. Non-ASCII text and emoji
-  in string values need nothing: the C encoder writes them as literal UTF-8, as RFC 8785 does.
+  hook sees every float, and in a line that can hold a character outside the BMP (a UTF-8 byte from F0 to F4, or a
+  surrogate escape) the hook that refuses duplicate keys also looks at every object's keys. Non-ASCII text and emoji
+  in string values need nothing more: the C encoder writes them as literal UTF-8, as RFC 8785 does.
 - A whole-number float (``1.0``, ``0.0``, as producers write ``top_p`` and ``temperature``) is the one common float
   the C encoder writes differently (``1.0``, where RFC 8785 writes ``1``). ``parse_event`` then reads the line a
   second time, with whole-number floats read as integers, and writes that copy's payload with the C encoder: a
@@ -36,8 +37,8 @@ from ._json import (
     _reject_constant,
     _unique_object,
     check_depth,
-    check_parsed,
     check_tree,
+    check_value,
     checked_float,
 )
 
@@ -60,12 +61,20 @@ def _whole_number_as_int(text: str) -> float | int:
     return int(value) if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER else value
 
 
+# For the copy of a line whose payload is written with whole-number floats as integers (see the module docstring).
+_scan_whole_numbers_as_ints = _scanner(parse_float=_whole_number_as_int)
+
 # One pass over a line's bytes (translated with _SHAPE) answers two cheap questions: with digits written as "0" and
 # "[" as "{", counting "{" counts brackets, and an integer of 16 digits or more shows as 16 zeros just after a
 # character that can precede an integer in JSON (a "{" there stands for "[").
 _SHAPE = bytes.maketrans(b"123456789[", b"000000000{")
 _SIXTEEN_DIGITS = b"0" * 16
 _LONG_INTEGERS = tuple(before + _SIXTEEN_DIGITS for before in (b":", b",", b"{", b"-", b" ", b"\t", b"\r", b"\n"))
+
+
+def _holds_astral_characters(line: bytes) -> bool:
+    # F0 to F4 start the UTF-8 sequence of a character outside the BMP, and nothing else.
+    return b"\xf0" in line or b"\xf1" in line or b"\xf2" in line or b"\xf3" in line or b"\xf4" in line
 
 
 def _may_hold_a_long_integer(shape: bytes) -> bool:
@@ -84,15 +93,22 @@ class EventLineParser:
         # whole-number float, which a copy read with ``_scan_whole_numbers_as_ints`` writes exactly (``_whole``).
         self._exact = False
         self._whole = False
-        hooks: dict[str, Any] = {
-            "object_pairs_hook": self._object,
-            "parse_float": self._parse_float,
-            "parse_constant": _reject_constant,
-        }
-        # Integers are range-checked by a hook only in lines that might hold one too long (see _SHAPE).
-        self._scan = _scanner(**hooks)
-        self._scan_checking_integers = _scanner(**hooks, parse_int=_checked_int)
-        self._scan_whole_numbers_as_ints = _scanner(parse_float=_whole_number_as_int)
+        # A scanner for each kind of line, by (might it hold a character outside the BMP, might it hold an integer
+        # too long): member names are checked for such characters, and integers range-checked, only where they can
+        # be (a hook costs more than the rest of the parse of an ordinary event's objects and integers). Built when
+        # first needed: a service parses one document per parser.
+        self._scanners: dict[tuple[bool, bool], Callable[[str, int], tuple[Any, int]]] = {}
+
+    def _scanner_for(self, astral: bool, long_integers: bool) -> Callable[[str, int], tuple[Any, int]]:
+        scan = self._scanners.get((astral, long_integers))
+        if scan is None:
+            scan = self._scanners[astral, long_integers] = _scanner(
+                object_pairs_hook=self._object_checking_names if astral else _unique_object,
+                parse_float=self._parse_float,
+                parse_int=_checked_int if long_integers else None,
+                parse_constant=_reject_constant,
+            )
+        return scan
 
     def _parse_float(self, text: str) -> float:
         value = float(text)
@@ -104,24 +120,28 @@ class EventLineParser:
                 self._exact = True
         return value
 
-    def _object(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    def _object_checking_names(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         obj = dict(pairs)
         if len(obj) != len(pairs):
             _unique_object(pairs)  # raises, naming the repeated key
         # Code-point order (the C encoder's) equals UTF-16 order (RFC 8785's) unless a key leaves the BMP.
-        keys = "".join(obj)
-        if not keys.isascii() and ASTRAL_CHARACTER.search(keys) is not None:
+        names = "".join(obj)
+        if not names.isascii() and ASTRAL_CHARACTER.search(names) is not None:
             self._exact = True
         return obj
 
-    def _read(self, line: bytes) -> tuple[str, Any, int]:
-        """The line's text and value, and how many brackets it has."""
+    def _read(self, line: bytes, *, count_brackets: bool = True) -> tuple[str, Any, int, bool]:
+        """The line's text and value, how many brackets it has (0 unless ``count_brackets``), and whether it holds a
+        surrogate escape. Counting brackets comes with the pass over the bytes that decides whether integers need
+        range-checking; without it every integer is checked, which costs less than that pass alone."""
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise MalformedJSONError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-        shape = line.translate(_SHAPE)
-        scan = self._scan_checking_integers if _may_hold_a_long_integer(shape) else self._scan
+        shape = line.translate(_SHAPE) if count_brackets else b""
+        surrogates = line.find(b"\\") >= 0 and SURROGATE_ESCAPE.search(text) is not None
+        astral = surrogates or (not line.isascii() and _holds_astral_characters(line))
+        scan = self._scanner_for(astral, not count_brackets or _may_hold_a_long_integer(shape))
         self._exact = self._whole = False
         try:
             value, end = scan(text, 0)
@@ -133,25 +153,24 @@ class EventLineParser:
             raise MalformedJSONError(str(exc)) from None
         if end != len(text):
             raise MalformedJSONError(f"extra data after the JSON value at character {end}")
-        return text, value, shape.count(b"{")
+        return text, value, shape.count(b"{"), surrogates
 
     def parse(self, line: bytes, *, caller_bounds_depth: bool = False) -> tuple[Any, bool]:
         """Parse one line (without surrounding whitespace) strictly as I-JSON. Returns the value and whether its
         canonical form needs the exact (slow) canonicalizer rather than ``fast_canonical_text``. With
         ``caller_bounds_depth`` the nesting depth is left unchecked (``check_depth``) for a caller that can bound it
         more cheaply; everything else is checked."""
-        text, value, brackets = self._read(line)
-        check_parsed(text, value, depth=not caller_bounds_depth and brackets > MAX_DEPTH)
+        _, value, brackets, surrogates = self._read(line, count_brackets=not caller_bounds_depth)
+        check_value(value, surrogate_escapes=surrogates, many_brackets=brackets > MAX_DEPTH)
         return value, self._exact or self._whole
 
     def parse_event(self, line: bytes) -> tuple[Any, bytes | None]:
         """Parse one line (without surrounding whitespace) strictly as I-JSON, like ``parse``, and return the value
         with the RFC 8785 bytes of its ``payload`` member: None unless the value is an object whose payload is an
         object. Raises ``MalformedJSONError`` for anything that is not I-JSON, in the payload or elsewhere."""
-        text, value, brackets = self._read(line)
+        text, value, brackets, surrogates = self._read(line)
         if brackets > MAX_DEPTH:
             check_depth(value)
-        surrogates = line.find(b"\\") >= 0 and SURROGATE_ESCAPE.search(text) is not None
         payload = value.get("payload") if type(value) is dict else None
         if type(payload) is not dict:
             if surrogates:
@@ -164,7 +183,7 @@ class EventLineParser:
                 check_tree(payload)
             return value, canonical_bytes(payload, exact=True)
         if self._whole:
-            payload = self._scan_whole_numbers_as_ints(text, 0)[0]["payload"]
+            payload = _scan_whole_numbers_as_ints(text, 0)[0]["payload"]
         try:
             return value, fast_canonical_text(payload).encode("utf-8")
         except UnicodeEncodeError:

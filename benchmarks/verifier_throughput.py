@@ -25,12 +25,17 @@ programs see the same load on a shared machine):
 The CLI's extra processes run at the lowest priority: on a machine whose CPUs are busy with other work the CLI runs
 about as fast as one process, and wall-time ratios say more about the neighbours than about the verifier.
 
+With ``--baseline DIR`` (a folder holding another version's ``agentops_verify`` package, such as
+``git archive main verifier/src`` unpacked), each round also runs that version's CLI and one-process verification
+on the same file (``baseline_*`` figures), so before and after come from one run under the same load.
+
 Wall times are medians over ``--repeat`` rounds; ratios are medians of each round's ratio (both programs measured in
 the same round). CPU seconds are user + system of every process. Peak RSS is the largest ``ru_maxrss`` among the
-measured program and its worker processes, read by a small wrapper process so programs never share a figure. Prints
-one JSON object. Targets: CLI <= 2.0x the floor, one process <= 3.0x, peak RSS <= 64 MB, and the CLI no slower than
-one process; the top-level ``meets_targets`` is the canonical file's (the archive's own form), and the producer file
-says how it compares against the same targets.
+measured program and its worker processes, read by a small wrapper process so programs never share a figure. The load
+average before and after the rounds is reported with them: on a shared machine it says how much the wall times owe
+to other work. Prints one JSON object. Targets: CLI <= 2.0x the floor, one process <= 3.0x, peak RSS <= 64 MB, and
+the CLI no slower than one process; the top-level ``meets_targets`` is the canonical file's (the archive's own
+form), and the producer file says how it compares against the same targets.
 
 Not covered (the JSON's ``not_covered`` repeats this): files below the 8 MiB parallel threshold; JSON arrays and
 export documents (read whole); tampered chains (the CLI then verifies the file again in one process); machines with
@@ -297,9 +302,12 @@ def generate_files(folder: Path, events: int) -> tuple[Path, Path, Path | None]:
     return canonical, producer, key if key.exists() else None
 
 
-def _measure(command: list[str]) -> dict[str, Any]:
+def _measure(command: list[str], *, baseline: Path | None = None) -> dict[str, Any]:
+    """Wall and CPU time, exit status and peak RSS of ``command``; with ``baseline``, the verifier imported by it
+    and its workers is the one in that folder."""
+    env = None if baseline is None else {**os.environ, "PYTHONPATH": str(baseline)}
     completed = subprocess.run(
-        [sys.executable, "-c", WRAPPER_SCRIPT, *command], capture_output=True, text=True, check=True
+        [sys.executable, "-c", WRAPPER_SCRIPT, *command], capture_output=True, text=True, check=True, env=env
     )
     result: dict[str, Any] = json.loads(completed.stdout)
     return result
@@ -309,7 +317,9 @@ def _median_ratio(rounds: list[dict[str, dict[str, Any]]], numerator: str, denom
     return round(statistics.median(float(run[numerator]["wall"] / run[denominator]["wall"]) for run in rounds), 3)
 
 
-def _file_report(path: Path, rounds: list[dict[str, dict[str, Any]]], cli_report: dict[str, Any]) -> dict[str, Any]:
+def _file_report(
+    path: Path, rounds: list[dict[str, dict[str, Any]]], cli_report: dict[str, Any], *, baseline: bool
+) -> dict[str, Any]:
     def median(name: str, figure: str) -> float:
         return round(statistics.median(float(run[name][figure]) for run in rounds), 3)
 
@@ -337,6 +347,21 @@ def _file_report(path: Path, rounds: list[dict[str, dict[str, Any]]], cli_report
         "one_process_peak_rss_mb": peak_mb("one_process"),
         "floor_peak_rss_mb": peak_mb("floor"),
     }
+    if baseline:
+        figures.update(
+            {
+                "baseline_cli_wall_seconds": median("baseline_cli", "wall"),
+                "baseline_one_process_wall_seconds": median("baseline_one_process", "wall"),
+                "baseline_cli_ratio": _median_ratio(rounds, "baseline_cli", "floor"),
+                "baseline_one_process_ratio": _median_ratio(rounds, "baseline_one_process", "floor"),
+                "baseline_cli_over_one_process": _median_ratio(rounds, "baseline_cli", "baseline_one_process"),
+                "baseline_cli_peak_rss_mb": peak_mb("baseline_cli"),
+                "baseline_one_process_peak_rss_mb": peak_mb("baseline_one_process"),
+                "baseline_returncodes": sorted(
+                    {run[name]["returncode"] for run in rounds for name in ("baseline_cli", "baseline_one_process")}
+                ),
+            }
+        )
     figures["meets_targets"] = (
         figures["cli_ratio"] <= TARGET_CLI_RATIO
         and figures["one_process_ratio"] <= TARGET_ONE_PROCESS_RATIO
@@ -351,7 +376,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="write the generated files into this folder and leave them there")
+    parser.add_argument(
+        "--baseline", type=Path, help="a folder holding another agentops_verify to measure in the same rounds"
+    )
     arguments = parser.parse_args()
+    baseline: Path | None = arguments.baseline.resolve() if arguments.baseline else None
     with tempfile.TemporaryDirectory() as scratch:
         folder = arguments.keep or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
@@ -360,19 +389,24 @@ def main() -> None:
         cli = [sys.executable, "-m", "agentops_verify", "--format", "json"]
         cli += ["--trusted-key", str(key)] if key is not None else []
         rounds: dict[str, list[dict[str, dict[str, Any]]]] = {"canonical": [], "producer": []}
+        load_before = os.getloadavg()
         for _ in range(arguments.repeat):
             for name, path in (("canonical", canonical), ("producer", producer)):
-                rounds[name].append(
-                    {
-                        "cli": _measure([*cli, str(path)]),
-                        "one_process": _measure([sys.executable, "-c", ONE_PROCESS_SCRIPT, str(path), *key_arguments]),
-                        "floor": _measure([sys.executable, "-c", FLOOR_SCRIPT, str(path)]),
-                    }
-                )
+                one_process = [sys.executable, "-c", ONE_PROCESS_SCRIPT, str(path), *key_arguments]
+                measured = {
+                    "cli": _measure([*cli, str(path)]),
+                    "one_process": _measure(one_process),
+                    "floor": _measure([sys.executable, "-c", FLOOR_SCRIPT, str(path)]),
+                }
+                if baseline is not None:
+                    measured["baseline_cli"] = _measure([*cli, str(path)], baseline=baseline)
+                    measured["baseline_one_process"] = _measure(one_process, baseline=baseline)
+                rounds[name].append(measured)
+        load_after = os.getloadavg()
         files = {}
         for name, path in (("canonical", canonical), ("producer", producer)):
             cli_report = json.loads(subprocess.run([*cli, str(path)], capture_output=True, check=False).stdout)
-            files[name] = _file_report(path, rounds[name], cli_report)
+            files[name] = _file_report(path, rounds[name], cli_report, baseline=baseline is not None)
     print(
         json.dumps(
             {
@@ -380,6 +414,9 @@ def main() -> None:
                 "seal_signed": key is not None,
                 "repeat": arguments.repeat,
                 "cpus_available": len(os.sched_getaffinity(0)),
+                "load_average_before": [round(load, 2) for load in load_before],
+                "load_average_after": [round(load, 2) for load in load_after],
+                "baseline": str(baseline) if baseline is not None else None,
                 "files": files,
                 "targets": {
                     "cli_ratio": TARGET_CLI_RATIO,

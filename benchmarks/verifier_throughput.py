@@ -17,13 +17,15 @@ For each file it times, in fresh subprocesses of the same Python, rounds of (one
 programs see the same load on a shared machine):
 
 - ``cli``: the verifier CLI as a user runs it, ``python -m agentops_verify --format json --trusted-key <pem> FILE``,
-  which verifies a large file with one process per available CPU (at most four);
+  which verifies a large file with one process per available CPU that the load average leaves idle (at most
+  four);
 - ``one_process``: the same verification in one process (the library's ``verify_file`` default);
 - ``floor``: parse-and-hash, the least any verifier does: ``json.loads`` and ``hashlib.sha256(...).hexdigest()`` of
   every line of the same file, in one process.
 
-The CLI's extra processes run at the lowest priority: on a machine whose CPUs are busy with other work the CLI runs
-about as fast as one process, and wall-time ratios say more about the neighbours than about the verifier.
+The CLI's extra processes run at the lowest priority, and none is started while the load average says no CPU is idle:
+on a machine whose CPUs are busy with other work the CLI runs as one process, and wall-time ratios say more about the
+neighbours than about the verifier (compare the CPU seconds).
 
 With ``--baseline DIR`` (a folder holding another version's ``agentops_verify`` package, such as
 ``git archive main verifier/src`` unpacked), each round also runs that version's CLI and one-process verification

@@ -143,3 +143,24 @@ def test_files_are_cut_into_chunks_small_enough_to_share_out() -> None:
             end - start <= max(CHUNK_BYTES, size // (4 * workers) + 1)
             for start, end in zip(starts, [*starts[1:], size], strict=True)
         )
+
+
+@pytest.mark.parametrize(
+    ("cpus", "load", "workers"),
+    [(2, 0.0, 2), (2, 0.4, 2), (2, 0.6, 1), (2, 6.5, 1), (8, 0.2, 4), (8, 5.0, 3), (8, 7.6, 1), (1, 0.0, 1)],
+)
+def test_the_command_line_starts_a_process_only_for_each_cpu_other_work_leaves_idle(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, load: float, workers: int
+) -> None:
+    monkeypatch.setattr(_parallel.os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    monkeypatch.setattr(_parallel.os, "getloadavg", lambda: (load, load, load))
+    assert _parallel.default_workers() == workers
+
+
+def test_without_a_load_average_every_cpu_counts_as_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_load_average() -> tuple[float, float, float]:
+        raise OSError("load average unobtainable")
+
+    monkeypatch.setattr(_parallel.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(_parallel.os, "getloadavg", no_load_average)
+    assert _parallel.default_workers() == 2

@@ -170,9 +170,15 @@ def _next_line_start(stream: BinaryIO, end: int) -> int:
 
 
 def default_workers() -> int:
-    """One process per CPU this process may use, at most four."""
+    """One process per CPU this process may use and other work leaves idle, at most four. Idle is judged by the
+    load average, as ``make --load-average`` does: on a machine whose CPUs other work keeps busy, a worker at the
+    lowest priority would get no CPU time and starting it would only cost, so the file is verified in one process."""
     try:
         available = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         available = os.cpu_count() or 1
-    return max(1, min(4, available))
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform: count every CPU as idle
+        busy = 0.0
+    return max(1, min(4, available, round(available - busy)))

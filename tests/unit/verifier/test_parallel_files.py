@@ -4,6 +4,7 @@ alike (the CLI's fast path, ``agentops_verify._parallel``)."""
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable
 from multiprocessing.pool import AsyncResult
 from pathlib import Path
@@ -152,8 +153,8 @@ def test_files_are_cut_into_chunks_small_enough_to_share_out() -> None:
 def test_the_command_line_starts_a_process_only_for_each_cpu_other_work_leaves_idle(
     monkeypatch: pytest.MonkeyPatch, cpus: int, load: float, workers: int
 ) -> None:
-    monkeypatch.setattr(_parallel.os, "sched_getaffinity", lambda pid: set(range(cpus)))
-    monkeypatch.setattr(_parallel.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
     assert _parallel.default_workers() == workers
 
 
@@ -161,6 +162,6 @@ def test_without_a_load_average_every_cpu_counts_as_idle(monkeypatch: pytest.Mon
     def no_load_average() -> tuple[float, float, float]:
         raise OSError("load average unobtainable")
 
-    monkeypatch.setattr(_parallel.os, "sched_getaffinity", lambda pid: {0, 1})
-    monkeypatch.setattr(_parallel.os, "getloadavg", no_load_average)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(os, "getloadavg", no_load_average)
     assert _parallel.default_workers() == 2

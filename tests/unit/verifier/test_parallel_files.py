@@ -4,6 +4,7 @@ alike (the CLI's fast path, ``agentops_verify._parallel``)."""
 from __future__ import annotations
 
 import copy
+import multiprocessing
 import os
 from collections.abc import Callable
 from multiprocessing.pool import AsyncResult
@@ -144,6 +145,21 @@ def test_files_are_cut_into_chunks_small_enough_to_share_out() -> None:
             end - start <= max(CHUNK_BYTES, size // (4 * workers) + 1)
             for start, end in zip(starts, [*starts[1:], size], strict=True)
         )
+
+
+class _NoWorkerProcesses:
+    def __init__(self, *_arguments: object, **_options: object) -> None:
+        raise PermissionError("this sandbox forbids new processes")
+
+
+def test_where_no_worker_process_can_start_the_file_is_verified_in_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(multiprocessing, "Pool", _NoWorkerProcesses)
+    path = tmp_path / "edited.jsonl"
+    path.write_bytes(to_jsonl(_payload_edited_late()))
+    trust = trust_for(default_signer())
+    assert verify_file(path, trust=trust, workers=2).to_dict() == verify_file(path, trust=trust).to_dict()
 
 
 @pytest.mark.parametrize(

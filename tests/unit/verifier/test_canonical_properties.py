@@ -261,3 +261,137 @@ def test_event_hash_from_members_equals_the_reference() -> None:
         members = {name: canonicalize(event[name]) for name in event}  # every member: the extra ones are ignored
         assert event_hash_of_members(members) == event_hash(event) == event["event_hash"]
         assert set(EVENT_HASH_FIELDS) < set(members)
+
+
+# -- the event-line parser (``EventLineParser.parse_event``): whatever the producer wrote, the payload's bytes are
+# exactly what the exact writer gives, while the C scanner and C encoder do the work on ordinary content.
+
+_whole_number_floats = st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER).map(float)  # 1.0, 0.0, -0.0 included
+_any_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=12) | st.sampled_from(
+    ["Ça dépend : l’échéance 🙂", "\U0001f600", "\ue000", '\x00\x1f"\\', "東京", "👍🏽"]
+)
+_payload_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER)
+    | _safe_floats
+    | _whole_number_floats
+    | _any_text,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_any_text, children, max_size=4),
+    max_leaves=20,
+)
+_payloads = st.dictionaries(_any_text, _payload_values, max_size=6)
+# How producers write a line: canonical (as the service archives it), Python's json.dumps (spaces, insertion order,
+# 1.0, \uXXXX escapes with surrogate pairs), the same without escaping, and whitespace before every colon.
+_WRITERS: dict[str, Any] = {
+    "canonical": canonicalize,
+    "json.dumps": lambda event: json.dumps(event).encode(),
+    "json.dumps unescaped": lambda event: json.dumps(event, ensure_ascii=False).encode(),
+    "spaced": lambda event: json.dumps(event, ensure_ascii=False, separators=(" , ", " :\t")).encode(),
+}
+
+
+@settings(max_examples=300)
+@given(_payloads, st.sampled_from(sorted(_WRITERS)))
+@example({"\U0001f600": 1, "\ue000": 2, "top_p": 1.0}, "json.dumps")  # astral key: UTF-16 order on the exact path
+@example({"\U00100000": 1, "\uffff": [{"\U00040000": 2, "\ue000": 3}]}, "canonical")  # F4 and F1 lead bytes
+@example({"prices": [[9.995, 2], [19.99, 1.0]], "temperature": 0.0, "note": "Ça 🙂"}, "canonical")
+@example({"prices": [[9.995, 2], [19.99, 1.0]], "temperature": -0.0, "note": "Ça 🙂"}, "json.dumps")
+@example({"tiny": [1e-7, 5e-324, 1e21, 1.0]}, "spaced")
+def test_event_line_parser_gives_the_exact_writers_payload_bytes(payload: dict[str, Any], writer: str) -> None:
+    event = {"event_id": "e-1", "sequence_number": 7, "payload": payload}
+    parsed, payload_jcs = EventLineParser().parse_event(_WRITERS[writer](event))
+    assert payload_jcs == exact_canonical(payload)
+    assert _same_json(parsed, json.loads(canonicalize(event)))
+
+
+def test_whole_number_floats_hash_as_integers_but_stay_floats_for_the_checks() -> None:
+    line = b'{"sequence_number": 5.0, "payload": {"top_p": 1.0, "t": [0.0, -0.0, 2.5, 1E2]}}'
+    event, payload_jcs = EventLineParser().parse_event(line)
+    assert payload_jcs == b'{"t":[0,0,2.5,100],"top_p":1}'
+    assert type(event["sequence_number"]) is float
+    assert [type(value) for value in event["payload"]["t"]] == [float] * 4
+
+
+def _whole_number_parameters(sequence_number: int) -> tuple[str, dict[str, Any]]:
+    parameters = {"temperature": 0.0, "top_p": 1.0, "price": [[9.995, 1.0]]}
+    return "MODEL_REQUEST", {"model": "m", "messages": [{"content": "Ça dépend 🙂"}], "parameters": parameters}
+
+
+def test_a_producer_formatted_chain_with_whole_number_floats_verifies() -> None:
+    events = build_chain(8, payload_factory=_whole_number_parameters)
+    assert verify_lines([json.dumps(event).encode() for event in events]).passed
+
+
+def test_a_sequence_number_written_as_a_float_is_still_refused() -> None:
+    events = build_chain(8, seal=None, payload_factory=_whole_number_parameters)
+    lines = [json.dumps(event).encode() for event in events]
+    lines[3] = lines[3].replace(b'"sequence_number": 3,', b'"sequence_number": 3.0,')
+    violation = verify_lines(lines).first_violation
+    assert violation is not None
+    assert (violation.type, violation.context["field"]) == ("INVALID_FIELD", "sequence_number")
+
+
+_INTEGER_PLACES = [
+    "%s",
+    "[%s]",
+    '{"a":%s}',
+    '{"a" :\t%s}',
+    "[1,%s]",
+    "[1,\r%s]",
+    "[\n-0,%s]",
+    '{"a":[ %s ]}',
+    '{"h":"ab1234567890123456cd","s":"0000000000000000","n":%s}',
+    '{"payload":{"deep":[[{"k":%s}]]}}',
+]
+
+
+@settings(max_examples=500)
+@given(st.integers(-(10**30), 10**30), st.sampled_from(_INTEGER_PLACES))
+@example(2**53, "[%s]")
+@example(2**53 - 1, "[%s]")
+@example(-(2**53), '{"a" :\t%s}')
+@example(-(2**53) + 1, "%s")
+@example(10**16, '{"payload":{"deep":[[{"k":%s}]]}}')
+@example(9999999999999999, "[1,\r%s]")
+def test_event_line_parser_refuses_exactly_the_integers_beyond_the_limit(number: int, place: str) -> None:
+    line = (place % number).encode()
+    for parse in (EventLineParser().parse_event, EventLineParser().parse):
+        if -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER:
+            parse(line)
+        else:
+            with pytest.raises(MalformedJSONError, match="outside"):
+                parse(line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"payload":{"a":"\\ud800"}}',
+        b'{"payload":{"\\udc00":1}}',
+        b'{"payload":{"a":["x",{"b":"\\udbff"}]}}',
+        b'{"payload":{"a":1.0,"b":"x\\ud800"}}',  # whole-number float: the copy read with integers is written
+        b'{"payload":{"a":1e-7,"b":"\\ud800"}}',  # a float only the exact writer writes
+        b'{"payload":{"\\ud83d\\ude00":"\\ude00"}}',  # an astral key: the exact writer
+        b'{"source_sdk_ver":"\\ud800","payload":{}}',
+        b'{"\\ud800":1,"payload":{}}',
+        b'{"extra":{"k":["\\ude00"]},"payload":{}}',
+        b'{"payload":"\\ud800"}',
+        b'["\\ud800"]',
+    ],
+)
+def test_a_lone_surrogate_anywhere_in_an_event_line_is_refused(line: bytes) -> None:
+    with pytest.raises(MalformedJSONError, match="lone surrogate"):
+        EventLineParser().parse_event(line)
+
+
+def test_an_escaped_backslash_before_u_is_not_a_surrogate_escape() -> None:
+    event, payload_jcs = EventLineParser().parse_event(b'{"payload":{"a":"\\\\ud800","b":"\\ud83d\\ude00"}}')
+    assert payload_jcs == '{"a":"\\\\ud800","b":"\U0001f600"}'.encode()
+    assert event["payload"]["a"] == "\\ud800"
+
+
+def test_deep_nesting_in_an_event_line_is_refused() -> None:
+    with pytest.raises(MalformedJSONError, match="nesting deeper than 64"):
+        EventLineParser().parse_event(b'{"payload":{"a":' + b"[" * 64 + b"]" * 64 + b"}}")
+    assert EventLineParser().parse_event(b'{"payload":{"a":' + b"[" * 62 + b"]" * 62 + b"}}")[1] is not None

@@ -4,11 +4,16 @@ alike (the CLI's fast path, ``agentops_verify._parallel``)."""
 from __future__ import annotations
 
 import copy
+import multiprocessing
+import os
 from collections.abc import Callable
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
 
 import pytest
-from agentops_verify import _files, canonicalize, verify_file
+from agentops_verify import _files, _parallel, canonicalize, verify_file
+from agentops_verify._chain import SegmentResult
+from agentops_verify._parallel import CHUNK_BYTES, _finished, chunk_offsets
 
 from tests.support.chains import Event, build_chain, rehash_from, to_jsonl
 from tests.support.keys import default_signer
@@ -78,13 +83,38 @@ def _small_files_go_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_files, "PARALLEL_MIN_BYTES", 1)
 
 
+def _wait_for_the_worker(result: AsyncResult[SegmentResult]) -> SegmentResult | None:
+    result.wait()
+    return _finished(result)
+
+
 @pytest.mark.parametrize("name", sorted(CHAINS))
 @pytest.mark.parametrize("workers", [2, 3])
-def test_parallel_report_equals_serial_report(tmp_path: Path, name: str, workers: int) -> None:
+@pytest.mark.parametrize("later_chunks", ["whoever-gets-there-first", "workers"])
+def test_parallel_report_equals_serial_report(
+    tmp_path: Path, name: str, workers: int, later_chunks: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if later_chunks == "workers":  # the main process waits for each worker's result and takes it over
+        monkeypatch.setattr(_parallel, "_finished", _wait_for_the_worker)
     path = tmp_path / f"{name}.jsonl"
     path.write_bytes(to_jsonl(CHAINS[name]()))
     trust = trust_for(default_signer())
     assert verify_file(path, trust=trust, workers=workers).to_dict() == verify_file(path, trust=trust).to_dict()
+
+
+def _failing_segment(*_arguments: object) -> SegmentResult:
+    raise OSError("the worker cannot read the file")
+
+
+def test_a_chunk_whose_worker_failed_is_verified_by_the_main_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_parallel, "verify_segment", _failing_segment)
+    monkeypatch.setattr(_parallel, "_finished", _wait_for_the_worker)
+    path = tmp_path / "edited.jsonl"
+    path.write_bytes(to_jsonl(_payload_edited_late()))
+    trust = trust_for(default_signer())
+    assert verify_file(path, trust=trust, workers=2).to_dict() == verify_file(path, trust=trust).to_dict()
 
 
 def test_malformed_line_at_a_range_boundary_is_reported_with_its_line_number(tmp_path: Path) -> None:
@@ -103,3 +133,51 @@ def test_blank_lines_and_crlf_do_not_shift_counts(tmp_path: Path) -> None:
     parallel = verify_file(path, workers=3)
     assert parallel.passed
     assert parallel.to_dict() == verify_file(path).to_dict()
+
+
+def test_files_are_cut_into_chunks_small_enough_to_share_out() -> None:
+    for size, workers in ((1, 2), (5_000, 2), (5_000, 4), (121 * 1024 * 1024, 2)):
+        starts = chunk_offsets(size, workers)
+        assert starts[0] == 0
+        assert starts == sorted(set(starts))
+        assert len(starts) >= min(size, 4 * workers)
+        assert all(
+            end - start <= max(CHUNK_BYTES, size // (4 * workers) + 1)
+            for start, end in zip(starts, [*starts[1:], size], strict=True)
+        )
+
+
+class _NoWorkerProcesses:
+    def __init__(self, *_arguments: object, **_options: object) -> None:
+        raise PermissionError("this sandbox forbids new processes")
+
+
+def test_where_no_worker_process_can_start_the_file_is_verified_in_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(multiprocessing, "Pool", _NoWorkerProcesses)
+    path = tmp_path / "edited.jsonl"
+    path.write_bytes(to_jsonl(_payload_edited_late()))
+    trust = trust_for(default_signer())
+    assert verify_file(path, trust=trust, workers=2).to_dict() == verify_file(path, trust=trust).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("cpus", "load", "workers"),
+    [(2, 0.0, 2), (2, 0.4, 2), (2, 0.6, 1), (2, 6.5, 1), (8, 0.2, 4), (8, 5.0, 3), (8, 7.6, 1), (1, 0.0, 1)],
+)
+def test_the_command_line_starts_a_process_only_for_each_cpu_other_work_leaves_idle(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, load: float, workers: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    assert _parallel.default_workers() == workers
+
+
+def test_without_a_load_average_every_cpu_counts_as_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_load_average() -> tuple[float, float, float]:
+        raise OSError("load average unobtainable")
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(os, "getloadavg", no_load_average)
+    assert _parallel.default_workers() == 2

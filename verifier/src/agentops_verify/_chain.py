@@ -16,7 +16,6 @@ from ._describe import json_kind
 from ._ecdsa import PublicKey
 from ._errors import MalformedJSONError
 from ._eventline import JSON_WHITESPACE, EventLineParser, canonical_bytes
-from ._jcs import fast_canonical_text
 from ._json import check_tree
 from ._keys import KeyLookup
 from ._policy import Policy, build_report
@@ -43,7 +42,7 @@ class ChainVerifier:
         allow_withheld_payloads: bool = False,
     ) -> None:
         self._policy = policy
-        self._parse = EventLineParser().parse
+        self._parse = EventLineParser().parse_event
         # Events of an export document (ELS section 9) may carry "payload_withheld": true instead of a payload.
         self._options = CheckOptions(trust=trust, allow_withheld=allow_withheld_payloads)
         self._state = ChainState()
@@ -61,16 +60,9 @@ class ChainVerifier:
             state.count += 1
             return
         try:
-            event, exact = self._parse(stripped)
+            event, payload_jcs = self._parse(stripped)
             if type(event) is not dict:
                 raise MalformedJSONError(f"an event must be a JSON object, not {json_kind(event)}")
-            payload = event.get("payload")
-            if type(payload) is not dict:
-                payload_jcs = None
-            elif exact:
-                payload_jcs = canonical_bytes(payload, exact=True)
-            else:
-                payload_jcs = fast_canonical_text(payload).encode("utf-8")
         except MalformedJSONError as exc:
             state.malformed(str(exc))
             return

@@ -1,14 +1,26 @@
 """Fast, exact reading of one JSON Lines event and of its payload's canonical bytes (ELS section 2).
 
 The verifier spends nearly all its time here, so the common case runs on the standard library's C scanner and C
-encoder, and the pure-Python exact code runs only when a cheap test on the raw text says it might be needed:
+encoder, and the pure-Python exact code runs only when the parse says it is needed:
 
 - The fast writer of ``_jcs`` (the C encoder) is exact for values without floats outside the plain-decimal range and
-  without object keys outside the Basic Multilingual Plane. The parser learns both while parsing (a ``parse_float``
-  hook; one test of the raw text for astral characters) instead of walking the parsed tree.
-- The I-JSON checks that the C scanner cannot do while parsing (nesting depth, lone surrogates) need a walk of the
-  parsed tree only when the raw text has more than 64 brackets or a ``\\uD8xx``-``\\uDFxx`` escape; without those
-  neither problem can exist. Duplicate keys, NaN/Infinity and out-of-range integers are refused during the parse.
+  without object keys outside the Basic Multilingual Plane. The parser learns both while parsing: a ``parse_float``
+  hook sees every float, and in a line that can hold a character outside the BMP (a UTF-8 byte from F0 to F4, or a
+  surrogate escape) the hook that refuses duplicate keys also looks at every object's keys. Non-ASCII text and emoji
+  in string values need nothing more: the C encoder writes them as literal UTF-8, as RFC 8785 does.
+- A whole-number float (``1.0``, ``0.0``, as producers write ``top_p`` and ``temperature``) is the one common float
+  the C encoder writes differently (``1.0``, where RFC 8785 writes ``1``). ``parse_event`` then reads the line a
+  second time, with whole-number floats read as integers, and writes that copy's payload with the C encoder: a
+  second C parse costs less than the pure-Python writer. The event it returns keeps the floats, so the envelope
+  checks still see ``5.0`` as a float.
+- The I-JSON checks that the C scanner cannot do while parsing (nesting depth, lone surrogates) need work only when
+  the raw text has more than 64 brackets or a ``\\uD8xx``-``\\uDFxx`` escape; without those neither problem can
+  exist. For an event line a lone surrogate in the payload shows when its canonical text is encoded as UTF-8, which
+  happens anyway, so only the envelope's other members are walked. Duplicate keys and NaN/Infinity are refused
+  during the parse.
+- An integer outside +-(2**53 - 1) has 16 digits or more. A hook that range-checks each integer costs more than the
+  rest of the parse of an ordinary event's half-dozen integers, so it runs only for lines where one pass over the
+  bytes finds such a run of digits in a place an integer can start.
 """
 
 from __future__ import annotations
@@ -18,46 +30,121 @@ from collections.abc import Callable
 from typing import Any
 
 from ._errors import CanonicalizationError, MalformedJSONError
-from ._jcs import ASTRAL_CHARACTER, canonicalize, fast_canonical_text, float_prints_as_jcs
-from ._json import SURROGATE_ESCAPE, _checked_int, _reject_constant, _unique_object, check_parsed, checked_float
+from ._jcs import ASTRAL_CHARACTER, MAX_DEPTH, MAX_SAFE_INTEGER, canonicalize, fast_canonical_text, float_prints_as_jcs
+from ._json import (
+    SURROGATE_ESCAPE,
+    _checked_int,
+    _reject_constant,
+    _unique_object,
+    check_depth,
+    check_tree,
+    check_value,
+    checked_float,
+)
 
 # RFC 8259 section 2: the only insignificant whitespace.
 JSON_WHITESPACE = " \t\r\n"
+
+_LONE_SURROGATE = "string contains a lone surrogate"
+
+
+def _scanner(**hooks: Any) -> Callable[[str, int], tuple[Any, int]]:
+    # The C scanner itself, skipping JSONDecoder.decode's Python-level wrapper (typeshed does not list it).
+    scan: Callable[[str, int], tuple[Any, int]] = getattr(json.JSONDecoder(**hooks), "scan_once")  # noqa: B009
+    return scan
+
+
+def _whole_number_as_int(text: str) -> float | int:
+    # Only for text the strict scanner has accepted: every integral float in it is within +-(2**53 - 1) or
+    # beyond 1e21, and only the former (which RFC 8785 writes as the integer) is turned into an int.
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER else value
+
+
+# For the copy of a line whose payload is written with whole-number floats as integers (see the module docstring).
+_scan_whole_numbers_as_ints = _scanner(parse_float=_whole_number_as_int)
+
+# One pass over a line's bytes (translated with _SHAPE) answers two cheap questions: with digits written as "0" and
+# "[" as "{", counting "{" counts brackets, and an integer of 16 digits or more shows as 16 zeros just after a
+# character that can precede an integer in JSON (a "{" there stands for "[").
+_SHAPE = bytes.maketrans(b"123456789[", b"000000000{")
+_SIXTEEN_DIGITS = b"0" * 16
+_LONG_INTEGERS = tuple(before + _SIXTEEN_DIGITS for before in (b":", b",", b"{", b"-", b" ", b"\t", b"\r", b"\n"))
+
+
+def _holds_astral_characters(line: bytes) -> bool:
+    # F0 to F4 start the UTF-8 sequence of a character outside the BMP, and nothing else.
+    return b"\xf0" in line or b"\xf1" in line or b"\xf2" in line or b"\xf3" in line or b"\xf4" in line
+
+
+def _may_hold_a_long_integer(shape: bytes) -> bool:
+    """Whether the text might hold an integer literal of 16 digits or more (a float or a string with such a run
+    counts too: this only decides whether each integer is range-checked while parsing)."""
+    if shape.find(_SIXTEEN_DIGITS) < 0:
+        return False
+    return shape.startswith(_SIXTEEN_DIGITS) or any(shape.find(start) >= 0 for start in _LONG_INTEGERS)
 
 
 class EventLineParser:
     """Parses lines one at a time; not thread-safe (one per verifier)."""
 
     def __init__(self) -> None:
-        self._needs_exact = False
-        decoder = json.JSONDecoder(
-            object_pairs_hook=_unique_object,
-            parse_float=self._parse_float,
-            parse_int=_checked_int,
-            parse_constant=_reject_constant,
-        )
-        # The C scanner itself, skipping JSONDecoder.decode's Python-level wrapper (typeshed does not list it).
-        self._scan_once: Callable[[str, int], tuple[Any, int]] = getattr(decoder, "scan_once")  # noqa: B009
+        # Set while parsing one line: a float or an object key the fast writer cannot write (``_exact``); a
+        # whole-number float, which a copy read with ``_scan_whole_numbers_as_ints`` writes exactly (``_whole``).
+        self._exact = False
+        self._whole = False
+        # A scanner for each kind of line, by (might it hold a character outside the BMP, might it hold an integer
+        # too long): member names are checked for such characters, and integers range-checked, only where they can
+        # be (a hook costs more than the rest of the parse of an ordinary event's objects and integers). Built when
+        # first needed: a service parses one document per parser.
+        self._scanners: dict[tuple[bool, bool], Callable[[str, int], tuple[Any, int]]] = {}
+
+    def _scanner_for(self, astral: bool, long_integers: bool) -> Callable[[str, int], tuple[Any, int]]:
+        scan = self._scanners.get((astral, long_integers))
+        if scan is None:
+            scan = self._scanners[astral, long_integers] = _scanner(
+                object_pairs_hook=self._object_checking_names if astral else _unique_object,
+                parse_float=self._parse_float,
+                parse_int=_checked_int if long_integers else None,
+                parse_constant=_reject_constant,
+            )
+        return scan
 
     def _parse_float(self, text: str) -> float:
         value = float(text)
         if not float_prints_as_jcs(value):
             checked_float(text, value)
-            self._needs_exact = True
+            if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER:
+                self._whole = True
+            else:
+                self._exact = True
         return value
 
-    def parse(self, line: bytes, *, caller_bounds_depth: bool = False) -> tuple[Any, bool]:
-        """Parse one line (without surrounding whitespace) strictly as I-JSON. Returns the value and whether its
-        canonical form needs the exact (slow) canonicalizer rather than ``fast_canonical_text``. With
-        ``caller_bounds_depth`` the nesting depth is left unchecked (``check_depth``) for a caller that can bound it
-        more cheaply; everything else is checked."""
+    def _object_checking_names(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            _unique_object(pairs)  # raises, naming the repeated key
+        # Code-point order (the C encoder's) equals UTF-16 order (RFC 8785's) unless a key leaves the BMP.
+        names = "".join(obj)
+        if not names.isascii() and ASTRAL_CHARACTER.search(names) is not None:
+            self._exact = True
+        return obj
+
+    def _read(self, line: bytes, *, count_brackets: bool = True) -> tuple[str, Any, int, bool]:
+        """The line's text and value, how many brackets it has (0 unless ``count_brackets``), and whether it holds a
+        surrogate escape. Counting brackets comes with the pass over the bytes that decides whether integers need
+        range-checking; without it every integer is checked, which costs less than that pass alone."""
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise MalformedJSONError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-        self._needs_exact = False
+        shape = line.translate(_SHAPE) if count_brackets else b""
+        surrogates = line.find(b"\\") >= 0 and SURROGATE_ESCAPE.search(text) is not None
+        astral = surrogates or (not line.isascii() and _holds_astral_characters(line))
+        scan = self._scanner_for(astral, not count_brackets or _may_hold_a_long_integer(shape))
+        self._exact = self._whole = False
         try:
-            value, end = self._scan_once(text, 0)
+            value, end = scan(text, 0)
         except StopIteration as stop:
             raise MalformedJSONError(f"expecting a JSON value at character {stop.value}") from None
         except MalformedJSONError:
@@ -66,10 +153,56 @@ class EventLineParser:
             raise MalformedJSONError(str(exc)) from None
         if end != len(text):
             raise MalformedJSONError(f"extra data after the JSON value at character {end}")
-        check_parsed(text, value, depth=not caller_bounds_depth)
-        if self._needs_exact or (line.find(b"\\") >= 0 and SURROGATE_ESCAPE.search(text) is not None):
-            return value, True
-        return value, not line.isascii() and ASTRAL_CHARACTER.search(text) is not None
+        return text, value, shape.count(b"{"), surrogates
+
+    def parse(self, line: bytes, *, caller_bounds_depth: bool = False) -> tuple[Any, bool]:
+        """Parse one line (without surrounding whitespace) strictly as I-JSON. Returns the value and whether its
+        canonical form needs the exact (slow) canonicalizer rather than ``fast_canonical_text``. With
+        ``caller_bounds_depth`` the nesting depth is left unchecked (``check_depth``) for a caller that can bound it
+        more cheaply; everything else is checked."""
+        _, value, brackets, surrogates = self._read(line, count_brackets=not caller_bounds_depth)
+        check_value(value, surrogate_escapes=surrogates, many_brackets=brackets > MAX_DEPTH)
+        return value, self._exact or self._whole
+
+    def parse_event(self, line: bytes) -> tuple[Any, bytes | None]:
+        """Parse one line (without surrounding whitespace) strictly as I-JSON, like ``parse``, and return the value
+        with the RFC 8785 bytes of its ``payload`` member: None unless the value is an object whose payload is an
+        object. Raises ``MalformedJSONError`` for anything that is not I-JSON, in the payload or elsewhere."""
+        text, value, brackets, surrogates = self._read(line)
+        if brackets > MAX_DEPTH:
+            check_depth(value)
+        payload = value.get("payload") if type(value) is dict else None
+        if type(payload) is not dict:
+            if surrogates:
+                check_tree(value)
+            return value, None
+        if surrogates:
+            _check_envelope_strings(value)
+        if self._exact:
+            if surrogates:
+                check_tree(payload)
+            return value, canonical_bytes(payload, exact=True)
+        if self._whole:
+            payload = _scan_whole_numbers_as_ints(text, 0)[0]["payload"]
+        try:
+            return value, fast_canonical_text(payload).encode("utf-8")
+        except UnicodeEncodeError:
+            raise MalformedJSONError(_LONE_SURROGATE) from None
+
+
+def _check_envelope_strings(event: dict[str, Any]) -> None:
+    """Lone surrogates in an event's member names and in every member but the payload: the strings are encoded
+    together, in one call, and only members that are containers are walked."""
+    texts = [*event]
+    for name, member in event.items():
+        if type(member) is str:
+            texts.append(member)
+        elif name != "payload" and (type(member) is dict or type(member) is list):
+            check_tree(member)
+    try:
+        "".join(texts).encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedJSONError(_LONE_SURROGATE) from None
 
 
 def canonical_bytes(value: Any, *, exact: bool) -> bytes:
@@ -90,5 +223,5 @@ def loads_for_hashing(data: bytes | str, *, caller_bounds_depth: bool = False) -
     try:
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     except UnicodeEncodeError:
-        raise MalformedJSONError("string contains a lone surrogate") from None
+        raise MalformedJSONError(_LONE_SURROGATE) from None
     return EventLineParser().parse(raw.strip(JSON_WHITESPACE.encode()), caller_bounds_depth=caller_bounds_depth)

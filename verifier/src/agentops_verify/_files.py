@@ -15,7 +15,6 @@ import hashlib
 import itertools
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any, BinaryIO
 
 from ._chain import ChainVerifier
@@ -73,7 +72,7 @@ def verify_file(
                     progress=progress,
                     verify_serially=verify_serially,
                 )
-            except (OSError, NotImplementedError, BrokenProcessPool):
+            except (OSError, NotImplementedError):
                 # No worker processes here (some sandboxes forbid them): the same check, in this process.
                 return verify_serially()
         return verify_serially()

@@ -65,9 +65,19 @@ def check_parsed(text: str, value: Any, *, depth: bool = True) -> None:
     ``depth`` is false) and lone surrogates. A surrogate needs a \\uD8xx-\\uDFxx escape (UTF-8 cannot carry one
     literally), so without such an escape only the depth is walked, and not at all when the text has too few brackets
     to nest 64 deep."""
-    if "\\" in text and SURROGATE_ESCAPE.search(text) is not None:
+    check_value(
+        value,
+        surrogate_escapes="\\" in text and SURROGATE_ESCAPE.search(text) is not None,
+        many_brackets=depth and text.count("{") + text.count("[") > MAX_DEPTH,
+    )
+
+
+def check_value(value: Any, *, surrogate_escapes: bool, many_brackets: bool) -> None:
+    """``check_parsed`` for a caller that has already looked at the text: whether it holds a surrogate escape, and
+    more than 64 brackets (false when the caller bounds the depth itself)."""
+    if surrogate_escapes:
         check_tree(value)
-    elif depth and text.count("{") + text.count("[") > MAX_DEPTH:
+    elif many_brackets:
         check_depth(value)
 
 

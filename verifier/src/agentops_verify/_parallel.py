@@ -1,18 +1,24 @@
 """Verifying one large JSON Lines file with several processes (the command line's fast path).
 
-The file is cut into byte ranges at line boundaries. The main process verifies the first range as usual; each
-worker process verifies one later range starting from that range's first event as if everything before it were
-valid (``ChainVerifier.begin_segment``). The main process then verifies each range's first line itself, with the
-real state, and takes the worker's result over. Whenever that is not plainly correct - a worker found a violation,
-an event id repeats across ranges, a worker could not start - the whole file is verified again serially, so the
-report is always exactly what a serial run gives. Only the fast, all-clean case runs in parallel.
+The file is cut into chunks of about 2 MiB at line boundaries. Worker processes take chunks from the end of the file
+backwards and verify each one starting from its first event as if everything before it were valid
+(``ChainVerifier.begin_segment``). The main process verifies from the start, line by line, and never waits for a
+worker: each time it reaches a chunk, it takes over a worker's finished result for it (verifying the chunk's first
+line itself with the real state, then skipping the rest), or else verifies the chunk itself. The two sides meet
+wherever their speeds put them. Workers run at the lowest scheduling priority, so they use only CPU time nothing else
+wants: on a busy machine the main process does nearly everything alone, as one process would, instead of sharing
+its CPU with them; on an idle CPU a worker runs at full speed. So several processes are never slower than one by
+more than starting them. Whenever a worker's result cannot plainly be taken over - it found a violation, an event id
+repeats across chunks - the whole file is verified again serially, so the report is always exactly what a serial run
+gives. Only the fast, all-clean case runs in parallel.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.pool import AsyncResult
 from typing import BinaryIO
 
 from ._chain import ChainVerifier, KeyLookup, SegmentResult
@@ -22,11 +28,17 @@ from ._report import Report
 
 _WHITESPACE = JSON_WHITESPACE.encode("ascii")
 _PROGRESS_EVERY = 4096
+# Small enough that the main process, meeting a worker still busy with a chunk, loses little by verifying that chunk
+# itself (a fraction of a second); large enough that handing a chunk over costs little next to verifying it.
+CHUNK_BYTES = 2 * 1024 * 1024
+# Even a small file is cut into this many chunks per process, so the two sides can meet anywhere.
+_MIN_CHUNKS_PER_PROCESS = 4
 
 
-def split_offsets(size: int, parts: int) -> list[int]:
-    """Start offsets of ``parts`` byte ranges of a file of ``size`` bytes (the first is 0)."""
-    return [size * part // parts for part in range(parts)]
+def chunk_offsets(size: int, workers: int) -> list[int]:
+    """Start offsets of the byte ranges a file of ``size`` bytes is cut into (the first is 0)."""
+    chunks = max(workers * _MIN_CHUNKS_PER_PROCESS, size // CHUNK_BYTES)
+    return sorted({size * chunk // chunks for chunk in range(chunks)})
 
 
 def verify_segment(path: str, start: int, end: int, trust: KeyLookup | None, policy: Policy) -> SegmentResult:
@@ -80,35 +92,93 @@ def verify_file_in_parallel(
     verify_serially: Callable[[], Report],
 ) -> Report:
     """Verify a JSON Lines file of ``size`` bytes; ``stream`` is open on it at offset 0."""
-    offsets = split_offsets(size, workers)
-    ends = [*offsets[1:], size]
-    with ProcessPoolExecutor(max_workers=workers - 1) as pool:
-        futures: list[Future[SegmentResult]] = [
-            pool.submit(verify_segment, path, start, end, trust, policy)
-            for start, end in zip(offsets[1:], ends[1:], strict=True)
-        ]
+    starts = chunk_offsets(size, workers)
+    ends = [*starts[1:], size]
+    try:
+        pool = multiprocessing.Pool(workers - 1, initializer=_yield_to_other_work)
+    except ImportError as exc:  # no working semaphores on this platform
+        raise NotImplementedError(str(exc)) from exc
+    with pool:  # leaving terminates the workers: whatever they are still doing is not needed
+        # Submitted last chunk first: the pool hands chunks out in this order, so workers work backwards.
+        results = {
+            chunk: pool.apply_async(verify_segment, (path, starts[chunk], ends[chunk], trust, policy))
+            for chunk in reversed(range(1, len(starts)))
+        }
         verifier = ChainVerifier(trust, policy)
-        position = 0
-        for count, line in enumerate(stream, start=1):
-            if position >= offsets[1]:
-                break
-            verifier.add_line(line)
-            position += len(line)
-            if progress is not None and count % _PROGRESS_EVERY == 0:
-                # The workers read their ranges at about this process's pace: report the whole file's share.
-                progress(min(size, position * workers))
-        for future in futures:
-            if not verifier.absorb_segment(future.result()):
-                return verify_serially()
+        taken_over = _verify_in_order(verifier, stream, starts, ends, results, progress=progress)
+    if not taken_over:
+        return verify_serially()
     if progress is not None:
         progress(size)
     return verifier.finish(source=source)
 
 
+def _verify_in_order(
+    verifier: ChainVerifier,
+    stream: BinaryIO,
+    starts: list[int],
+    ends: list[int],
+    results: dict[int, AsyncResult[SegmentResult]],
+    *,
+    progress: Callable[[int], None] | None,
+) -> bool:
+    """The main process's side: every line of the file, in order, verified here or taken over from a worker's
+    result. False when a result cannot simply be taken over (see ``ChainVerifier.absorb_segment``)."""
+    chunk = 1  # the first chunk not yet reached
+    position = 0  # where the next line starts
+    lines = 0
+    while True:
+        while chunk < len(starts) and position >= starts[chunk]:
+            finished = _finished(results.pop(chunk))
+            chunk += 1
+            if finished is None:
+                continue  # no worker has finished this chunk: it is verified here
+            if not verifier.absorb_segment(finished):
+                return False
+            position = _next_line_start(stream, ends[chunk - 1])
+        line = stream.readline()
+        if not line:
+            return True
+        verifier.add_line(line)
+        position += len(line)
+        lines += 1
+        if progress is not None and lines % _PROGRESS_EVERY == 0:
+            finished_bytes = (ends[done] - starts[done] for done, result in results.items() if result.ready())
+            progress(position + sum(finished_bytes))
+
+
+def _yield_to_other_work() -> None:
+    """Worker initializer: the lowest priority, so a worker runs only on CPU time nothing else wants."""
+    nice = getattr(os, "nice", None)  # not on Windows: there workers keep the normal priority
+    if nice is not None:
+        nice(19)
+
+
+def _finished(result: AsyncResult[SegmentResult]) -> SegmentResult | None:
+    """A worker's result for a chunk if it has one now (a worker that failed has none: the main process then
+    verifies the chunk itself)."""
+    if not result.ready() or not result.successful():
+        return None
+    return result.get()
+
+
+def _next_line_start(stream: BinaryIO, end: int) -> int:
+    """Move ``stream`` to the first line that starts at or after ``end`` (the start of the next chunk) and return
+    that offset."""
+    stream.seek(end - 1)
+    return end - 1 + len(stream.readline())
+
+
 def default_workers() -> int:
-    """One process per CPU this process may use, at most four."""
+    """One process per CPU this process may use and other work leaves idle, at most four. Idle is judged by the
+    load average, as ``make --load-average`` does: on a machine whose CPUs other work keeps busy, a worker at the
+    lowest priority would get no CPU time and starting it would only cost, so the file is verified in one process."""
     try:
         available = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         available = os.cpu_count() or 1
-    return max(1, min(4, available))
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform: count every CPU as idle
+        busy = 0.0
+    return max(1, min(4, available, round(available - busy)))

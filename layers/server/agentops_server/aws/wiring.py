@@ -39,7 +39,7 @@ from agentops_server.export import ExportService
 from agentops_server.export_jobs import ExportJobs
 from agentops_server.ingest import IngestService, SessionLimits
 from agentops_server.metrics_emf import EmfRecorder
-from agentops_server.replay import KeySource, VerifiedArchives
+from agentops_server.replay import VerifiedArchives
 from agentops_server.store import SigningKeyRecord
 
 # Beyond TABLE_NAME, which every function needs.
@@ -108,7 +108,7 @@ class Wiring:
         return S3Archive(self.s3, self.settings.bucket)
 
     @cached_property
-    def trusted_keys(self) -> KeySource:
+    def trusted_keys(self) -> Callable[[], list[SigningKeyRecord]]:
         """The readers' trusted keys: the published key set (ELS section 8, rev 2), listed afresh (each object read
         once per ETag) on every call. S3 failing to list them is a storage outage to the API (503, retry)."""
         archive = self.archive

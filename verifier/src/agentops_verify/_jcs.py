@@ -9,7 +9,11 @@ a value that holds only plain JSON types, integers within +-(2**53 - 1), no floa
 and ECMAScript agree (``float_prints_as_jcs``) and no object key outside the Basic Multilingual Plane (code-point
 order equals UTF-16 order there): strings are escaped the same way (only ``"``, ``\\`` and C0 controls, lowercase
 ``\\u00xx``) and integers print the same. ``canonicalize`` checks those conditions with one walk and uses the fast
-writer when they hold; ``tests/unit/verifier`` proves the equivalence with hypothesis.
+writer when they hold. A whole-number float within +-(2**53 - 1) (``1.0``, ``512.0``, ``-0.0``, as producers send
+``top_p`` and ``max_tokens``) is the one common float the C encoder writes differently (``1.0`` where RFC 8785 writes
+``1``): the walk notes it, and the fast writer gets a copy of the value with such floats as ints, which it writes as
+RFC 8785 writes the floats; only the containers that hold one are copied. ``tests/unit/verifier`` proves the
+equivalence with hypothesis.
 """
 
 from __future__ import annotations
@@ -87,21 +91,30 @@ def float_prints_as_jcs(value: float) -> bool:
     return _FAST_FLOAT_MIN <= magnitude < _FAST_FLOAT_MAX and not value.is_integer()
 
 
-def _fast_writer_applies(value: Any) -> bool:
-    """One walk over ``value``: does the fast writer give its exact RFC 8785 form? Exact types only, so subclasses
-    (enums, say) take the exact writer, which refuses what is not JSON. Scalars are judged where they are met, so
-    only containers go through the stack (this runs for every hash the service computes)."""
-    if not _scalar_applies(value):
-        return False
+# What one walk over a value finds (``_fast_writer_fit``): the fast writer's text is exact as it is, exact once the
+# value's whole-number floats are written as integers (``_whole_numbers_as_ints``), or only the exact writer will do.
+_FITS = 0
+_FITS_WITH_INTS = 1
+_NEEDS_EXACT = 2
+
+
+def _fast_writer_fit(value: Any) -> int:
+    """One walk over ``value``: does the fast writer give its exact RFC 8785 form, directly or after whole-number floats
+    become integers? Exact types only, so subclasses (enums, say) take the exact writer, which refuses what is not
+    JSON. Scalars are judged where they are met, so only containers go through the stack (this runs for every hash
+    the service computes)."""
+    fit = _scalar_fit(value)
+    if fit == _NEEDS_EXACT:
+        return fit
     stack: list[tuple[Any, int]] = [(value, 0)] if type(value) in _CONTAINERS else []
     while stack:
         node, depth = stack.pop()
         if depth >= MAX_DEPTH:
-            return False
+            return _NEEDS_EXACT
         if type(node) is dict:
             for key in node:
                 if type(key) is not str or (not key.isascii() and ASTRAL_CHARACTER.search(key) is not None):
-                    return False
+                    return _NEEDS_EXACT
             children = node.values()
         else:
             children = node
@@ -111,21 +124,66 @@ def _fast_writer_applies(value: Any) -> bool:
                 continue
             if kind in _CONTAINERS:
                 stack.append((child, depth + 1))
-            elif not _scalar_applies(child):
-                return False
-    return True
+                continue
+            child_fit = _scalar_fit(child)
+            if child_fit == _NEEDS_EXACT:
+                return child_fit
+            fit |= child_fit
+    return fit
 
 
 _CONTAINERS = frozenset((dict, list, tuple))
 
 
-def _scalar_applies(value: Any) -> bool:
+def _scalar_fit(value: Any) -> int:
     kind = type(value)
     if kind is str or kind is bool or value is None or kind in _CONTAINERS:
-        return True
+        return _FITS
     if kind is int:
-        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
-    return kind is float and float_prints_as_jcs(value)
+        return _FITS if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else _NEEDS_EXACT
+    if kind is not float:
+        return _NEEDS_EXACT
+    if float_prints_as_jcs(value):
+        return _FITS
+    return _FITS_WITH_INTS if prints_as_integer(value) else _NEEDS_EXACT
+
+
+def prints_as_integer(value: float) -> bool:
+    """Whether RFC 8785 writes this double as the integer it equals (``1.0`` as ``1``, ``-0.0`` as ``0``), which
+    the fast writer then writes too: a whole number within +-(2**53 - 1). ``repr`` writes ``1.0``."""
+    return value.is_integer() and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+
+
+def _whole_numbers_as_ints(value: Any) -> Any:
+    """``value`` with every whole-number float turned into the int RFC 8785 writes for it, for a value whose walk
+    said ``_FITS_WITH_INTS``. Containers holding none are returned as they are, the others copied: the caller's
+    value is never changed."""
+    kind = type(value)
+    if kind is float:
+        return int(value) if value.is_integer() else value
+    if kind is dict:
+        copy: Any = None
+        for key, child in value.items():
+            rewritten = _whole_numbers_as_ints(child) if type(child) in _REWRITTEN else child
+            if rewritten is not child:
+                if copy is None:
+                    copy = dict(value)
+                copy[key] = rewritten
+        return value if copy is None else copy
+    if kind is list or kind is tuple:
+        items: Any = None
+        for index, child in enumerate(value):
+            rewritten = _whole_numbers_as_ints(child) if type(child) in _REWRITTEN else child
+            if rewritten is not child:
+                if items is None:
+                    items = list(value)
+                items[index] = rewritten
+        return value if items is None else items
+    return value
+
+
+# The types whose rewritten form can differ from themselves: floats and the containers that may hold them.
+_REWRITTEN = _CONTAINERS | {float}
 
 
 # The C string writer of the fast writer: RFC 8785 section 3.2.2.2's escapes (see the module docstring).
@@ -150,7 +208,10 @@ def canonicalize(value: Any) -> bytes:
         return b"%d" % value
     if value is None:
         return b"null"
-    if _fast_writer_applies(value):
+    fit = _fast_writer_fit(value)
+    if fit != _NEEDS_EXACT:
+        if fit == _FITS_WITH_INTS:
+            value = _whole_numbers_as_ints(value)
         try:
             return fast_canonical_text(value).encode("utf-8")
         except UnicodeEncodeError as exc:  # only lone surrogates cannot be encoded

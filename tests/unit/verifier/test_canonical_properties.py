@@ -13,6 +13,7 @@ from agentops_verify import (
     CanonicalizationError,
     MalformedJSONError,
     ObjectTemplate,
+    _jcs,
     canonicalize,
     event_hash,
     event_hash_of_members,
@@ -131,6 +132,79 @@ def _outcome(writer: Any, value: Any) -> bytes | str:
 @example({"deep": _nested_lists(63)})
 def test_canonicalize_equals_the_exact_writer_on_any_value(value: Any) -> None:
     assert _outcome(canonicalize, value) == _outcome(exact_canonical, value)
+
+
+# Floats as agents send them, and the edges around them: whole numbers (1.0, 512.0, -0.0, the largest safe one),
+# fractions (prices such as 9.995), huge and tiny doubles (exponent forms), and the whole numbers from 2**53 to 1e21
+# that are refused; in nested objects and arrays beside non-ASCII and astral text and lone surrogates.
+_agent_floats = (
+    st.integers(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER).map(float)
+    | st.integers(-2000, 2000).map(float)
+    | st.sampled_from([1.0, 0.0, -0.0, 512.0, 9.995, 0.2, float(MAX_SAFE_INTEGER), 2.0**53, 1e20, 1e21, 1e-7, 5e-324])
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
+_agent_scalars = (
+    _agent_floats
+    | st.integers(-(2**60), 2**60)
+    | st.none()
+    | st.booleans()
+    | st.text(max_size=12)
+    | st.sampled_from(["Ça marche 🙂", "日本語", "\U0001f600", "\ud800", "line\nbreak"])
+)
+_agent_payloads = st.recursive(
+    _agent_scalars,
+    lambda children: (
+        st.lists(children, max_size=6)
+        | st.tuples(children, children)
+        | st.dictionaries(
+            st.text(max_size=6) | st.sampled_from(["top_p", "\U0001f600", "\ue000"]), children, max_size=6
+        )
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=2000)
+@given(_agent_payloads)
+@example({"parameters": {"temperature": 0.2, "max_tokens": 512.0, "top_p": 1.0}, "note": "Ça 🙂"})
+@example({"offers": [{"price_usd": 9.995, "seats": 3.0}, {"price_usd": 523.0}], "zero": -0.0})
+@example({"edges": [float(MAX_SAFE_INTEGER), -float(MAX_SAFE_INTEGER), 1e21, 1e-7]})
+@example({"unsafe": [1.0, 2.0**53]})
+@example({"surrogate": [1.0, "\ud800"]})
+@example([1.0, {"\U0001f600": 2.0, "\ue000": 3.0}])
+@example((1.0, (2.0, -0.0)))
+@example(512.0)
+def test_canonicalize_with_whole_number_floats_equals_the_exact_writer(value: Any) -> None:
+    assert _outcome(canonicalize, value) == _outcome(exact_canonical, value)
+
+
+def test_whole_number_floats_are_written_by_the_fast_writer(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Agents send top_p as 1.0 and max_tokens as 512.0: such a payload must not fall back to the pure-Python writer.
+    def no_exact_writer(value: Any) -> bytes:
+        raise AssertionError("the exact writer was used")
+
+    monkeypatch.setattr(_jcs, "exact_canonical", no_exact_writer)
+    payload = {"parameters": {"max_tokens": 512.0, "top_p": 1.0, "temperature": 0.2}, "zero": -0.0, "text": "Ça"}
+    assert (
+        canonicalize(payload)
+        == '{"parameters":{"max_tokens":512,"temperature":0.2,"top_p":1},"text":"Ça","zero":0}'.encode()
+    )
+
+
+def test_canonicalize_never_changes_the_callers_value() -> None:
+    # The fast writer is given a copy with whole-number floats as ints; the value the caller holds keeps its floats.
+    payload = {"parameters": {"top_p": 1.0, "max_tokens": 512.0}, "offers": [[9.995, 2.0], (1.0,)], "fixed": [0.5]}
+    before = repr(payload)
+    fixed = payload["fixed"]
+    canonicalize(payload)
+    assert repr(payload) == before
+    assert type(payload["parameters"]["top_p"]) is float  # type: ignore[index]
+    assert payload["fixed"] is fixed
+
+
+def test_a_lone_surrogate_beside_whole_number_floats_is_refused() -> None:
+    with pytest.raises(CanonicalizationError, match="lone surrogate"):
+        canonicalize({"top_p": 1.0, "note": "\ud800"})
 
 
 @settings(max_examples=3000)

@@ -30,7 +30,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ._errors import CanonicalizationError, MalformedJSONError
-from ._jcs import ASTRAL_CHARACTER, MAX_DEPTH, MAX_SAFE_INTEGER, canonicalize, fast_canonical_text, float_prints_as_jcs
+from ._jcs import (
+    ASTRAL_CHARACTER,
+    MAX_DEPTH,
+    canonicalize,
+    fast_canonical_text,
+    float_prints_as_jcs,
+    prints_as_integer,
+)
 from ._json import (
     SURROGATE_ESCAPE,
     _checked_int,
@@ -58,7 +65,7 @@ def _whole_number_as_int(text: str) -> float | int:
     # Only for text the strict scanner has accepted: every integral float in it is within +-(2**53 - 1) or
     # beyond 1e21, and only the former (which RFC 8785 writes as the integer) is turned into an int.
     value = float(text)
-    return int(value) if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER else value
+    return int(value) if prints_as_integer(value) else value
 
 
 # For the copy of a line whose payload is written with whole-number floats as integers (see the module docstring).
@@ -114,7 +121,7 @@ class EventLineParser:
         value = float(text)
         if not float_prints_as_jcs(value):
             checked_float(text, value)
-            if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER:
+            if prints_as_integer(value):
                 self._whole = True
             else:
                 self._exact = True

@@ -8,8 +8,12 @@ standard library's C encoder with sorted keys, no whitespace and no ASCII escapi
 a value that holds only plain JSON types, integers within +-(2**53 - 1), no float outside the range where ``repr``
 and ECMAScript agree (``float_prints_as_jcs``) and no object key outside the Basic Multilingual Plane (code-point
 order equals UTF-16 order there): strings are escaped the same way (only ``"``, ``\\`` and C0 controls, lowercase
-``\\u00xx``) and integers print the same. ``canonicalize`` checks those conditions with one walk and uses the fast
-writer when they hold; ``tests/unit/verifier`` proves the equivalence with hypothesis.
+``\\u00xx``) and integers print the same. ``canonicalize`` checks those conditions in one pass and uses the fast
+writer when they hold. A whole-number float within +-(2**53 - 1) (``1.0``, ``512.0``, ``-0.0``, as producers send
+``top_p`` and ``max_tokens``) is the one common float the C encoder writes differently (``1.0`` where RFC 8785 writes
+``1``): the same pass gives the fast writer a copy of the value with such floats as ints, which it writes as RFC 8785
+writes the floats; only the containers that hold one are copied. ``tests/unit/verifier`` proves the equivalence
+with hypothesis.
 """
 
 from __future__ import annotations
@@ -87,45 +91,76 @@ def float_prints_as_jcs(value: float) -> bool:
     return _FAST_FLOAT_MIN <= magnitude < _FAST_FLOAT_MAX and not value.is_integer()
 
 
-def _fast_writer_applies(value: Any) -> bool:
-    """One walk over ``value``: does the fast writer give its exact RFC 8785 form? Exact types only, so subclasses
-    (enums, say) take the exact writer, which refuses what is not JSON. Scalars are judged where they are met, so
-    only containers go through the stack (this runs for every hash the service computes)."""
-    if not _scalar_applies(value):
-        return False
-    stack: list[tuple[Any, int]] = [(value, 0)] if type(value) in _CONTAINERS else []
-    while stack:
-        node, depth = stack.pop()
-        if depth >= MAX_DEPTH:
-            return False
-        if type(node) is dict:
-            for key in node:
-                if type(key) is not str or (not key.isascii() and ASTRAL_CHARACTER.search(key) is not None):
-                    return False
-            children = node.values()
-        else:
-            children = node
-        for child in children:
-            kind = type(child)
-            if kind is str:
-                continue
-            if kind in _CONTAINERS:
-                stack.append((child, depth + 1))
-            elif not _scalar_applies(child):
-                return False
-    return True
+class _ExactWriterNeededError(Exception):
+    """Raised by ``_fast_writer_input`` for a value only the exact writer writes (or refuses) correctly."""
 
 
-_CONTAINERS = frozenset((dict, list, tuple))
-
-
-def _scalar_applies(value: Any) -> bool:
+def _fast_writer_input(value: Any, depth: int = 0) -> Any:
+    """What the fast writer must be given to write ``value``'s exact RFC 8785 form: ``value`` itself, or, when it
+    holds whole-number floats within +-(2**53 - 1), a copy with those floats as the ints RFC 8785 writes for them
+    (only the containers that hold one are copied; the caller's value is never changed). Raises
+    ``_ExactWriterNeededError`` when no input will do. Exact types only, so subclasses (enums, say) take the exact
+    writer, which refuses what is not JSON. One pass with scalars judged inline: this runs for every hash the service
+    computes."""
     kind = type(value)
-    if kind is str or kind is bool or value is None or kind in _CONTAINERS:
-        return True
-    if kind is int:
-        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
-    return kind is float and float_prints_as_jcs(value)
+    if kind is dict:
+        if depth >= MAX_DEPTH:
+            raise _ExactWriterNeededError
+        for key in value:
+            if type(key) is not str or (not key.isascii() and ASTRAL_CHARACTER.search(key) is not None):
+                raise _ExactWriterNeededError
+        members: Iterable[tuple[Any, Any]] = value.items()
+    elif kind is list or kind is tuple:
+        if depth >= MAX_DEPTH:
+            raise _ExactWriterNeededError
+        members = enumerate(value)
+    else:
+        return _fast_writer_scalar(value)
+    copy: Any = None
+    for position, child in members:
+        child_kind = type(child)
+        if child_kind is str or child_kind is bool or child is None:
+            continue
+        if child_kind is int:
+            if -MAX_SAFE_INTEGER <= child <= MAX_SAFE_INTEGER:
+                continue
+            raise _ExactWriterNeededError
+        if child_kind is float:
+            if float_prints_as_jcs(child):
+                continue
+            if not prints_as_integer(child):
+                raise _ExactWriterNeededError
+            written: Any = int(child)
+        elif child_kind is dict or child_kind is list or child_kind is tuple:
+            written = _fast_writer_input(child, depth + 1)
+            if written is child:
+                continue
+        else:
+            raise _ExactWriterNeededError
+        if copy is None:
+            copy = dict(value) if kind is dict else list(value)
+        copy[position] = written
+    return value if copy is None else copy
+
+
+def _fast_writer_scalar(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        return value
+    if kind is float:
+        if float_prints_as_jcs(value):
+            return value
+        if prints_as_integer(value):
+            return int(value)
+    raise _ExactWriterNeededError
+
+
+def prints_as_integer(value: float) -> bool:
+    """Whether RFC 8785 writes this double as the integer it equals (``1.0`` as ``1``, ``-0.0`` as ``0``), which
+    the fast writer then writes too: a whole number within +-(2**53 - 1). ``repr`` writes ``1.0``."""
+    return value.is_integer() and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
 
 
 # The C string writer of the fast writer: RFC 8785 section 3.2.2.2's escapes (see the module docstring).
@@ -150,12 +185,14 @@ def canonicalize(value: Any) -> bytes:
         return b"%d" % value
     if value is None:
         return b"null"
-    if _fast_writer_applies(value):
-        try:
-            return fast_canonical_text(value).encode("utf-8")
-        except UnicodeEncodeError as exc:  # only lone surrogates cannot be encoded
-            raise CanonicalizationError("string contains a lone surrogate") from exc
-    return exact_canonical(value)
+    try:
+        fast_input = _fast_writer_input(value)
+    except _ExactWriterNeededError:
+        return exact_canonical(value)
+    try:
+        return fast_canonical_text(fast_input).encode("utf-8")
+    except UnicodeEncodeError as exc:  # only lone surrogates cannot be encoded
+        raise CanonicalizationError("string contains a lone surrogate") from exc
 
 
 class ObjectTemplate:

@@ -44,8 +44,7 @@ anything is signed. Memory does not grow with the session: every pass streams.
 Keys (ELS section 8, rev 2): the trust anchors are KMS and the Object Lock bucket, never the table. Before it signs
 anything, the sealer publishes its own key, as KMS ``GetPublicKey`` gives it, as the write-once object
 ``keys/<signer_key_id>.pem``, and rewrites ``keys/index.json`` from the valid key objects alone; those key objects
-are the keys it trusts. The table's key records are written for the readers that have not moved to the key objects
-yet; nothing here reads them.
+are the keys it trusts. Nothing here reads or writes a key record in the table.
 
 Alarms: log records with a stable ``alarm`` field. ``SEAL_REFUSED``, ``SEAL_FORGERY`` and ``ARCHIVE_CONFLICT`` mean
 the stored evidence disagrees with itself; ``SEAL_FAILED`` (a session that cannot be read or failed unexpectedly)

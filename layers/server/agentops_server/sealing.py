@@ -12,11 +12,11 @@ because it stays in the store's due index until ``expire_archived``):
    rev 2). So a seal stored under the previous key before a rotation is still finished by the new key's sealer. A key
    the table names is never enough: anything else stored where a seal belongs (a seal someone with write access to the
    table made up, under a key of their own) is refused with the ``SEAL_FORGERY`` alarm, left for a person and never
-   archived. Otherwise one streaming pass re-verifies the stored chain with the verifier
-   library and hashes it; a chain that does not verify is never sealed (``refuse_seal`` plus an alarm). Then sign the
-   ELS section 5 payload with KMS, check the signature with the verifier's own ECDSA code, and store the seal as a
-   one-event batch at sequence ``n``: the same conditional write that orders appends, so an append racing the seal and
-   the seal cannot both win. Losing that race (``SequenceConflictError``) skips the session for this run.
+   archived. Otherwise one streaming pass re-verifies the stored chain with the verifier library and hashes it; a
+   chain that does not verify is never sealed (``refuse_seal`` plus an alarm). Then sign the ELS section 5 payload
+   with KMS, check the signature with the verifier's own ECDSA code, and store the seal as a one-event batch at
+   sequence ``n``: the same conditional write that orders appends, so an append racing the seal and the seal cannot
+   both win. Losing that race (``SequenceConflictError``) skips the session for this run.
 2. ``advance_head`` + ``mark_sealing``: the session shows SEALING and ingest answers 409 SESSION_SEALED.
 3. Classify: the same verifier, fed the seal line, gives the evidence class of the sealed chain (ELS section 6) with
    the published key set trusted (the keys every reader trusts; this sealer's own key is one of them). A reused seal
@@ -425,7 +425,8 @@ class Sealer:
             return None
         known = self._published_keys()
         if key_id not in known:
-            self._published = known = _keys_by_id(self._archive.published_keys())
+            # Key objects are write-once and never removed: what is read now only adds to what was read before.
+            self._published = known = {**known, **_keys_by_id(self._archive.published_keys())}
         return known.get(key_id)
 
     def _published_keys(self) -> dict[str, PublicKey]:

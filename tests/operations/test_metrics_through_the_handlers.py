@@ -4,12 +4,10 @@ name, unit and dimensions as declared, the template's service name, and never a 
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from typing import Any
 
 import pytest
-from agentops_server.aws.dynamodb import DynamoDBChainStore
 from agentops_server.metrics import ALL_METRICS, NAMESPACE
 from agentops_server.store import StoreUnavailableError
 from botocore.exceptions import ClientError
@@ -80,13 +78,13 @@ def emitted(deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> tuple
     # A stored chain that no longer verifies (one payload changed after it was chained): refused, never sealed.
     tampered = build_chain(6, session_id=tampered_id, seal=None)
     tampered[3] = {**tampered[3], "payload": {"changed": "after chaining"}}
-    store_events(DynamoDBChainStore(deployment.handler("ingest").dynamodb, os.environ["TABLE_NAME"]), tampered)
+    store_events(deployment.handler("ingest").wiring.store, tampered)
     assert run_sealer(deployment) == {"sealed": [ended]}
 
     assert append(deployment, waiting, [client_event(0, "SESSION_START"), client_event(1, "SESSION_END")]) == 200
     seal = deployment.handler("seal")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(seal.signer, "_kms", ThrottledSigning(seal.signer._kms))
+        patch.setattr(seal.wiring.signer, "_kms", ThrottledSigning(seal.wiring.signer._kms))
         assert run_sealer(deployment) == {"sealed": []}
 
     assert request(deployment, "replay", "GET", f"/v1/sessions/{ended}/replay") == 200

@@ -141,6 +141,6 @@ def test_a_run_the_sealer_fails_for_a_lost_key_is_dead_lettered_and_alarms(
     assert record["responsePayload"]["errorType"] == "SigningKeyMisconfiguredError"
     assert record["requestPayload"] == definition.input
     assert dead_letter_alarm_fires(template, queue_url)
-    head = deployment.handler("ingest").store.get_head(session_id)
+    head = deployment.handler("ingest").wiring.store.get_head(session_id)
     assert head is not None
     assert head.status != "SEALED"

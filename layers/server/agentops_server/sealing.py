@@ -7,18 +7,20 @@ Sealing one session, and why every step is safe to crash after (the next schedul
 because it stays in the store's due index until ``expire_archived``):
 
 1. Decide the seal, once. If the chain's last stored batch is already a ``CHAIN_SEAL`` (an earlier run crashed after
-   persisting it), reuse it, but only when this sealer signed it: its ``signer_key_id`` is this sealer's KMS key and
-   its signature verifies over the ELS section 5 bytes (ELS section 8, rev 2). Anything else stored where a seal
-   belongs (a seal someone with write access to the table made up) is refused with the ``SEAL_FORGERY`` alarm, left
-   for a person and never archived. Otherwise one streaming pass re-verifies the stored chain with the verifier
-   library and hashes it; a chain that does not verify is never sealed (``refuse_seal`` plus an alarm). Then sign the
-   ELS section 5 payload with KMS, check the signature with the verifier's own ECDSA code, and store the seal as a
-   one-event batch at sequence ``n``: the same conditional write that orders appends, so an append racing the seal and
-   the seal cannot both win. Losing that race (``SequenceConflictError``) skips the session for this run.
+   persisting it), reuse it, but only when a published key signed it: its ``signer_key_id`` names a key object of
+   the published key set and its signature verifies under that key over the ELS section 5 bytes (ELS section 8,
+   rev 2). So a seal stored under the previous key before a rotation is still finished by the new key's sealer. A key
+   the table names is never enough: anything else stored where a seal belongs (a seal someone with write access to the
+   table made up, under a key of their own) is refused with the ``SEAL_FORGERY`` alarm, left for a person and never
+   archived. Otherwise one streaming pass re-verifies the stored chain with the verifier library and hashes it; a
+   chain that does not verify is never sealed (``refuse_seal`` plus an alarm). Then sign the ELS section 5 payload
+   with KMS, check the signature with the verifier's own ECDSA code, and store the seal as a one-event batch at
+   sequence ``n``: the same conditional write that orders appends, so an append racing the seal and the seal cannot
+   both win. Losing that race (``SequenceConflictError``) skips the session for this run.
 2. ``advance_head`` + ``mark_sealing``: the session shows SEALING and ingest answers 409 SESSION_SEALED.
 3. Classify: the same verifier, fed the seal line, gives the evidence class of the sealed chain (ELS section 6) with
-   this sealer's own key trusted (the only key whose seals it ever archives). A reused seal is classified by a fresh
-   pass over the whole stored chain instead.
+   the published key set trusted (the keys every reader trusts; this sealer's own key is one of them). A reused seal
+   is classified by a fresh pass over the whole stored chain instead.
 4. Archive: one JSONL object per session, streamed from the store a second time and published only if its SHA-256 is
    the one the verified pass computed; written once, a retry finds it and returns the same version.
 5. With an evidence log: the session is marked "archived, not yet logged" (``EvidenceLogPublisher``), durably,
@@ -41,8 +43,8 @@ anything is signed. Memory does not grow with the session: every pass streams.
 
 Keys (ELS section 8, rev 2): the trust anchors are KMS and the Object Lock bucket, never the table. Before it signs
 anything, the sealer publishes its own key, as KMS ``GetPublicKey`` gives it, as the write-once object
-``keys/<signer_key_id>.pem``, and rewrites ``keys/index.json`` from the valid key objects alone. The table's key
-records are written for the readers that have not moved to the key objects yet; nothing here reads them.
+``keys/<signer_key_id>.pem``, and rewrites ``keys/index.json`` from the valid key objects alone; those key objects
+are the keys it trusts. Nothing here reads or writes a key record in the table.
 
 Alarms: log records with a stable ``alarm`` field. ``SEAL_REFUSED``, ``SEAL_FORGERY`` and ``ARCHIVE_CONFLICT`` mean
 the stored evidence disagrees with itself; ``SEAL_FAILED`` (a session that cannot be read or failed unexpectedly)
@@ -153,7 +155,7 @@ class Sealer:
         self._service_id = service_id
         self._limit = limit
         self._table_retention = table_retention  # None: an archived session's table copies are kept
-        self._own_key: PublicKey | None = None  # set once this sealer's key is published (once per process)
+        self._published: dict[str, PublicKey] | None = None  # the key objects by id, once this sealer's key is one
         self._evidence_log = evidence_log
         self._seal_idle = seal_idle
         self._metrics = metrics
@@ -220,8 +222,8 @@ class Sealer:
         verification = Deadline.share_of_run(remaining, VERIFICATION_SHARE)
         if tip.is_seal:
             seal = self._store.get_batch(session_id, tip.first_sequence)
-            if seal is None or not self._signed_here(seal):
-                self._refuse_forgery(session_id, "the stored seal was not signed by this sealer's key")
+            if seal is None or not self._signed_by_a_published_key(seal):
+                self._refuse_forgery(session_id, "the stored seal was not signed by a published key")
                 return False
             classified = self._classify(session_id, seal, verification)
         else:
@@ -284,7 +286,7 @@ class Sealer:
     def _publish_own_key(self, now: datetime) -> None:
         """Publish this sealer's KMS key as a write-once key object before it signs anything, and the key index from
         the valid key objects alone (once per process)."""
-        if self._own_key is not None:
+        if self._published is not None:
             return
         own = SigningKeyRecord(
             signer_key_id=self._signer.key_id,
@@ -300,7 +302,7 @@ class Sealer:
                 f"keys/{own.signer_key_id}.pem does not hold this sealer's KMS key: no seal is signed until it does"
             )
         self._archive.publish_key_index(published)
-        self._own_key = load_pem_public_key(self._signer.public_key_pem)
+        self._published = _keys_by_id(published)
 
     def _publish_evidence_log(self, now: datetime) -> None:
         """Publish the evidence log (at most one checkpoint signature); its failures are logged, never raised. Earlier
@@ -382,7 +384,7 @@ class Sealer:
             raise SigningKeyMisconfiguredError(f"KMS key {self._signer.key_id}: {error}") from error
 
     def _classify(self, session_id: str, seal: StoredBatch, deadline: Deadline) -> _Classified | None:
-        """A reused seal: the verifier's report over the whole stored chain (this sealer's key trusted) and the
+        """A reused seal: the verifier's report over the whole stored chain (the published key set trusted) and the
         archive's SHA-256, in one streaming pass."""
         digest = hashlib.sha256()
         lines = within(self._store.iter_lines(session_id), deadline, "verification of the sealed chain")
@@ -396,12 +398,12 @@ class Sealer:
         return _Classified(report=report, sha256=sha256)
 
     def _trusted_keys(self) -> TrustStore:
-        """This sealer's own key: the only one whose seals it stores, reuses or archives."""
-        return TrustStore([self._trusted_key()])
+        """The published key set: the only keys whose seals this sealer reuses or archives."""
+        return TrustStore(self._published_keys().values())
 
-    def _signed_here(self, seal: StoredBatch) -> bool:
-        """Whether a stored seal batch is one seal event signed by this sealer's key over its own ELS section 5
-        bytes (the rest of the chain is checked by the verification pass that follows)."""
+    def _signed_by_a_published_key(self, seal: StoredBatch) -> bool:
+        """Whether a stored seal batch is one seal event signed over its own ELS section 5 bytes by the published key
+        its ``signer_key_id`` names (the rest of the chain is checked by the verification pass that follows)."""
         if len(seal.lines) != 1:
             return False
         try:
@@ -411,16 +413,25 @@ class Sealer:
             signed = seal_signed_bytes(event["session_id"], event["event_id"], payload)
         except (MalformedJSONError, KeyError, TypeError, ValueError):
             return False
-        return (
-            event.get("event_type") == CHAIN_SEAL
-            and event["session_id"] == seal.session_id
-            and payload.get("signer_key_id") == self._signer.key_id
-            and verify_signature(self._trusted_key(), signed, signature)
-        )
+        if event.get("event_type") != CHAIN_SEAL or event["session_id"] != seal.session_id:
+            return False
+        key = self._published_key(payload.get("signer_key_id"))
+        return key is not None and verify_signature(key, signed, signature)
 
-    def _trusted_key(self) -> PublicKey:
-        assert self._own_key is not None, "the key is published before any session is sealed"
-        return self._own_key
+    def _published_key(self, key_id: object) -> PublicKey | None:
+        """The key object named ``key_id``, read again from the bucket when this process has not seen it (another
+        sealer, with the next key, may have published it since); None when the bucket has no such key."""
+        if not isinstance(key_id, str):
+            return None
+        known = self._published_keys()
+        if key_id not in known:
+            # Key objects are write-once and never removed: what is read now only adds to what was read before.
+            self._published = known = {**known, **_keys_by_id(self._archive.published_keys())}
+        return known.get(key_id)
+
+    def _published_keys(self) -> dict[str, PublicKey]:
+        assert self._published is not None, "the key is published before any session is sealed"
+        return self._published
 
     def _refuse(self, session_id: str, report: Report, message: str) -> None:
         reason = _refusal_reason(report, session_id)
@@ -429,10 +440,10 @@ class Sealer:
         self._metrics.record(SEAL_REFUSALS, 1, {"Alarm": ALARM_SEAL_REFUSED})
 
     def _refuse_forgery(self, session_id: str, reason: str) -> None:
-        """Something this sealer did not sign stands where its seal belongs: never archived, left for a person."""
+        """Something no published key signed stands where a seal belongs: never archived, left for a person."""
         self._store.refuse_seal(session_id, f"SEAL_FORGERY: {reason}")
         logger.error(
-            "a seal this sealer did not sign is stored; the session is left for a person",
+            "a seal no published key signed is stored; the session is left for a person",
             extra={"alarm": ALARM_SEAL_FORGERY, "session_id": session_id, "reason": reason},
         )
         self._metrics.record(SEAL_REFUSALS, 1, {"Alarm": ALARM_SEAL_FORGERY})
@@ -460,6 +471,12 @@ def _due_since(head: SessionHead, tip: ChainTip, seal_idle: timedelta) -> dateti
         return tip.accepted_at  # the head missed the end (a crash after the write)
     last_activity = head.last_activity_at if tip.is_seal else max(head.last_activity_at, tip.accepted_at)
     return last_activity + seal_idle
+
+
+def _keys_by_id(records: Iterable[SigningKeyRecord]) -> dict[str, PublicKey]:
+    """The published key set (valid key objects only, ``Archive.published_keys``) by ``signer_key_id``."""
+    keys = (load_pem_public_key(record.public_key_pem) for record in records)
+    return {key.key_id: key for key in keys}
 
 
 def _refusal_reason(report: Report, session_id: str) -> str:

@@ -58,7 +58,6 @@ refusal and deferral one count.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import uuid
@@ -68,11 +67,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from agentops_verify import (
-    CHAIN_SEAL,
     SIGNATURE_ALGORITHM,
     ChainVerifier,
-    MalformedJSONError,
-    PublicKey,
     Report,
     SealSigningError,
     TrustStore,
@@ -80,10 +76,8 @@ from agentops_verify import (
     canonicalize,
     load_pem_public_key,
     loads,
-    seal_signed_bytes,
     sha256_hex,
     verify_lines,
-    verify_signature,
 )
 
 from agentops_server.archive import Archive, ArchiveConflictError, ArchiveError
@@ -100,6 +94,7 @@ from agentops_server.metrics import (
     MetricsRecorder,
 )
 from agentops_server.run_budget import Deadline, OutOfTimeError, Remaining, unlimited, within
+from agentops_server.seal_keys import PublishedKeySet, signed_by_a_published_key
 from agentops_server.signing import Signer, SigningError, SigningKeyMisconfiguredError
 from agentops_server.store import (
     STATUS_SEALED,
@@ -155,7 +150,7 @@ class Sealer:
         self._service_id = service_id
         self._limit = limit
         self._table_retention = table_retention  # None: an archived session's table copies are kept
-        self._published: dict[str, PublicKey] | None = None  # the key objects by id, once this sealer's key is one
+        self._published: PublishedKeySet | None = None  # the key objects, once this sealer's key is one
         self._evidence_log = evidence_log
         self._seal_idle = seal_idle
         self._metrics = metrics
@@ -222,7 +217,7 @@ class Sealer:
         verification = Deadline.share_of_run(remaining, VERIFICATION_SHARE)
         if tip.is_seal:
             seal = self._store.get_batch(session_id, tip.first_sequence)
-            if seal is None or not self._signed_by_a_published_key(seal):
+            if seal is None or not signed_by_a_published_key(seal, self._published_keys()):
                 self._refuse_forgery(session_id, "the stored seal was not signed by a published key")
                 return False
             classified = self._classify(session_id, seal, verification)
@@ -302,7 +297,7 @@ class Sealer:
                 f"keys/{own.signer_key_id}.pem does not hold this sealer's KMS key: no seal is signed until it does"
             )
         self._archive.publish_key_index(published)
-        self._published = _keys_by_id(published)
+        self._published = PublishedKeySet(self._archive, published)
 
     def _publish_evidence_log(self, now: datetime) -> None:
         """Publish the evidence log (at most one checkpoint signature); its failures are logged, never raised. Earlier
@@ -399,37 +394,9 @@ class Sealer:
 
     def _trusted_keys(self) -> TrustStore:
         """The published key set: the only keys whose seals this sealer reuses or archives."""
-        return TrustStore(self._published_keys().values())
+        return self._published_keys().trust_store()
 
-    def _signed_by_a_published_key(self, seal: StoredBatch) -> bool:
-        """Whether a stored seal batch is one seal event signed over its own ELS section 5 bytes by the published key
-        its ``signer_key_id`` names (the rest of the chain is checked by the verification pass that follows)."""
-        if len(seal.lines) != 1:
-            return False
-        try:
-            event = loads(seal.lines[0])
-            payload = event["payload"]
-            signature = base64.b64decode(payload["signature"], validate=True)
-            signed = seal_signed_bytes(event["session_id"], event["event_id"], payload)
-        except (MalformedJSONError, KeyError, TypeError, ValueError):
-            return False
-        if event.get("event_type") != CHAIN_SEAL or event["session_id"] != seal.session_id:
-            return False
-        key = self._published_key(payload.get("signer_key_id"))
-        return key is not None and verify_signature(key, signed, signature)
-
-    def _published_key(self, key_id: object) -> PublicKey | None:
-        """The key object named ``key_id``, read again from the bucket when this process has not seen it (another
-        sealer, with the next key, may have published it since); None when the bucket has no such key."""
-        if not isinstance(key_id, str):
-            return None
-        known = self._published_keys()
-        if key_id not in known:
-            # Key objects are write-once and never removed: what is read now only adds to what was read before.
-            self._published = known = {**known, **_keys_by_id(self._archive.published_keys())}
-        return known.get(key_id)
-
-    def _published_keys(self) -> dict[str, PublicKey]:
+    def _published_keys(self) -> PublishedKeySet:
         assert self._published is not None, "the key is published before any session is sealed"
         return self._published
 
@@ -471,12 +438,6 @@ def _due_since(head: SessionHead, tip: ChainTip, seal_idle: timedelta) -> dateti
         return tip.accepted_at  # the head missed the end (a crash after the write)
     last_activity = head.last_activity_at if tip.is_seal else max(head.last_activity_at, tip.accepted_at)
     return last_activity + seal_idle
-
-
-def _keys_by_id(records: Iterable[SigningKeyRecord]) -> dict[str, PublicKey]:
-    """The published key set (valid key objects only, ``Archive.published_keys``) by ``signer_key_id``."""
-    keys = (load_pem_public_key(record.public_key_pem) for record in records)
-    return {key.key_id: key for key in keys}
 
 
 def _refusal_reason(report: Report, session_id: str) -> str:

@@ -12,7 +12,7 @@ anything does not, 2 when the audit could not run.
 Memory does not grow with the number of sessions: entry bundles are streamed, the tree is kept as its right edge
 (``TileBuilder``: at most 255 hashes per level and one bundle), each archive is streamed through the chain verifier,
 and the session ids seen (for repeats and for unlogged archives) go to a temporary SQLite database on disk
-(about 30 bytes per session), of which at most ``_SQLITE_CACHE_KIB`` is held in memory.
+(about 30 bytes per session), of which at most ``SQLITE_CACHE_KIB`` (``_logindex``) is held in memory.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import os
 import re
 import sqlite3
 import sys
-import uuid
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from ._errors import EvidenceLogError, MalformedJSONError
 from ._json import loads
 from ._keys import TrustStore, parse_key_file
 from ._leaf import LogLeaf, SealedChainFacts
+from ._logindex import SessionIndex
 from ._merkle import HASH_SIZE
 from ._note import Checkpoint, verify_checkpoint
 from ._tiles import TILE_WIDTH, Tile, TileBuilder, TileError, entry_bundle_path, split_entry_bundle, tile_path
@@ -58,7 +58,6 @@ ARCHIVE_SUFFIX = ".jsonl"
 _ARCHIVE_NAME = re.compile(rf"({rules.UUID.pattern}){re.escape(ARCHIVE_SUFFIX)}")
 _WIDTH = re.compile(r"[1-9][0-9]{0,2}")
 # SQLite's page cache for the session index, in KiB; the rest of the index stays in its temporary file.
-_SQLITE_CACHE_KIB = 4096
 
 
 class AuditUsageError(Exception):
@@ -110,45 +109,6 @@ class AuditTotals:
         return f"{self.intact}/{self.logged} logged sessions present and intact"
 
 
-class _SessionIndex:
-    """The session ids of the leaves read so far, in a private temporary SQLite database (deleted when closed).
-
-    SQLite keeps at most ``_SQLITE_CACHE_KIB`` of it in memory and the rest in its temporary file, so memory stays
-    flat however many sessions the log holds; the file grows by about 30 bytes per session."""
-
-    def __init__(self) -> None:
-        self._db = sqlite3.connect("")
-        self._db.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
-        self._db.execute("PRAGMA journal_mode = OFF")
-        self._db.execute("PRAGMA synchronous = OFF")
-        self._db.execute("CREATE TABLE logged (session BLOB PRIMARY KEY, leaf_index INTEGER NOT NULL) WITHOUT ROWID")
-        self._db.execute("CREATE TABLE unlogged (name TEXT PRIMARY KEY) WITHOUT ROWID")
-
-    def add(self, session_id: str, leaf_index: int) -> int | None:
-        """Record a leaf's session; the index of an earlier leaf of the same session, if there is one."""
-        key = uuid.UUID(session_id).bytes
-        try:
-            self._db.execute("INSERT INTO logged VALUES (?, ?)", (key, leaf_index))
-        except sqlite3.IntegrityError:
-            row = self._db.execute("SELECT leaf_index FROM logged WHERE session = ?", (key,)).fetchone()
-            return int(row[0])
-        return None
-
-    def is_logged(self, session_id: str) -> bool:
-        key = uuid.UUID(session_id).bytes
-        return self._db.execute("SELECT 1 FROM logged WHERE session = ?", (key,)).fetchone() is not None
-
-    def add_unlogged(self, name: str) -> None:
-        self._db.execute("INSERT OR IGNORE INTO unlogged VALUES (?)", (name,))
-
-    def unlogged(self) -> Iterator[str]:
-        for (name,) in self._db.execute("SELECT name FROM unlogged ORDER BY name"):
-            yield str(name)
-
-    def close(self) -> None:
-        self._db.close()
-
-
 @dataclass
 class LogAudit:
     """The audit of one downloaded log. ``lines()`` yields the findings as it goes; ``totals`` is then final.
@@ -180,7 +140,7 @@ class LogAudit:
         root = base64.b64encode(checkpoint.root_hash).decode("ascii")
         yield AuditLine("checkpoint", OK, f"{checkpoint.origin}, {checkpoint.size} leaves, root {root}")
         previous = yield from self._previous(checkpoint)
-        index = _SessionIndex()
+        index = SessionIndex()
         try:
             complete = yield from self._rebuild(checkpoint, previous, index)
             if complete and self.archives is not None:
@@ -206,7 +166,7 @@ class LogAudit:
         return previous
 
     def _rebuild(
-        self, checkpoint: Checkpoint, previous: Checkpoint | None, index: _SessionIndex
+        self, checkpoint: Checkpoint, previous: Checkpoint | None, index: SessionIndex
     ) -> Generator[AuditLine, None, bool]:
         """Stream the entry bundles into a ``TileBuilder``, checking each tile and leaf; True when every bundle
         was read (so the root and the partial tiles could be checked). The previous checkpoint's root is compared
@@ -284,7 +244,7 @@ class LogAudit:
             elif stored != _prefix(tile, int(name)):
                 yield AuditLine(path, MODIFIED, "is not the start of the tile rebuilt from the entries")
 
-    def _check_leaf(self, leaf_index: int, entry: bytes, index: _SessionIndex) -> Iterator[AuditLine]:
+    def _check_leaf(self, leaf_index: int, entry: bytes, index: SessionIndex) -> Iterator[AuditLine]:
         self.totals.logged += 1
         try:
             leaf = LogLeaf.from_bytes(entry)
@@ -342,7 +302,7 @@ class LogAudit:
             return line(INVALID, f"{name}: the leaf states {', '.join(differences)} differently from the chain")
         return line(OK, f"leaf {leaf_index}, {report.event_count} events")
 
-    def _unlogged(self, archives: Path, index: _SessionIndex) -> Iterator[AuditLine]:
+    def _unlogged(self, archives: Path, index: SessionIndex) -> Iterator[AuditLine]:
         with os.scandir(archives) as entries:
             for entry in entries:
                 match = _ARCHIVE_NAME.fullmatch(entry.name)

@@ -163,13 +163,27 @@ def test_where_no_worker_process_can_start_the_file_is_verified_in_this_process(
 
 
 @pytest.mark.parametrize(
+    ("cpus", "runnable", "workers"),
+    [(2, 1, 2), (2, 2, 1), (2, 3, 1), (2, 9, 1), (8, 1, 4), (8, 6, 3), (8, 9, 1), (1, 1, 1)],
+)
+def test_the_command_line_starts_a_process_only_for_each_cpu_other_work_keeps_idle(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, runnable: int, workers: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    monkeypatch.setattr(_parallel, "_runnable_tasks", lambda: runnable)
+    monkeypatch.setattr(os, "getloadavg", lambda: (7.9, 7.9, 7.9))  # a lagging load average is not what counts
+    assert _parallel.default_workers() == workers
+
+
+@pytest.mark.parametrize(
     ("cpus", "load", "workers"),
     [(2, 0.0, 2), (2, 0.4, 2), (2, 0.6, 1), (2, 6.5, 1), (8, 0.2, 4), (8, 5.0, 3), (8, 7.6, 1), (1, 0.0, 1)],
 )
-def test_the_command_line_starts_a_process_only_for_each_cpu_other_work_leaves_idle(
+def test_where_the_system_does_not_say_what_is_runnable_the_load_average_decides(
     monkeypatch: pytest.MonkeyPatch, cpus: int, load: float, workers: int
 ) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    monkeypatch.setattr(_parallel, "_runnable_tasks", lambda: None)
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
     assert _parallel.default_workers() == workers
 
@@ -179,5 +193,20 @@ def test_without_a_load_average_every_cpu_counts_as_idle(monkeypatch: pytest.Mon
         raise OSError("load average unobtainable")
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(_parallel, "_runnable_tasks", lambda: None)
     monkeypatch.setattr(os, "getloadavg", no_load_average)
     assert _parallel.default_workers() == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "runnable"),
+    [(b"0.69 1.11 1.74 3/109 15048\n", 3), (b"0.69 1.11 1.74\n", None), (b"a b c x/y z\n", None), (None, None)],
+)
+def test_the_runnable_count_is_the_fourth_field_of_the_systems_load_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes | None, runnable: int | None
+) -> None:
+    loadavg = tmp_path / "loadavg"
+    if content is not None:
+        loadavg.write_bytes(content)
+    monkeypatch.setattr(_parallel, "_LOADAVG", str(loadavg))
+    assert _parallel._runnable_tasks() == runnable

@@ -46,7 +46,7 @@ PROG = "agentops-verify"
 # Files at least this large get a progress indicator (only when stderr is a terminal).
 _PROGRESS_MIN_BYTES = 16 * 1024 * 1024
 _PROGRESS_INTERVAL_SECONDS = 0.5
-# Large JSON Lines files are verified by one process per CPU the load average leaves idle (at most four); same report
+# Large JSON Lines files are verified by one process per CPU other work leaves idle (at most four); same report
 # as serial.
 _WORKERS = default_workers()
 

@@ -170,15 +170,37 @@ def _next_line_start(stream: BinaryIO, end: int) -> int:
 
 
 def default_workers() -> int:
-    """One process per CPU this process may use and other work leaves idle, at most four. Idle is judged by the
-    load average, as ``make --load-average`` does: on a machine whose CPUs other work keeps busy, a worker at the
-    lowest priority would get no CPU time and starting it would only cost, so the file is verified in one process."""
+    """One process per CPU this process may use and other work leaves idle, at most four: on a machine whose CPUs
+    other work keeps busy, a worker at the lowest priority would get no CPU time and starting it would only cost, so
+    the file is verified in one process."""
     try:
         available = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         available = os.cpu_count() or 1
+    return max(1, min(4, available, round(available - busy_cpus())))
+
+
+def busy_cpus() -> float:
+    """How many CPUs other work keeps busy: the tasks runnable right now besides this one, where the system says
+    (Linux ``/proc/loadavg``), else the one-minute load average (as ``make --load-average``), else none. The count of
+    runnable tasks follows a machine that has just become idle, which the load average still shows busy for about a
+    minute (after a previous verification, for one)."""
+    runnable = _runnable_tasks()
+    if runnable is not None:
+        return float(max(0, runnable - 1))
     try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average on this platform: count every CPU as idle
-        busy = 0.0
-    return max(1, min(4, available, round(available - busy)))
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
+_LOADAVG = "/proc/loadavg"
+
+
+def _runnable_tasks() -> int | None:
+    """The fourth field of ``/proc/loadavg`` (``runnable/total``): tasks running or ready to run, this one included."""
+    try:
+        with open(_LOADAVG, "rb") as loadavg:
+            return int(loadavg.read().split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return None

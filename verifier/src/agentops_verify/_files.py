@@ -72,7 +72,7 @@ def verify_file(
                     progress=progress,
                     verify_serially=verify_serially,
                 )
-            except (OSError, NotImplementedError):
+            except OSError:
                 # No worker processes here (some sandboxes forbid them): the same check, in this process.
                 return verify_serially()
         return verify_serially()

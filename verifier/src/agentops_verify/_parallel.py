@@ -96,8 +96,8 @@ def verify_file_in_parallel(
     ends = [*starts[1:], size]
     try:
         pool = multiprocessing.Pool(workers - 1, initializer=_yield_to_other_work)
-    except ImportError as exc:  # no working semaphores on this platform
-        raise NotImplementedError(str(exc)) from exc
+    except ImportError as exc:  # no working semaphores on this platform: to the caller, like a sandbox's refusal
+        raise OSError(f"no worker processes on this platform: {exc}") from exc
     with pool:  # leaving terminates the workers: whatever they are still doing is not needed
         # Submitted last chunk first: the pool hands chunks out in this order, so workers work backwards.
         results = {

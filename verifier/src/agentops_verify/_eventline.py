@@ -5,10 +5,9 @@ encoder, and the pure-Python exact code runs only when the parse says it is need
 
 - The fast writer of ``_jcs`` (the C encoder) is exact for values without floats outside the plain-decimal range and
   without object keys outside the Basic Multilingual Plane. The parser learns both while parsing: a ``parse_float``
-  hook sees every float, and in a line that can hold both a character outside the BMP and one from U+E000 to U+FFFF
-  (the only pair that code-point order and UTF-16 order sort differently) the hook that refuses duplicate keys also
-  looks at every object's keys. Non-ASCII text and emoji in string values need nothing more: the C encoder writes
-  them as literal UTF-8, as RFC 8785 does.
+  hook sees every float, and in a line that can hold a character outside the BMP (a UTF-8 byte from F0 to F4, or a
+  surrogate escape) the hook that refuses duplicate keys also looks at every object's keys. Non-ASCII text and emoji
+  in string values need nothing more: the C encoder writes them as literal UTF-8, as RFC 8785 does.
 - A whole-number float (``1.0``, ``0.0``, as producers write ``top_p`` and ``temperature``) is the one common float
   the C encoder writes differently (``1.0``, where RFC 8785 writes ``1``). ``parse_event`` then reads the line a
   second time, with whole-number floats read as integers, and writes that copy's payload with the C encoder: a
@@ -27,7 +26,6 @@ encoder, and the pure-Python exact code runs only when the parse says it is need
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -86,20 +84,6 @@ def _holds_astral_characters(line: bytes) -> bool:
     return b"\xf0" in line or b"\xf1" in line or b"\xf2" in line or b"\xf3" in line or b"\xf4" in line
 
 
-# An escape of a character from U+E000 to U+FFFF, either case.
-_HIGH_BMP_ESCAPE = re.compile(rb"\\u[eEfF]")
-
-
-def _may_order_names_differently(line: bytes, surrogates: bool) -> bool:
-    """Whether two member names in the line might sort differently by code point (the C encoder) and by UTF-16 code
-    unit (RFC 8785): only a character outside the BMP against one from U+E000 to U+FFFF does, so the line must be
-    able to hold both (literally, in UTF-8 from F0 to F4 and from EE to EF, or as escapes). Emoji in text, common
-    in agents' messages, then leave the names unchecked unless such a BMP character is in the line too."""
-    if not (surrogates or (not line.isascii() and _holds_astral_characters(line))):
-        return False
-    return b"\xee" in line or b"\xef" in line or (line.find(b"\\") >= 0 and _HIGH_BMP_ESCAPE.search(line) is not None)
-
-
 def _may_hold_a_long_integer(shape: bytes) -> bool:
     """Whether the text might hold an integer literal of 16 digits or more (a float or a string with such a run
     counts too: this only decides whether each integer is range-checked while parsing)."""
@@ -116,17 +100,17 @@ class EventLineParser:
         # whole-number float, which a copy read with ``_scan_whole_numbers_as_ints`` writes exactly (``_whole``).
         self._exact = False
         self._whole = False
-        # A scanner for each kind of line, by (might two member names sort differently by code point and by UTF-16,
-        # might it hold an integer too long): member names are checked, and integers range-checked, only where they
-        # can need it (a hook costs more than the rest of the parse of an ordinary event's objects and integers).
-        # Built when first needed: a service parses one document per parser.
+        # A scanner for each kind of line, by (might it hold a character outside the BMP, might it hold an integer
+        # too long): member names are checked for such characters, and integers range-checked, only where they can
+        # be (a hook costs more than the rest of the parse of an ordinary event's objects and integers). Built when
+        # first needed: a service parses one document per parser.
         self._scanners: dict[tuple[bool, bool], Callable[[str, int], tuple[Any, int]]] = {}
 
-    def _scanner_for(self, check_names: bool, long_integers: bool) -> Callable[[str, int], tuple[Any, int]]:
-        scan = self._scanners.get((check_names, long_integers))
+    def _scanner_for(self, astral: bool, long_integers: bool) -> Callable[[str, int], tuple[Any, int]]:
+        scan = self._scanners.get((astral, long_integers))
         if scan is None:
-            scan = self._scanners[check_names, long_integers] = _scanner(
-                object_pairs_hook=self._object_checking_names if check_names else _unique_object,
+            scan = self._scanners[astral, long_integers] = _scanner(
+                object_pairs_hook=self._object_checking_names if astral else _unique_object,
                 parse_float=self._parse_float,
                 parse_int=_checked_int if long_integers else None,
                 parse_constant=_reject_constant,
@@ -153,17 +137,18 @@ class EventLineParser:
             self._exact = True
         return obj
 
-    def _read(self, line: bytes) -> tuple[str, Any, int, bool]:
-        """The line's text and value, how many brackets it has, and whether it holds a surrogate escape. Counting
-        brackets comes with the pass over the bytes that decides whether integers need range-checking."""
+    def _read(self, line: bytes, *, count_brackets: bool = True) -> tuple[str, Any, int, bool]:
+        """The line's text and value, how many brackets it has (0 unless ``count_brackets``), and whether it holds a
+        surrogate escape. Counting brackets comes with the pass over the bytes that decides whether integers need
+        range-checking; without it every integer is checked, which costs less than that pass alone."""
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise MalformedJSONError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-        shape = line.translate(_SHAPE)
+        shape = line.translate(_SHAPE) if count_brackets else b""
         surrogates = line.find(b"\\") >= 0 and SURROGATE_ESCAPE.search(text) is not None
-        names = _may_order_names_differently(line, surrogates)
-        scan = self._scanner_for(names, _may_hold_a_long_integer(shape))
+        astral = surrogates or (not line.isascii() and _holds_astral_characters(line))
+        scan = self._scanner_for(astral, not count_brackets or _may_hold_a_long_integer(shape))
         self._exact = self._whole = False
         try:
             value, end = scan(text, 0)
@@ -182,8 +167,8 @@ class EventLineParser:
         canonical form needs the exact (slow) canonicalizer rather than ``fast_canonical_text``. With
         ``caller_bounds_depth`` the nesting depth is left unchecked (``check_depth``) for a caller that can bound it
         more cheaply; everything else is checked."""
-        _, value, brackets, surrogates = self._read(line)
-        check_value(value, surrogate_escapes=surrogates, many_brackets=not caller_bounds_depth and brackets > MAX_DEPTH)
+        _, value, brackets, surrogates = self._read(line, count_brackets=not caller_bounds_depth)
+        check_value(value, surrogate_escapes=surrogates, many_brackets=brackets > MAX_DEPTH)
         return value, self._exact or self._whole
 
     def parse_event(self, line: bytes) -> tuple[Any, bytes | None]:

@@ -117,7 +117,9 @@ def test_every_alarm_the_sealer_logs_reaches_an_alarm(template: dict[str, Any]) 
     for resource in resources.values():
         if resource["Type"] == "AWS::Logs::MetricFilter":
             if resource["Properties"]["LogGroupName"] == {"Ref": "LogFunctionLogs"}:
-                continue  # the log API's LOG_INTEGRITY filter (tests/iac/test_template.py checks it)
+                # the log API's LOG_INTEGRITY filter
+                # (tests/iac/test_the_template_keeps_the_security_promises.py checks it)
+                continue
             assert resource["Properties"]["LogGroupName"] == {"Ref": "SealFunctionLogs"}
             metric = resource["Properties"]["MetricTransformations"][0]["MetricName"]
             for alarm in (

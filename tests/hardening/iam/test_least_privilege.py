@@ -382,7 +382,8 @@ def test_archive_bucket_is_compliance_locked_versioned_private_and_encrypted(tem
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms", "aws:kms:dsse"}
     assert bucket["DeletionPolicy"] == "Retain"
     # Lifecycle aborts crashed multipart uploads (never evidence) and expires superseded key indexes once their lock
-    # has ended; nothing expires a current version (tests/iac/test_template.py pins the rules).
+    # has ended; nothing expires a current version (tests/iac/test_the_template_keeps_the_security_promises.py pins
+    # the rules).
     rules = properties["LifecycleConfiguration"]["Rules"]
     assert [set(rule) for rule in rules] == [
         {"Id", "Status", "AbortIncompleteMultipartUpload"},

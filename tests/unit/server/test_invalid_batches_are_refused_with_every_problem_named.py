@@ -47,7 +47,9 @@ def test_a_valid_batch_keeps_the_client_values() -> None:
     sent = [_event(4), _event(5, "SESSION_END")]
     batch = validate_batch(json.dumps({"events": sent}), SESSION)
     assert (batch.first_sequence, batch.last_sequence, batch.ends_session) == (4, 5, True)
-    assert batch.events == sent  # defaults are the ingest's to apply (tests/functional/ingest/test_append_chain.py)
+    # defaults are the ingest's to apply
+    # (tests/functional/ingest/test_appends_keep_one_chain_through_retries_crashes_and_races.py)
+    assert batch.events == sent
     assert batch.payloads == (b'{"tool_name":"search"}', b'{"status":"success"}')
 
 

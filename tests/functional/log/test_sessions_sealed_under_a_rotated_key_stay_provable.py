@@ -22,7 +22,7 @@ from agentops_verify import (
 from infra.resources import create_seal_key
 from tests.functional.conftest import BUCKET
 from tests.functional.log.conftest import CountingSigner, LogWorld
-from tests.functional.log.test_crash_recovery import crashing_run
+from tests.functional.log.test_a_crash_at_any_publication_step_is_finished_by_the_next_run import crashing_run
 
 
 def rotate(world: LogWorld) -> CountingSigner:

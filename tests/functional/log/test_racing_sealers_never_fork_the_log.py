@@ -13,8 +13,8 @@ from agentops_server.evidence_log import LogState, StoredCheckpoint
 from agentops_server.evidence_log_publisher import EvidenceLogPublisher
 
 from tests.functional.log.conftest import ORIGIN, LogWorld
-from tests.functional.log.test_crash_recovery import crashing_run
-from tests.functional.log.test_publication import leaves_of
+from tests.functional.log.test_a_crash_at_any_publication_step_is_finished_by_the_next_run import crashing_run
+from tests.functional.log.test_sealed_sessions_are_logged_under_signed_checkpoints import leaves_of
 
 WAIT_SECONDS = 30
 

@@ -25,7 +25,7 @@ from infra.api_client import ApiClient
 from infra.launcher import LocalStackHandle, running_local_stack
 from infra.resources import create_seal_key
 from tests.integration.ingest.builders import batch_body, event, new_session_id, opening_batch
-from tests.integration.seal.test_seal_local_stack import fetch_archive, verify_offline
+from tests.integration.seal.test_a_sealed_session_verifies_offline_as_authoritative import fetch_archive, verify_offline
 
 pytestmark = pytest.mark.integration
 

@@ -39,7 +39,7 @@ from infra.resources import create_seal_key, create_table
 from tests.functional.conftest import BUCKET, REGION
 from tests.functional.log.conftest import ORIGIN
 from tests.functional.seal.conftest import SERVICE_ID, T0, ingest_session
-from tests.functional.seal.test_crash_recovery import CrashAt, CrashError
+from tests.functional.seal.test_a_crash_at_any_seal_step_is_finished_once_by_the_next_run import CrashAt, CrashError
 from tests.support.apigw import http_api_event, invoke
 from tests.support.handlers import load_handler_module
 

@@ -14,7 +14,7 @@ from agentops_verify import AUTHORITATIVE_EVIDENCE, LOG_DROP_PRESENT, PARTIAL_AU
 from infra.api_client import ApiClient
 from infra.launcher import LocalStackHandle
 from tests.functional.sdk.scripted_agents import run_langgraph, run_openai_agents, run_strands
-from tests.integration.sdk.test_sdk_local_stack import _sealed_report
+from tests.integration.sdk.test_sdk_sessions_seal_as_authoritative_evidence import _sealed_report
 
 pytestmark = pytest.mark.integration
 

@@ -24,7 +24,7 @@ import pytest
 
 from infra.api_client import ApiClient, ApiResponse
 from infra.launcher import LocalStackHandle, running_local_stack
-from tests.integration.cli.test_cli_local_stack import cli
+from tests.integration.cli.test_an_auditor_lists_fetches_verifies_and_exports_with_the_cli import cli
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,11 @@ import pytest
 from agentops_server.evidence_log_publisher import EvidenceLogPublisher
 
 from tests.functional.log.conftest import ORIGIN, CountingSigner, LogWorld
-from tests.functional.log.test_publication import leaves_of, only_the_checkpoint_has_versions
-from tests.functional.seal.test_crash_recovery import CrashAt, CrashError
+from tests.functional.log.test_sealed_sessions_are_logged_under_signed_checkpoints import (
+    leaves_of,
+    only_the_checkpoint_has_versions,
+)
+from tests.functional.seal.test_a_crash_at_any_seal_step_is_finished_once_by_the_next_run import CrashAt, CrashError
 
 
 class DiesSigningTheCheckpoint(CountingSigner):

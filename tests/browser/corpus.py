@@ -3,11 +3,11 @@
 Every case is an export document (the viewer shows nothing else) and the key id the reader pins, if any:
 
 - the four seed vectors of ``shared/conformance/seed-v0.6``, each wrapped into a document as the exporter would;
-- every row of the tamper matrix (``tamper_matrix_module`` finds it wherever it lives): JSON Lines evidence is wrapped
-  the same way, line by line, so malformed lines stay malformed; export documents are kept, their ``verification``
-  cut to the fourteen members of ELS section 9 rev 2. The reader pins the key the matrix's auditor trusts (the seal's
-  own key when they trust it). Matrix policies (reject local authority, require authoritative, accept unsigned
-  seals) are command-line options the viewer does not have, so those rows are verified without them;
+- every row of the tamper matrix (``tests/tamper/matrix``): JSON Lines evidence is wrapped the same way, line by
+  line, so malformed lines stay malformed; export documents are kept, their ``verification`` cut to the fourteen
+  members of ELS section 9 rev 2. The reader pins the key the matrix's auditor trusts (the seal's own key when they
+  trust it). Matrix policies (reject local authority, require authoritative, accept unsigned seals) are command-line
+  options the viewer does not have, so those rows are verified without them;
 - ``viewer_cases``: what a reader of the viewer meets (pinned or not, withheld and redacted payloads, one payload byte
   changed, non-ASCII and number edge cases) and the export-document and seal rules of rev 2.
 """
@@ -17,11 +17,9 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
-import importlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 from agentops_verify import MalformedJSONError, canonicalize, loads
@@ -31,12 +29,9 @@ from tests.browser.documents import REPORT_MEMBERS, export_document, splice, wit
 from tests.support.chains import Event, build_chain, rehash_from, reseal
 from tests.support.keys import TestSigner, make_signer
 from tests.support.paths import CONFORMANCE
+from tests.tamper.matrix.test_every_attack_gets_its_exact_verdict import ATTACKS
+from tests.tamper.matrix.world import world as tamper_world
 
-# Where the tamper matrix has lived; the first that imports is used.
-TAMPER_MATRIX_MODULES = (
-    "tests.tamper.matrix.test_every_attack_gets_its_exact_verdict",
-    "tests.hardening.tamper_matrix.test_matrix",
-)
 N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # the order of P-256
 
 
@@ -47,27 +42,15 @@ class Case:
     pin: str | None
 
 
-def tamper_matrix_module() -> ModuleType:
-    for name in TAMPER_MATRIX_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError:
-            continue
-        if hasattr(module, "ATTACKS") and hasattr(module, "world"):
-            return module
-    raise ModuleNotFoundError(f"no tamper matrix (ATTACKS and world) in any of {TAMPER_MATRIX_MODULES}")
-
-
 def seed_cases() -> Iterator[Case]:
     for path in sorted((CONFORMANCE / "seed-v0.6").glob("*.jsonl")):
         yield Case(f"seed_{path.stem}", export_document(path.read_bytes().split(b"\n")), None)
 
 
 def matrix_cases() -> Iterator[Case]:
-    matrix = tamper_matrix_module()
-    world = matrix.world()
+    world = tamper_world()
     deployment_keys = [world.current, world.rotated_out, world.attacker]
-    for attack in matrix.ATTACKS:
+    for attack in ATTACKS:
         evidence = attack.build(world)
         trusted_ids = [signer.key_id for signer in evidence.trusted] + list(evidence.pinned_ids)
         document = _as_export_document(evidence.data, [*deployment_keys, *evidence.trusted])

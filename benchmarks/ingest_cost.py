@@ -42,6 +42,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -389,14 +390,10 @@ def _baseline_wru(lines_per_batch: list[tuple[bytes, ...]], session_id: str) -> 
     return total
 
 
-def measure_storage(rng: random.Random) -> dict[str, Any]:
-    import boto3
-    from agentops_server.aws.dynamodb_batches import decode_lines, encode_lines
-    from agentops_server.aws.dynamodb_event_ids import SEGMENT_SIZE
+@contextlib.contextmanager
+def mocked_aws() -> Iterator[None]:
+    """moto's in-process AWS with bench credentials, never a local stack's endpoint, and quiet handler logs."""
     from moto import mock_aws
-
-    from infra.resources import create_table
-    from tests.support.handlers import load_handler_module
 
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench",
@@ -406,6 +403,18 @@ def measure_storage(rng: random.Random) -> dict[str, Any]:
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
     with mock_aws():
+        yield
+
+
+def measure_storage(rng: random.Random) -> dict[str, Any]:
+    import boto3
+    from agentops_server.aws.dynamodb_batches import decode_lines, encode_lines
+    from agentops_server.aws.dynamodb_event_ids import SEGMENT_SIZE
+
+    from infra.resources import create_table
+    from tests.support.handlers import load_handler_module
+
+    with mocked_aws():
         raw = boto3.client("dynamodb", region_name="us-east-1")
         table = create_table(raw)
         os.environ.update(

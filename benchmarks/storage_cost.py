@@ -25,6 +25,7 @@ Prints one JSON object. Run: ``.venv/bin/python benchmarks/storage_cost.py``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -112,21 +113,13 @@ def s3_storage(s3: Any, bucket: str) -> dict[str, int]:
 
 def measure(rng: random.Random) -> dict[str, Any]:
     import boto3
-    from moto import mock_aws
 
     from infra.lambda_runtime import LocalLambdaContext
     from infra.resources import create_archive_bucket, create_seal_key, create_table
     from tests.support.apigw import invoke
     from tests.support.handlers import load_handler_module
 
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        POWERTOOLS_LOG_LEVEL="ERROR",
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    with mock_aws():
+    with ingest_cost.mocked_aws():
         raw = boto3.client("dynamodb", region_name="us-east-1")
         s3 = boto3.client("s3", region_name="us-east-1")
         table = create_table(raw)
@@ -142,10 +135,10 @@ def measure(rng: random.Random) -> dict[str, Any]:
         )
         ingest = load_handler_module("ingest")
         seal = load_handler_module("seal")
-        meter = DynamoDBMeter(seal.dynamodb, raw, table)
+        meter = DynamoDBMeter(seal.wiring.dynamodb, raw, table)
         counter = RequestCounter()
-        counter.attach(seal.s3)
-        counter.attach(seal.signer._kms)
+        counter.attach(seal.wiring.s3)
+        counter.attach(seal.wiring.kms)
         sealed: list[str] = []
         seal_seconds = 0.0
         for sessions in SESSIONS_PER_RUN:
@@ -246,7 +239,10 @@ def storage_figures(measured: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    print(json.dumps(storage_figures(measure(random.Random(20261207))), indent=2))
+    # The handlers write their metrics to stdout (EMF lines, as on Lambda): into a sink, so this prints one object.
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        measured = measure(random.Random(20261207))
+    print(json.dumps(storage_figures(measured), indent=2))
 
 
 if __name__ == "__main__":

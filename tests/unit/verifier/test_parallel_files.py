@@ -4,10 +4,13 @@ alike (the CLI's fast path, ``agentops_verify._parallel``)."""
 from __future__ import annotations
 
 import copy
+import functools
 import multiprocessing
 import os
+import signal
+import time
 from collections.abc import Callable
-from multiprocessing.pool import AsyncResult
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
@@ -83,9 +86,16 @@ def _small_files_go_parallel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_files, "PARALLEL_MIN_BYTES", 1)
 
 
-def _wait_for_the_worker(result: AsyncResult[SegmentResult]) -> SegmentResult | None:
-    result.wait()
-    return _finished(result)
+def _wait_for_the_worker(inbox: _parallel._Inbox, chunk: int) -> SegmentResult | None:
+    while chunk not in inbox.finished:
+        inbox.collect()
+        time.sleep(0.001)
+    return _finished(inbox, chunk)
+
+
+def _new_children(before: set[multiprocessing.process.BaseProcess]) -> set[multiprocessing.process.BaseProcess]:
+    """Child processes alive now that were not before (the test process may have others of its own)."""
+    return set(multiprocessing.active_children()) - before
 
 
 @pytest.mark.parametrize("name", sorted(CHAINS))
@@ -106,15 +116,92 @@ def _failing_segment(*_arguments: object) -> SegmentResult:
     raise OSError("the worker cannot read the file")
 
 
-def test_a_chunk_whose_worker_failed_is_verified_by_the_main_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("name", ["clean", "payload-edited-late"])
+def test_a_worker_that_raises_gives_the_serial_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
+    handed_over: list[SegmentResult | None] = []
+
+    def wait_and_record(inbox: _parallel._Inbox, chunk: int) -> SegmentResult | None:
+        handed_over.append(_wait_for_the_worker(inbox, chunk))
+        return handed_over[-1]
+
     monkeypatch.setattr(_parallel, "verify_segment", _failing_segment)
-    monkeypatch.setattr(_parallel, "_finished", _wait_for_the_worker)
+    monkeypatch.setattr(_parallel, "_finished", wait_and_record)
+    path = tmp_path / f"{name}.jsonl"
+    path.write_bytes(to_jsonl(CHAINS[name]()))
+    trust = trust_for(default_signer())
+    children_before = set(multiprocessing.active_children())
+    assert verify_file(path, trust=trust, workers=3).to_dict() == verify_file(path, trust=trust).to_dict()
+    assert handed_over  # every chunk's failure came back, and the main process verified the chunk itself
+    assert handed_over == [None] * len(handed_over)
+    assert not _new_children(children_before)
+
+
+_STUCK_SECONDS = 600.0  # far longer than the test may run: as far as the test can tell, stuck for good
+
+
+def _stuck_worker(pids: Path, how: str, *_arguments: object) -> SegmentResult:
+    if how == "deaf-to-sigterm":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with pids.open("a") as file:
+        file.write(f"{os.getpid()}\n")
+    time.sleep(_STUCK_SECONDS)
+    raise AssertionError("a stuck worker never finishes")
+
+
+def _stuck_mid_send(pids: Path) -> Callable[[Connection, bytes], None]:
+    """A worker's ``send_bytes`` that sends one piece of its first result and is then stuck."""
+    send_bytes = Connection.send_bytes
+
+    def send_one_piece_then_stall(connection: Connection, piece: bytes) -> None:
+        send_bytes(connection, piece)
+        with pids.open("a") as file:
+            file.write(f"{os.getpid()}\n")
+        time.sleep(_STUCK_SECONDS)
+
+    return send_one_piece_then_stall
+
+
+def _stuck_pids(pids: Path) -> list[int]:
+    return [int(pid) for pid in pids.read_text().split()] if pids.exists() else []
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("how", ["sleeping", "deaf-to-sigterm", "stalled-mid-send"])
+def test_verification_never_waits_for_a_stuck_worker_and_leaves_none_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    pids = tmp_path / "stuck-worker-pids"
+    if how == "stalled-mid-send":
+        monkeypatch.setattr(_parallel, "_PIECE_BYTES", 16)  # every result takes many pieces
+        monkeypatch.setattr(Connection, "send_bytes", _stuck_mid_send(pids))
+    else:
+        monkeypatch.setattr(_parallel, "verify_segment", functools.partial(_stuck_worker, pids, how))
+
+    def once_both_workers_are_stuck(inbox: _parallel._Inbox, chunk: int) -> SegmentResult | None:
+        while len(_stuck_pids(pids)) < 2:
+            time.sleep(0.01)
+        return _finished(inbox, chunk)
+
+    monkeypatch.setattr(_parallel, "_finished", once_both_workers_are_stuck)
     path = tmp_path / "edited.jsonl"
     path.write_bytes(to_jsonl(_payload_edited_late()))
     trust = trust_for(default_signer())
-    assert verify_file(path, trust=trust, workers=2).to_dict() == verify_file(path, trust=trust).to_dict()
+    children_before = set(multiprocessing.active_children())
+    parallel = verify_file(path, trust=trust, workers=3)
+    monkeypatch.undo()
+    assert parallel.to_dict() == verify_file(path, trust=trust).to_dict()
+    assert not _new_children(children_before)
+    assert all(_gone(pid) for pid in _stuck_pids(pids))
 
 
 def test_malformed_line_at_a_range_boundary_is_reported_with_its_line_number(tmp_path: Path) -> None:
@@ -147,15 +234,35 @@ def test_files_are_cut_into_chunks_small_enough_to_share_out() -> None:
         )
 
 
-class _NoWorkerProcesses:
-    def __init__(self, *_arguments: object, **_options: object) -> None:
-        raise PermissionError("this sandbox forbids new processes")
-
-
-def test_where_no_worker_process_can_start_the_file_is_verified_in_this_process(
+def test_where_a_worker_process_cannot_start_the_file_is_verified_here_and_no_worker_is_left(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(multiprocessing, "Pool", _NoWorkerProcesses)
+    start = multiprocessing.Process.start
+    started: list[object] = []
+
+    def start_one_then_refuse(process: multiprocessing.Process) -> None:
+        if started:
+            raise PermissionError("this sandbox allows one new process")
+        start(process)
+        started.append(process)
+
+    monkeypatch.setattr(multiprocessing.Process, "start", start_one_then_refuse)
+    path = tmp_path / "edited.jsonl"
+    path.write_bytes(to_jsonl(_payload_edited_late()))
+    trust = trust_for(default_signer())
+    children_before = set(multiprocessing.active_children())
+    assert verify_file(path, trust=trust, workers=3).to_dict() == verify_file(path, trust=trust).to_dict()
+    assert len(started) == 1
+    assert not _new_children(children_before)
+
+
+def test_where_the_platform_has_no_semaphores_the_file_is_verified_in_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_semaphores(*_arguments: object, **_options: object) -> object:
+        raise ImportError("This platform lacks a functioning sem_open implementation")
+
+    monkeypatch.setattr(multiprocessing, "Value", no_semaphores)
     path = tmp_path / "edited.jsonl"
     path.write_bytes(to_jsonl(_payload_edited_late()))
     trust = trust_for(default_signer())

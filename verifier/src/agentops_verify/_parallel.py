@@ -1,24 +1,31 @@
 """Verifying one large JSON Lines file with several processes (the command line's fast path).
 
-The file is cut into chunks of about 2 MiB at line boundaries. Worker processes take chunks from the end of the file
-backwards and verify each one starting from its first event as if everything before it were valid
-(``ChainVerifier.begin_segment``). The main process verifies from the start, line by line, and never waits for a
-worker: each time it reaches a chunk, it takes over a worker's finished result for it (verifying the chunk's first
-line itself with the real state, then skipping the rest), or else verifies the chunk itself. The two sides meet
-wherever their speeds put them. Workers run at the lowest scheduling priority, so they use only CPU time nothing else
-wants: on a busy machine the main process does nearly everything alone, as one process would, instead of sharing
-its CPU with them; on an idle CPU a worker runs at full speed. So several processes are never slower than one by
-more than starting them. Whenever a worker's result cannot plainly be taken over - it found a violation, an event id
-repeats across chunks - the whole file is verified again serially, so the report is always exactly what a serial run
-gives. Only the fast, all-clean case runs in parallel.
+The file is cut into chunks of about 2 MiB at line boundaries. Worker processes claim chunks from the end of the file
+backwards (through a counter only they share), verify each one starting from its first event as if everything before
+it were valid (``ChainVerifier.begin_segment``), and send each result through a pipe of their own. The main process
+verifies from the start, line by line, and never waits for a worker: it reads only what has already arrived, and each
+time it reaches a chunk it takes over a worker's result for it (verifying the chunk's first line itself with the real
+state, then skipping the rest), or else verifies the chunk itself. The two sides meet wherever their speeds put them.
+Workers run at the lowest scheduling priority, so they use only CPU time nothing else wants: on a busy machine the
+main process does nearly everything alone, as one process would; on an idle CPU a worker runs at full speed. So
+several processes are never slower than one by more than starting them. At the end the main process kills every
+worker with a signal none can ignore, and reaps it: it shares no lock with them, so no stuck or starved worker can
+hold it up. Whenever a worker's result cannot plainly be taken over - it found a violation, an event id repeats
+across chunks - the whole file is verified again serially, so the report is always exactly what a serial run gives.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import pickle
+import select
+import signal
 from collections.abc import Callable
-from multiprocessing.pool import AsyncResult
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from multiprocessing.sharedctypes import Synchronized
 from typing import BinaryIO
 
 from ._chain import ChainVerifier, KeyLookup, SegmentResult
@@ -28,6 +35,13 @@ from ._report import Report
 
 _WHITESPACE = JSON_WHITESPACE.encode("ascii")
 _PROGRESS_EVERY = 4096
+# How often (in lines) the main process empties the pipes, so a worker with a result larger than a pipe holds is not
+# kept waiting long to send the rest.
+_COLLECT_EVERY = 512
+# A result travels in pieces small enough that each, with the 4-byte length header a Connection puts before it, is
+# written in one write of at most PIPE_BUF bytes, which POSIX makes atomic: the pipe holds only whole pieces, so the
+# main process, reading while poll() says there is data, never waits for a worker (even one stopped mid-send).
+_PIECE_BYTES = getattr(select, "PIPE_BUF", 512) - 4
 # Small enough that the main process, meeting a worker still busy with a chunk, loses little by verifying that chunk
 # itself (a fraction of a second); large enough that handing a chunk over costs little next to verifying it.
 CHUNK_BYTES = 2 * 1024 * 1024
@@ -91,21 +105,33 @@ def verify_file_in_parallel(
     progress: Callable[[int], None] | None,
     verify_serially: Callable[[], Report],
 ) -> Report:
-    """Verify a JSON Lines file of ``size`` bytes; ``stream`` is open on it at offset 0."""
+    """Verify a JSON Lines file of ``size`` bytes; ``stream`` is open on it at offset 0. Raises ``OSError`` when
+    no worker process can be started here (the caller then verifies the file in this process)."""
     starts = chunk_offsets(size, workers)
     ends = [*starts[1:], size]
+    processes: list[BaseProcess] = []
+    inbox = _Inbox()
     try:
-        pool = multiprocessing.Pool(workers - 1, initializer=_yield_to_other_work)
-    except ImportError as exc:  # no working semaphores on this platform: to the caller, like a sandbox's refusal
-        raise OSError(f"no worker processes on this platform: {exc}") from exc
-    with pool:  # leaving terminates the workers: whatever they are still doing is not needed
-        # Submitted last chunk first: the pool hands chunks out in this order, so workers work backwards.
-        results = {
-            chunk: pool.apply_async(verify_segment, (path, starts[chunk], ends[chunk], trust, policy))
-            for chunk in reversed(range(1, len(starts)))
-        }
+        try:
+            unclaimed = multiprocessing.Value(ctypes.c_int, len(starts))  # for the workers only, lock included
+            for _ in range(workers - 1):
+                receiver, sender = multiprocessing.Pipe(duplex=False)
+                inbox.pipes.append((receiver, []))
+                process = multiprocessing.Process(
+                    target=_work,
+                    args=(path, starts, ends),
+                    kwargs={"trust": trust, "policy": policy, "unclaimed": unclaimed, "sender": sender},
+                    daemon=True,
+                )
+                process.start()
+                sender.close()  # the worker's end: this process only reads
+                processes.append(process)
+        except ImportError as exc:  # no working semaphores on this platform: to the caller, like a sandbox's refusal
+            raise OSError(f"no worker processes on this platform: {exc}") from exc
         verifier = ChainVerifier(trust, policy)
-        taken_over = _verify_in_order(verifier, stream, starts, ends, results, progress=progress)
+        taken_over = _verify_in_order(verifier, stream, starts, ends, inbox, progress=progress)
+    finally:
+        _stop(processes, inbox)  # whatever the workers are still doing is not needed
     if not taken_over:
         return verify_serially()
     if progress is not None:
@@ -113,12 +139,78 @@ def verify_file_in_parallel(
     return verifier.finish(source=source)
 
 
+def _work(
+    path: str,
+    starts: list[int],
+    ends: list[int],
+    *,
+    trust: KeyLookup | None,
+    policy: Policy,
+    unclaimed: Synchronized[int],
+    sender: Connection,
+) -> None:
+    """Worker process: claim chunks from the last one backwards and send ``(chunk, result)`` for each, ``None`` as
+    the result when verifying the chunk failed (the main process then verifies it itself)."""
+    _yield_to_other_work()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the main process, which then kills the workers
+    while True:
+        with unclaimed.get_lock():
+            unclaimed.value -= 1
+            chunk = unclaimed.value
+        if chunk < 1:  # chunk 0 is the main process's from the start
+            return
+        try:
+            result: SegmentResult | None = verify_segment(path, starts[chunk], ends[chunk], trust, policy)
+        except Exception:  # any failure leaves the chunk to the main process
+            result = None
+        message = pickle.dumps((chunk, result), pickle.HIGHEST_PROTOCOL)
+        for offset in range(0, len(message), _PIECE_BYTES):
+            sender.send_bytes(message[offset : offset + _PIECE_BYTES])
+        sender.send_bytes(b"")  # the end of the message
+
+
+class _Inbox:
+    """The main process's ends of the workers' pipes, and the chunks whose results have come through them."""
+
+    def __init__(self) -> None:
+        self.finished: dict[int, SegmentResult | None] = {}
+        self.pipes: list[tuple[Connection, list[bytes]]] = []  # each with the pieces of a message not yet whole
+
+    def collect(self) -> None:
+        """Take in every whole message the workers have sent so far, without waiting for more."""
+        for pipe in list(self.pipes):
+            receiver, pieces = pipe
+            try:
+                while receiver.poll():
+                    piece = receiver.recv_bytes()
+                    if piece:
+                        pieces.append(piece)
+                        continue
+                    chunk, result = pickle.loads(b"".join(pieces))  # noqa: S301 - sent by this process's own worker
+                    pieces.clear()
+                    self.finished[chunk] = result
+            except (EOFError, OSError):  # the worker has gone: what it did not send, the main process verifies
+                self.pipes.remove(pipe)
+                receiver.close()
+
+
+def _stop(processes: list[BaseProcess], inbox: _Inbox) -> None:
+    """Kill every worker (SIGKILL: no process can ignore it or be too starved to act on it) and reap it."""
+    for process in processes:
+        process.kill()
+    for process in processes:
+        process.join()
+        process.close()
+    for receiver, _pieces in inbox.pipes:
+        receiver.close()
+
+
 def _verify_in_order(
     verifier: ChainVerifier,
     stream: BinaryIO,
     starts: list[int],
     ends: list[int],
-    results: dict[int, AsyncResult[SegmentResult]],
+    inbox: _Inbox,
     *,
     progress: Callable[[int], None] | None,
 ) -> bool:
@@ -129,7 +221,7 @@ def _verify_in_order(
     lines = 0
     while True:
         while chunk < len(starts) and position >= starts[chunk]:
-            finished = _finished(results.pop(chunk))
+            finished = _finished(inbox, chunk)
             chunk += 1
             if finished is None:
                 continue  # no worker has finished this chunk: it is verified here
@@ -142,24 +234,25 @@ def _verify_in_order(
         verifier.add_line(line)
         position += len(line)
         lines += 1
+        if lines % _COLLECT_EVERY == 0:
+            inbox.collect()
         if progress is not None and lines % _PROGRESS_EVERY == 0:
-            finished_bytes = (ends[done] - starts[done] for done, result in results.items() if result.ready())
-            progress(position + sum(finished_bytes))
+            arrived = (ends[c] - starts[c] for c, result in inbox.finished.items() if c >= chunk and result is not None)
+            progress(position + sum(arrived))
 
 
 def _yield_to_other_work() -> None:
-    """Worker initializer: the lowest priority, so a worker runs only on CPU time nothing else wants."""
+    """The lowest priority for a worker, so it runs only on CPU time nothing else wants."""
     nice = getattr(os, "nice", None)  # not on Windows: there workers keep the normal priority
     if nice is not None:
         nice(19)
 
 
-def _finished(result: AsyncResult[SegmentResult]) -> SegmentResult | None:
-    """A worker's result for a chunk if it has one now (a worker that failed has none: the main process then
-    verifies the chunk itself)."""
-    if not result.ready() or not result.successful():
-        return None
-    return result.get()
+def _finished(inbox: _Inbox, chunk: int) -> SegmentResult | None:
+    """A worker's result for ``chunk`` if it has arrived by now (a worker that failed sends none: the main process
+    then verifies the chunk itself)."""
+    inbox.collect()
+    return inbox.finished.pop(chunk, None)
 
 
 def _next_line_start(stream: BinaryIO, end: int) -> int:

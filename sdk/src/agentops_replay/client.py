@@ -130,7 +130,7 @@ class Session:
         """Queue an event whose payload ``build(*captured)`` makes on the sender thread (``_content.made_payload``).
         For integrations: ``captured`` must not change after this call (``privacy.snapshot``). Never raises."""
         try:
-            self._client._buffer.append_later(self._state, event_type, build, captured)
+            self._client._queue_later(self._state, event_type, build, captured)
         except Exception:
             self._internal_error()
 
@@ -510,6 +510,16 @@ class AgentOpsClient:
     ) -> str | None:
         """Queue a validated event; ``hash_value`` is digested into ``hash_key`` by the sender."""
         return self._buffer.append(state, event_type, payload, hash_key, hash_value)
+
+    def _queue_later(
+        self,
+        state: SessionState,
+        event_type: str,
+        build: Callable[..., dict[str, Any] | Content],
+        captured: tuple[Any, ...],
+    ) -> None:
+        """Queue an event whose payload ``build(*captured)`` makes on the sender thread."""
+        self._buffer.append_later(state, event_type, build, captured)
 
     def _refuse(self, problem: str) -> None:
         """An event refused at record time: counted as invalid, and said once per kind of problem."""

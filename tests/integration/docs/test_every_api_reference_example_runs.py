@@ -1,5 +1,6 @@
 """Every example command of docs/api.md (its ```sh blocks: signed curl calls and agentops-replay commands) runs
-against the local stack and gets a successful answer, so the reference cannot drift from the service."""
+against the local stack and gets a successful answer, and every route template.yaml serves is listed and called in
+it, so the reference cannot drift from the service."""
 
 from __future__ import annotations
 
@@ -14,13 +15,20 @@ import pytest
 
 from infra.api_client import ApiClient
 from infra.launcher import LocalStackHandle
+from infra.template import http_routes, load_template
 from tests.integration.ingest.builders import event
-from tests.support.paths import REPO_ROOT
+from tests.support.paths import REPO_ROOT, TEMPLATE
 
 pytestmark = pytest.mark.integration
 
 API_REFERENCE = REPO_ROOT / "docs" / "api.md"
-BLOCKS = re.findall(r"^```sh\n(.*?)^```$", API_REFERENCE.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
+REFERENCE = API_REFERENCE.read_text(encoding="utf-8")
+BLOCKS = re.findall(r"^```sh\n(.*?)^```$", REFERENCE, re.MULTILINE | re.DOTALL)
+# The commands of every fenced block, runnable or not (polling an asynchronous export needs a 202 answer's id), each
+# on one line.
+COMMANDS = re.sub(r"\\\n\s*", "", "\n".join(re.findall(r"^```\w*\n(.*?)^```$", REFERENCE, re.MULTILINE | re.DOTALL)))
+SIGNED = '--aws-sigv4 "aws:amz:us-east-1:execute-api" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"'
+PATH_PARAMETERS = {"{session_id}": r"\$(NEW_)?SESSION_ID", "{export_id}": r"\$EXPORT_ID"}
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +53,23 @@ def environment(local_stack: LocalStackHandle) -> dict[str, str]:
     }
 
 
-def test_the_reference_has_examples_for_every_route() -> None:
-    examples = "\n".join(BLOCKS)
-    signed = [line for line in examples.splitlines() if '--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"' in line]
-    assert len(signed) == 7
-    for route in ("/events", "/v1/sessions?", '/v1/sessions/$SESSION_ID"', "/replay", "/exports", "/chain", "/v1/keys"):
-        assert route in examples, route
+def curl_calls(method: str, path: str) -> list[str]:
+    """The example commands that call ``method path`` (path parameters as the examples' shell variables)."""
+    url = re.escape(path)
+    for parameter, variable in PATH_PARAMETERS.items():
+        url = url.replace(re.escape(parameter), variable)
+    calls = [line for line in COMMANDS.splitlines() if re.search(rf'curl .*"\$AGENTOPS_ENDPOINT{url}["?]', line)]
+    return [line for line in calls if ("-X POST" in line) == (method == "POST")]
+
+
+def test_the_reference_lists_and_calls_every_route_the_template_serves() -> None:
+    for route in http_routes(load_template(TEMPLATE)):
+        assert f"`{route.method} {route.path}`" in REFERENCE, f"{route.route_key} is not in the routes table"
+        calls = curl_calls(route.method, route.path)
+        assert calls, f"no example calls {route.route_key}"
+        assert all((SIGNED in call) == route.authorized for call in calls), f"{route.route_key}: signed or not"
     for command in ("sessions", "show", "fetch", "verify", "export"):
-        assert f"agentops-replay {command} " in examples, command
+        assert f"agentops-replay {command} " in "\n".join(BLOCKS), command
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.splitlines()[0][:60] for block in BLOCKS])

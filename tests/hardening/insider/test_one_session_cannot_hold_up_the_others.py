@@ -150,3 +150,41 @@ def test_malformed_item_affects_only_its_own_session(deployment: Deployment) -> 
     status, keys = deployment.get("/v1/keys")
     assert status == 200
     assert len(keys["keys"]) == 1
+
+
+def test_forged_due_index_entries_cannot_crowd_the_other_sessions_out_of_a_run(deployment: Deployment) -> None:
+    """The ``SealDue`` index holds any item carrying ``due_shard`` and ``due_at``, not only heads. With the ingest
+    role's rights, an attacker adds a run's worth of non-head items naming one session that can never be sealed (a
+    batch item of another shape), each due long ago. Every run then took that session once per entry, filled its
+    limit with it, and never reached an innocent session; a deferral never moved the forged entries."""
+    table, dynamodb = deployment.table_name, deployment.dynamodb
+    stuck = store_like_ingest(deployment, build_chain(4, end=True, seal=None, start_time=T0))
+    dynamodb.update_item(
+        TableName=table,
+        Key={"pk": {"S": f"S#{stuck}"}, "sk": {"S": "B#000000000003"}},
+        UpdateExpression="SET accepted_at = :other",
+        ExpressionAttributeValues={":other": {"N": "1767268800"}},
+    )
+    for number in range(60):
+        for shard in "0123":
+            dynamodb.put_item(
+                TableName=table,
+                Item={
+                    "pk": {"S": f"S#{stuck}"},
+                    "sk": {"S": f"X#{shard}#{number:04d}"},
+                    "due_shard": {"S": shard},
+                    "due_at": {"S": "0000-00-00T00:00:00.000000Z"},
+                },
+            )
+    innocent = store_like_ingest(deployment, build_chain(4, end=True, seal=None, start_time=T0 + timedelta(hours=1)))
+
+    for _ in range(2):  # the stuck session's deferral moves its head, never the forged entries
+        sealed, records = deployment.run_sealer()
+        failed = [record["session_id"] for record in records if record.get("alarm") == "SEAL_FAILED"]
+        assert failed == [stuck]  # reported once per run, as the one session it is
+        if sealed:
+            break
+    assert sealed == [innocent]
+    head = deployment.store.get_head(innocent)
+    assert head is not None
+    assert head.status == STATUS_SEALED

@@ -304,7 +304,8 @@ class EvidenceLogPublisher:
 
     def _leaves(self, candidates: list[str], keys: Sequence[PublicKey]) -> list[LogLeaf]:
         """The candidates' leaves: in hand, or rebuilt from the archive. One that has no sealed archive (its marker
-        was written by someone else than the sealer) is left pending, with the alarm."""
+        was written by someone else than the sealer) is left pending, with the alarm, and moved behind the other
+        marked sessions, so that such markers cannot take every place of every publication."""
         leaves: list[LogLeaf] = []
         for session_id in candidates:
             in_hand = self._in_hand.get(session_id)
@@ -314,6 +315,7 @@ class EvidenceLogPublisher:
                     "a session marked for the log has no sealed archive; it stays pending",
                     extra={"alarm": ALARM_LOG_INTEGRITY, "session_id": session_id},
                 )
+                self._state.requeue_for_log(session_id, format_timestamp(self._clock.now()))
                 continue
             leaves.append(leaf)
         return leaves

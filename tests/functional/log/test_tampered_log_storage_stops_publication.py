@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from agentops_server.evidence_log import ALARM_LOG_INTEGRITY, LogState
+from agentops_server.evidence_log import ALARM_LOG_INTEGRITY, MAX_LEAVES_PER_PUBLICATION, LogState
 from agentops_verify import (
     Checkpoint,
     TileBuilder,
@@ -221,3 +221,27 @@ def test_a_marker_written_for_a_session_never_archived_stays_pending_with_an_ala
     alarms = integrity_alarms(caplog)
     assert [alarm.session_id for alarm in alarms] == [invented, invented]  # type: ignore[attr-defined]
     assert [entry.session_id for entry in world.log_state.pending_for_log(10)] == [invented]
+
+
+def test_forged_markers_filling_a_publication_cannot_keep_sealed_sessions_out_of_the_log(
+    world: LogWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A publication takes at most ``MAX_LEAVES_PER_PUBLICATION`` marked sessions, oldest first. Markers written by
+    someone with table access for sessions that were never archived, all older than any real one, used to take every
+    place of every publication, so no session sealed after them was ever logged. Each is now moved behind the
+    others once it is found to have no archive, and stays pending with its alarm."""
+    world.ingest(1)
+    world.run()
+    invented = [f"0c1d2e3f-0000-4000-8000-{number:012d}" for number in range(MAX_LEAVES_PER_PUBLICATION)]
+    for session_id in invented:
+        world.log_state.enqueue_for_log(session_id, "2026-01-01T00:00:00.000000Z")
+    (sealed_after,) = world.ingest(1)
+    caplog.set_level(logging.INFO, logger="agentops_server")
+
+    world.run()
+    world.run()
+
+    assert world.log_state.leaf_index(sealed_after) == 1
+    assert world.checkpoint().size == 2
+    assert sorted(entry.session_id for entry in world.log_state.pending_for_log(1000)) == invented
+    assert set(invented) <= {alarm.session_id for alarm in integrity_alarms(caplog)}  # type: ignore[attr-defined]

@@ -9,14 +9,18 @@ it (the time budget was checked only between sessions, and a failed session kept
 
 from __future__ import annotations
 
+import lzma
+import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from agentops_server.aws.s3_archive import S3Archive
+from agentops_server.limits import MAX_BATCH_EVENTS, MAX_EVENT_BYTES
 from agentops_server.memory import InMemoryChainStore
 from agentops_server.sealing import Sealer
-from agentops_server.store import STATUS_ENDED, STATUS_SEALED
+from agentops_server.store import STATUS_ENDED, STATUS_SEALED, StoredItemMalformedError
 
 from tests.hardening.insider.conftest import BUCKET, SERVICE_ID, Deployment
 from tests.hardening.insider.test_table_forgery import store_like_ingest
@@ -188,3 +192,40 @@ def test_forged_due_index_entries_cannot_crowd_the_other_sessions_out_of_a_run(d
     head = deployment.store.get_head(innocent)
     assert head is not None
     assert head.status == STATUS_SEALED
+
+
+def _bomb(inflated_mib: int) -> bytes:
+    """Raw LZMA2 of ``inflated_mib`` MiB of zeros (a few hundred bytes per MiB): what the store reads as a batch."""
+    compressor = lzma.LZMACompressor(
+        format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, "preset": 0, "dict_size": 1 << 20}]
+    )
+    zeros = bytes(1 << 20)
+    return b"".join([*(compressor.compress(zeros) for _ in range(inflated_mib)), compressor.flush()])
+
+
+def test_a_decompression_bomb_in_a_batch_item_is_refused_before_it_is_inflated(deployment: Deployment) -> None:
+    """A batch item's events are compressed, and anyone with the ingest role's table rights can replace them: 300 KB
+    that inflate to 2 GiB ran the seal function out of memory, which ended the whole run (no other session sealed)
+    and, since a crash defers nothing, every later run too. Reading a batch now stops at the most that any batch
+    ingest accepts can hold (500 events of at most 256 KiB); here 300 MiB stands for the 2 GiB."""
+    bombed = store_like_ingest(deployment, build_chain(4, end=True, seal=None, start_time=T0))
+    deployment.dynamodb.update_item(
+        TableName=deployment.table_name,
+        Key={"pk": {"S": f"S#{bombed}"}, "sk": {"S": "B#000000000003"}},
+        UpdateExpression="SET events = :bomb",
+        ExpressionAttributeValues={":bomb": {"B": _bomb(300)}},
+    )
+    healthy = store_like_ingest(deployment, build_chain(4, end=True, seal=None, start_time=T0))
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(StoredItemMalformedError):
+            list(deployment.store.iter_lines(bombed))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < MAX_BATCH_EVENTS * (MAX_EVENT_BYTES + 1) + (16 << 20)
+
+    sealed, records = deployment.run_sealer()
+    assert sealed == [healthy]
+    assert [record["session_id"] for record in records if record.get("alarm") == "SEAL_FAILED"] == [bombed]

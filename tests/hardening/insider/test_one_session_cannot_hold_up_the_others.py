@@ -229,3 +229,41 @@ def test_a_decompression_bomb_in_a_batch_item_is_refused_before_it_is_inflated(d
     sealed, records = deployment.run_sealer()
     assert sealed == [healthy]
     assert [record["session_id"] for record in records if record.get("alarm") == "SEAL_FAILED"] == [bombed]
+
+
+@pytest.mark.parametrize(
+    ("function", "method", "route", "body"),
+    [
+        ("ingest", "GET", "", None),
+        ("replay", "GET", "/replay", None),
+        ("export", "POST", "/exports", {"format": "json"}),
+        ("chain", "GET", "/chain", None),
+        ("ingest", "POST", "/events", None),  # the body is the session's next event
+    ],
+    ids=["session view", "replay", "export", "chain", "append"],
+)
+def test_a_malformed_item_gets_its_session_a_clear_error_on_every_route_and_writes_nothing(
+    deployment: Deployment, function: str, method: str, route: str, body: Any
+) -> None:
+    """A batch item someone rewrote into another shape made every route of its session answer 500, "retry the same
+    request", which no retry could ever change; its session now cannot be verified: 422 VERIFICATION_FAILED."""
+    events = build_chain(5, end=False, seal=None, start_time=T0)
+    session_id = store_like_ingest(deployment, events[:4])
+    deployment.dynamodb.update_item(
+        TableName=deployment.table_name,
+        Key={"pk": {"S": f"S#{session_id}"}, "sk": {"S": "B#000000000003"}},
+        UpdateExpression="SET accepted_at = :other",
+        ExpressionAttributeValues={":other": {"N": "1767268800"}},
+    )
+    if route == "/events":
+        next_event = {name: events[4][name] for name in ("event_id", "sequence_number", "timestamp_wall", "event_type")}
+        body = {"events": [{**next_event, "session_id": session_id, "payload": events[4]["payload"]}]}
+    before = (deployment.items(), deployment.object_versions(""))
+
+    if route == "/events":
+        status, answer = deployment.post_events(session_id, body["events"], caller=OWNER)
+    else:
+        status, answer = deployment.call(function, method, f"/v1/sessions/{session_id}{route}", body)
+
+    assert (status, answer["error"]["code"]) == (422, "VERIFICATION_FAILED")
+    assert (deployment.items(), deployment.object_versions("")) == before

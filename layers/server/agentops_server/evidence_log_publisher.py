@@ -212,6 +212,10 @@ class EvidenceLogPublisher:
                 except LogStateConflictError as conflict:
                     logger.info("the evidence log moved since it was read; reading it again")
                     already_logged |= conflict.already_logged
+                    # A marker of a session logged already is stale (a racing sealer's write removed it, or someone
+                    # wrote it again): moved behind the others, such markers cannot fill every attempt of every run.
+                    for session_id in conflict.already_logged:
+                        self._state.requeue_for_log(session_id, format_timestamp(self._clock.now()))
                     continue
             for session_id in appended:
                 self._in_hand.pop(session_id, None)

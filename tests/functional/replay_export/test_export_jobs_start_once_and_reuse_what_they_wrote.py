@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tracemalloc
+import zlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -254,29 +256,80 @@ def test_a_forged_done_job_result_cannot_change_what_a_written_export_is_said_to
         assert _export_objects(s3) == [f"exports/{session_id}/{export_id}.json"]
 
 
-@pytest.mark.parametrize("attribute", ["result", "error", "requested_at"])
+ZLIB_BOMB_MIB = 300
+
+
+def _zlib_bomb() -> bytes:
+    """zlib of ``ZLIB_BOMB_MIB`` MiB of ASCII zeros: about 300 KB, small enough for one item."""
+    compressor = zlib.compressobj(9)
+    chunk = b"0" * (1 << 20)
+    return b"".join([*(compressor.compress(chunk) for _ in range(ZLIB_BOMB_MIB)), compressor.flush()])
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value"),
+    [
+        ("result", {"N": "1"}),
+        ("error", {"N": "1"}),
+        ("requested_at", {"N": "1"}),
+        ("withheld", {"B": b"not zlib"}),
+    ],
+    ids=["result", "error", "requested_at", "withheld not zlib"],
+)
 def test_a_job_item_of_another_shape_is_not_found_rather_than_a_500(
-    dynamodb_store: DynamoDBChainStore, s3: Any, attribute: str
+    dynamodb_store: DynamoDBChainStore, s3: Any, attribute: str, value: dict[str, Any]
 ) -> None:
-    """A job item whose recorded result, error or time someone replaced with a value the service never writes made
-    the status route answer 500 (an unexpected failure, "retry the same request"); it is no export of the session."""
+    """A job item whose recorded result, error, time or withheld set someone replaced with a value the service never
+    writes made the status route answer 500 (an unexpected failure, "retry the same request"); it is no export of
+    the session."""
+    rig, session_id, export_id = _pending_dynamodb_job(dynamodb_store, s3)
+    _set_job_attribute(dynamodb_store, session_id, export_id, attribute, value)
+
+    with pytest.raises(ApiError) as answer:
+        rig.service.status(session_id, export_id)
+
+    assert (answer.value.status, answer.value.code) == (404, "EXPORT_NOT_FOUND")
+
+
+def test_a_zlib_bomb_in_a_job_item_is_refused_before_it_is_inflated(
+    dynamodb_store: DynamoDBChainStore, s3: Any
+) -> None:
+    """A job item's withheld set is compressed: 300 KB of it inflated to 300 MiB (600 MiB held while read) on every
+    status request. It now stops at the largest set a request body can carry."""
+    rig, session_id, export_id = _pending_dynamodb_job(dynamodb_store, s3)
+    _set_job_attribute(dynamodb_store, session_id, export_id, "withheld", {"B": _zlib_bomb()})
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ApiError) as answer:
+            rig.service.status(session_id, export_id)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert (answer.value.status, answer.value.code) == (404, "EXPORT_NOT_FOUND")
+    assert peak < 16 << 20
+
+
+def _pending_dynamodb_job(dynamodb_store: DynamoDBChainStore, s3: Any) -> tuple[Rig, str, str]:
     events = build_chain(20, seal=None)
     store_events(dynamodb_store, events)
     session_id = str(events[0]["session_id"])
     rig = Rig(dynamodb_store, s3, jobs=DynamoDBExportJobs(dynamodb_store.table.client, dynamodb_store.table.name))
     _, pending = rig.service.request(session_id, "json", Withholding())
+    return rig, session_id, str(pending["export_id"])
+
+
+def _set_job_attribute(
+    dynamodb_store: DynamoDBChainStore, session_id: str, export_id: str, attribute: str, value: dict[str, Any]
+) -> None:
     dynamodb_store.table.call(
         "update_item",
-        Key={"pk": {"S": f"EXPORT#{session_id}"}, "sk": {"S": pending["export_id"]}},
+        Key={"pk": {"S": f"EXPORT#{session_id}"}, "sk": {"S": export_id}},
         UpdateExpression="SET #attribute = :other",
         ExpressionAttributeNames={"#attribute": attribute},
-        ExpressionAttributeValues={":other": {"N": "1"}},
+        ExpressionAttributeValues={":other": value},
     )
-
-    with pytest.raises(ApiError) as answer:
-        rig.service.status(session_id, pending["export_id"])
-
-    assert (answer.value.status, answer.value.code) == (404, "EXPORT_NOT_FOUND")
 
 
 def test_withheld_sequence_numbers_beyond_the_session_are_refused_before_any_job(

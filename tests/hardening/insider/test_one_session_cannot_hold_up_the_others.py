@@ -267,3 +267,26 @@ def test_a_malformed_item_gets_its_session_a_clear_error_on_every_route_and_writ
 
     assert (status, answer["error"]["code"]) == (422, "VERIFICATION_FAILED")
     assert (deployment.items(), deployment.object_versions("")) == before
+
+
+def test_a_batch_item_naming_chunks_that_are_not_there_is_reported_not_retried_as_an_outage(
+    deployment: Deployment,
+) -> None:
+    """A batch item rewritten to name chunk items that do not exist read as a storage outage: the sealer deferred the
+    session with no alarm, every run, and its routes answered 503 "retry". Reads are strongly consistent and chunks
+    are written before the batch that names them, so such an item was written by someone else."""
+    broken = store_like_ingest(deployment, build_chain(4, end=True, seal=None, start_time=T0))
+    deployment.dynamodb.update_item(
+        TableName=deployment.table_name,
+        Key={"pk": {"S": f"S#{broken}"}, "sk": {"S": "B#000000000003"}},
+        UpdateExpression="SET chunks = :two, blob_sha = :sha REMOVE events",
+        ExpressionAttributeValues={":two": {"N": "2"}, ":sha": {"S": "ab" * 32}},
+    )
+    healthy = store_like_ingest(deployment, build_chain(4, end=True, seal=None, start_time=T0))
+
+    sealed, records = deployment.run_sealer()
+    status, answer = deployment.call("replay", "GET", f"/v1/sessions/{broken}/replay")
+
+    assert sealed == [healthy]
+    assert [record["session_id"] for record in records if record.get("alarm") == "SEAL_FAILED"] == [broken]
+    assert (status, answer["error"]["code"]) == (422, "VERIFICATION_FAILED")

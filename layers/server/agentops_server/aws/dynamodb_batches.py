@@ -41,7 +41,7 @@ from agentops_server.aws.dynamodb_table import (
 )
 from agentops_server.clock import format_timestamp, parse_timestamp
 from agentops_server.limits import MAX_EVENT_BYTES
-from agentops_server.store import ChainTip, SequenceConflictError, StoredBatch, StoreUnavailableError
+from agentops_server.store import ChainTip, SequenceConflictError, StoredBatch, StoredItemMalformedError
 
 BATCH_PREFIX = "B#"
 CHUNK_PREFIX = "C#"
@@ -383,7 +383,9 @@ class BatchItems:
         ]
         blob = b"".join(pieces)
         if len(pieces) != count or hashlib.sha256(blob).hexdigest() != expected_sha:
-            raise StoreUnavailableError(f"batch {item['sk']['S']} of {pk} has missing or damaged chunks")
+            # Chunks are written before the batch item that names them, and reads are strongly consistent: this is
+            # no outage, but an item someone else wrote.
+            raise StoredItemMalformedError(f"batch {item['sk']['S']} of {pk} has missing or damaged chunks")
         return blob
 
 

@@ -129,6 +129,10 @@ class LogStateStore(LeafIndex, Protocol):
         """Up to ``limit`` marked sessions, oldest first (an index: may lag the markers by a moment)."""
         ...
 
+    def requeue_for_log(self, session_id: str, queued_at: str) -> None:
+        """Move a session's marker behind the others (``queued_at`` becomes its time); nothing when it has none."""
+        ...
+
 
 class LogReadObjects(Protocol):
     def read(self, path: str) -> bytes:

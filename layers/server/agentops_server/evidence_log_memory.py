@@ -42,6 +42,11 @@ class InMemoryLogState:
             ordered = sorted((queued_at, session_id) for session_id, queued_at in self._pending.items())
         return [PendingSession(session_id, queued_at) for queued_at, session_id in ordered[:limit]]
 
+    def requeue_for_log(self, session_id: str, queued_at: str) -> None:
+        with self._lock:
+            if session_id in self._pending:
+                self._pending[session_id] = queued_at
+
     def leaf_index(self, session_id: str) -> int | None:
         with self._lock:
             return self._leaf_indexes.get(session_id)

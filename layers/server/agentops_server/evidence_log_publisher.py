@@ -212,6 +212,10 @@ class EvidenceLogPublisher:
                 except LogStateConflictError as conflict:
                     logger.info("the evidence log moved since it was read; reading it again")
                     already_logged |= conflict.already_logged
+                    # A marker of a session logged already is stale (a racing sealer's write removed it, or someone
+                    # wrote it again): moved behind the others, such markers cannot fill every attempt of every run.
+                    for session_id in conflict.already_logged:
+                        self._state.requeue_for_log(session_id, format_timestamp(self._clock.now()))
                     continue
             for session_id in appended:
                 self._in_hand.pop(session_id, None)
@@ -304,7 +308,8 @@ class EvidenceLogPublisher:
 
     def _leaves(self, candidates: list[str], keys: Sequence[PublicKey]) -> list[LogLeaf]:
         """The candidates' leaves: in hand, or rebuilt from the archive. One that has no sealed archive (its marker
-        was written by someone else than the sealer) is left pending, with the alarm."""
+        was written by someone else than the sealer) is left pending, with the alarm, and moved behind the other
+        marked sessions, so that such markers cannot take every place of every publication."""
         leaves: list[LogLeaf] = []
         for session_id in candidates:
             in_hand = self._in_hand.get(session_id)
@@ -314,6 +319,7 @@ class EvidenceLogPublisher:
                     "a session marked for the log has no sealed archive; it stays pending",
                     extra={"alarm": ALARM_LOG_INTEGRITY, "session_id": session_id},
                 )
+                self._state.requeue_for_log(session_id, format_timestamp(self._clock.now()))
                 continue
             leaves.append(leaf)
         return leaves

@@ -31,7 +31,7 @@ import itertools
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from agentops_verify import EXPORT_VERIFICATION_KEYS, SIGNATURE_ALGORITHM, ChainVerifier, canonicalize
@@ -326,35 +326,52 @@ class ExportService:
                 log_proof=self._log_proofs(session_id) if head.archive is not None else None,
             )
 
-        stored = self._put(session_id, export_id, "json", document, reuse)
+        evidence_class = survey.evidence_class
+        stored = self._put(session_id, export_id, "json", document, reuse=reuse, evidence_class=evidence_class)
         if file_format == "pdf":
             # Rendered from the stored export document alone (ELS section 9), which is read back for it.
             stored = self._put(
-                session_id, export_id, "pdf", lambda: iter([self._render_pdf(self._exports.read(stored))]), reuse
+                session_id,
+                export_id,
+                "pdf",
+                lambda: iter([self._render_pdf(self._exports.read(stored))]),
+                reuse=reuse,
+                evidence_class=evidence_class,
             )
         elif file_format == "html":
             # The replay viewer: the stored document itself, embedded, re-verified by the reader's browser.
             stored = self._put(
-                session_id, export_id, "html", lambda: viewer_chunks([self._exports.read(stored)]), reuse
+                session_id,
+                export_id,
+                "html",
+                lambda: viewer_chunks([self._exports.read(stored)]),
+                reuse=reuse,
+                evidence_class=evidence_class,
             )
-        return self._body(export_id, file_format, stored, survey.evidence_class)
+        return self._body(export_id, file_format, stored, evidence_class)
 
-    def presented(self, session_id: str, export_id: str, file_format: str, result: dict[str, Any]) -> dict[str, Any]:
-        """The 201 body of an export written earlier (``version_id``, ``sha256`` and ``evidence_class`` as its writer
-        recorded them), with a fresh link to that version of the object its id names."""
-        stored = self._exports.locate(session_id, export_id, file_format, str(result["version_id"]))
-        return self._body(
-            export_id, file_format, replace(stored, sha256=str(result["sha256"])), result["evidence_class"]
-        )
+    def presented(self, session_id: str, export_id: str, file_format: str) -> dict[str, Any] | None:
+        """The 201 body of an export written earlier, as the bucket holds it (its version, the SHA-256 of its bytes,
+        the class written with it), with a fresh link; None when nothing is written under its id. A job item is
+        attacker-writable, so nothing it records is shown."""
+        stored = self._exports.find(session_id, export_id, file_format)
+        return None if stored is None else self._body(export_id, file_format, stored, stored.evidence_class)
 
     def _put(
-        self, session_id: str, export_id: str, file_format: str, chunks: Callable[[], Iterable[bytes]], reuse: bool
+        self,
+        session_id: str,
+        export_id: str,
+        file_format: str,
+        chunks: Callable[[], Iterable[bytes]],
+        *,
+        reuse: bool,
+        evidence_class: str,
     ) -> StoredExport:
         existing = self._exports.find(session_id, export_id, file_format) if reuse else None
         if existing is not None:
             return existing
         try:
-            return self._exports.put(session_id, export_id, file_format, chunks())
+            return self._exports.put(session_id, export_id, file_format, chunks(), evidence_class)
         except ExportExistsError:
             found = self._exports.find(session_id, export_id, file_format) if reuse else None
             if found is None:

@@ -13,7 +13,10 @@ pending or done starts nothing; one after a failure, or after a pending job outl
 invocation was lost), starts it again, and the retry reuses whatever the failed attempt already wrote.
 
 Trust: a job item is attacker-writable like every DynamoDB item. Its fields must hash to its export id (else it is
-not found), the object key is derived, never read from the item, and the download is the locked object's version.
+not found, as is an item this service could not have written), the object key is derived, never read from the item,
+and what a finished job shows (the version, the SHA-256 of its bytes, its class) is read from the locked object,
+never from the item's recorded result: a job said DONE with nothing written under its id is not found by the status
+route and started again by the same request.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from agentops_server.config import DEFAULT_EXPORT_ASYNC_MIN_EVENTS
 from agentops_server.errors import STATUS_BY_CODE, ApiError
 from agentops_server.export import ExportService, Withholding
 from agentops_server.replay import session_not_found
-from agentops_server.store import ChainStore, SessionHead, StoreUnavailableError
+from agentops_server.store import ChainStore, SessionHead, StoredItemMalformedError, StoreUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -170,9 +173,12 @@ class ExportJobs:
         return 202, job.pending_body()
 
     def _existing(self, job: ExportJob, now: datetime) -> tuple[int, dict[str, Any]]:
-        if job.status == DONE and job.result is not None:
-            return 201, self._exporter.presented(job.session_id, job.export_id, job.file_format, job.result)
-        lost = job.status == PENDING and now - job.requested_at > STALE_JOB_AFTER
+        if job.status == DONE:
+            written = self._exporter.presented(job.session_id, job.export_id, job.file_format)
+            if written is not None:
+                return 201, written
+        # A job said DONE with nothing written under its id is as good as lost: someone wrote its item.
+        lost = job.status == DONE or (job.status == PENDING and now - job.requested_at > STALE_JOB_AFTER)
         if (job.status == FAILED or lost) and self._jobs.restart(job, now):
             self._start(job)
         return 202, job.pending_body()
@@ -188,22 +194,33 @@ class ExportJobs:
 
     def status(self, session_id: str, export_id: str) -> tuple[int, dict[str, Any]]:
         """200 and the 201 body, 202 while pending, the job's error when it failed; 404 EXPORT_NOT_FOUND."""
-        job = self._jobs.get(session_id, export_id)
+        not_found = ApiError(
+            "EXPORT_NOT_FOUND", "No such export of this session.", {"session_id": session_id, "export_id": export_id}
+        )
+        job = self._readable_job(session_id, export_id)
         if job is None or not job.names_itself:
-            raise ApiError(
-                "EXPORT_NOT_FOUND",
-                "No such export of this session.",
-                {"session_id": session_id, "export_id": export_id},
-            )
-        if job.status == DONE and job.result is not None:
-            return 200, self._exporter.presented(session_id, export_id, job.file_format, job.result)
+            raise not_found
+        if job.status == DONE:
+            written = self._exporter.presented(session_id, export_id, job.file_format)
+            if written is None:
+                raise not_found  # the item says DONE, the bucket holds nothing under its id
+            return 200, written
         if job.status == FAILED:
             raise _job_error(job)
         return 202, job.pending_body()
 
+    def _readable_job(self, session_id: str, export_id: str) -> ExportJob | None:
+        """The job, or None when there is none or its item holds what this service never writes (someone else
+        wrote it: it names no export)."""
+        try:
+            return self._jobs.get(session_id, export_id)
+        except StoredItemMalformedError as error:
+            logger.error("export job item cannot be read", extra={"export_id": export_id, "reason": str(error)})
+            return None
+
     def run(self, session_id: str, export_id: str) -> None:
         """The asynchronous invocation: write the job's export and record how it ended."""
-        job = self._jobs.get(session_id, export_id)
+        job = self._readable_job(session_id, export_id)
         if job is None or not job.names_itself or job.status == DONE:
             logger.warning("export job not run", extra={"session_id": session_id, "export_id": export_id})
             return

@@ -42,20 +42,22 @@ class StoredExport:
     key: str
     version_id: str
     sha256: str
+    evidence_class: str | None = None  # as written with the object (None: an export written before it was)
 
 
 class ExportStore(Protocol):
-    def put(self, session_id: str, export_id: str, file_format: str, chunks: Iterable[bytes]) -> StoredExport: ...
+    def put(
+        self, session_id: str, export_id: str, file_format: str, chunks: Iterable[bytes], evidence_class: str
+    ) -> StoredExport:
+        """Write the export once, its evidence class with it (in the same locked version, never in the table)."""
 
     def read(self, stored: StoredExport) -> bytes: ...
 
     def presigned_url(self, stored: StoredExport, expires_in: int) -> str: ...
 
     def find(self, session_id: str, export_id: str, file_format: str) -> StoredExport | None:
-        """The object already written under this export's key (its one version, hashed), or None."""
-
-    def locate(self, session_id: str, export_id: str, file_format: str, version_id: str) -> StoredExport:
-        """A version of this export's key, as a stored export whose ``sha256`` is not known here."""
+        """The object already written under this export's key (its one version, hashed, and the class written with
+        it), or None."""
 
 
 def export_key(session_id: str, export_id: str, file_format: str) -> str:

@@ -16,7 +16,7 @@ from pydantic_core import to_json
 
 from agentops_server.errors import ApiError
 from agentops_server.limits import MAX_BODY_BYTES
-from agentops_server.store import StoreThrottledError, StoreUnavailableError
+from agentops_server.store import StoredItemMalformedError, StoreThrottledError, StoreUnavailableError
 
 JSON_CONTENT_TYPE = "application/json"
 
@@ -43,6 +43,14 @@ def api_error_of(error: Exception) -> ApiError:
         return ApiError("THROTTLED", "Storage is throttling requests; retry later.")
     if isinstance(error, StoreUnavailableError):
         return ApiError("SERVICE_UNAVAILABLE", "Storage is unavailable; nothing was written, retry the same request.")
+    if isinstance(error, StoredItemMalformedError):
+        # Only this session's: an item of it was written by something other than this service, so it cannot be
+        # verified, and no retry changes that.
+        return ApiError(
+            "VERIFICATION_FAILED",
+            "A stored item of this session cannot be read, so the session cannot be verified; nothing was written.",
+            {"violations": []},
+        )
     return ApiError("INTERNAL_ERROR", "The service failed; retry the same request.")
 
 
@@ -62,6 +70,10 @@ def install_error_handlers(app: APIGatewayHttpResolver, logger: Logger) -> None:
         logger.error("storage unavailable", extra={"reason": str(error)})
         return error_response(api_error_of(error))
 
+    def _malformed(error: StoredItemMalformedError) -> Response[str]:
+        logger.error("a stored item cannot be read", extra={"reason": str(error)})
+        return error_response(api_error_of(error))
+
     def _unexpected(error: Exception) -> Response[str]:
         logger.exception("unexpected error")
         return error_response(api_error_of(error))
@@ -73,6 +85,7 @@ def install_error_handlers(app: APIGatewayHttpResolver, logger: Logger) -> None:
     app.exception_handler(ApiError)(_api_error)
     app.exception_handler(StoreThrottledError)(_throttled)
     app.exception_handler(StoreUnavailableError)(_unavailable)
+    app.exception_handler(StoredItemMalformedError)(_malformed)
     app.exception_handler(Exception)(_unexpected)
     app.not_found(_no_route)
 

@@ -247,3 +247,26 @@ def test_an_agent_id_too_long_for_a_key_and_holding_the_separator_is_listed(stor
     new_session(store, agent_id="team")
     page = store.list_sessions(SessionListQuery(limit=5, agent_id=agent_id))
     assert [(head.session_id, head.agent_id) for head in page.heads] == [(session_id, agent_id)]
+
+
+def test_forged_listing_entries_neither_break_the_listing_nor_repeat_a_session(store: DynamoDBChainStore) -> None:
+    """The listing indexes hold any item carrying their keys, and the ingest role writes any item of any session's
+    partition. Non-head items with an unreadable ``list_sk`` (newest of all, so one ends a page) made every
+    ``GET /v1/sessions`` answer 500; ones naming a real session's partition listed that session twice."""
+    sessions = [new_session(store, started_at=T0 + timedelta(seconds=n), agent_id="a") for n in range(6)]
+    for shard in range(LIST_SHARDS):
+        for number, session_id in enumerate(sessions):
+            for forged_sk in ("zzzz-not-a-time", f"9999-12-31T23:59:59.999999Z#{session_id}"):
+                store.table.call(
+                    "put_item",
+                    Item={
+                        "pk": {"S": f"S#{session_id}"},
+                        "sk": {"S": f"X#{shard}#{number}#{forged_sk[:4]}"},
+                        "list_pk": {"S": f"LIST#{shard}"},
+                        "list_sk": {"S": forged_sk},
+                    },
+                )
+
+    for limit in (1, 2, 5):
+        found, _ = list_all(store, SessionListQuery(limit=limit))
+        assert found == sessions[::-1]

@@ -12,8 +12,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
-from agentops_server.evidence_log import ALARM_LOG_INTEGRITY, LogState
+from agentops_server.aws.evidence_log_dynamodb import DynamoDBLogState
+from agentops_server.evidence_log import ALARM_LOG_INTEGRITY, MAX_LEAVES_PER_PUBLICATION, LogState
 from agentops_verify import (
     Checkpoint,
     TileBuilder,
@@ -23,7 +25,8 @@ from agentops_verify import (
     split_entry_bundle,
 )
 
-from tests.functional.conftest import BUCKET
+from infra.resources import create_table
+from tests.functional.conftest import BUCKET, REGION
 from tests.functional.log.conftest import ORIGIN, LogWorld
 from tests.support.evidence_log import low_s_signer, public_key
 from tests.support.keys import TestSigner
@@ -221,3 +224,55 @@ def test_a_marker_written_for_a_session_never_archived_stays_pending_with_an_ala
     alarms = integrity_alarms(caplog)
     assert [alarm.session_id for alarm in alarms] == [invented, invented]  # type: ignore[attr-defined]
     assert [entry.session_id for entry in world.log_state.pending_for_log(10)] == [invented]
+
+
+def test_forged_markers_filling_a_publication_cannot_keep_sealed_sessions_out_of_the_log(
+    world: LogWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A publication takes at most ``MAX_LEAVES_PER_PUBLICATION`` marked sessions, oldest first. Markers written by
+    someone with table access for sessions that were never archived, all older than any real one, used to take every
+    place of every publication, so no session sealed after them was ever logged. Each is now moved behind the
+    others once it is found to have no archive, and stays pending with its alarm."""
+    world.ingest(1)
+    world.run()
+    invented = [f"0c1d2e3f-0000-4000-8000-{number:012d}" for number in range(MAX_LEAVES_PER_PUBLICATION)]
+    for session_id in invented:
+        world.log_state.enqueue_for_log(session_id, "2026-01-01T00:00:00.000000Z")
+    (sealed_after,) = world.ingest(1)
+    caplog.set_level(logging.INFO, logger="agentops_server")
+
+    world.run()
+    world.run()
+
+    assert world.log_state.leaf_index(sealed_after) == 1
+    assert world.checkpoint().size == 2
+    assert sorted(entry.session_id for entry in world.log_state.pending_for_log(1000)) == invented
+    assert set(invented) <= {alarm.session_id for alarm in integrity_alarms(caplog)}  # type: ignore[attr-defined]
+
+
+def test_forged_markers_on_logged_sessions_cannot_keep_sealed_sessions_out_of_the_log(world: LogWorld) -> None:
+    """A logged session's own marker item, given its index keys again by someone with table access, is taken, rebuilt
+    from its archive and refused by the conditional write as logged already. A run reads the log state at most three
+    times, so enough such markers, older than any real one, made every run give up before it reached a session
+    sealed after them. A marker found to be of a logged session is now moved behind the others."""
+    client = boto3.client("dynamodb", region_name=REGION)
+    table = create_table(client)
+    state = DynamoDBLogState(client, table)
+    world.log_state = state  # type: ignore[assignment]
+    logged = world.ingest(3)
+    world.run()
+    assert sorted(state.leaf_index(session_id) or 0 for session_id in logged) == [0, 1, 2]
+    for session_id in logged:
+        client.update_item(
+            TableName=table,
+            Key={"pk": {"S": f"S#{session_id}"}, "sk": {"S": "LOG"}},
+            UpdateExpression="SET log_queue = :pending, log_queued_at = :early",
+            ExpressionAttributeValues={":pending": {"S": "PENDING"}, ":early": {"S": "2026-01-01T00:00:00.000000Z"}},
+        )
+    (sealed_after,) = world.ingest(1)
+
+    for _ in range(2):
+        world.run(world.sealer(world.publisher(max_leaves=1)))
+
+    assert state.leaf_index(sealed_after) == 3
+    assert world.checkpoint().size == 4

@@ -87,6 +87,40 @@ def test_a_second_mark_keeps_the_first_place_in_the_queue(log_state: Any) -> Non
     assert [entry.session_id for entry in log_state.pending_for_log(10)] == [early, late]
 
 
+def test_a_requeued_marker_moves_behind_the_others_and_a_logged_session_is_not_marked_by_it(log_state: Any) -> None:
+    first, second, logged = sessions(3)
+    log_state.enqueue_for_log(first, "2026-01-01T00:00:01.000000Z")
+    log_state.enqueue_for_log(second, "2026-01-01T00:00:02.000000Z")
+    log_state.advance_log(None, state(1, 0, [logged]), [logged])
+
+    log_state.requeue_for_log(first, "2026-01-01T00:00:03.000000Z")
+    log_state.requeue_for_log(logged, "2026-01-01T00:00:00.000000Z")
+
+    assert [entry.session_id for entry in log_state.pending_for_log(10)] == [second, first]
+
+
+def test_forged_pending_entries_on_other_items_of_a_session_are_not_markers(dynamodb: Any, table: str) -> None:
+    """The ``LogPending`` index holds any item carrying its keys, and the ingest role writes any item of a session's
+    partition: only the session's own marker item counts, so such entries can neither mark a session nor repeat one
+    ahead of every real marker."""
+    log_state = DynamoDBLogState(dynamodb, table)
+    marked, other = sessions(2)
+    log_state.enqueue_for_log(marked, "2026-01-01T00:00:05.000000Z")
+    for session_id in (marked, other):
+        for number in range(3):
+            dynamodb.put_item(
+                TableName=table,
+                Item={
+                    "pk": {"S": f"S#{session_id}"},
+                    "sk": {"S": f"X#{number}"},
+                    "log_queue": {"S": "PENDING"},
+                    "log_queued_at": {"S": f"2026-01-01T00:00:0{number}.000000Z"},
+                },
+            )
+
+    assert [entry.session_id for entry in log_state.pending_for_log(10)] == [marked]
+
+
 def test_a_malformed_state_item_is_an_integrity_failure(dynamodb: Any, table: str) -> None:
     dynamodb.put_item(
         TableName=table,

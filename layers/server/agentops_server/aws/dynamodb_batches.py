@@ -40,11 +40,17 @@ from agentops_server.aws.dynamodb_table import (
     session_pk,
 )
 from agentops_server.clock import format_timestamp, parse_timestamp
-from agentops_server.store import ChainTip, SequenceConflictError, StoredBatch, StoreUnavailableError
+from agentops_server.limits import MAX_EVENT_BYTES
+from agentops_server.store import ChainTip, SequenceConflictError, StoredBatch, StoredItemMalformedError
 
 BATCH_PREFIX = "B#"
 CHUNK_PREFIX = "C#"
 MAX_BATCH_EVENTS = 500  # API.md; bounds how far before a sequence number the batch holding it can start
+# The most a stored batch inflates to: ingest accepts at most MAX_BATCH_EVENTS events of at most MAX_EVENT_BYTES in
+# canonical form, and the stored line form is never longer. A batch item that inflates further was not written by
+# ingest, and the table is attacker-writable.
+MAX_INFLATED_BYTES = MAX_BATCH_EVENTS * (MAX_EVENT_BYTES + 1)
+_INFLATE_PIECE = 1 << 20  # inflated in pieces of this size, so the check costs at most one piece over the bound
 INLINE_LIMIT = 350_000  # compressed bytes kept in the batch item itself (DynamoDB items are at most 400 KB)
 # Raw LZMA2, preset 6, 1 MiB dictionary (a whole batch). Measured on realistic 1 KB agent events with varied text, 50
 # per batch, in the stored line form (benchmarks/ingest_cost.py): 9.9 KB per batch against 11.5 KB for zlib level 6
@@ -143,10 +149,28 @@ def decode_lines(blob: bytes) -> tuple[bytes, ...]:
     """The canonical lines of a stored batch, rebuilt from their stored form."""
     rebuilt = []
     previous_event_hash: bytes | None = None
-    for stored in lzma.decompress(blob, format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS).split(b"\n"):
+    for stored in _inflate(blob).split(b"\n"):
         canonical, previous_event_hash = _rebuild(stored, previous_event_hash)
         rebuilt.append(canonical)
     return tuple(rebuilt)
+
+
+def _inflate(blob: bytes) -> bytes:
+    """The stored lines of a batch, decompressed; ``ValueError`` past ``MAX_INFLATED_BYTES``, before inflating more
+    (a decompression bomb: a few hundred KB that inflate to gigabytes would end the reader's process)."""
+    decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_LZMA_FILTERS)
+    pieces = [decompressor.decompress(blob, max_length=_INFLATE_PIECE)]
+    size = len(pieces[0])
+    while not decompressor.eof and not decompressor.needs_input:  # output is waiting: inflate one more piece
+        if size > MAX_INFLATED_BYTES:
+            raise ValueError(f"the batch inflates past {MAX_INFLATED_BYTES} bytes, more than any batch ingest accepts")
+        pieces.append(decompressor.decompress(b"", max_length=_INFLATE_PIECE))
+        size += len(pieces[-1])
+    if size > MAX_INFLATED_BYTES:
+        raise ValueError(f"the batch inflates past {MAX_INFLATED_BYTES} bytes, more than any batch ingest accepts")
+    if not decompressor.eof or decompressor.unused_data:
+        raise ValueError("the batch's compressed lines do not end where their end marker says")
+    return b"".join(pieces)
 
 
 def _slice(line: bytes, span: tuple[int, int]) -> bytes:
@@ -359,7 +383,9 @@ class BatchItems:
         ]
         blob = b"".join(pieces)
         if len(pieces) != count or hashlib.sha256(blob).hexdigest() != expected_sha:
-            raise StoreUnavailableError(f"batch {item['sk']['S']} of {pk} has missing or damaged chunks")
+            # Chunks are written before the batch item that names them, and reads are strongly consistent: this is
+            # no outage, but an item someone else wrote.
+            raise StoredItemMalformedError(f"batch {item['sk']['S']} of {pk} has missing or damaged chunks")
         return blob
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from agentops_server.aws.dynamodb_table import (
+    SESSION_PK_PREFIX,
     ConditionFailedError,
     DynamoDBTable,
     Item,
@@ -101,7 +102,11 @@ class SealDueIndex:
         return False
 
     def candidates(self, now: datetime) -> list[tuple[str, str]]:
-        """``(due_at, session_id)`` of every indexed head with ``due_at <= now``, earliest first."""
+        """``(due_at, session_id)`` of every indexed head with ``due_at <= now``, earliest first.
+
+        The index holds any item that carries its two attributes, and anyone with write access to a session's items
+        can add some: only a head counts (its own ``due_at``, once), so other items can neither repeat a session nor
+        make one due earlier than its head says."""
         cutoff = format_timestamp(now)
         found: list[tuple[str, str]] = []
         for shard in range(DUE_SHARDS):
@@ -110,7 +115,9 @@ class SealDueIndex:
                 KeyConditionExpression="due_shard = :shard AND due_at <= :now",
                 ExpressionAttributeValues={":shard": s(str(shard)), ":now": s(cutoff)},
             ):
-                found.append(parsed(item, lambda item: (item["due_at"]["S"], item["pk"]["S"][2:])))
+                due_at, pk, sk = parsed(item, lambda item: (item["due_at"]["S"], item["pk"]["S"], item["sk"]["S"]))
+                if sk == HEAD_SK and pk.startswith(SESSION_PK_PREFIX):
+                    found.append((due_at, pk.removeprefix(SESSION_PK_PREFIX)))
         return sorted(found)
 
     def defer(self, session_id: str, until: datetime) -> None:

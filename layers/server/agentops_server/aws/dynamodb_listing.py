@@ -21,7 +21,16 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from agentops_server.aws.dynamodb_due import HEAD_SK
-from agentops_server.aws.dynamodb_table import THROTTLING_CODES, DynamoDBTable, Item, item_key, parsed, s, session_pk
+from agentops_server.aws.dynamodb_table import (
+    SESSION_PK_PREFIX,
+    THROTTLING_CODES,
+    DynamoDBTable,
+    Item,
+    item_key,
+    parsed,
+    s,
+    session_pk,
+)
 from agentops_server.clock import parse_timestamp
 from agentops_server.store import (
     ListPosition,
@@ -110,13 +119,21 @@ class SessionListing:
         while True:
             response = self._table.call("query", **arguments)
             pages += 1
-            session_ids = [item["pk"]["S"][2:] for item in response.get("Items", [])]
+            # The index holds any item carrying its keys, and whoever writes a session's items can add some: only
+            # a head's own entry names a session, so other items can neither repeat one nor list one twice.
+            session_ids = [
+                item["pk"]["S"].removeprefix(SESSION_PK_PREFIX)
+                for item in response.get("Items", [])
+                if item["sk"]["S"] == HEAD_SK and item["pk"]["S"].startswith(SESSION_PK_PREFIX)
+            ]
             admitted.extend(head for head in self._heads_of(session_ids) if query.admits(head))
             last_key: dict[str, Any] | None = response.get("LastEvaluatedKey")
             if not last_key:
                 return admitted, None
-            if len(admitted) >= query.limit or pages == LIST_SHARD_PAGES:
-                return admitted, _position_of_list_sk(last_key["list_sk"]["S"])
+            frontier = _position_of_list_sk(last_key["list_sk"]["S"])
+            # A frontier that names no position (an entry someone else wrote) cannot end a page: read on past it.
+            if frontier is not None and (len(admitted) >= query.limit or pages >= LIST_SHARD_PAGES):
+                return admitted, frontier
             arguments["ExclusiveStartKey"] = last_key
 
     def _heads_of(self, session_ids: list[str]) -> list[SessionHead]:
@@ -179,9 +196,13 @@ def _list_sk(started_at: datetime, session_id: str) -> str:
     return f"{_list_time(started_at)}#{session_id}"
 
 
-def _position_of_list_sk(list_sk: str) -> ListPosition:
-    started_at, session_id = list_sk.split("#")
-    return ListPosition(parse_timestamp(started_at), session_id)
+def _position_of_list_sk(list_sk: str) -> ListPosition | None:
+    """The position a ``list_sk`` names; None for one this service did not write."""
+    started_at, separator, session_id = list_sk.partition("#")
+    try:
+        return ListPosition(parse_timestamp(started_at), session_id) if separator else None
+    except ValueError:
+        return None
 
 
 def _list_shard(session_id: str) -> int:

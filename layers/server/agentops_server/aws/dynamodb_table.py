@@ -82,8 +82,11 @@ def n(value: int) -> dict[str, str]:
     return {"N": str(value)}
 
 
+SESSION_PK_PREFIX = "S#"
+
+
 def session_pk(session_id: str) -> str:
-    return f"S#{session_id}"
+    return f"{SESSION_PK_PREFIX}{session_id}"
 
 
 def item_key(pk: str, sk: str) -> Item:

@@ -137,14 +137,33 @@ class DynamoDBLogState:
         }
         while len(pending) < limit:
             page = self._call(self._client.query, **arguments, Limit=limit - len(pending))
+            # The index holds any item carrying its keys, and whoever writes a session's items can add some: only
+            # the session's own marker item counts.
             pending.extend(
                 PendingSession(session_id=item["pk"]["S"].removeprefix("S#"), queued_at=item["log_queued_at"]["S"])
                 for item in page.get("Items", [])
+                if item["sk"]["S"] == SESSION_LOG_SK and item["pk"]["S"].startswith("S#")
             )
             if "LastEvaluatedKey" not in page:
                 break
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return pending
+
+    def requeue_for_log(self, session_id: str, queued_at: str) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_session_key(session_id),
+                UpdateExpression="SET log_queued_at = :at",
+                ConditionExpression="attribute_exists(log_queue)",
+                ExpressionAttributeValues={":at": {"S": queued_at}},
+            )
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return  # logged meanwhile, or never marked: nothing to move
+            raise _store_error(error) from error
+        except BotoCoreError as error:
+            raise StoreUnavailableError(type(error).__name__) from error
 
     def leaf_index(self, session_id: str) -> int | None:
         item = self._call(

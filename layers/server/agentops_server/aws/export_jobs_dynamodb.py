@@ -20,6 +20,7 @@ from agentops_verify import canonicalize
 from agentops_server.aws.dynamodb_table import ConditionFailedError, DynamoDBTable, Item, item_key, n, parsed, s
 from agentops_server.clock import format_timestamp, parse_timestamp
 from agentops_server.export_jobs import DONE, FAILED, PENDING, ExportJob, ExportJobExistsError
+from agentops_server.limits import MAX_BODY_BYTES
 
 JOB_PARTITION_PREFIX = "EXPORT#"
 JOB_RETENTION = timedelta(days=30)
@@ -103,13 +104,26 @@ def _item(job: ExportJob) -> Item:
     }
 
 
+def _withheld(blob: bytes) -> str:
+    """The withheld set's canonical text; ``ValueError`` for anything this service did not write, including a set
+    that inflates past the request body it came from (a zlib bomb), before it is inflated further."""
+    inflater = zlib.decompressobj()
+    try:
+        text = inflater.decompress(blob, MAX_BODY_BYTES + 1)
+    except zlib.error as error:
+        raise ValueError(f"the withheld set is not zlib data: {error}") from error
+    if len(text) > MAX_BODY_BYTES or not inflater.eof or inflater.unused_data:
+        raise ValueError("the withheld set is not one zlib stream of at most a request body's size")
+    return text.decode("ascii")
+
+
 def _job(item: Item) -> ExportJob:
     def parse(item: Item) -> ExportJob:
         return ExportJob(
             session_id=item["pk"]["S"].removeprefix(JOB_PARTITION_PREFIX),
             export_id=item["sk"]["S"],
             file_format=item["format"]["S"],
-            withheld=zlib.decompress(item["withheld"]["B"]).decode("ascii"),
+            withheld=_withheld(item["withheld"]["B"]),
             source=item["source"]["S"],
             status=item["status"]["S"],
             requested_at=parse_timestamp(item["requested_at"]["S"]),

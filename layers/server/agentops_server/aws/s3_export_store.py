@@ -17,6 +17,8 @@ from agentops_server.export_store import (
     export_key,
 )
 
+EVIDENCE_CLASS_METADATA = "evidence-class"  # x-amz-meta-evidence-class
+
 
 class S3ExportStore:
     def __init__(self, s3_client: Any, bucket: str, part_size: int = DEFAULT_PART_SIZE) -> None:
@@ -24,13 +26,20 @@ class S3ExportStore:
         self._bucket = bucket
         self._part_size = part_size
 
-    def put(self, session_id: str, export_id: str, file_format: str, chunks: Iterable[bytes]) -> StoredExport:
+    def put(
+        self, session_id: str, export_id: str, file_format: str, chunks: Iterable[bytes], evidence_class: str
+    ) -> StoredExport:
         """Write the concatenation of ``chunks`` once. An exception raised by ``chunks`` aborts the upload (nothing
         becomes visible) and propagates."""
         key = export_key(session_id, export_id, file_format)
         digest = hashlib.sha256()
-        # S3 requires a checksum on every write to an Object Lock bucket.
-        attributes = {"ContentType": CONTENT_TYPES[file_format], "ChecksumAlgorithm": "SHA256"}
+        # S3 requires a checksum on every write to an Object Lock bucket. The class is user metadata of the locked
+        # version: what the status route of an asynchronous export shows, never a table item.
+        attributes = {
+            "ContentType": CONTENT_TYPES[file_format],
+            "ChecksumAlgorithm": "SHA256",
+            "Metadata": {EVIDENCE_CLASS_METADATA: evidence_class},
+        }
         try:
             parts = parts_of(chunks, self._part_size, digest)
             version_id = create_once(self._s3, self._bucket, key, parts=parts, attributes=attributes)
@@ -40,7 +49,7 @@ class S3ExportStore:
             raise ExportUnavailableError(f"writing s3://{self._bucket}/{key} failed: {error_code(error)}") from error
         except BotoCoreError as error:
             raise ExportUnavailableError(f"writing s3://{self._bucket}/{key} failed: {error}") from error
-        return StoredExport(self._bucket, key, version_id, digest.hexdigest())
+        return StoredExport(self._bucket, key, version_id, digest.hexdigest(), evidence_class)
 
     def read(self, stored: StoredExport) -> bytes:
         try:
@@ -63,10 +72,8 @@ class S3ExportStore:
             raise ExportUnavailableError(f"GetObject s3://{self._bucket}/{key} failed: {error_code(error)}") from error
         except BotoCoreError as error:
             raise ExportUnavailableError(f"GetObject s3://{self._bucket}/{key} failed: {error}") from error
-        return StoredExport(self._bucket, key, str(response["VersionId"]), digest.hexdigest())
-
-    def locate(self, session_id: str, export_id: str, file_format: str, version_id: str) -> StoredExport:
-        return StoredExport(self._bucket, export_key(session_id, export_id, file_format), version_id, "")
+        evidence_class = response.get("Metadata", {}).get(EVIDENCE_CLASS_METADATA)
+        return StoredExport(self._bucket, key, str(response["VersionId"]), digest.hexdigest(), evidence_class)
 
     def presigned_url(self, stored: StoredExport, expires_in: int) -> str:
         url: str = self._s3.generate_presigned_url(

@@ -205,7 +205,8 @@ class _Writer:
 
 
 def _jsonl(writer: _Writer, events: list[Event], rng: random.Random) -> tuple[bytes, list[int]]:
-    """The session as JSON Lines with LF or CRLF, blank and whitespace-only lines; and each event's line number."""
+    """The session as JSON Lines with LF or CRLF, blank and whitespace-only lines, the last line end there or not;
+    and each event's line number."""
     end = rng.choice([b"\n", b"\r\n"])
     out: list[bytes] = []
     numbers = []
@@ -214,7 +215,10 @@ def _jsonl(writer: _Writer, events: list[Event], rng: random.Random) -> tuple[by
             out.append(rng.choice([b"", b" ", b"\t\r"]) + end)
         numbers.append(len(out) + 1)
         out.append(writer.write(event).encode("utf-8", "surrogateescape") + end)
-    return b"".join(out), numbers
+    while rng.random() < 0.15:
+        out.append(rng.choice([b"", b" ", b"\t\r"]) + end)
+    data = b"".join(out)
+    return data.removesuffix(end) if rng.random() < 0.2 else data, numbers
 
 
 # -- the paths -------------------------------------------------------------------------------------------------------

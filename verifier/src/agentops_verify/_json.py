@@ -109,11 +109,6 @@ def check_tree(value: Any) -> None:
         node, depth = stack.pop()
         if isinstance(node, str):
             _check_string(node)
-        elif isinstance(node, float):
-            checked_float(repr(node), node)
-        elif isinstance(node, int) and not isinstance(node, bool):
-            if not -MAX_SAFE_INTEGER <= node <= MAX_SAFE_INTEGER:  # not printed: str() refuses 4,300 digits and more
-                raise MalformedJSONError("an integer is outside +-(2**53 - 1)")
         elif isinstance(node, dict):
             if depth >= MAX_DEPTH:
                 raise MalformedJSONError(f"nesting deeper than {MAX_DEPTH}")
@@ -126,6 +121,11 @@ def check_tree(value: Any) -> None:
             if depth >= MAX_DEPTH:
                 raise MalformedJSONError(f"nesting deeper than {MAX_DEPTH}")
             stack.extend((child, depth + 1) for child in node)
+        elif isinstance(node, float):
+            if not math.isfinite(node) or is_unsafe_integral(node):
+                checked_float(repr(node), node)  # raises, naming the number
+        elif isinstance(node, int) and not isinstance(node, bool) and not -MAX_SAFE_INTEGER <= node <= MAX_SAFE_INTEGER:
+            raise MalformedJSONError("an integer is outside +-(2**53 - 1)")  # not printed: str() refuses 4,300 digits
 
 
 def check_depth(value: Any) -> None:

@@ -425,3 +425,25 @@ def test_a_parsed_value_that_is_not_i_json_fails_as_malformed_json_as_its_text_d
     if trap not in ("member name that is not a string", "an integer of 5,000 digits"):
         read = verify_lines([json.dumps(event).encode("utf-8") for event in session], trust=_TRUST).violations[0]
         assert (read.type, read.event_sequence, read.context) == (parsed.type, parsed.event_sequence, parsed.context)
+
+
+def _nested(levels: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("last_level", [63, 64])  # the envelope is level 1: 64 levels are allowed, 65 are not
+def test_nesting_at_the_limit_gets_one_report_on_every_json_lines_path(
+    last_level: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # The envelope, payload and "args" take three levels; the arrays under "d" the rest. (A JSON array or an export
+    # document adds its own levels around each event, so only the JSON Lines paths are compared here.)
+    deep = {"d": _nested(last_level - 3)}
+    session = build_chain(4, payload_factory=lambda _: ("TOOL_CALL", {"tool_name": "t", "tool_id": "c", "args": deep}))
+    data, _ = _jsonl(_Writer(random.Random(last_level)), session, random.Random(last_level))
+    reference = _comparable(verify_events(copy.deepcopy(session), trust=_TRUST))
+    assert reference["violations"] == []
+    for path, report in _jsonl_reports(data, tmp_path_factory.mktemp("session")).items():
+        assert report == reference, path

@@ -447,3 +447,24 @@ def test_nesting_at_the_limit_gets_one_report_on_every_json_lines_path(
     assert reference["violations"] == []
     for path, report in _jsonl_reports(data, tmp_path_factory.mktemp("session")).items():
         assert report == reference, path
+
+
+@pytest.mark.parametrize("index", [0, 2])
+def test_a_byte_order_mark_fails_as_malformed_json_on_every_path(
+    index: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # RFC 8259 section 8.1: JSON text sent between systems carries no BOM; U+FEFF is not JSON whitespace either.
+    session = build_chain(4)
+    rng = random.Random(index)
+    data, line_numbers = _jsonl(_Writer(rng), session, rng)
+    lines = data.split(b"\n")
+    lines[line_numbers[index] - 1] = b"\xef\xbb\xbf" + lines[line_numbers[index] - 1]
+    reports = _jsonl_reports(b"\n".join(lines), tmp_path_factory.mktemp("session"))
+    reference = reports["add_line"]
+    assert [(found["type"], found["event_sequence"]) for found in reference["violations"]] == [(MALFORMED_JSON, index)]
+    for path, report in reports.items():
+        assert report == reference, path
+    if index == 0:
+        for shape, document in (("array", session), ("export", export_document(session))):
+            written = b"\xef\xbb\xbf" + _Writer(rng, newlines=True).write(document).encode("utf-8")
+            assert verify_bytes(written, trust=_TRUST).violations[0].type == MALFORMED_JSON, shape

@@ -7,10 +7,21 @@ import csv
 import struct
 
 import pytest
-from agentops_verify import CanonicalizationError, MalformedJSONError, canonicalize, loads, payload_hash
-from agentops_verify._jcs import format_number
+from agentops_verify import (
+    CanonicalizationError,
+    MalformedJSONError,
+    canonicalize,
+    loads,
+    payload_hash,
+    verify_lines,
+)
+from agentops_verify._eventline import EventLineParser
+from agentops_verify._jcs import exact_canonical, format_number
 
+from tests.support.chains import build_chain
+from tests.support.keys import default_signer
 from tests.support.paths import CONFORMANCE
+from tests.tamper.support import trust_for
 
 JCS = CONFORMANCE / "jcs"
 VECTOR_NAMES = sorted(path.stem for path in (JCS / "input").glob("*.json"))
@@ -94,3 +105,36 @@ def test_es6_number_edge_case(hex_ieee: str, expected: str) -> None:
 def test_golden_payload_hash_of_els_section_2() -> None:
     payload = {"test": "data", "number": 42, "nested": {"key": "value"}}
     assert payload_hash(payload) == "5357e4c31d1b855c84c3b2c70640071d84279d20e7e1786e77ab5f1522df5a4a"
+
+
+# The vectors as a producer may send them: the input text itself, spacing and escapes as they are, as the payload of
+# an event line. The line reader's payload bytes (the C encoder, or the exact writer where the parse says so) must be
+# the expected output, the exact writer's too, and a chain whose payload hash is taken over that output verifies.
+def _one_line(text: bytes) -> bytes:
+    return text.replace(b"\r\n", b" ").replace(b"\n", b" ").strip()  # a JSON string holds no raw line break
+
+
+@pytest.mark.parametrize("name", VECTOR_NAMES)
+def test_vector_input_as_an_event_payload_gives_the_expected_bytes_on_every_writer(name: str) -> None:
+    raw = _one_line((JCS / "input" / f"{name}.json").read_bytes())
+    expected = (JCS / "output" / f"{name}.json").read_bytes()
+    line = b'{"event_id": "e-1", "payload": {"vector": ' + raw + b"}}"
+    _, payload_jcs = EventLineParser().parse_event(line)
+    assert payload_jcs == b'{"vector":' + expected + b"}"
+    assert exact_canonical(loads(raw)) == expected
+
+
+@pytest.mark.parametrize("name", VECTOR_NAMES)
+def test_a_chain_with_a_vector_payload_written_as_the_input_verifies(name: str) -> None:
+    raw = _one_line((JCS / "input" / f"{name}.json").read_bytes())
+    vector = loads(raw)
+    events = build_chain(3, payload_factory=lambda _: ("ANNOTATION", _annotation_with(vector)))
+    lines = [canonicalize(event) for event in events]
+    canonical_payload = b'"vector":' + canonicalize(vector)
+    assert lines[1].count(canonical_payload) == 1
+    lines[1] = lines[1].replace(canonical_payload, b'"vector" : ' + raw)
+    assert verify_lines(lines, trust=trust_for(default_signer())).passed
+
+
+def _annotation_with(vector: object) -> dict[str, object]:
+    return {"annotator_id": "r", "annotation_type": "comment", "content": "vector", "vector": vector}

@@ -3,6 +3,7 @@ an edited or added member that no hash covers was taken at its word, or silently
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from agentops_verify import (
     UNKNOWN_FIELD,
     canonicalize,
     verify_bytes,
+    verify_document,
     verify_file,
 )
 
@@ -162,3 +164,29 @@ def test_export_public_key_entry_naming_another_fingerprint_is_invalid_field() -
 def test_export_public_keys_that_are_not_key_entries_fail(entries: object) -> None:
     report = verify_document_bytes(export_document(build_chain(5), public_keys=entries), trust=pinned())
     assert first_violation(report)[0] in {INVALID_FIELD, MISSING_FIELD}
+
+
+# A document parsed by the caller (verify_document, verify_export) may hold what json.loads reads but I-JSON refuses,
+# in members no hash covers: it fails MALFORMED_JSON, as the same document's bytes do, and the report stays JSON.
+_PARSED_NOT_I_JSON: dict[str, tuple[str, Any]] = {
+    "pii-finding-sequence-2**60": ("pii_findings", [{"sequence_number": 2**60, "kind": "email", "pointer": "/x"}]),
+    "generator-nan": ("generator", float("nan")),
+    "generated-at-lone-surrogate": ("generated_at", "2026-01-02T00:00:00Z\ud800"),
+    "verification-event-count-5000-digits": ("verification.event_count", 10**5000),
+    "verification-total-drops-infinity": ("verification.total_drops", float("inf")),
+    "seal-event-count-nan": ("seal.event_count", float("nan")),
+    "log-proof-member-name-not-a-string": ("log_proof", {1: "x"}),
+}
+
+
+@pytest.mark.parametrize("trap", sorted(_PARSED_NOT_I_JSON))
+def test_a_parsed_export_with_a_member_i_json_refuses_fails_as_malformed_json_as_its_bytes_do(trap: str) -> None:
+    where, value = _PARSED_NOT_I_JSON[trap]
+    document = _genuine()
+    owner, _, name = where.rpartition(".")
+    (document[owner] if owner else document)[name] = value
+    report = verify_document(document, trust=pinned())
+    assert report.violations[0].type == MALFORMED_JSON
+    json.dumps(report.to_dict(), allow_nan=False)  # the report holds none of it
+    if trap not in ("verification-event-count-5000-digits", "log-proof-member-name-not-a-string"):  # json.dumps
+        assert verify_bytes(json.dumps(document).encode(), trust=pinned()).violations[0].type == MALFORMED_JSON

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import pytest
 from agentops_verify import (
@@ -288,6 +289,46 @@ def test_add_event_checks_parsed_events_without_changing_them() -> None:
 def test_add_event_refuses_values_that_are_not_i_json() -> None:
     events = build_chain(4)
     events[1]["payload"]["x"] = float("nan")
+    verifier = ChainVerifier()
+    for event in events:
+        verifier.add_event(event)
+    assert first_violation(verifier.finish()) == (MALFORMED_JSON, 1)
+
+
+# Values json.loads gives (it reads NaN, Infinity and integers of any size) but I-JSON refuses, in envelope members
+# other than the payload: add_event, the reader of parsed events, must fail them as MALFORMED_JSON as the line reader
+# fails their text, not as an INVALID_FIELD that names a type problem.
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [
+        ("timestamp_monotonic", float("nan")),
+        ("timestamp_monotonic", float("inf")),
+        ("timestamp_monotonic", 2**53),
+        ("sequence_number", -(2**53)),
+        ("timestamp_monotonic", 1e20),
+        ("authority_id", 2**64),
+        ("authority_id", [float("-inf")]),
+    ],
+    ids=["nan", "infinity", "2**53", "minus-2**53", "integral-1e20", "2**64-authority-id", "nested-minus-infinity"],
+)
+def test_add_event_fails_an_envelope_number_json_loads_reads_as_the_line_reader_does(member: str, value: Any) -> None:
+    events = build_chain(4)
+    events[1][member] = value
+    verifier = ChainVerifier()
+    for event in events:
+        verifier.add_event(event)
+    assert first_violation(verifier.finish()) == (MALFORMED_JSON, 1)
+    assert first_violation(verify_raw_lines([json.dumps(event).encode() for event in events])) == (MALFORMED_JSON, 1)
+
+
+@pytest.mark.parametrize("where", ["envelope", "payload", "nested-in-payload"])
+def test_add_event_fails_a_member_name_that_is_not_a_string_instead_of_crashing(where: str) -> None:
+    events = build_chain(4)
+    owner = {"envelope": events[1], "payload": events[1]["payload"], "nested-in-payload": events[1]["payload"]}[where]
+    if where == "nested-in-payload":
+        owner["messages"][0][7] = "x"
+    else:
+        owner[7] = "x"
     verifier = ChainVerifier()
     for event in events:
         verifier.add_event(event)

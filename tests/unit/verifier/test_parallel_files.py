@@ -63,6 +63,21 @@ def _clock_backwards_and_drops() -> list[Event]:
     return rehash_from(events, 40)
 
 
+def _drop_miscounted_on_a_clock_going_backwards() -> list[Event]:
+    # Each such LOG_DROP gets two warnings, INVALID_DROP_COUNT then TIMESTAMP_ANOMALY (the checks' order), also where
+    # a worker's segment holds it and the main process adds the drop warnings it deferred.
+    def drops_with_bad_counts(sequence_number: int) -> tuple[str, dict[str, object]]:
+        if sequence_number % 7 == 3:
+            return "LOG_DROP", {"dropped_count": 0, "cumulative_drops": 0, "drop_reason": "X"}
+        return "ANNOTATION", {"annotator_id": "r", "annotation_type": "flag", "content": f"note {sequence_number}"}
+
+    events = build_chain(60, seal=None, payload_factory=drops_with_bad_counts)
+    for event in events:
+        if event["event_type"] == "LOG_DROP":
+            event["timestamp_wall"] = "2026-01-01T11:00:00Z"
+    return rehash_from(events, 1)
+
+
 def _legacy_schema_everywhere() -> list[Event]:
     events = copy.deepcopy(_clean())
     for event in events:
@@ -77,6 +92,7 @@ CHAINS: dict[str, Callable[[], list[Event]]] = {
     "duplicate-id-across-halves": _duplicate_id_across_halves,
     "link-broken-in-the-middle": _link_broken_in_the_middle,
     "clock-backwards-and-drops": _clock_backwards_and_drops,
+    "drop-miscounted-on-a-clock-going-backwards": _drop_miscounted_on_a_clock_going_backwards,
     "legacy-schema": _legacy_schema_everywhere,
 }
 

@@ -252,6 +252,18 @@ def test_whole_number_doubles_from_2_to_the_53_up_to_1e21_are_refused(value: flo
         assert loads(canonical) == value
 
 
+# An integer of more than 4,300 digits (a factorial an agent's tool computed, say) is one str() refuses to print: the
+# canonicalizer must still refuse it as not I-JSON, with its own error, which callers (the SDK) catch.
+@pytest.mark.parametrize("container", ["alone", "in-a-list", "in-an-object"])
+@pytest.mark.parametrize("integer", [10**5000, -(10**5000), 2**2001], ids=["10**5000", "-10**5000", "2**2001"])
+def test_an_integer_too_long_to_print_is_refused_as_not_i_json(integer: int, container: str) -> None:
+    value = {"alone": integer, "in-a-list": [1, integer], "in-an-object": {"n": integer}}[container]
+    with pytest.raises(CanonicalizationError, match=r"^integer .* is outside"):
+        canonicalize(value)
+    with pytest.raises(CanonicalizationError):
+        exact_canonical(value)
+
+
 @settings(max_examples=3000)
 @given(st.floats(allow_nan=False, allow_infinity=False))
 @example(2.0**53)

@@ -37,6 +37,12 @@ _sha256 = hashlib.sha256
 _timestamp = rules.TIMESTAMP.fullmatch
 
 
+# A LOG_DROP's counts as a segment worker leaves them to the main process: the event's sequence number and id, its
+# dropped_count and cumulative_drops, and how many warnings the worker had listed before it (its own warnings go
+# there, so the main process lists them where a serial run does, before the event's TIMESTAMP_ANOMALY).
+DeferredDrop = tuple[int, str, Any, Any, int]
+
+
 class Stop(Exception):  # noqa: N818 - control flow between the checks and ChainVerifier, never escapes the package
     """Raised by a check after it has recorded a violation."""
 
@@ -93,7 +99,7 @@ class ChainState:
     # Set only in a segment worker of parallel verification (see _segments): the ids it saw, and the LOG_DROP counts
     # whose running total lives in the main process.
     segment_ids: list[int] | None = None
-    deferred_drops: list[tuple[int, str, Any, Any]] | None = None
+    deferred_drops: list[DeferredDrop] | None = None
 
     def fail(self, code: str, message: str, index: int | None, event_id: Any, **context: Any) -> Stop:
         self.violation = Violation(
@@ -346,7 +352,8 @@ def check_event(
             if state.deferred_drops is None:
                 check_drop_counts(state, payload["dropped_count"], payload["cumulative_drops"], index, event_id)
             else:  # a segment worker: the running total lives in the main process
-                state.deferred_drops.append((index, event_id, payload["dropped_count"], payload["cumulative_drops"]))
+                counts = (payload["dropped_count"], payload["cumulative_drops"])
+                state.deferred_drops.append((index, event_id, *counts, len(state.warnings)))
     # Same-length timestamps compare as strings; otherwise the fraction lengths differ and need aligning.
     last_time = state.last_time
     if last_time is not None and (

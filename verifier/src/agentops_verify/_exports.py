@@ -19,7 +19,9 @@ from ._chain import ChainVerifier
 from ._checks import ChainOutcome
 from ._describe import json_kind
 from ._ecdsa import KeyFormatError, PublicKey
+from ._errors import MalformedJSONError
 from ._hashing import payload_hash
+from ._json import check_tree
 from ._keys import TrustStore, parse_key_entry
 from ._logchecks import LogChecks, report_with_log_checks
 from ._policy import Policy, build_report, classify, input_failure
@@ -46,6 +48,12 @@ def verify_export(
     """ELS section 9: check the members, verify the events, then check what the document claims against the
     recomputation (made as if the seal's key were trusted; whether it is, the report says separately); then the
     evidence-log checks ``log`` asks for (LOG.md sections 6 and 7)."""
+    try:
+        # A document parsed by the caller may hold what json.loads reads and I-JSON refuses (ELS section 2), also in
+        # members no hash covers; the events are checked one by one as they are verified.
+        check_tree({name: member for name, member in document.items() if name != "events"})
+    except MalformedJSONError as exc:
+        return input_failure(Violation(codes.MALFORMED_JSON, str(exc)), policy, source=source)
     metadata = {name: document[name] for name in rules.EXPORT_METADATA_MEMBERS if name in document}
     try:
         _check_members(document)

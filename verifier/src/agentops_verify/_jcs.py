@@ -32,6 +32,9 @@ from ._errors import CanonicalizationError
 MAX_SAFE_INTEGER = 2**53 - 1
 # ELS section 2: nesting deeper than this is refused.
 MAX_DEPTH = 64
+# An integer this many bits long or shorter has at most 600 digits, which str() prints whatever
+# sys.set_int_max_str_digits() allows (at least 640); a longer one is refused without being printed.
+_PRINTABLE_INTEGER_BITS = 1993
 # ES6 Number.prototype.toString writes integral values below this in plain digits (RFC 8785 section 3.2.2.3).
 _FIRST_EXPONENT_FORM = 1e21
 
@@ -293,7 +296,8 @@ def _string(text: str) -> str:
 def _integer(value: int) -> str:
     if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
         return str(value)
-    raise CanonicalizationError(f"integer {value} is outside +-(2**53 - 1)")
+    shown = str(value) if value.bit_length() <= _PRINTABLE_INTEGER_BITS else "of more than 600 digits"
+    raise CanonicalizationError(f"integer {shown} is outside +-(2**53 - 1)")
 
 
 def format_number(value: float) -> str:

@@ -100,8 +100,10 @@ def loads(data: bytes | str) -> Any:
 
 
 def check_tree(value: Any) -> None:
-    """Raise ``MalformedJSONError`` for nesting deeper than 64 or a string with a lone surrogate."""
-    # Iterative walk: depth limit and lone surrogates, which the stdlib decoder accepts silently.
+    """Raise ``MalformedJSONError`` for what ``json.loads`` accepts silently and I-JSON refuses: nesting deeper than
+    64, a string with a lone surrogate, NaN, Infinity, an integer outside +-(2**53 - 1) (or a whole-number double
+    written as one, ``is_unsafe_integral``); and for an object key that is not a string (a value built in Python)."""
+    # Iterative walk: no recursion limit to hit.
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         node, depth = stack.pop()
@@ -111,12 +113,19 @@ def check_tree(value: Any) -> None:
             if depth >= MAX_DEPTH:
                 raise MalformedJSONError(f"nesting deeper than {MAX_DEPTH}")
             for key, child in node.items():
+                if not isinstance(key, str):
+                    raise MalformedJSONError(f"object key {key!r} is not a string")
                 _check_string(key)
                 stack.append((child, depth + 1))
         elif isinstance(node, list):
             if depth >= MAX_DEPTH:
                 raise MalformedJSONError(f"nesting deeper than {MAX_DEPTH}")
             stack.extend((child, depth + 1) for child in node)
+        elif isinstance(node, float):
+            if not math.isfinite(node) or is_unsafe_integral(node):
+                checked_float(repr(node), node)  # raises, naming the number
+        elif isinstance(node, int) and not isinstance(node, bool) and not -MAX_SAFE_INTEGER <= node <= MAX_SAFE_INTEGER:
+            raise MalformedJSONError("an integer is outside +-(2**53 - 1)")  # not printed: str() refuses 4,300 digits
 
 
 def check_depth(value: Any) -> None:

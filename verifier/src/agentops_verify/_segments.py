@@ -13,7 +13,7 @@ from typing import Any
 
 from . import _codes as codes
 from . import _rules as rules
-from ._checks import MAX_WARNINGS_PER_TYPE, ChainState, check_drop_counts
+from ._checks import MAX_WARNINGS_PER_TYPE, ChainState, DeferredDrop, check_drop_counts
 from ._report import Finding, Violation
 from ._seal import UNSEALED, SealState
 
@@ -33,7 +33,7 @@ class SegmentResult:
     violation: Violation | None
     warnings: tuple[Finding, ...]
     warning_counts: dict[str, int]
-    drops: tuple[tuple[int, str, Any, Any], ...]
+    drops: tuple[DeferredDrop, ...]
     ids: tuple[int, ...]
     last_hash: str | None
     last_time: str | None
@@ -117,17 +117,13 @@ def can_take_over(state: ChainState, segment: SegmentResult) -> bool:
 
 def take_over(state: ChainState, segment: SegmentResult, first_index: int) -> None:
     """Main side: continue ``state`` from the end of a segment whose first event (at ``first_index``) it checked."""
-    listed_before = len(state.warnings)
-    for warning in segment.warnings:
-        if warning.type == codes.LEGACY_SCHEMA_VERSION and state.legacy_schema_reported:
-            continue
-        state.legacy_schema_reported |= warning.type == codes.LEGACY_SCHEMA_VERSION
-        state.warn(warning.type, warning.message, warning.event_sequence, warning.event_id, **warning.context)
-    for index, event_id, dropped, cumulative in segment.drops:
+    # The worker's warnings and the drop counts it deferred, in the order a serial run meets them.
+    listed = 0
+    for index, event_id, dropped, cumulative, listed_before in segment.drops:
+        _repeat_warnings(state, segment.warnings[listed:listed_before])
+        listed = listed_before
         check_drop_counts(state, dropped, cumulative, index, event_id)
-    state.warnings[listed_before:] = sorted(
-        state.warnings[listed_before:], key=lambda finding: finding.event_sequence or 0
-    )
+    _repeat_warnings(state, segment.warnings[listed:])
     state.seen_ids.update(segment.ids)
     state.count = first_index + segment.events
     state.last_hash = segment.last_hash
@@ -136,3 +132,11 @@ def take_over(state: ChainState, segment: SegmentResult, first_index: int) -> No
     state.has_log_drop = state.has_log_drop or segment.has_log_drop
     if segment.seal.index is not None and segment.seal.index != first_index:
         state.seal = segment.seal
+
+
+def _repeat_warnings(state: ChainState, warnings: tuple[Finding, ...]) -> None:
+    for warning in warnings:
+        if warning.type == codes.LEGACY_SCHEMA_VERSION and state.legacy_schema_reported:
+            continue
+        state.legacy_schema_reported |= warning.type == codes.LEGACY_SCHEMA_VERSION
+        state.warn(warning.type, warning.message, warning.event_sequence, warning.event_id, **warning.context)

@@ -101,14 +101,15 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     """Best-effort conversion of framework objects into I-JSON values, so their digest or content can be recorded.
     Used by the integrations: the conversions of ``_values`` (pydantic models, dataclasses, datetimes, bytes, sets,
     ...), then anything still not I-JSON becomes text: unknown objects their ``str()``, numbers the service would
-    refuse (NaN, Infinity, integers beyond +-(2**53 - 1), integral floats from 2**53 to 1e21) their ``repr()``."""
+    refuse (NaN, Infinity, integers beyond +-(2**53 - 1), integral floats from 2**53 to 1e21) their ``repr()``, or
+    ``hex()`` for an integer too long for Python to print in decimal."""
     if _depth > MAX_DEPTH - 4:  # room for the envelope around it; deeper content is recorded as text
         return str(value)
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return value
     if kind is int or kind is float:
-        return value if number_problem(value) is None else repr(value)
+        return value if number_problem(value) is None else _number_text(value)
     if kind is dict or isinstance(value, Mapping):
         return {str(key): jsonable(item, _depth + 1) for key, item in value.items()}
     if kind is list or kind is tuple:
@@ -117,6 +118,13 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     if converted is value:
         return str(value)
     return jsonable(converted, _depth + 1)
+
+
+def _number_text(number: float) -> str:
+    try:
+        return repr(number)
+    except ValueError:  # an integer of more digits than Python prints in decimal (sys.get_int_max_str_digits())
+        return hex(int(number))
 
 
 def snapshot(value: Any, _depth: int = 0) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import math
 import threading
 import uuid
 from collections.abc import Iterator
@@ -250,3 +251,31 @@ def test_a_snapshot_does_not_change_with_the_value() -> None:
     value["tags"][1].append("new")
     value["added"] = True
     assert jsonable(taken) == {"items": [{"sku": "X1", "qty": 2}], "tags": ["eu", ["vip"]]}
+
+
+def test_a_tool_result_too_long_to_print_in_decimal_is_recorded_as_hex_text_not_lost(
+    capturing: AgentOpsClient,
+) -> None:
+    # A tool that computes a factorial returns an integer of 5,736 digits: Python refuses to write it in decimal
+    # (more than 4,300 digits), so its repr() raised and the integration lost the event.
+    from strands.hooks import AfterToolCallEvent, BeforeToolCallEvent
+    from strands.types.tools import ToolResult, ToolUse
+
+    hooks, agent = _strands_hooks(capturing)
+    tool_use: ToolUse = {"toolUseId": "call_1", "name": "factorial", "input": {"n": 2000}}
+    hooks._before_tool_call(
+        BeforeToolCallEvent(agent=agent, selected_tool=None, tool_use=tool_use, invocation_state={})
+    )
+    huge = math.factorial(2000)
+    result: ToolResult = {"toolUseId": "call_1", "status": "success", "content": [{"json": {"value": huge}}]}
+    hooks._after_tool_call(
+        AfterToolCallEvent(
+            agent=agent, selected_tool=None, tool_use=tool_use, invocation_state={}, result=result, duration=0.002
+        )
+    )
+    session = hooks.session_of(agent)
+    assert capturing.flush(timeout=5)
+
+    events = _chain(capturing, session)
+    assert [event["event_type"] for event in events[1:3]] == ["TOOL_CALL", "TOOL_RESULT"]
+    assert events[2]["payload"]["result"] == [{"json": {"value": hex(huge)}}]

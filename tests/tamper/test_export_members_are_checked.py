@@ -54,6 +54,18 @@ def test_export_with_trailing_text_read_from_a_file_is_malformed(tmp_path: Any) 
     assert first_violation(verify_file(path, trust=pinned())) == (MALFORMED_JSON, None)
 
 
+def test_pretty_printed_export_holding_a_duplicate_key_names_the_key_not_its_first_line(tmp_path: Any) -> None:
+    # A pretty-printed export the strict reader refuses was read as JSON Lines after all: the auditor was told
+    # "expecting a JSON value at character 1" on line 1, not what is wrong with the document.
+    text = json.dumps(_genuine(), indent=2)
+    forged = text.replace('"export_version"', '"session_id": "forged",\n  "export_version"', 1)
+    path = tmp_path / "export.json"
+    path.write_text(forged, encoding="utf-8")
+    for report in (verify_bytes(forged.encode()), verify_file(path)):
+        assert first_violation(report) == (MALFORMED_JSON, None)
+        assert report.violations[0].message == "the export document is not I-JSON: duplicate key 'session_id'"
+
+
 def test_export_with_edited_seal_key_trusted_fails() -> None:
     document = _genuine()
     document["verification"]["seal_key_trusted"] = True

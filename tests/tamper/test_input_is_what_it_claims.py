@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from agentops_verify import LOAD_ERROR, MALFORMED_JSON, canonicalize, verify_bytes, verify_stream
@@ -62,6 +63,28 @@ def test_json_array_with_trailing_text_is_malformed() -> None:
 def test_streamed_json_array_with_trailing_text_is_malformed() -> None:
     array = json.dumps(build_chain(3), indent=1).encode()
     assert first_violation(verify_stream(io.BytesIO(b"\n\n" + array + b"\nmore\n"))) == (MALFORMED_JSON, None)
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (lambda text: text.replace('"payload": {', '"payload": {"amount": NaN, ', 1), "NaN is not allowed in I-JSON"),
+        (
+            lambda text: text.replace('"event_type"', '"event_type": "SESSION_END",\n    "event_type"', 1),
+            "duplicate key",
+        ),
+    ],
+    ids=["nan", "duplicate-key"],
+)
+def test_pretty_printed_json_array_the_strict_reader_refuses_says_why_not_where_its_first_line_is(
+    edit: Any, problem: str
+) -> None:
+    # Such an array was read as JSON Lines after all, and its first line "[" reported as "expecting a JSON value".
+    text = edit(json.dumps(build_chain(3), indent=2))
+    for report in (verify_bytes(text.encode()), verify_stream(io.BytesIO(text.encode()))):
+        assert first_violation(report) == (MALFORMED_JSON, None)
+        assert report.violations[0].message.startswith("the JSON array is not I-JSON: ")
+        assert problem in report.violations[0].message
 
 
 def test_json_lines_starting_with_a_non_event_object_is_still_json_lines() -> None:

@@ -120,20 +120,25 @@ def verify_bytes(
         message = f"text follows the {what} at character {offset}; such a file holds that one JSON value only"
         violation = Violation(codes.MALFORMED_JSON, message, context={"offset": offset})
         return input_failure(violation, policy, source=source)
+    if shape == "not-i-json":
+        what, problem = value
+        violation = Violation(codes.MALFORMED_JSON, f"the {what} is not I-JSON: {problem}")
+        return input_failure(violation, policy, source=source)
     archive_sha256 = hashlib.sha256(data).hexdigest() if log is not None else None
     return _verify_value(value, trust=trust, policy=policy, source=source, log=log, archive_sha256=archive_sha256)
 
 
 def detect_shape(first_line: bytes, whole: bytes | None) -> tuple[str, Any]:
-    """How to read an input: ``("jsonl", None)``, ``("document", parsed value)`` or ``("trailing", (what, offset))``
-    for an array or export document with text after it.
+    """How to read an input: ``("jsonl", None)``, ``("document", parsed value)``, ``("trailing", (what, offset))``
+    for an array or export document with text after it, or ``("not-i-json", (what, problem))`` for one holding
+    something the strict reading refuses (a duplicate key, NaN, ...).
 
     ``first_line`` is the input's first line that is not blank, with its LF; ``whole`` is the complete input, or None
     when the caller streams and will supply it only if asked (then the answer may be ``("needs-whole", None)``). A
     first line that is a complete event starts JSON Lines; so does a first line that is not JSON and does not open an
     object or array, which is then reported as malformed with its line number. Anything else is read as one JSON
     value; if the whole input is not one, it is read as JSON Lines after all, unless it starts with a complete array
-    or export document (then the text after it is the problem).
+    or export document (then the text after it, or what the strict reading refused in it, is the problem).
     """
     head = first_line.strip(_WHITESPACE)
     if head[:1] != b"[":
@@ -151,16 +156,27 @@ def detect_shape(first_line: bytes, whole: bytes | None) -> tuple[str, Any]:
         return "needs-whole", None
     try:
         return "document", loads(whole)
-    except MalformedJSONError:
-        pass
+    except MalformedJSONError as error:
+        strict_error = str(error)
     leading = _leading_value(whole)
     if leading is not None:
-        value, offset = leading
-        if type(value) is list:
-            return "trailing", ("JSON array", offset)
-        if type(value) is dict and "export_version" in value:
-            return "trailing", ("export document", offset)
+        value, offset, text_follows = leading
+        what = _document_kind(value)
+        if what is not None:
+            # An array or export document, by a lenient reading: the problem is the text after it if there is any,
+            # else what the strict reading refused in it (not its first line read as JSON Lines).
+            if text_follows:
+                return "trailing", (what, offset)
+            return "not-i-json", (what, strict_error)
     return "jsonl", None
+
+
+def _document_kind(value: Any) -> str | None:
+    if type(value) is list:
+        return "JSON array"
+    if type(value) is dict and "export_version" in value:
+        return "export document"
+    return None
 
 
 def verify_document(
@@ -245,14 +261,15 @@ def _skip_whitespace(data: bytes, position: int) -> int:
     return match.end()
 
 
-def _leading_value(whole: bytes) -> tuple[Any, int] | None:
-    # The JSON value the input starts with and the character offset where it ends, when text other than whitespace
-    # follows it; else None. Used only to name what the trailing text follows: the value itself is not evidence, so
-    # the standard library's reading is enough here.
+def _leading_value(whole: bytes) -> tuple[Any, int, bool] | None:
+    # The JSON value the input starts with, the character offset where it ends and whether text other than
+    # whitespace follows it; None when the input does not start with one. Used only to say what kind of input the
+    # strict reading refused, and where: the value itself is not evidence, so the standard library's lenient reading
+    # is enough here.
     try:
         text = whole.decode("utf-8")
         start = len(text) - len(text.lstrip(JSON_WHITESPACE))
         value, end = json.JSONDecoder().raw_decode(text, start)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
-    return (value, end) if text[end:].strip(JSON_WHITESPACE) else None
+    return value, end, bool(text[end:].strip(JSON_WHITESPACE))

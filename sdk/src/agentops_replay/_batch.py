@@ -151,6 +151,10 @@ def _recorded_event(
             line = canonicalize(event)
     except (CanonicalizationError, TypeError, ValueError, RecursionError) as exc:
         return f"not I-JSON (ELS section 2): {describe_problem(str(exc))}"
+    except Exception as exc:
+        # The value's own code raised while it was read (a mapping whose items() fails, a dict another thread
+        # changes meanwhile): its words may be content, so only its kind is said.
+        return f"a value raised {type(exc).__name__} while it was read"
     problem = event_problem(line)
     if problem is not None:
         return problem

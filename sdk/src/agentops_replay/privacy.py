@@ -100,24 +100,40 @@ def redact(payload: Mapping[str, Any], *keys: str, digest_key: bytes | str | Non
 def jsonable(value: Any, _depth: int = 0) -> Any:
     """Best-effort conversion of framework objects into I-JSON values, so their digest or content can be recorded.
     Used by the integrations: the conversions of ``_values`` (pydantic models, dataclasses, datetimes, bytes, sets,
-    ...), then anything still not I-JSON becomes text: unknown objects their ``str()``, numbers the service would
-    refuse (NaN, Infinity, integers beyond +-(2**53 - 1), integral floats from 2**53 to 1e21) their ``repr()``, or
-    ``hex()`` for an integer too long for Python to print in decimal."""
+    ...), then anything still not I-JSON becomes text: unknown objects their ``str()`` (``text_of``), numbers the
+    service would refuse (NaN, Infinity, integers beyond +-(2**53 - 1), integral floats from 2**53 to 1e21) their
+    ``repr()``, or ``hex()`` for an integer too long for Python to print in decimal. Never raises: a value whose own
+    code raises while it is read (a mapping whose ``items()`` fails, ...) is recorded as ``text_of`` it."""
     if _depth > MAX_DEPTH - 4:  # room for the envelope around it; deeper content is recorded as text
-        return str(value)
+        return text_of(value)
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return value
     if kind is int or kind is float:
         return value if number_problem(value) is None else _number_text(value)
-    if kind is dict or isinstance(value, Mapping):
-        return {str(key): jsonable(item, _depth + 1) for key, item in value.items()}
-    if kind is list or kind is tuple:
-        return [jsonable(item, _depth + 1) for item in value]
-    converted = plain_json(value)
+    try:
+        if kind is dict or isinstance(value, Mapping):
+            return {text_of(key): jsonable(item, _depth + 1) for key, item in value.items()}
+        if kind is list or kind is tuple:
+            return [jsonable(item, _depth + 1) for item in value]
+        converted = plain_json(value)
+    except Exception:
+        return text_of(value)
     if converted is value:
-        return str(value)
+        return text_of(value)
     return jsonable(converted, _depth + 1)
+
+
+def text_of(value: Any) -> str:
+    """``str(value)``, or ``"<unprintable TYPE>"`` when its ``__str__`` raises or returns something else than a
+    string (an exception whose message needs an attribute it was raised without, ...). Never raises."""
+    if type(value) is str:
+        return value
+    try:
+        text = str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+    return str.__str__(text)  # a plain str even when __str__ returned a subclass of str
 
 
 def _number_text(number: float) -> str:

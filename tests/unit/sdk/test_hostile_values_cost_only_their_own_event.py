@@ -5,6 +5,7 @@ only its own event, which a LOG_DROP states in its place (counted in stats()).""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -92,3 +93,81 @@ def test_a_nested_value_that_raises_while_the_sender_reads_it_costs_only_its_own
     stats = client.stats()
     assert (stats["invalid"], stats["pending"]) == (1, 0)
     assert client.close(timeout=2)
+
+
+class _UnprintableObject:
+    """A framework object whose __str__ and __repr__ fail (they read a connection that is closed)."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("connection closed")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("connection closed")
+
+
+class _StrNotText:
+    """An object whose __str__ returns something other than a string: str() of it raises TypeError."""
+
+    def __str__(self) -> Any:
+        return 42  # noqa: PLE0307 (the point of the test)
+
+
+@pytest.mark.parametrize(
+    ("value", "recorded"),
+    [
+        pytest.param(_UnprintableObject(), "<unprintable _UnprintableObject>", id="str-raises"),
+        pytest.param(_StrNotText(), "<unprintable _StrNotText>", id="str-not-a-string"),
+        pytest.param(_UnreadableMapping(), None, id="mapping-unreadable"),
+    ],
+)
+def test_a_tool_argument_the_integration_cannot_read_is_recorded_as_text_not_lost(
+    client: AgentOpsClient, value: Any, recorded: str | None
+) -> None:
+    # The callback converted the value on LangChain's thread (privacy.snapshot -> jsonable) and str() of it raised:
+    # the callback gave up, and the TOOL_CALL and TOOL_RESULT were lost with no LOG_DROP (only internal_errors).
+    from agentops_replay.integrations.langchain import AgentOpsCallbackHandler
+
+    session = client.start_session("support")
+    handler = AgentOpsCallbackHandler(session)
+    run_id = uuid.uuid4()
+    handler.on_tool_start({"name": "lookup"}, "", run_id=run_id, inputs={"order": "A1", "context": value})
+    handler.on_tool_end({"found": True, "context": value}, run_id=run_id, name="lookup")
+    session.end()
+    assert client.flush(timeout=5)
+
+    chain = _chain(client, session)
+    assert [event["event_type"] for event in chain[1:3]] == ["TOOL_CALL", "TOOL_RESULT"]
+    args, result = chain[1]["payload"]["args"], chain[2]["payload"]["result"]
+    assert (args["order"], result["found"]) == ("A1", True)
+    assert (type(args["context"]), type(result["context"])) == (str, str)
+    if recorded is not None:
+        assert args["context"] == result["context"] == recorded
+    assert client.stats()["internal_errors"] == 0
+
+
+class _MessageNeedsDetailError(Exception):
+    """A library's exception whose message reads an attribute that is set only on some paths."""
+
+    detail: str
+
+    def __str__(self) -> str:
+        return f"request failed: {self.detail}"
+
+
+def test_a_tool_error_whose_message_cannot_be_read_is_still_recorded_as_an_error(client: AgentOpsClient) -> None:
+    # str(error) raised AttributeError in the callback: the ERROR was lost with no LOG_DROP.
+    from agentops_replay.integrations.langchain import AgentOpsCallbackHandler
+
+    session = client.start_session("support")
+    handler = AgentOpsCallbackHandler(session)
+    run_id = uuid.uuid4()
+    handler.on_tool_start({"name": "lookup"}, "", run_id=run_id, inputs={"order": "A1"})
+    handler.on_tool_error(_MessageNeedsDetailError(), run_id=run_id, name="lookup")
+    session.end()
+    assert client.flush(timeout=5)
+
+    error = _chain(client, session)[2]
+    assert error["event_type"] == "ERROR"
+    assert error["payload"]["error_type"] == "_MessageNeedsDetailError"
+    assert error["payload"]["message"] == "<unprintable _MessageNeedsDetailError>"
+    assert client.stats()["internal_errors"] == 0

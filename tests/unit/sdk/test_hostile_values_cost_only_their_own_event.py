@@ -171,3 +171,46 @@ def test_a_tool_error_whose_message_cannot_be_read_is_still_recorded_as_an_error
     assert error["payload"]["error_type"] == "_MessageNeedsDetailError"
     assert error["payload"]["message"] == "<unprintable _MessageNeedsDetailError>"
     assert client.stats()["internal_errors"] == 0
+
+
+def test_a_string_too_large_to_record_is_refused_before_the_sender_writes_it_out(
+    client: AgentOpsClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tool that read a file of tens of megabytes: the sender wrote the whole event out (a third of a second under
+    # the interpreter lock for 50 MB, every agent thread waiting) only to find it over the size limit and refuse it.
+    from agentops_replay import _batch
+
+    written: list[int] = []
+    canonicalize = _batch.canonicalize
+
+    def measured(value: Any) -> bytes:
+        line = canonicalize(value)
+        written.append(len(line))
+        return line
+
+    monkeypatch.setattr(_batch, "canonicalize", measured)
+    from agentops_replay.integrations.langchain import AgentOpsCallbackHandler
+
+    document = "x" * (2 * _batch.MAX_EVENT_BYTES)
+    session = client.start_session("support")
+    session.record("TOOL_RESULT", {"tool_name": "read_file", "result": {"text": document}})
+    handler = AgentOpsCallbackHandler(session)
+    run_id = uuid.uuid4()
+    handler.on_tool_start({"name": "read_file"}, "", run_id=run_id, inputs={"path": "/data/dump.txt"})
+    handler.on_tool_end([{"text": document}], run_id=run_id, name="read_file")
+    session.end()
+    assert client.flush(timeout=5)
+
+    chain = _chain(client, session)
+    assert [event["event_type"] for event in chain] == [
+        "SESSION_START",
+        "LOG_DROP",
+        "TOOL_CALL",
+        "LOG_DROP",
+        "SESSION_END",
+        "CHAIN_SEAL",
+    ]
+    for drop in (chain[1]["payload"], chain[3]["payload"]):
+        assert drop["problem"].startswith(f"the event is over {_batch.MAX_EVENT_BYTES} bytes")
+    assert max(written) < _batch.MAX_EVENT_BYTES  # neither event was written out
+    assert client.stats()["invalid"] == 2

@@ -104,7 +104,7 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     service would refuse (NaN, Infinity, integers beyond +-(2**53 - 1), integral floats from 2**53 to 1e21) their
     ``repr()``, or ``hex()`` for an integer too long for Python to print in decimal. Never raises: a value whose own
     code raises while it is read (a mapping whose ``items()`` fails, ...) is recorded as ``text_of`` it."""
-    if _depth > MAX_DEPTH - 4:  # room for the envelope around it; deeper content is recorded as text
+    if _depth > MAX_DEPTH - 5:  # room for the envelope and an integration's keys around it; deeper: text
         return text_of(value)
     kind = type(value)
     if kind is str or kind is bool or value is None:
@@ -152,7 +152,7 @@ def snapshot(value: Any, _depth: int = 0) -> Any:
     kind = type(value)
     if kind in _UNCHANGING:
         return value
-    if _depth > MAX_DEPTH - 4:
+    if _depth > MAX_DEPTH - 5:
         return jsonable(value, _depth)
     depth = _depth + 1
     # Most members are strings and numbers: taken as they are without a call each.

@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -214,3 +215,35 @@ def test_a_string_too_large_to_record_is_refused_before_the_sender_writes_it_out
         assert drop["problem"].startswith(f"the event is over {_batch.MAX_EVENT_BYTES} bytes")
     assert max(written) < _batch.MAX_EVENT_BYTES  # neither event was written out
     assert client.stats()["invalid"] == 2
+
+
+def test_content_nested_deeper_than_the_format_allows_is_recorded_with_its_depths_as_text(
+    client: AgentOpsClient,
+) -> None:
+    # A parse tree 100 levels deep, and a list that holds itself: jsonable kept four levels of room for the envelope,
+    # one too few for content under payload.args, two for payload.inputs.tool_input, so with content capture every
+    # such event was refused as nesting deeper than 64 instead of recorded with its deepest levels as text.
+    from agentops_replay.integrations.langchain import AgentOpsCallbackHandler
+
+    tree: dict[str, Any] = {"leaf": "Zürich"}
+    for _ in range(100):
+        tree = {"node": tree}
+    holds_itself: list[Any] = []
+    holds_itself.append(holds_itself)
+    session = client.start_session("support")
+    handler = AgentOpsCallbackHandler(session)
+    run_id = uuid.uuid4()
+    handler.on_tool_start({"name": "parse"}, "", run_id=run_id, inputs={"tree": tree})
+    handler.on_tool_end([holds_itself], run_id=run_id, name="parse")
+    handler.on_agent_action(SimpleNamespace(tool="parse", tool_input={"tree": tree}, log="parse it"), run_id=run_id)
+    session.end()
+    assert client.flush(timeout=5)
+
+    chain = _chain(client, session)
+    assert [event["event_type"] for event in chain[1:4]] == ["TOOL_CALL", "TOOL_RESULT", "DECISION_TRACE"]
+    deepest: Any = chain[1]["payload"]["args"]["tree"]
+    while isinstance(deepest, dict):
+        deepest = deepest["node"]
+    assert type(deepest) is str
+    assert "Zürich" in deepest
+    assert client.stats()["invalid"] == 0

@@ -138,7 +138,7 @@ def _recorded_event(
             return made
         payload = made
     try:
-        if _holds_text_over(payload, MAX_EVENT_BYTES):
+        if holds_text_over(payload, MAX_EVENT_BYTES):
             return _TOO_LARGE
         if hash_key is not None:
             payload[hash_key] = buffer.digest(hash_value)
@@ -164,7 +164,7 @@ def _recorded_event(
     return event, line
 
 
-def _holds_text_over(payload: dict[str, Any], limit: int) -> bool:
+def holds_text_over(payload: dict[str, Any], limit: int) -> bool:
     """Whether a string or bytes value in ``payload`` (dicts, lists and tuples) is longer than ``limit``: its event is
     then over ``limit`` bytes in canonical form whatever else it holds. Checked before the event is written out, since
     writing a string of tens of megabytes holds the interpreter lock for a third of a second: the agent's threads

@@ -180,9 +180,9 @@ def test_a_string_too_large_to_record_is_refused_before_the_sender_writes_it_out
     # A tool that read a file of tens of megabytes: the sender wrote the whole event out (a third of a second under
     # the interpreter lock for 50 MB, every agent thread waiting) only to find it over the size limit and refuse it.
     from agentops_replay import _batch
+    from agentops_verify import canonicalize
 
     written: list[int] = []
-    canonicalize = _batch.canonicalize
 
     def measured(value: Any) -> bytes:
         line = canonicalize(value)
@@ -247,3 +247,57 @@ def test_content_nested_deeper_than_the_format_allows_is_recorded_with_its_depth
     assert type(deepest) is str
     assert "Zürich" in deepest
     assert client.stats()["invalid"] == 0
+
+
+_LARGE_TEXT = "x" * (300 * 1024)  # over the 256 KiB an event may hold
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(_UnreadableMapping(), id="mapping-unreadable"),
+        pytest.param(_LARGE_TEXT, id="text-over-the-event-limit"),
+        pytest.param(_LARGE_TEXT.encode(), id="bytes-over-the-event-limit"),
+    ],
+)
+def test_a_session_start_or_end_value_that_cannot_be_recorded_is_left_out_not_the_session(
+    client: AgentOpsClient, value: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Reading an unreadable mapping raised in start_session(): the agent got a session that records nothing (no
+    # chain at all), and end() lost its SESSION_END (no end, no seal). Text over the event limit was checked by
+    # writing it out on the agent's thread (over a second for 50 MB), then the sender refused the SESSION_START or
+    # SESSION_END that a session cannot do without: a LOG_DROP took its place.
+    with caplog.at_level(logging.WARNING, logger="agentops_replay"):
+        session = client.start_session("support", framework="custom", context=value)
+        session.tool_call("lookup", args={"order": "A1"})
+        session.end("success", reason="done", context=value)
+    assert client.flush(timeout=5)
+
+    chain = _chain(client, session)
+    assert [event["event_type"] for event in chain] == ["SESSION_START", "TOOL_CALL", "SESSION_END", "CHAIN_SEAL"]
+    assert "context" not in chain[0]["payload"]
+    assert chain[0]["payload"]["framework"] == "custom"
+    assert "context" not in chain[2]["payload"]
+    assert chain[2]["payload"]["reason"] == "done"
+    assert "SESSION_START 'context'" in caplog.text
+    assert "SESSION_END 'context'" in caplog.text
+    assert "xxxx" not in caplog.text
+
+
+def test_an_agent_id_that_cannot_be_printed_or_is_too_large_still_gives_a_named_session(
+    client: AgentOpsClient,
+) -> None:
+    # str() of the agent id raised: start_session() returned a session that records nothing. An id over the event
+    # limit was written out on the agent's thread, then the sender refused the SESSION_START.
+    unprintable = client.start_session(_UnprintableObject())  # type: ignore[arg-type]
+    too_large = client.start_session(_LARGE_TEXT)
+    for session in (unprintable, too_large):
+        session.end()
+    assert client.flush(timeout=5)
+
+    names = []
+    for session in (unprintable, too_large):
+        chain = _chain(client, session)
+        assert [event["event_type"] for event in chain] == ["SESSION_START", "SESSION_END", "CHAIN_SEAL"]
+        names.append(chain[0]["payload"]["agent_id"])
+    assert names == ["<unprintable _UnprintableObject>", "unnamed-agent"]

@@ -156,11 +156,24 @@ def snapshot(value: Any, _depth: int = 0) -> Any:
         return jsonable(value, _depth)
     depth = _depth + 1
     # Most members are strings and numbers: taken as they are without a call each.
-    if kind is dict:
-        return {key: item if type(item) in _UNCHANGING else snapshot(item, depth) for key, item in value.items()}
-    if kind is list or kind is tuple:
-        return [item if type(item) in _UNCHANGING else snapshot(item, depth) for item in value]
+    try:
+        if kind is dict:
+            return {key: item if type(item) in _UNCHANGING else snapshot(item, depth) for key, item in value.items()}
+        if kind is list or kind is tuple:
+            return [item if type(item) in _UNCHANGING else snapshot(item, depth) for item in value]
+    except RuntimeError:  # another thread changed it while it was copied ("dictionary changed size ...")
+        return _copied_again(value, depth)
     return jsonable(value, _depth)
+
+
+def _copied_again(container: dict[Any, Any] | list[Any] | tuple[Any, ...], depth: int) -> Any:
+    """The container copied as it is now, or its text if it changes again meanwhile: the event is never lost."""
+    try:
+        if type(container) is dict:
+            return {key: snapshot(item, depth) for key, item in container.items()}
+        return [snapshot(item, depth) for item in container]
+    except RuntimeError:
+        return text_of(container)
 
 
 _UNCHANGING: Final = frozenset({str, int, float, bool, type(None), bytes})

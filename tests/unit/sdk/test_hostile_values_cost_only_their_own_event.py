@@ -301,3 +301,33 @@ def test_an_agent_id_that_cannot_be_printed_or_is_too_large_still_gives_a_named_
         assert [event["event_type"] for event in chain] == ["SESSION_START", "SESSION_END", "CHAIN_SEAL"]
         names.append(chain[0]["payload"]["agent_id"])
     assert names == ["<unprintable _UnprintableObject>", "unnamed-agent"]
+
+
+def test_a_tool_result_changed_by_another_thread_while_the_callback_copies_it_is_still_recorded(
+    client: AgentOpsClient,
+) -> None:
+    # The callback copies the result on the framework's thread (privacy.snapshot) while the agent's other threads
+    # may be adding to it: "dictionary changed size during iteration" escaped, and the TOOL_RESULT was lost with no
+    # LOG_DROP. Made deterministic here by a member whose conversion adds to the dict being copied.
+    from agentops_replay.integrations.langchain import AgentOpsCallbackHandler
+
+    result: dict[str, Any] = {"status": "ok"}
+
+    class _Progress:
+        def model_dump(self) -> dict[str, Any]:
+            result["progress-updated"] = True  # what another thread does at that moment
+            return {"done": 3}
+
+    result["progress"] = _Progress()
+    session = client.start_session("support")
+    handler = AgentOpsCallbackHandler(session)
+    run_id = uuid.uuid4()
+    handler.on_tool_start({"name": "batch"}, "", run_id=run_id, inputs={"size": 3})
+    handler.on_tool_end(result, run_id=run_id, name="batch")
+    session.end()
+    assert client.flush(timeout=5)
+
+    chain = _chain(client, session)
+    assert [event["event_type"] for event in chain[1:3]] == ["TOOL_CALL", "TOOL_RESULT"]
+    assert chain[2]["payload"]["result"] == {"status": "ok", "progress": {"done": 3}, "progress-updated": True}
+    assert client.stats()["internal_errors"] == 0

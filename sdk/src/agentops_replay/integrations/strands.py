@@ -51,7 +51,7 @@ from agentops_replay._content import Content
 from agentops_replay.client import AgentOpsClient, Session
 from agentops_replay.events import ERROR, MODEL_REQUEST, MODEL_RESPONSE, TOOL_CALL, TOOL_RESULT
 from agentops_replay.integrations import _later
-from agentops_replay.privacy import snapshot, text_of
+from agentops_replay.privacy import snapshot
 
 logger = logging.getLogger("agentops_replay")
 
@@ -182,7 +182,7 @@ class AgentOpsHooks(HookProvider):
         if event.exception is not None:
             self._note_error(event.agent, event.exception)
             error = event.exception
-            session._record_later(ERROR, _later.error, type(error).__name__, text_of(error), False, None, None)
+            session._record_later(ERROR, _later.error, type(error).__name__, str(error), False, None, None)
             return
         response = event.stop_response
         if response is None:
@@ -235,7 +235,7 @@ class AgentOpsHooks(HookProvider):
         if event.exception is not None:
             error = event.exception
             self._note_error(event.agent, error)
-            session._record_later(ERROR, _later.error, type(error).__name__, text_of(error), False, tool_id, name)
+            session._record_later(ERROR, _later.error, type(error).__name__, str(error), False, tool_id, name)
 
     def _note_error(self, agent: Any, error: BaseException) -> None:
         with self._lock:

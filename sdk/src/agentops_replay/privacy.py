@@ -13,6 +13,7 @@ conversions of ``_values`` (datetimes, bytes, sets, ...). Two forms:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -146,12 +147,16 @@ def _number_text(number: float) -> str:
 def snapshot(value: Any, _depth: int = 0) -> Any:
     """``value`` as it is now, for an integration to record later (``Session._record_later``) whatever the framework
     does with it afterwards, at the least cost on the framework's thread: strings, numbers, booleans, None and bytes
-    are shared (they cannot change); dicts, lists and tuples are copied, level by level; any other object (a pydantic
-    model, a dataclass, ...) is converted by ``jsonable`` now, since it may change, or not be safe to read from
-    another thread. Converting the copy with ``jsonable`` later gives what converting ``value`` now would have."""
+    are shared (they cannot change); bytearrays and memoryviews are copied as bytes; dicts, lists and tuples are
+    copied, level by level; any other object (a pydantic model, a dataclass, ...) is converted by ``jsonable`` now,
+    since it may change, or not be safe to read from another thread. Converting the copy with ``jsonable`` later
+    gives what converting ``value`` now would have."""
     kind = type(value)
     if kind in _UNCHANGING:
         return value
+    if kind is bytearray or kind is memoryview:  # copied as they are (a memory copy); encoded later, by the sender
+        with contextlib.suppress(ValueError):  # a released memoryview: jsonable records its text
+            return bytes(value)
     if _depth > MAX_DEPTH - 5:
         return jsonable(value, _depth)
     depth = _depth + 1

@@ -5,6 +5,7 @@ only its own event, which a LOG_DROP states in its place (counted in stats()).""
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -331,3 +332,34 @@ def test_a_tool_result_changed_by_another_thread_while_the_callback_copies_it_is
     assert [event["event_type"] for event in chain[1:3]] == ["TOOL_CALL", "TOOL_RESULT"]
     assert chain[2]["payload"]["result"] == {"status": "ok", "progress": {"done": 3}, "progress-updated": True}
     assert client.stats()["internal_errors"] == 0
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_a_binary_buffer_is_copied_on_the_framework_thread_and_encoded_on_the_sender(
+    client: AgentOpsClient, monkeypatch: pytest.MonkeyPatch, kind: type[Any]
+) -> None:
+    # A bytearray or memoryview (an image, a downloaded file) was base64-encoded on the framework's thread by the
+    # callback: a third of a second for 50 MB, inside the agent's call. Copying it is all the call needs to do.
+    import base64
+
+    from agentops_replay.integrations.langchain import AgentOpsCallbackHandler
+
+    encoded_on: list[str] = []
+    b64encode = base64.b64encode
+
+    def watched(data: Any, altchars: Any = None) -> bytes:
+        encoded_on.append(threading.current_thread().name)
+        return b64encode(data, altchars)
+
+    monkeypatch.setattr(base64, "b64encode", watched)
+    image = bytearray(b"\x89PNG\r\n")
+    session = client.start_session("support")
+    handler = AgentOpsCallbackHandler(session)
+    run_id = uuid.uuid4()
+    handler.on_tool_start({"name": "thumbnail"}, "", run_id=run_id, inputs={"image": kind(image)})
+    image[0:4] = b"GIF8"  # the tool reuses its buffer
+    session.end()
+    assert client.flush(timeout=5)
+
+    assert _chain(client, session)[1]["payload"]["args"] == {"image": b64encode(b"\x89PNG\r\n").decode()}
+    assert encoded_on == ["agentops-replay-sender"]

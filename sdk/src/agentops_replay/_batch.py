@@ -47,6 +47,7 @@ logger = logging.getLogger("agentops_replay")
 MAX_BATCH_EVENTS = 500
 MAX_BODY_BYTES = 1024 * 1024
 MAX_EVENT_BYTES = 256 * 1024 - 1024
+_TOO_LARGE = f"the event is over {MAX_EVENT_BYTES} bytes in canonical form (API.md: 256 KiB per event)"
 _EVENTS_BETWEEN_YIELDS = 8
 _BODY_PREFIX = b'{"events":['
 _BODY_SUFFIX = b"]}"
@@ -137,6 +138,8 @@ def _recorded_event(
             return made
         payload = made
     try:
+        if holds_text_over(payload, MAX_EVENT_BYTES):
+            return _TOO_LARGE
         if hash_key is not None:
             payload[hash_key] = buffer.digest(hash_value)
         event = _envelope(
@@ -151,10 +154,33 @@ def _recorded_event(
             line = canonicalize(event)
     except (CanonicalizationError, TypeError, ValueError, RecursionError) as exc:
         return f"not I-JSON (ELS section 2): {describe_problem(str(exc))}"
+    except Exception as exc:
+        # The value's own code raised while it was read (a mapping whose items() fails, a dict another thread
+        # changes meanwhile): its words may be content, so only its kind is said.
+        return f"a value raised {type(exc).__name__} while it was read"
     problem = event_problem(line)
     if problem is not None:
         return problem
     return event, line
+
+
+def holds_text_over(payload: dict[str, Any], limit: int) -> bool:
+    """Whether a string or bytes value in ``payload`` (dicts, lists and tuples) is longer than ``limit``: its event is
+    then over ``limit`` bytes in canonical form whatever else it holds. Checked before the event is written out, since
+    writing a string of tens of megabytes holds the interpreter lock for a third of a second: the agent's threads
+    would wait on the sender for an event it refuses anyway."""
+    stack: list[tuple[Any, int]] = [(payload, 0)]
+    while stack:
+        value, depth = stack.pop()
+        members = value.values() if type(value) is dict else value
+        for member in members:
+            kind = type(member)
+            if kind is str or kind is bytes or kind is bytearray:
+                if len(member) > limit:
+                    return True
+            elif (kind is dict or kind is list or kind is tuple) and depth < MAX_DEPTH:  # depth: a list may hold itself
+                stack.append((member, depth + 1))
+    return False
 
 
 def _made_payload(
@@ -191,7 +217,7 @@ def event_problem(line: bytes) -> str | None:
     literal beyond +-(2**53 - 1), and the body nests the event two levels deeper than ``canonicalize`` measured. An
     event that could meet either is read back exactly as the service reads it."""
     if len(line) > MAX_EVENT_BYTES:
-        return f"the event is over {MAX_EVENT_BYTES} bytes in canonical form (API.md: 256 KiB per event)"
+        return _TOO_LARGE
     if _LONG_NUMBER.search(line) is None and line.count(b"{") + line.count(b"[") < _DEEP_ENOUGH:
         return None
     try:

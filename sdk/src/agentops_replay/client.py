@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from agentops_verify import REDACTED, SESSION_END, SESSION_START
 
+from ._batch import MAX_EVENT_BYTES, holds_text_over
 from ._buffer import Buffer, SessionState
 from ._content import (
     Content,
@@ -53,7 +54,7 @@ from .events import (
     value_problem,
     wrong_type,
 )
-from .privacy import ContentDigest, digest_key_from, redact
+from .privacy import ContentDigest, digest_key_from, redact, text_of
 from .transport import HttpTransport, LocalChainWriter, Transport
 
 logger = logging.getLogger("agentops_replay")
@@ -294,12 +295,22 @@ def _leave_out_unrecordable(event_type: str, payload: dict[str, Any]) -> None:
             logger.warning("agentops: %s metadata key %r is not a string (ELS section 2); left out", event_type, key)
             del payload[key]
             continue
-        value = plain_json(payload[key])
-        problem = value_problem(value)
+        value = payload[key]
+        problem: str | None = None
+        try:
+            if holds_text_over({key: value}, MAX_EVENT_BYTES):  # checked without writing it out on this thread
+                problem = f"over the {MAX_EVENT_BYTES} bytes an event may hold (API.md)"
+            else:
+                value = plain_json(value)
+                not_json = value_problem(value)
+                if not_json is not None:
+                    problem = f"not I-JSON (ELS section 2: {not_json})"
+        except Exception as exc:  # the value's own code raised while it was read (a mapping whose items() fail)
+            problem = f"it raised {type(exc).__name__} while it was read"
         if problem is None:
             payload[key] = value
         else:
-            logger.warning("agentops: %s %r is not I-JSON (ELS section 2: %s); left out", event_type, key, problem)
+            logger.warning("agentops: %s %r is %s; left out", event_type, key, problem)
             del payload[key]
 
 
@@ -417,13 +428,14 @@ class AgentOpsClient:
             return _DisabledSession()  # type: ignore[return-value]
 
     def _start_session(self, agent_id: str, tags: list[str] | None, metadata: dict[str, Any]) -> Session:
-        payload: dict[str, Any] = {"agent_id": str(agent_id), "sdk_version": VERSION, **metadata}
+        payload: dict[str, Any] = {"agent_id": text_of(agent_id), "sdk_version": VERSION, **metadata}
         if tags is not None:
             payload["tags"] = list(tags) if isinstance(tags, list | tuple) else tags  # a string is not a list of tags
         if not payload["agent_id"]:
             payload["agent_id"] = "unnamed-agent"
-        if value_problem(payload["agent_id"]) is not None:  # a lone surrogate, say: the session still needs a name
-            logger.warning("agentops: agent_id is not I-JSON (ELS section 2); recorded as 'unnamed-agent'")
+        # Too long for an event, or a lone surrogate, say: the session still needs a name.
+        if len(payload["agent_id"]) > MAX_EVENT_BYTES or value_problem(payload["agent_id"]) is not None:
+            logger.warning("agentops: agent_id is not I-JSON or too long (ELS section 2); recorded as 'unnamed-agent'")
             payload["agent_id"] = "unnamed-agent"
         # Once per session, worth checking fully here: SESSION_START is never dropped, and must never be refused.
         _leave_out_unrecordable(SESSION_START, payload)

@@ -13,6 +13,7 @@ conversions of ``_values`` (datetimes, bytes, sets, ...). Two forms:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -100,24 +101,40 @@ def redact(payload: Mapping[str, Any], *keys: str, digest_key: bytes | str | Non
 def jsonable(value: Any, _depth: int = 0) -> Any:
     """Best-effort conversion of framework objects into I-JSON values, so their digest or content can be recorded.
     Used by the integrations: the conversions of ``_values`` (pydantic models, dataclasses, datetimes, bytes, sets,
-    ...), then anything still not I-JSON becomes text: unknown objects their ``str()``, numbers the service would
-    refuse (NaN, Infinity, integers beyond +-(2**53 - 1), integral floats from 2**53 to 1e21) their ``repr()``, or
-    ``hex()`` for an integer too long for Python to print in decimal."""
-    if _depth > MAX_DEPTH - 4:  # room for the envelope around it; deeper content is recorded as text
-        return str(value)
+    ...), then anything still not I-JSON becomes text: unknown objects their ``str()`` (``text_of``), numbers the
+    service would refuse (NaN, Infinity, integers beyond +-(2**53 - 1), integral floats from 2**53 to 1e21) their
+    ``repr()``, or ``hex()`` for an integer too long for Python to print in decimal. Never raises: a value whose own
+    code raises while it is read (a mapping whose ``items()`` fails, ...) is recorded as ``text_of`` it."""
+    if _depth > MAX_DEPTH - 5:  # room for the envelope and an integration's keys around it; deeper: text
+        return text_of(value)
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return value
     if kind is int or kind is float:
         return value if number_problem(value) is None else _number_text(value)
-    if kind is dict or isinstance(value, Mapping):
-        return {str(key): jsonable(item, _depth + 1) for key, item in value.items()}
-    if kind is list or kind is tuple:
-        return [jsonable(item, _depth + 1) for item in value]
-    converted = plain_json(value)
+    try:
+        if kind is dict or isinstance(value, Mapping):
+            return {text_of(key): jsonable(item, _depth + 1) for key, item in value.items()}
+        if kind is list or kind is tuple:
+            return [jsonable(item, _depth + 1) for item in value]
+        converted = plain_json(value)
+    except Exception:
+        return text_of(value)
     if converted is value:
-        return str(value)
+        return text_of(value)
     return jsonable(converted, _depth + 1)
+
+
+def text_of(value: Any) -> str:
+    """``str(value)``, or ``"<unprintable TYPE>"`` when its ``__str__`` raises or returns something else than a
+    string (an exception whose message needs an attribute it was raised without, ...). Never raises."""
+    if type(value) is str:
+        return value
+    try:
+        text = str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+    return str.__str__(text)  # a plain str even when __str__ returned a subclass of str
 
 
 def _number_text(number: float) -> str:
@@ -130,21 +147,38 @@ def _number_text(number: float) -> str:
 def snapshot(value: Any, _depth: int = 0) -> Any:
     """``value`` as it is now, for an integration to record later (``Session._record_later``) whatever the framework
     does with it afterwards, at the least cost on the framework's thread: strings, numbers, booleans, None and bytes
-    are shared (they cannot change); dicts, lists and tuples are copied, level by level; any other object (a pydantic
-    model, a dataclass, ...) is converted by ``jsonable`` now, since it may change, or not be safe to read from
-    another thread. Converting the copy with ``jsonable`` later gives what converting ``value`` now would have."""
+    are shared (they cannot change); bytearrays and memoryviews are copied as bytes; dicts, lists and tuples are
+    copied, level by level; any other object (a pydantic model, a dataclass, ...) is converted by ``jsonable`` now,
+    since it may change, or not be safe to read from another thread. Converting the copy with ``jsonable`` later
+    gives what converting ``value`` now would have."""
     kind = type(value)
     if kind in _UNCHANGING:
         return value
-    if _depth > MAX_DEPTH - 4:
+    if kind is bytearray or kind is memoryview:  # copied as they are (a memory copy); encoded later, by the sender
+        with contextlib.suppress(ValueError):  # a released memoryview: jsonable records its text
+            return bytes(value)
+    if _depth > MAX_DEPTH - 5:
         return jsonable(value, _depth)
     depth = _depth + 1
     # Most members are strings and numbers: taken as they are without a call each.
-    if kind is dict:
-        return {key: item if type(item) in _UNCHANGING else snapshot(item, depth) for key, item in value.items()}
-    if kind is list or kind is tuple:
-        return [item if type(item) in _UNCHANGING else snapshot(item, depth) for item in value]
+    try:
+        if kind is dict:
+            return {key: item if type(item) in _UNCHANGING else snapshot(item, depth) for key, item in value.items()}
+        if kind is list or kind is tuple:
+            return [item if type(item) in _UNCHANGING else snapshot(item, depth) for item in value]
+    except RuntimeError:  # another thread changed it while it was copied ("dictionary changed size ...")
+        return _copied_again(value, depth)
     return jsonable(value, _depth)
+
+
+def _copied_again(container: dict[Any, Any] | list[Any] | tuple[Any, ...], depth: int) -> Any:
+    """The container copied as it is now, or its text if it changes again meanwhile: the event is never lost."""
+    try:
+        if type(container) is dict:
+            return {key: snapshot(item, depth) for key, item in container.items()}
+        return [snapshot(item, depth) for item in container]
+    except RuntimeError:
+        return text_of(container)
 
 
 _UNCHANGING: Final = frozenset({str, int, float, bool, type(None), bytes})

@@ -43,7 +43,7 @@ from agentops_replay.events import (
     TOOL_RESULT,
 )
 from agentops_replay.integrations import _later
-from agentops_replay.privacy import snapshot
+from agentops_replay.privacy import snapshot, text_of
 
 _Callback = TypeVar("_Callback", bound=Callable[..., None])
 _MAX_OPEN_RUNS = 10_000
@@ -225,7 +225,7 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
         self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any
     ) -> None:
         self._runs.pop(run_id, None)
-        self.session._record_later(ERROR, _later.error, type(error).__name__, str(error), False, None, None)
+        self.session._record_later(ERROR, _later.error, type(error).__name__, text_of(error), False, None, None)
 
     @_never_raises
     def on_tool_start(
@@ -273,7 +273,7 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
             self.session._record_later(TOOL_RESULT, _later.tool_result, name, None, tool_id, "interrupted", duration_ms)
             self._interrupt(error, (kwargs.get("metadata") or {}).get("langgraph_node"))
             return
-        self.session._record_later(ERROR, _later.error, type(error).__name__, str(error), False, tool_id, name)
+        self.session._record_later(ERROR, _later.error, type(error).__name__, text_of(error), False, tool_id, name)
 
     @_never_raises
     def on_agent_action(self, action: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kwargs: Any) -> None:
@@ -300,7 +300,7 @@ class AgentOpsCallbackHandler(BaseCallbackHandler):
             return
         # A chain error is reported by every enclosing chain; only the outermost one is recorded.
         if parent_run_id is None:
-            self.session._record_later(ERROR, _later.error, type(error).__name__, str(error), True, None, None)
+            self.session._record_later(ERROR, _later.error, type(error).__name__, text_of(error), True, None, None)
 
 
 def framework_version(framework: str) -> str | None:

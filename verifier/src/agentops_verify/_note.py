@@ -100,8 +100,12 @@ def verify_checkpoint(note: bytes | str, keys: Iterable[PublicKey]) -> Checkpoin
 
     C2SP signed-note: signature lines by other names or key IDs are ignored; a signature by a pinned key that does
     not verify rejects the whole note; with no verified signature by a pinned key the note is rejected."""
-    data = note.encode("utf-8") if isinstance(note, str) else note
-    text, signatures = _split_note(data)
+    if isinstance(note, str):
+        try:
+            note = note.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, as json.load reads the escape \\ud800
+            raise NoteError("the note is not UTF-8") from None
+    text, signatures = _split_note(note)
     checkpoint = Checkpoint.from_note_text(text)
     by_key_id: dict[bytes, list[PublicKey]] = {}
     for key in keys:

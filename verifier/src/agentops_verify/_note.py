@@ -103,7 +103,7 @@ def verify_checkpoint(note: bytes | str, keys: Iterable[PublicKey]) -> Checkpoin
     if isinstance(note, str):
         try:
             note = note.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate, as json.load reads the escape \\ud800
+        except UnicodeEncodeError:  # a lone surrogate, as json.load reads the escape \ud800
             raise NoteError("the note is not UTF-8") from None
     text, signatures = _split_note(note)
     checkpoint = Checkpoint.from_note_text(text)

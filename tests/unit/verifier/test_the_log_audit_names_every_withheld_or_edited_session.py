@@ -132,6 +132,34 @@ def test_archive_no_leaf_names_is_listed_unlogged(deployment: Deployment, capsys
     assert lines[-1] == ["5/5 logged sessions present and intact"]
 
 
+def test_archive_whose_name_is_not_utf8_is_listed_unlogged_not_a_crash(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copy of sessions/ can hold a file name that is not UTF-8; it is named with its odd byte escaped."""
+    os.close(os.open(os.fsencode(deployment.log.archives) + b"/\xff.jsonl", os.O_CREAT | os.O_WRONLY))
+    status, lines = run(capsys, deployment.args())
+    assert status == 1
+    assert statuses(lines)["\\xff.jsonl"] == "UNLOGGED"
+    status = main(["--format", "json", *deployment.args()])
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert status == 1
+    assert {"subject": "\\xff.jsonl", "status": "UNLOGGED"}.items() <= results[-1].items()
+
+
+def test_archive_name_with_a_line_break_cannot_forge_audit_lines(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each finding is one line of three tab-separated fields, whatever a file name in the copy holds."""
+    forged = f"x\n{deployment.session(0)}\tOK\tleaf 0, 3 events\nend"
+    (deployment.log.archives / forged).write_text("")
+    status, lines = run(capsys, deployment.args())
+    assert status == 1
+    assert all(len(line) == 3 for line in lines[:-1])
+    assert lines[-2][1] == "UNLOGGED"
+    assert lines[-2][0].startswith("x\\x0a")
+    assert [line[0] for line in lines].count(deployment.session(0)) == 1
+
+
 def test_logged_chain_that_fails_verification_is_invalid(
     deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:

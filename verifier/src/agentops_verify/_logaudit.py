@@ -57,7 +57,7 @@ UNLOGGED = "UNLOGGED"
 ARCHIVE_SUFFIX = ".jsonl"
 _ARCHIVE_NAME = re.compile(rf"({rules.UUID.pattern}){re.escape(ARCHIVE_SUFFIX)}")
 _WIDTH = re.compile(r"[1-9][0-9]{0,2}")
-# SQLite's page cache for the session index, in KiB; the rest of the index stays in its temporary file.
+_ESCAPE_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
 
 
 class AuditUsageError(Exception):
@@ -85,7 +85,9 @@ class AuditLine:
         }
 
     def text(self) -> str:
-        return f"{self.subject}\t{self.status}\t{self.detail}"
+        """One line of three tab-separated fields: a control character in a file name or message is escaped, so a
+        name in the audited copy cannot add a line or a field of its own."""
+        return f"{self.subject.translate(_ESCAPE_CONTROLS)}\t{self.status}\t{self.detail.translate(_ESCAPE_CONTROLS)}"
 
 
 @dataclass
@@ -307,9 +309,10 @@ class LogAudit:
             for entry in entries:
                 match = _ARCHIVE_NAME.fullmatch(entry.name)
                 if match is None or not entry.is_file() or not index.is_logged(match.group(1)):
-                    index.add_unlogged(entry.name)
-        for name in index.unlogged():
+                    index.add_unlogged(os.fsencode(entry.name))
+        for raw_name in index.unlogged():
             self.totals.unlogged += 1
+            name = raw_name.decode("utf-8", "backslashreplace")
             match = _ARCHIVE_NAME.fullmatch(name)
             session_id = match.group(1) if match is not None else None
             yield AuditLine(name, UNLOGGED, "no leaf of the log names this archive", session_id=session_id)

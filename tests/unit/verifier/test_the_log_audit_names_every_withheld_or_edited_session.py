@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -378,3 +379,29 @@ def test_archive_of_a_session_logged_with_other_bytes_is_modified(
     status, lines = run(capsys, deployment.args())
     assert status == 1
     assert statuses(lines)[deployment.session(4)] == "MODIFIED"
+
+
+@pytest.mark.parametrize("stored", ["tile/entries/000.p/5", "tile/0/000.p/5", "tile/0/000.p/3"])
+def test_oversized_tile_in_the_copy_is_refused_without_reading_it_whole(deployment: Deployment, stored: str) -> None:
+    """A copy can hold a tile of any size (here 1 GiB, sparse); the audit reads no more of it than the tile it checks
+    can hold, so it reports the tile in 256 MiB of address space instead of failing with MemoryError."""
+    with open(deployment.log.path_of(stored), "r+b") as tile:
+        tile.truncate(1 << 30)
+    script = Path(sys.executable).parent / "agentops-log-audit"
+    limit = 256 << 20
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    result = subprocess.run(
+        [str(script), *deployment.args()],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        preexec_fn=limit_memory,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == ""
+    found = statuses([line.split("\t") for line in result.stdout.splitlines()])
+    assert found[stored] in {"INVALID", "MODIFIED"}

@@ -12,7 +12,8 @@ anything does not, 2 when the audit could not run.
 Memory does not grow with the number of sessions: entry bundles are streamed, the tree is kept as its right edge
 (``TileBuilder``: at most 255 hashes per level and one bundle), each archive is streamed through the chain verifier,
 and the session ids seen (for repeats and for unlogged archives) go to a temporary SQLite database on disk
-(about 30 bytes per session), of which at most ``SQLITE_CACHE_KIB`` (``_logindex``) is held in memory.
+(about 30 bytes per session), of which at most ``SQLITE_CACHE_KIB`` (``_logindex``) is held in memory. No tile or
+entry bundle is read past the size it can have, however large the file in the copy is.
 """
 
 from __future__ import annotations
@@ -41,7 +42,16 @@ from ._leaf import LogLeaf, SealedChainFacts
 from ._logindex import SessionIndex
 from ._merkle import HASH_SIZE
 from ._note import Checkpoint, verify_checkpoint
-from ._tiles import TILE_WIDTH, Tile, TileBuilder, TileError, entry_bundle_path, split_entry_bundle, tile_path
+from ._tiles import (
+    MAX_ENTRY_SIZE,
+    TILE_WIDTH,
+    Tile,
+    TileBuilder,
+    TileError,
+    entry_bundle_path,
+    split_entry_bundle,
+    tile_path,
+)
 
 PROG = "agentops-log-audit"
 EXIT_PASS = 0
@@ -179,11 +189,14 @@ class LogAudit:
         for bundle in range((checkpoint.size + TILE_WIDTH - 1) // TILE_WIDTH):
             width = min(TILE_WIDTH, checkpoint.size - bundle * TILE_WIDTH)
             path = entry_bundle_path(bundle, width)
-            data, reason = self._read(path)
+            most = width * (2 + MAX_ENTRY_SIZE)
+            data, reason = self._read(path, most)
             if data is None:
                 yield AuditLine(path, MISSING, f"{reason}; the tree cannot be rebuilt past leaf {builder.size}")
                 return False
             try:
+                if len(data) > most:
+                    raise TileError(f"is longer than {width} entries can be ({most} bytes)")
                 entries = split_entry_bundle(data)
                 if len(entries) != width:
                     raise TileError(f"holds {len(entries)} entries, not {width}")
@@ -226,7 +239,7 @@ class LogAudit:
     def _check_tile(self, tile: Tile) -> Iterator[AuditLine]:
         """The stored tile must be the rebuilt one; stored partial versions of it, up to its width, its prefixes."""
         self.totals.tiles_checked += 1
-        stored, reason = self._read(tile.path)
+        stored, reason = self._read(tile.path, len(tile.data))
         if stored is None:
             yield AuditLine(tile.path, MISSING, reason)
         elif stored != tile.data:
@@ -240,10 +253,11 @@ class LogAudit:
                 continue  # not a partial of this tile, or of a size beyond the checkpoint
             path = f"{full_path}.p/{name}"
             self.totals.tiles_checked += 1
-            stored, reason = self._read(path)
+            prefix = _prefix(tile, int(name))
+            stored, reason = self._read(path, len(prefix))
             if stored is None:
                 yield AuditLine(path, MISSING, reason)
-            elif stored != _prefix(tile, int(name)):
+            elif stored != prefix:
                 yield AuditLine(path, MODIFIED, "is not the start of the tile rebuilt from the entries")
 
     def _check_leaf(self, leaf_index: int, entry: bytes, index: SessionIndex) -> Iterator[AuditLine]:
@@ -320,9 +334,12 @@ class LogAudit:
     def _log_path(self, path: str) -> Path:
         return self.log_dir.joinpath(*path.split("/"))
 
-    def _read(self, path: str) -> tuple[bytes | None, str]:
+    def _read(self, path: str, size: int) -> tuple[bytes | None, str]:
+        """The object at ``path``, or its first ``size + 1`` bytes when it is longer than the ``size`` it can have
+        (a copy may hold a file of any length; what is read stays bounded)."""
         try:
-            return self._log_path(path).read_bytes(), ""
+            with open(self._log_path(path), "rb") as stored:
+                return stored.read(size + 1), ""
         except OSError as error:
             return None, f"cannot be read: {error.strerror or error}"
 

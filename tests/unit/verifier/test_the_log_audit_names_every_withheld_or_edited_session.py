@@ -381,14 +381,10 @@ def test_archive_of_a_session_logged_with_other_bytes_is_modified(
     assert statuses(lines)[deployment.session(4)] == "MODIFIED"
 
 
-@pytest.mark.parametrize("stored", ["tile/entries/000.p/5", "tile/0/000.p/5", "tile/0/000.p/3"])
-def test_oversized_tile_in_the_copy_is_refused_without_reading_it_whole(deployment: Deployment, stored: str) -> None:
-    """A copy can hold a tile of any size (here 1 GiB, sparse); the audit reads no more of it than the tile it checks
-    can hold, so it reports the tile in 256 MiB of address space instead of failing with MemoryError."""
-    with open(deployment.log.path_of(stored), "r+b") as tile:
-        tile.truncate(1 << 30)
+def audit_in_limited_memory(deployment: Deployment, megabytes: int) -> tuple[int, dict[str, str]]:
+    """The console script's exit status and findings when it may map at most ``megabytes`` MiB."""
     script = Path(sys.executable).parent / "agentops-log-audit"
-    limit = 256 << 20
+    limit = megabytes << 20
 
     def limit_memory() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -401,7 +397,40 @@ def test_oversized_tile_in_the_copy_is_refused_without_reading_it_whole(deployme
         timeout=120,
         preexec_fn=limit_memory,
     )
-    assert result.returncode == 1, result.stderr
     assert result.stderr == ""
-    found = statuses([line.split("\t") for line in result.stdout.splitlines()])
+    return result.returncode, statuses([line.split("\t") for line in result.stdout.splitlines()])
+
+
+@pytest.mark.parametrize("stored", ["tile/entries/000.p/5", "tile/0/000.p/5", "tile/0/000.p/3"])
+def test_oversized_tile_in_the_copy_is_refused_without_reading_it_whole(deployment: Deployment, stored: str) -> None:
+    """A copy can hold a tile of any size (here 1 GiB, sparse); the audit reads no more of it than the tile it checks
+    can hold, so it reports the tile in 256 MiB of address space instead of failing with MemoryError."""
+    with open(deployment.log.path_of(stored), "r+b") as tile:
+        tile.truncate(1 << 30)
+    status, found = audit_in_limited_memory(deployment, 256)
+    assert status == 1
     assert found[stored] in {"INVALID", "MODIFIED"}
+
+
+def test_archive_replaced_by_one_huge_line_is_modified_not_a_memory_error(deployment: Deployment) -> None:
+    """An archive in the copy that is one 160 MiB line (sparse zeros) is hashed in chunks and found MODIFIED; its
+    lines are read only once its bytes are the ones the signed log names."""
+    with open(deployment.archive(2), "r+b") as archive:
+        archive.truncate(160 << 20)
+    status, found = audit_in_limited_memory(deployment, 128)
+    assert status == 1
+    assert found[deployment.session(2)] == "MODIFIED"
+
+
+def test_archive_that_changes_between_its_two_reads_is_modified(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first read (the whole file's hash) saw the archived bytes; the lines read to verify are others."""
+    archive = deployment.archive(1)
+    archived = hashlib.sha256(archive.read_bytes())
+    archive.write_bytes(archive.read_bytes().replace(b'"test-agent"', b'"evil-agent"', 1))
+    monkeypatch.setattr(hashlib, "file_digest", lambda stream, name: archived)
+    status, lines = run(capsys, deployment.args())
+    assert status == 1
+    line = next(line for line in lines if line[0] == deployment.session(1))
+    assert line[1:] == ["MODIFIED", f"{deployment.session(1)}.jsonl changed while it was being audited"]

@@ -412,6 +412,14 @@ def test_oversized_tile_in_the_copy_is_refused_without_reading_it_whole(deployme
     assert found[stored] in {"INVALID", "MODIFIED"}
 
 
+def test_oversized_checkpoint_in_the_copy_is_invalid_not_a_memory_error(deployment: Deployment) -> None:
+    with open(deployment.log.log_dir / "checkpoint", "r+b") as checkpoint:
+        checkpoint.truncate(1 << 30)
+    status, found = audit_in_limited_memory(deployment, 256)
+    assert status == 1
+    assert found["checkpoint"] == "INVALID"
+
+
 def test_archive_replaced_by_one_huge_line_is_modified_not_a_memory_error(deployment: Deployment) -> None:
     """An archive in the copy that is one 160 MiB line (sparse zeros) is hashed in chunks and found MODIFIED; its
     lines are read only once its bytes are the ones the signed log names."""

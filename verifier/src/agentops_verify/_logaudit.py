@@ -41,7 +41,7 @@ from ._keys import TrustStore, parse_key_file
 from ._leaf import LogLeaf, SealedChainFacts
 from ._logindex import SessionIndex
 from ._merkle import HASH_SIZE
-from ._note import Checkpoint, verify_checkpoint
+from ._note import MAX_NOTE_SIZE, Checkpoint, verify_checkpoint
 from ._tiles import (
     MAX_ENTRY_SIZE,
     TILE_WIDTH,
@@ -441,10 +441,10 @@ def _audit_from(arguments: argparse.Namespace) -> LogAudit:
         raise AuditUsageError(f"--archives {archives}: not a directory")
     previous = None
     if arguments.previous_checkpoint is not None:
-        previous = _read_file(Path(arguments.previous_checkpoint), "previous checkpoint")
+        previous = _read_file(Path(arguments.previous_checkpoint), "previous checkpoint", MAX_NOTE_SIZE)
     return LogAudit(
         log_dir=log_dir,
-        checkpoint=_read_file(log_dir / "checkpoint", "checkpoint"),
+        checkpoint=_read_file(log_dir / "checkpoint", "checkpoint", MAX_NOTE_SIZE),
         log_keys=log_keys,
         trust=TrustStore(seal_keys or log_keys),
         previous_checkpoint=previous,
@@ -459,9 +459,11 @@ def _read_keys(path: str) -> list[PublicKey]:
         raise AuditUsageError(f"bad key file {path}: {error}") from None
 
 
-def _read_file(path: Path, what: str) -> bytes:
+def _read_file(path: Path, what: str, size: int | None = None) -> bytes:
+    """The file's bytes; with ``size``, at most its first ``size + 1`` (more than any valid such file holds)."""
     try:
-        return path.read_bytes()
+        with open(path, "rb") as file:
+            return file.read() if size is None else file.read(size + 1)
     except OSError as error:
         raise AuditUsageError(f"cannot read {what} {path}: {error.strerror or error}") from None
 

@@ -220,6 +220,18 @@ def test_session_logged_twice_is_reported(deployment: Deployment, capsys: pytest
     assert ["leaf 5", "INVALID", f"session {deployment.session(0)} is already leaf 0"] in lines
 
 
+def test_session_logged_twice_is_not_counted_intact_twice(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The repeated leaf names the same archive, which is intact; the summary must still not read 6/6."""
+    deployment.log.add(deployment.chains[0])
+    deployment.log.publish()
+    status, lines = run(capsys, deployment.args(previous=False))
+    assert status == 1
+    assert [line[0] for line in lines].count(deployment.session(0)) == 1
+    assert lines[-1] == ["5/6 logged sessions present and intact"]
+
+
 def test_edited_hash_tile_is_detected(deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
     """The entries still hash to the checkpoint's root, but a proof served from the edited tile would not verify."""
     tile = deployment.log.path_of(tile_path(0, 0, 5))

@@ -276,6 +276,7 @@ class LogAudit:
                 session_id=leaf.session_id,
                 leaf_index=leaf_index,
             )
+            return  # its archive was checked at the earlier leaf; a repeat is not a second intact session
         if self.archives is not None:
             line = self._check_archive(self.archives, leaf, leaf_index)
             if line.status == OK:

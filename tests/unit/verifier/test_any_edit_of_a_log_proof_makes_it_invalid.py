@@ -254,6 +254,14 @@ def test_log_proof_that_is_not_an_object_is_invalid(world: World) -> None:
     assert_invalid(check(world, [world.proof(1)]), "format")
 
 
+def test_log_proof_whose_checkpoint_holds_a_lone_surrogate_is_invalid_not_a_crash(world: World) -> None:
+    """``json.load`` (as the auditor's guide uses) reads the escape ``\\ud800`` as a lone surrogate, which no UTF-8
+    note can hold: the proof is invalid, and the check must not raise ``UnicodeEncodeError``."""
+    proof = world.proof(1)
+    proof["checkpoint"] = proof["checkpoint"].replace("\n", "\ud800\n", 1)
+    assert_invalid(check(world, proof), "checkpoint")
+
+
 def test_session_sealed_under_a_rotated_key_is_still_provable(tmp_path: Path) -> None:
     """Sessions sealed under the old key, then the new one; the latest checkpoint is signed by the new key. With
     both published keys pinned (``GET /v1/keys`` keeps every key), the old session's proof verifies."""

@@ -175,3 +175,9 @@ def test_signer_that_does_not_hold_the_key_produces_no_note() -> None:
         sign_checkpoint(CHECKPOINT, key=public_key(LOG), sign=low_s_signer(OTHER))
     with pytest.raises(NoteError, match="does not verify under key"):
         sign_checkpoint(CHECKPOINT, key=public_key(LOG), sign=lambda message: b"\x30\x00")
+
+
+def test_note_longer_than_any_checkpoint_is_refused_unparsed() -> None:
+    note = sign_note(CHECKPOINT, LOG)
+    with pytest.raises(NoteError, match="longer than 1048576 bytes"):
+        verify_checkpoint(note + b"x" * (1 << 20), [public_key(LOG)])

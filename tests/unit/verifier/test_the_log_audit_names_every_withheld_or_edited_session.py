@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -132,6 +133,34 @@ def test_archive_no_leaf_names_is_listed_unlogged(deployment: Deployment, capsys
     assert lines[-1] == ["5/5 logged sessions present and intact"]
 
 
+def test_archive_whose_name_is_not_utf8_is_listed_unlogged_not_a_crash(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copy of sessions/ can hold a file name that is not UTF-8; it is named with its odd byte escaped."""
+    os.close(os.open(os.fsencode(deployment.log.archives) + b"/\xff.jsonl", os.O_CREAT | os.O_WRONLY))
+    status, lines = run(capsys, deployment.args())
+    assert status == 1
+    assert statuses(lines)["\\xff.jsonl"] == "UNLOGGED"
+    status = main(["--format", "json", *deployment.args()])
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert status == 1
+    assert {"subject": "\\xff.jsonl", "status": "UNLOGGED"}.items() <= results[-1].items()
+
+
+def test_archive_name_with_a_line_break_cannot_forge_audit_lines(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each finding is one line of three tab-separated fields, whatever a file name in the copy holds."""
+    forged = f"x\n{deployment.session(0)}\tOK\tleaf 0, 3 events\nend"
+    (deployment.log.archives / forged).write_text("")
+    status, lines = run(capsys, deployment.args())
+    assert status == 1
+    assert all(len(line) == 3 for line in lines[:-1])
+    assert lines[-2][1] == "UNLOGGED"
+    assert lines[-2][0].startswith("x\\x0a")
+    assert [line[0] for line in lines].count(deployment.session(0)) == 1
+
+
 def test_logged_chain_that_fails_verification_is_invalid(
     deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -189,6 +218,18 @@ def test_session_logged_twice_is_reported(deployment: Deployment, capsys: pytest
     status, lines = run(capsys, deployment.args(previous=False))
     assert status == 1
     assert ["leaf 5", "INVALID", f"session {deployment.session(0)} is already leaf 0"] in lines
+
+
+def test_session_logged_twice_is_not_counted_intact_twice(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The repeated leaf names the same archive, which is intact; the summary must still not read 6/6."""
+    deployment.log.add(deployment.chains[0])
+    deployment.log.publish()
+    status, lines = run(capsys, deployment.args(previous=False))
+    assert status == 1
+    assert [line[0] for line in lines].count(deployment.session(0)) == 1
+    assert lines[-1] == ["5/6 logged sessions present and intact"]
 
 
 def test_edited_hash_tile_is_detected(deployment: Deployment, capsys: pytest.CaptureFixture[str]) -> None:
@@ -350,3 +391,66 @@ def test_archive_of_a_session_logged_with_other_bytes_is_modified(
     status, lines = run(capsys, deployment.args())
     assert status == 1
     assert statuses(lines)[deployment.session(4)] == "MODIFIED"
+
+
+def audit_in_limited_memory(deployment: Deployment, megabytes: int) -> tuple[int, dict[str, str]]:
+    """The console script's exit status and findings when it may map at most ``megabytes`` MiB."""
+    script = Path(sys.executable).parent / "agentops-log-audit"
+    limit = megabytes << 20
+
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    result = subprocess.run(
+        [str(script), *deployment.args()],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        preexec_fn=limit_memory,
+    )
+    assert result.stderr == ""
+    return result.returncode, statuses([line.split("\t") for line in result.stdout.splitlines()])
+
+
+@pytest.mark.parametrize("stored", ["tile/entries/000.p/5", "tile/0/000.p/5", "tile/0/000.p/3"])
+def test_oversized_tile_in_the_copy_is_refused_without_reading_it_whole(deployment: Deployment, stored: str) -> None:
+    """A copy can hold a tile of any size (here 1 GiB, sparse); the audit reads no more of it than the tile it checks
+    can hold, so it reports the tile in 256 MiB of address space instead of failing with MemoryError."""
+    with open(deployment.log.path_of(stored), "r+b") as tile:
+        tile.truncate(1 << 30)
+    status, found = audit_in_limited_memory(deployment, 256)
+    assert status == 1
+    assert found[stored] in {"INVALID", "MODIFIED"}
+
+
+def test_oversized_checkpoint_in_the_copy_is_invalid_not_a_memory_error(deployment: Deployment) -> None:
+    with open(deployment.log.log_dir / "checkpoint", "r+b") as checkpoint:
+        checkpoint.truncate(1 << 30)
+    status, found = audit_in_limited_memory(deployment, 256)
+    assert status == 1
+    assert found["checkpoint"] == "INVALID"
+
+
+def test_archive_replaced_by_one_huge_line_is_modified_not_a_memory_error(deployment: Deployment) -> None:
+    """An archive in the copy that is one 160 MiB line (sparse zeros) is hashed in chunks and found MODIFIED; its
+    lines are read only once its bytes are the ones the signed log names."""
+    with open(deployment.archive(2), "r+b") as archive:
+        archive.truncate(160 << 20)
+    status, found = audit_in_limited_memory(deployment, 128)
+    assert status == 1
+    assert found[deployment.session(2)] == "MODIFIED"
+
+
+def test_archive_that_changes_between_its_two_reads_is_modified(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first read (the whole file's hash) saw the archived bytes; the lines read to verify are others."""
+    archive = deployment.archive(1)
+    archived = hashlib.sha256(archive.read_bytes())
+    archive.write_bytes(archive.read_bytes().replace(b'"test-agent"', b'"evil-agent"', 1))
+    monkeypatch.setattr(hashlib, "file_digest", lambda stream, name: archived)
+    status, lines = run(capsys, deployment.args())
+    assert status == 1
+    line = next(line for line in lines if line[0] == deployment.session(1))
+    assert line[1:] == ["MODIFIED", f"{deployment.session(1)}.jsonl changed while it was being audited"]

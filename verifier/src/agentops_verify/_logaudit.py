@@ -12,7 +12,8 @@ anything does not, 2 when the audit could not run.
 Memory does not grow with the number of sessions: entry bundles are streamed, the tree is kept as its right edge
 (``TileBuilder``: at most 255 hashes per level and one bundle), each archive is streamed through the chain verifier,
 and the session ids seen (for repeats and for unlogged archives) go to a temporary SQLite database on disk
-(about 30 bytes per session), of which at most ``SQLITE_CACHE_KIB`` (``_logindex``) is held in memory.
+(about 30 bytes per session), of which at most ``SQLITE_CACHE_KIB`` (``_logindex``) is held in memory. No tile or
+entry bundle is read past the size it can have, however large the file in the copy is.
 """
 
 from __future__ import annotations
@@ -40,8 +41,17 @@ from ._keys import TrustStore, parse_key_file
 from ._leaf import LogLeaf, SealedChainFacts
 from ._logindex import SessionIndex
 from ._merkle import HASH_SIZE
-from ._note import Checkpoint, verify_checkpoint
-from ._tiles import TILE_WIDTH, Tile, TileBuilder, TileError, entry_bundle_path, split_entry_bundle, tile_path
+from ._note import MAX_NOTE_SIZE, Checkpoint, verify_checkpoint
+from ._tiles import (
+    MAX_ENTRY_SIZE,
+    TILE_WIDTH,
+    Tile,
+    TileBuilder,
+    TileError,
+    entry_bundle_path,
+    split_entry_bundle,
+    tile_path,
+)
 
 PROG = "agentops-log-audit"
 EXIT_PASS = 0
@@ -57,7 +67,7 @@ UNLOGGED = "UNLOGGED"
 ARCHIVE_SUFFIX = ".jsonl"
 _ARCHIVE_NAME = re.compile(rf"({rules.UUID.pattern}){re.escape(ARCHIVE_SUFFIX)}")
 _WIDTH = re.compile(r"[1-9][0-9]{0,2}")
-# SQLite's page cache for the session index, in KiB; the rest of the index stays in its temporary file.
+_ESCAPE_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
 
 
 class AuditUsageError(Exception):
@@ -85,7 +95,9 @@ class AuditLine:
         }
 
     def text(self) -> str:
-        return f"{self.subject}\t{self.status}\t{self.detail}"
+        """One line of three tab-separated fields: a control character in a file name or message is escaped, so a
+        name in the audited copy cannot add a line or a field of its own."""
+        return f"{self.subject.translate(_ESCAPE_CONTROLS)}\t{self.status}\t{self.detail.translate(_ESCAPE_CONTROLS)}"
 
 
 @dataclass
@@ -177,11 +189,14 @@ class LogAudit:
         for bundle in range((checkpoint.size + TILE_WIDTH - 1) // TILE_WIDTH):
             width = min(TILE_WIDTH, checkpoint.size - bundle * TILE_WIDTH)
             path = entry_bundle_path(bundle, width)
-            data, reason = self._read(path)
+            most = width * (2 + MAX_ENTRY_SIZE)
+            data, reason = self._read(path, most)
             if data is None:
                 yield AuditLine(path, MISSING, f"{reason}; the tree cannot be rebuilt past leaf {builder.size}")
                 return False
             try:
+                if len(data) > most:
+                    raise TileError(f"is longer than {width} entries can be ({most} bytes)")
                 entries = split_entry_bundle(data)
                 if len(entries) != width:
                     raise TileError(f"holds {len(entries)} entries, not {width}")
@@ -224,7 +239,7 @@ class LogAudit:
     def _check_tile(self, tile: Tile) -> Iterator[AuditLine]:
         """The stored tile must be the rebuilt one; stored partial versions of it, up to its width, its prefixes."""
         self.totals.tiles_checked += 1
-        stored, reason = self._read(tile.path)
+        stored, reason = self._read(tile.path, len(tile.data))
         if stored is None:
             yield AuditLine(tile.path, MISSING, reason)
         elif stored != tile.data:
@@ -238,10 +253,11 @@ class LogAudit:
                 continue  # not a partial of this tile, or of a size beyond the checkpoint
             path = f"{full_path}.p/{name}"
             self.totals.tiles_checked += 1
-            stored, reason = self._read(path)
+            prefix = _prefix(tile, int(name))
+            stored, reason = self._read(path, len(prefix))
             if stored is None:
                 yield AuditLine(path, MISSING, reason)
-            elif stored != _prefix(tile, int(name)):
+            elif stored != prefix:
                 yield AuditLine(path, MODIFIED, "is not the start of the tile rebuilt from the entries")
 
     def _check_leaf(self, leaf_index: int, entry: bytes, index: SessionIndex) -> Iterator[AuditLine]:
@@ -260,6 +276,7 @@ class LogAudit:
                 session_id=leaf.session_id,
                 leaf_index=leaf_index,
             )
+            return  # its archive was checked at the earlier leaf; a repeat is not a second intact session
         if self.archives is not None:
             line = self._check_archive(self.archives, leaf, leaf_index)
             if line.status == OK:
@@ -272,20 +289,26 @@ class LogAudit:
         def line(status: str, detail: str) -> AuditLine:
             return AuditLine(leaf.session_id, status, detail, session_id=leaf.session_id, leaf_index=leaf_index)
 
-        digest = hashlib.sha256()
         verifier = ChainVerifier(self.trust)
         last_event = b""
         try:
             with open(archives / name, "rb") as stream:
+                # Hashed in chunks first: the lines of a file that is not the archived one (a copy can hold one line
+                # of any length) are never read; a second digest, over the lines verified, must agree.
+                digest = hashlib.file_digest(stream, "sha256").hexdigest()
+                if digest != leaf.archive_sha256:
+                    return line(MODIFIED, f"{name} has SHA-256 {digest}, the leaf says {leaf.archive_sha256}")
+                stream.seek(0)
+                verified = hashlib.sha256()
                 for event_line in stream:
-                    digest.update(event_line)
+                    verified.update(event_line)
                     verifier.add_line(event_line)
                     if event_line.strip():
                         last_event = event_line
         except OSError as error:
             return line(MISSING, f"{name}: {error.strerror or error}")
-        if digest.hexdigest() != leaf.archive_sha256:
-            return line(MODIFIED, f"{name} has SHA-256 {digest.hexdigest()}, the leaf says {leaf.archive_sha256}")
+        if verified.hexdigest() != digest:
+            return line(MODIFIED, f"{name} changed while it was being audited")
         report = verifier.finish(source=name)
         violation = report.first_violation
         if violation is not None:
@@ -307,9 +330,10 @@ class LogAudit:
             for entry in entries:
                 match = _ARCHIVE_NAME.fullmatch(entry.name)
                 if match is None or not entry.is_file() or not index.is_logged(match.group(1)):
-                    index.add_unlogged(entry.name)
-        for name in index.unlogged():
+                    index.add_unlogged(os.fsencode(entry.name))
+        for raw_name in index.unlogged():
             self.totals.unlogged += 1
+            name = raw_name.decode("utf-8", "backslashreplace")
             match = _ARCHIVE_NAME.fullmatch(name)
             session_id = match.group(1) if match is not None else None
             yield AuditLine(name, UNLOGGED, "no leaf of the log names this archive", session_id=session_id)
@@ -317,9 +341,12 @@ class LogAudit:
     def _log_path(self, path: str) -> Path:
         return self.log_dir.joinpath(*path.split("/"))
 
-    def _read(self, path: str) -> tuple[bytes | None, str]:
+    def _read(self, path: str, size: int) -> tuple[bytes | None, str]:
+        """The object at ``path``, or its first ``size + 1`` bytes when it is longer than the ``size`` it can have
+        (a copy may hold a file of any length; what is read stays bounded)."""
         try:
-            return self._log_path(path).read_bytes(), ""
+            with open(self._log_path(path), "rb") as stored:
+                return stored.read(size + 1), ""
         except OSError as error:
             return None, f"cannot be read: {error.strerror or error}"
 
@@ -415,10 +442,10 @@ def _audit_from(arguments: argparse.Namespace) -> LogAudit:
         raise AuditUsageError(f"--archives {archives}: not a directory")
     previous = None
     if arguments.previous_checkpoint is not None:
-        previous = _read_file(Path(arguments.previous_checkpoint), "previous checkpoint")
+        previous = _read_file(Path(arguments.previous_checkpoint), "previous checkpoint", MAX_NOTE_SIZE)
     return LogAudit(
         log_dir=log_dir,
-        checkpoint=_read_file(log_dir / "checkpoint", "checkpoint"),
+        checkpoint=_read_file(log_dir / "checkpoint", "checkpoint", MAX_NOTE_SIZE),
         log_keys=log_keys,
         trust=TrustStore(seal_keys or log_keys),
         previous_checkpoint=previous,
@@ -433,9 +460,11 @@ def _read_keys(path: str) -> list[PublicKey]:
         raise AuditUsageError(f"bad key file {path}: {error}") from None
 
 
-def _read_file(path: Path, what: str) -> bytes:
+def _read_file(path: Path, what: str, size: int | None = None) -> bytes:
+    """The file's bytes; with ``size``, at most its first ``size + 1`` (more than any valid such file holds)."""
     try:
-        return path.read_bytes()
+        with open(path, "rb") as file:
+            return file.read() if size is None else file.read(size + 1)
     except OSError as error:
         raise AuditUsageError(f"cannot read {what} {path}: {error.strerror or error}") from None
 

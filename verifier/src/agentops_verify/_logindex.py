@@ -21,7 +21,7 @@ class SessionIndex:
         self._db.execute("PRAGMA journal_mode = OFF")
         self._db.execute("PRAGMA synchronous = OFF")
         self._db.execute("CREATE TABLE logged (session BLOB PRIMARY KEY, leaf_index INTEGER NOT NULL) WITHOUT ROWID")
-        self._db.execute("CREATE TABLE unlogged (name TEXT PRIMARY KEY) WITHOUT ROWID")
+        self._db.execute("CREATE TABLE unlogged (name BLOB PRIMARY KEY) WITHOUT ROWID")
 
     def add(self, session_id: str, leaf_index: int) -> int | None:
         """Record a leaf's session; the index of an earlier leaf of the same session, if there is one."""
@@ -37,12 +37,13 @@ class SessionIndex:
         key = uuid.UUID(session_id).bytes
         return self._db.execute("SELECT 1 FROM logged WHERE session = ?", (key,)).fetchone() is not None
 
-    def add_unlogged(self, name: str) -> None:
+    def add_unlogged(self, name: bytes) -> None:
+        """Record a file name as the file system gives it (bytes: a copy may hold names that are not UTF-8)."""
         self._db.execute("INSERT OR IGNORE INTO unlogged VALUES (?)", (name,))
 
-    def unlogged(self) -> Iterator[str]:
+    def unlogged(self) -> Iterator[bytes]:
         for (name,) in self._db.execute("SELECT name FROM unlogged ORDER BY name"):
-            yield str(name)
+            yield bytes(name)
 
     def close(self) -> None:
         self._db.close()

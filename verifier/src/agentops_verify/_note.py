@@ -29,6 +29,8 @@ SIGNATURE_LINE_START = "\u2014 "
 KEY_ID_SIZE = 4
 # C2SP signed-note asks verifiers to accept at least 16 signatures and to bound their number.
 MAX_SIGNATURES = 100
+# A note is three short lines and at most MAX_SIGNATURES signature lines: far less than this. Bounds what is read.
+MAX_NOTE_SIZE = 1 << 20
 _TREE_SIZE = re.compile(r"0|[1-9][0-9]*")
 
 Signer = Callable[[bytes], bytes]
@@ -100,8 +102,12 @@ def verify_checkpoint(note: bytes | str, keys: Iterable[PublicKey]) -> Checkpoin
 
     C2SP signed-note: signature lines by other names or key IDs are ignored; a signature by a pinned key that does
     not verify rejects the whole note; with no verified signature by a pinned key the note is rejected."""
-    data = note.encode("utf-8") if isinstance(note, str) else note
-    text, signatures = _split_note(data)
+    if isinstance(note, str):
+        try:
+            note = note.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, as json.load reads the escape \ud800
+            raise NoteError("the note is not UTF-8") from None
+    text, signatures = _split_note(note)
     checkpoint = Checkpoint.from_note_text(text)
     by_key_id: dict[bytes, list[PublicKey]] = {}
     for key in keys:
@@ -121,6 +127,8 @@ def verify_checkpoint(note: bytes | str, keys: Iterable[PublicKey]) -> Checkpoin
 
 def _split_note(data: bytes) -> tuple[bytes, list[tuple[str, bytes, bytes]]]:
     """C2SP signed-note: the text (up to the last blank line) and its signatures as (key name, key ID, signature)."""
+    if len(data) > MAX_NOTE_SIZE:
+        raise NoteError(f"the note is longer than {MAX_NOTE_SIZE} bytes")
     try:
         decoded = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -454,3 +454,23 @@ def test_archive_that_changes_between_its_two_reads_is_modified(
     assert status == 1
     line = next(line for line in lines if line[0] == deployment.session(1))
     assert line[1:] == ["MODIFIED", f"{deployment.session(1)}.jsonl changed while it was being audited"]
+
+
+@pytest.mark.parametrize("replaced", ["archive", "tile/0/000.p/5", "checkpoint"])
+def test_a_fifo_in_the_copy_is_reported_not_waited_on_for_ever(deployment: Deployment, replaced: str) -> None:
+    """Whoever made the copy can put a FIFO where an archive, a tile or the checkpoint should be: opening it for
+    reading waits for a writer that never comes, so the audit hung. It is now reported as unreadable."""
+    target = deployment.archive(1) if replaced == "archive" else deployment.log.path_of(replaced)
+    target.unlink()
+    os.mkfifo(target)
+    script = Path(sys.executable).parent / "agentops-log-audit"
+    result = subprocess.run([str(script), *deployment.args()], capture_output=True, text=True, timeout=60, check=False)
+    if replaced == "checkpoint":
+        assert result.returncode == 2
+        assert "not a regular file" in result.stderr
+        return
+    found = statuses([line.split("\t") for line in result.stdout.splitlines()])
+    assert result.returncode == 1
+    assert "not a regular file" in result.stdout
+    if replaced == "archive":
+        assert found[deployment.session(1)] == "MISSING"

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import argparse
 import base64
+import errno
 import hashlib
 import io
 import json
 import os
 import re
 import sqlite3
+import stat
 import sys
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -292,7 +294,7 @@ class LogAudit:
         verifier = ChainVerifier(self.trust)
         last_event = b""
         try:
-            with open(archives / name, "rb") as stream:
+            with _open_regular_file(archives / name) as stream:
                 # Hashed in chunks first: the lines of a file that is not the archived one (a copy can hold one line
                 # of any length) are never read; a second digest, over the lines verified, must agree.
                 digest = hashlib.file_digest(stream, "sha256").hexdigest()
@@ -345,7 +347,7 @@ class LogAudit:
         """The object at ``path``, or its first ``size + 1`` bytes when it is longer than the ``size`` it can have
         (a copy may hold a file of any length; what is read stays bounded)."""
         try:
-            with open(self._log_path(path), "rb") as stored:
+            with _open_regular_file(self._log_path(path)) as stored:
                 return stored.read(size + 1), ""
         except OSError as error:
             return None, f"cannot be read: {error.strerror or error}"
@@ -463,10 +465,27 @@ def _read_keys(path: str) -> list[PublicKey]:
 def _read_file(path: Path, what: str, size: int | None = None) -> bytes:
     """The file's bytes; with ``size``, at most its first ``size + 1`` (more than any valid such file holds)."""
     try:
-        with open(path, "rb") as file:
+        with _open_regular_file(path) as file:
             return file.read() if size is None else file.read(size + 1)
     except OSError as error:
         raise AuditUsageError(f"cannot read {what} {path}: {error.strerror or error}") from None
+
+
+def _open_regular_file(path: Path) -> io.BufferedReader:
+    """``path`` opened for reading, or ``OSError`` when it is not a regular file: in a copy anyone could have made, a
+    FIFO named like an archive or a tile would make the audit wait for a writer for ever, and a device such as
+    /dev/zero never ends. Opened without blocking, so that a FIFO is seen for what it is before anything waits."""
+    no_wait = getattr(os, "O_NONBLOCK", 0)  # not on Windows, which has no FIFOs to wait on
+    descriptor = os.open(path, os.O_RDONLY | no_wait)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if no_wait:
+            os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 def _print_text(audit: LogAudit, out: TextIO) -> None:

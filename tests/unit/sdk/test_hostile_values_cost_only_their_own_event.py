@@ -13,13 +13,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from agentops_replay import AgentOpsClient, Session
-from agentops_verify import loads
+from agentops_replay import AgentOpsClient
 
-
-def _chain(client: AgentOpsClient, session: Session) -> list[dict[str, Any]]:
-    assert client.local_writer is not None
-    return [loads(line) for line in client.local_writer.path_of(session.session_id).read_bytes().splitlines()]
+from tests.support.local_chains import local_chain
 
 
 @pytest.fixture
@@ -77,7 +73,7 @@ def test_a_nested_value_that_raises_while_the_sender_reads_it_costs_only_its_own
     with caplog.at_level(logging.WARNING, logger="agentops_replay"):
         assert client.flush(timeout=5)
 
-    chain = _chain(client, session)
+    chain = local_chain(client, session)
     assert [event["event_type"] for event in chain] == [
         "SESSION_START",
         "TOOL_CALL",
@@ -137,7 +133,7 @@ def test_a_tool_argument_the_integration_cannot_read_is_recorded_as_text_not_los
     session.end()
     assert client.flush(timeout=5)
 
-    chain = _chain(client, session)
+    chain = local_chain(client, session)
     assert [event["event_type"] for event in chain[1:3]] == ["TOOL_CALL", "TOOL_RESULT"]
     args, result = chain[1]["payload"]["args"], chain[2]["payload"]["result"]
     assert (args["order"], result["found"]) == ("A1", True)
@@ -168,7 +164,7 @@ def test_a_tool_error_whose_message_cannot_be_read_is_still_recorded_as_an_error
     session.end()
     assert client.flush(timeout=5)
 
-    error = _chain(client, session)[2]
+    error = local_chain(client, session)[2]
     assert error["event_type"] == "ERROR"
     assert error["payload"]["error_type"] == "_MessageNeedsDetailError"
     assert error["payload"]["message"] == "<unprintable _MessageNeedsDetailError>"
@@ -203,7 +199,7 @@ def test_a_string_too_large_to_record_is_refused_before_the_sender_writes_it_out
     session.end()
     assert client.flush(timeout=5)
 
-    chain = _chain(client, session)
+    chain = local_chain(client, session)
     assert [event["event_type"] for event in chain] == [
         "SESSION_START",
         "LOG_DROP",
@@ -240,7 +236,7 @@ def test_content_nested_deeper_than_the_format_allows_is_recorded_with_its_depth
     session.end()
     assert client.flush(timeout=5)
 
-    chain = _chain(client, session)
+    chain = local_chain(client, session)
     assert [event["event_type"] for event in chain[1:4]] == ["TOOL_CALL", "TOOL_RESULT", "DECISION_TRACE"]
     deepest: Any = chain[1]["payload"]["args"]["tree"]
     while isinstance(deepest, dict):
@@ -274,7 +270,7 @@ def test_a_session_start_or_end_value_that_cannot_be_recorded_is_left_out_not_th
         session.end("success", reason="done", context=value)
     assert client.flush(timeout=5)
 
-    chain = _chain(client, session)
+    chain = local_chain(client, session)
     assert [event["event_type"] for event in chain] == ["SESSION_START", "TOOL_CALL", "SESSION_END", "CHAIN_SEAL"]
     assert "context" not in chain[0]["payload"]
     assert chain[0]["payload"]["framework"] == "custom"
@@ -298,7 +294,7 @@ def test_an_agent_id_that_cannot_be_printed_or_is_too_large_still_gives_a_named_
 
     names = []
     for session in (unprintable, too_large):
-        chain = _chain(client, session)
+        chain = local_chain(client, session)
         assert [event["event_type"] for event in chain] == ["SESSION_START", "SESSION_END", "CHAIN_SEAL"]
         names.append(chain[0]["payload"]["agent_id"])
     assert names == ["<unprintable _UnprintableObject>", "unnamed-agent"]
@@ -328,7 +324,7 @@ def test_a_tool_result_changed_by_another_thread_while_the_callback_copies_it_is
     session.end()
     assert client.flush(timeout=5)
 
-    chain = _chain(client, session)
+    chain = local_chain(client, session)
     assert [event["event_type"] for event in chain[1:3]] == ["TOOL_CALL", "TOOL_RESULT"]
     assert chain[2]["payload"]["result"] == {"status": "ok", "progress": {"done": 3}, "progress-updated": True}
     assert client.stats()["internal_errors"] == 0
@@ -361,5 +357,5 @@ def test_a_binary_buffer_is_copied_on_the_framework_thread_and_encoded_on_the_se
     session.end()
     assert client.flush(timeout=5)
 
-    assert _chain(client, session)[1]["payload"]["args"] == {"image": b64encode(b"\x89PNG\r\n").decode()}
+    assert local_chain(client, session)[1]["payload"]["args"] == {"image": b64encode(b"\x89PNG\r\n").decode()}
     assert encoded_on == ["agentops-replay-sender"]

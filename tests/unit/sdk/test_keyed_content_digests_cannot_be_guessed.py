@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 from agentops_replay import AgentOpsClient, Session, content_digest
 from agentops_replay.integrations.langchain import AgentOpsCallbackHandler
-from agentops_verify import NON_AUTHORITATIVE_EVIDENCE, PASS, canonicalize, loads, payload_hash, verify_bytes
+from agentops_verify import NON_AUTHORITATIVE_EVIDENCE, PASS, canonicalize, payload_hash, verify_bytes
 from langchain_core.agents import AgentAction, AgentFinish
+
+from tests.support.local_chains import local_chain
 
 KEY = b"owner-secret-0123456789abcdef0123456789abcdef"
 
@@ -32,11 +34,6 @@ EMAIL_ARGS = {"to": "dana@example.com"}
 TOOL_INPUT = {"order_id": "A1"}
 RETURN_VALUES = {"output": "done"}
 ORIGINALS: list[Any] = [MESSAGES, COMPLETION, ARGS, RESULT, JUSTIFICATION, EMAIL_ARGS, TOOL_INPUT, RETURN_VALUES]
-
-
-def _chain(client: AgentOpsClient, session: Session) -> list[dict[str, Any]]:
-    assert client.local_writer is not None
-    return [loads(line) for line in client.local_writer.path_of(session.session_id).read_bytes().splitlines()]
 
 
 def _digests(value: Any) -> list[str]:
@@ -81,7 +78,7 @@ def test_with_a_key_no_content_digest_in_the_evidence_is_the_plain_sha256_of_its
     _record_everything(session)
     assert keyed_client.flush(timeout=5)
 
-    chain = _chain(keyed_client, session)
+    chain = local_chain(keyed_client, session)
     digests = [
         digest for event in chain for digest in _digests(event["payload"]) if event["event_type"] != "CHAIN_SEAL"
     ]
@@ -104,7 +101,7 @@ def test_a_short_withheld_value_is_found_by_guessing_a_plain_digest_but_not_a_ke
         session.tool_call("lookup_citizen", args={"id_number": 4711})
         session.end()
         assert client.flush(timeout=5)
-        recorded[name] = _chain(client, session)[1]["payload"]["args_hash"]
+        recorded[name] = local_chain(client, session)[1]["payload"]["args_hash"]
         client.close(timeout=1)
 
     guesses = {payload_hash({"id_number": candidate}): candidate for candidate in range(10_000)}
@@ -118,7 +115,7 @@ def test_an_owner_proves_a_value_by_disclosing_it_with_the_key(keyed_client: Age
     session.tool_call("lookup_citizen", args=ARGS)
     session.end()
     assert keyed_client.flush(timeout=5)
-    recorded = _chain(keyed_client, session)[1]["payload"]["args_hash"]
+    recorded = local_chain(keyed_client, session)[1]["payload"]["args_hash"]
 
     # What the README tells an auditor to run with the disclosed value and key:
     algorithm, _, digest = recorded.partition(":")
@@ -136,7 +133,7 @@ def test_the_key_can_come_from_the_environment(tmp_path: Path, monkeypatch: pyte
     assert client.flush(timeout=5)
     client.close(timeout=1)
 
-    assert _chain(client, session)[1]["payload"]["args_hash"] == content_digest(ARGS, KEY)
+    assert local_chain(client, session)[1]["payload"]["args_hash"] == content_digest(ARGS, KEY)
     assert session.digest(ARGS) == content_digest(ARGS, KEY)
 
 

@@ -16,18 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentops_replay import AgentOpsClient, Session
+from agentops_replay import AgentOpsClient
 from agentops_replay.events import TOOL_CALL
 from agentops_replay.integrations import _later
 from agentops_replay.integrations.langchain import AgentOpsCallbackHandler
 from agentops_replay.privacy import jsonable, snapshot
-from agentops_verify import loads, payload_hash
+from agentops_verify import payload_hash
 from pydantic import BaseModel
 
-
-def _chain(client: AgentOpsClient, session: Session) -> list[dict[str, Any]]:
-    assert client.local_writer is not None
-    return [loads(line) for line in client.local_writer.path_of(session.session_id).read_bytes().splitlines()]
+from tests.support.local_chains import local_chain
 
 
 def _recorder(path: Path, *, capture_content: bool) -> AgentOpsClient:
@@ -102,7 +99,7 @@ def test_a_tool_that_changes_its_arguments_after_the_call_does_not_change_what_w
     session = hooks.session_of(agent)
     assert capturing.flush(timeout=5)
 
-    call, answer = (event["payload"] for event in _chain(capturing, session)[1:3])
+    call, answer = (event["payload"] for event in local_chain(capturing, session)[1:3])
     assert call["args"] == {"order_ids": ["A1"], "note": {"text": "Lieferung nach Zürich"}, "amount": 19.99}
     assert answer["result"] == [{"text": "refunded 19.99 EUR"}]
 
@@ -127,7 +124,7 @@ def test_content_is_digested_on_the_sender_thread_never_on_the_agents(digesting:
 
     assert len(digested_on) == 2
     assert threading.current_thread() not in digested_on
-    call, answer = (event["payload"] for event in _chain(digesting, session)[1:3])
+    call, answer = (event["payload"] for event in local_chain(digesting, session)[1:3])
     assert call["args_hash"] == payload_hash(arguments)
     assert answer["result_hash"] == payload_hash("delivered to 東京")
 
@@ -147,7 +144,7 @@ def test_a_payload_an_integration_fails_to_make_costs_only_its_event(
     with caplog.at_level(logging.ERROR, logger="agentops_replay"):
         assert capturing.flush(timeout=5)
 
-    chain = _chain(capturing, session)
+    chain = local_chain(capturing, session)
     assert [event["event_type"] for event in chain] == [
         "SESSION_START",
         "TOOL_CALL",
@@ -179,7 +176,7 @@ def test_an_unrecordable_payload_made_later_is_said_once_counted_and_stated_as_a
         session.end()
         assert capturing.flush(timeout=5)
 
-    chain = _chain(capturing, session)
+    chain = local_chain(capturing, session)
     assert [event["event_type"] for event in chain] == [
         "SESSION_START",
         "LOG_DROP",
@@ -206,7 +203,7 @@ def test_events_recorded_later_keep_their_place_and_time_among_direct_records(ca
     session.end()
     assert capturing.flush(timeout=5)
 
-    chain = _chain(capturing, session)
+    chain = local_chain(capturing, session)
     calls = [event for event in chain if event["event_type"] == TOOL_CALL]
     assert [event["payload"]["tool_id"] for event in calls] == expected
     assert [event["sequence_number"] for event in chain] == list(range(len(chain)))
@@ -276,6 +273,6 @@ def test_a_tool_result_too_long_to_print_in_decimal_is_recorded_as_hex_text_not_
     session = hooks.session_of(agent)
     assert capturing.flush(timeout=5)
 
-    events = _chain(capturing, session)
+    events = local_chain(capturing, session)
     assert [event["event_type"] for event in events[1:3]] == ["TOOL_CALL", "TOOL_RESULT"]
     assert events[2]["payload"]["result"] == [{"json": {"value": hex(huge)}}]

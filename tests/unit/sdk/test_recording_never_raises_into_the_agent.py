@@ -12,13 +12,9 @@ from typing import Any
 
 import pytest
 from agentops_replay import REDACTED, AgentOpsClient, Session, content_hash, redact
-from agentops_verify import NON_AUTHORITATIVE_EVIDENCE, PASS, Policy, loads, payload_hash, verify_bytes
+from agentops_verify import NON_AUTHORITATIVE_EVIDENCE, PASS, Policy, payload_hash, verify_bytes
 
-
-def _chain(client: AgentOpsClient, session: Session) -> list[dict[str, Any]]:
-    assert client.local_writer is not None
-    path = client.local_writer.path_of(session.session_id)
-    return [loads(line) for line in path.read_bytes().splitlines()]
+from tests.support.local_chains import local_chain
 
 
 @pytest.fixture
@@ -79,9 +75,9 @@ def test_bad_records_never_raise_are_counted_and_never_reach_the_chain(
 
     assert client.flush(timeout=5)
     assert client.stats()["invalid"] == 1
-    types = [event["event_type"] for event in _chain(client, session)]
+    types = [event["event_type"] for event in local_chain(client, session)]
     assert types == ["SESSION_START", "SESSION_END", "CHAIN_SEAL"]
-    assert [event["sequence_number"] for event in _chain(client, session)] == [0, 1, 2]
+    assert [event["sequence_number"] for event in local_chain(client, session)] == [0, 1, 2]
 
 
 def test_start_and_end_leave_out_mistyped_metadata_instead_of_failing_the_session(client: AgentOpsClient) -> None:
@@ -89,7 +85,7 @@ def test_start_and_end_leave_out_mistyped_metadata_instead_of_failing_the_sessio
     session.end("success", total_cost_usd="free", reason="done")
     assert client.flush(timeout=5)
 
-    chain = _chain(client, session)
+    chain = local_chain(client, session)
     assert chain[0]["payload"] == {
         "agent_id": "agent",
         "sdk_version": chain[0]["payload"]["sdk_version"],
@@ -109,7 +105,7 @@ def test_any_mapping_is_recorded_as_a_plain_dict(client: AgentOpsClient) -> None
     session.end()
     assert client.flush(timeout=5)
 
-    assert [e["payload"]["tool_name"] for e in _chain(client, session)[1:3]] == ["ordered", "read-only"]
+    assert [e["payload"]["tool_name"] for e in local_chain(client, session)[1:3]] == ["ordered", "read-only"]
 
 
 def test_helpers_round_tool_durations_to_whole_milliseconds(client: AgentOpsClient) -> None:
@@ -118,7 +114,7 @@ def test_helpers_round_tool_durations_to_whole_milliseconds(client: AgentOpsClie
     session.end()
     assert client.flush(timeout=5)
 
-    assert _chain(client, session)[1]["payload"]["duration_ms"] == 13
+    assert local_chain(client, session)[1]["payload"]["duration_ms"] == 13
 
 
 def test_helpers_given_nonsense_never_raise(client: AgentOpsClient) -> None:
@@ -145,7 +141,7 @@ def test_helpers_record_hashes_not_content_by_default(client: AgentOpsClient) ->
     session.end()
     assert client.flush(timeout=5)
 
-    payloads = {event["event_type"]: event["payload"] for event in _chain(client, session)}
+    payloads = {event["event_type"]: event["payload"] for event in local_chain(client, session)}
     assert payloads["MODEL_REQUEST"] == {
         "model": "gpt-x",
         "provider": "openai",
@@ -178,7 +174,7 @@ def test_capture_content_records_the_text(tmp_path: Path) -> None:
     session.end()
     client.close(timeout=5)
 
-    payloads = {event["event_type"]: event["payload"] for event in _chain(client, session)}
+    payloads = {event["event_type"]: event["payload"] for event in local_chain(client, session)}
     assert payloads["MODEL_REQUEST"]["messages"] == [{"role": "user", "content": "hello"}]
     assert payloads["TOOL_RESULT"]["result"] == {"ok": True}
 
@@ -239,7 +235,7 @@ def test_session_block_that_raises_ends_with_failure_and_reraises(client: AgentO
     session = sessions[0]
     assert client.flush(timeout=5)
 
-    chain = _chain(client, session)
+    chain = local_chain(client, session)
     assert chain[0]["payload"]["tags"] == ["t1"]
     assert chain[0]["payload"]["environment"] == "dev"
     end = next(event for event in chain if event["event_type"] == "SESSION_END")
@@ -252,7 +248,7 @@ def test_a_session_ended_inside_its_block_keeps_its_own_status(client: AgentOpsC
         session.end("timeout", reason="budget exhausted")
 
     assert client.flush(timeout=5)
-    ends = [e["payload"] for e in _chain(client, session) if e["event_type"] == "SESSION_END"]
+    ends = [e["payload"] for e in local_chain(client, session) if e["event_type"] == "SESSION_END"]
     assert [(end["status"], end["reason"]) for end in ends] == [("timeout", "budget exhausted")]
     assert client.stats()["invalid"] == 0
 
@@ -281,7 +277,7 @@ def test_flush_waits_for_what_was_recorded_before_it_not_for_other_threads_still
 
     assert flushed
     assert still_recording
-    assert len([e for e in _chain(client, quiet) if e["event_type"] == "TOOL_CALL"]) == 20
+    assert len([e for e in local_chain(client, quiet) if e["event_type"] == "TOOL_CALL"]) == 20
 
 
 def test_flush_settles_events_found_invalid_by_the_sender(client: AgentOpsClient) -> None:
@@ -300,7 +296,7 @@ def test_records_after_end_are_ignored_and_counted(client: AgentOpsClient) -> No
     assert session.end() is None
     assert client.flush(timeout=5)
 
-    assert [e["event_type"] for e in _chain(client, session)] == ["SESSION_START", "SESSION_END", "CHAIN_SEAL"]
+    assert [e["event_type"] for e in local_chain(client, session)] == ["SESSION_START", "SESSION_END", "CHAIN_SEAL"]
     assert client.stats()["invalid"] == 2
 
 
@@ -318,7 +314,7 @@ def test_local_mode_writes_an_sdk_authority_chain_that_verifies_as_non_authorita
     assert report.event_count == 8
     assert report.sealed
     assert not report.seal_signed
-    chain = _chain(client, session)
+    chain = local_chain(client, session)
     assert {e["chain_authority"] for e in chain} == {"sdk"}
     assert chain[-1]["event_type"] == "CHAIN_SEAL"
     assert "signature" not in chain[-1]["payload"]
@@ -352,7 +348,7 @@ def test_forked_child_starts_empty_and_leaves_the_parents_session_alone(client: 
             child_session.end()
             delivered = client.flush(timeout=5)
             stats = client.stats()
-            chain = _chain(client, child_session)
+            chain = local_chain(client, child_session)
             if (
                 inherited is None
                 and delivered
@@ -369,7 +365,7 @@ def test_forked_child_starts_empty_and_leaves_the_parents_session_alone(client: 
     parent_session.tool_call("after-fork")
     parent_session.end()
     assert client.flush(timeout=5)
-    tools = [e["payload"]["tool_name"] for e in _chain(client, parent_session) if e["event_type"] == "TOOL_CALL"]
+    tools = [e["payload"]["tool_name"] for e in local_chain(client, parent_session) if e["event_type"] == "TOOL_CALL"]
     assert tools == ["before-fork", "after-fork"]
 
 
@@ -384,7 +380,7 @@ def test_a_refused_session_start_value_says_which_values_are_allowed(
     assert "SESSION_START environment must be one of 'prod', 'staging', 'dev' (ELS section 3)" in caplog.text
     assert "SESSION_START tags must be a list of strings (ELS section 3)" in caplog.text
     assert "production" not in caplog.text  # the value itself is not quoted: it may be content
-    assert set(_chain(client, session)[0]["payload"]) == {"agent_id", "sdk_version"}
+    assert set(local_chain(client, session)[0]["payload"]) == {"agent_id", "sdk_version"}
 
 
 def test_session_id_names_the_session_in_the_evidence(client: AgentOpsClient) -> None:
@@ -392,7 +388,7 @@ def test_session_id_names_the_session_in_the_evidence(client: AgentOpsClient) ->
     session.end()
     assert client.flush(timeout=5)
 
-    assert {event["session_id"] for event in _chain(client, session)} == {session.session_id}
+    assert {event["session_id"] for event in local_chain(client, session)} == {session.session_id}
 
 
 # Importing the SDK must not import a framework it does not use: the integrations import theirs themselves.

@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentops_replay import AgentOpsClient, Session
+from agentops_replay import AgentOpsClient
 from agentops_replay._values import plain_json
 from agentops_replay.events import value_problem
 from agentops_server.errors import ApiError
 from agentops_server.validation import validate_batch
-from agentops_verify import canonicalize, loads, payload_hash
+from agentops_verify import canonicalize, payload_hash
 from pydantic import BaseModel
+
+from tests.support.local_chains import local_chain
 
 SESSION_ID = "6f1d9a57-2d0e-4f0a-9c39-1f7f3d1e8b10"
 
@@ -156,11 +158,6 @@ def client(tmp_path: Path) -> Iterator[AgentOpsClient]:
     recorder.close(timeout=2)
 
 
-def _chain(client: AgentOpsClient, session: Session) -> list[dict[str, Any]]:
-    assert client.local_writer is not None
-    return [loads(line) for line in client.local_writer.path_of(session.session_id).read_bytes().splitlines()]
-
-
 def test_recorded_and_digested_values_are_converted_the_same_way(client: AgentOpsClient) -> None:
     session = client.start_session("agent")
     session.record("TOOL_CALL", {"tool_name": "refund", "args": {"order": Order("A1", AWARE.date(), ())}})
@@ -168,7 +165,7 @@ def test_recorded_and_digested_values_are_converted_the_same_way(client: AgentOp
     session.end()
     assert client.flush(timeout=5)
 
-    recorded, digested = (event["payload"] for event in _chain(client, session)[1:3])
+    recorded, digested = (event["payload"] for event in local_chain(client, session)[1:3])
     plain = {"order": {"order_id": "A1", "placed": "2026-05-01", "lines": []}}
     assert recorded["args"] == plain
     assert digested["args_hash"] == payload_hash(plain)
@@ -204,11 +201,11 @@ def test_a_refusal_never_quotes_the_refused_value(client: AgentOpsClient, caplog
         session.end()
         assert client.flush(timeout=5)
 
-    said = " ".join(record.getMessage() for record in caplog.records) + str(_chain(client, session))
+    said = " ".join(record.getMessage() for record in caplog.records) + str(local_chain(client, session))
     assert "987654321987654321" not in said
     assert "420000000000000000000" not in said
     assert "4.2e" not in said
-    assert [e["payload"].get("problem") for e in _chain(client, session) if e["event_type"] == "LOG_DROP"] == [
+    assert [e["payload"].get("problem") for e in local_chain(client, session) if e["event_type"] == "LOG_DROP"] == [
         "not I-JSON (ELS section 2): integer ... is outside +-(2**53 - 1)",
         "not I-JSON (ELS section 2): integer ... is outside +-(2**53 - 1)",
     ]

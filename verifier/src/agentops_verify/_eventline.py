@@ -71,12 +71,14 @@ def _whole_number_as_int(text: str) -> float | int:
 # For the copy of a line whose payload is written with whole-number floats as integers (see the module docstring).
 _scan_whole_numbers_as_ints = _scanner(parse_float=_whole_number_as_int)
 
-# One pass over a line's bytes (translated with _SHAPE) answers two cheap questions: with digits written as "0" and
-# "[" as "{", counting "{" counts brackets, and an integer of 16 digits or more shows as 16 zeros just after a
-# character that can precede an integer in JSON (a "{" there stands for "[").
-_SHAPE = bytes.maketrans(b"123456789[", b"000000000{")
+# One pass over a line's bytes answers two cheap questions: translated with _SHAPE (digits written as "0") and with
+# the brackets deleted, the bytes it lost are its brackets, and an integer of 16 digits or more shows as 16 zeros at
+# the start or just after a character that can precede an integer in JSON once brackets are gone (what preceded a
+# "[" precedes its first member). A separate count of the brackets would cost a second pass.
+_SHAPE = bytes.maketrans(b"123456789", b"000000000")
+_BRACKETS = b"{["
 _SIXTEEN_DIGITS = b"0" * 16
-_LONG_INTEGERS = tuple(before + _SIXTEEN_DIGITS for before in (b":", b",", b"{", b"-", b" ", b"\t", b"\r", b"\n"))
+_LONG_INTEGERS = tuple(before + _SIXTEEN_DIGITS for before in (b":", b",", b"-", b" ", b"\t", b"\r", b"\n"))
 
 
 def _holds_astral_characters(line: bytes) -> bool:
@@ -145,7 +147,7 @@ class EventLineParser:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise MalformedJSONError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-        shape = line.translate(_SHAPE) if count_brackets else b""
+        shape = line.translate(_SHAPE, _BRACKETS) if count_brackets else b""
         surrogates = line.find(b"\\") >= 0 and SURROGATE_ESCAPE.search(text) is not None
         astral = surrogates or (not line.isascii() and _holds_astral_characters(line))
         scan = self._scanner_for(astral, not count_brackets or _may_hold_a_long_integer(shape))
@@ -160,7 +162,7 @@ class EventLineParser:
             raise MalformedJSONError(str(exc)) from None
         if end != len(text):
             raise MalformedJSONError(f"extra data after the JSON value at character {end}")
-        return text, value, shape.count(b"{"), surrogates
+        return text, value, len(line) - len(shape) if count_brackets else 0, surrogates
 
     def parse(self, line: bytes, *, caller_bounds_depth: bool = False) -> tuple[Any, bool]:
         """Parse one line (without surrounding whitespace) strictly as I-JSON. Returns the value and whether its

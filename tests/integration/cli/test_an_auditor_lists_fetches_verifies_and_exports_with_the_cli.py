@@ -173,6 +173,9 @@ def test_verify_with_the_pinned_key_trusts_the_seal(local_stack: LocalStackHandl
     summary = verified.out.splitlines()[0].split("\t")
     assert summary == [f"{sealed.session_id}.jsonl", "PASS", "PARTIAL_AUTHORITATIVE_EVIDENCE", "LOG_DROP_PRESENT"]
     assert f"seal signed by {sealed.key_id} (trusted)" in verified.out
+    # The fetched log proof is checked under the pinned key: the sealer published the session in the evidence log.
+    (included,) = [line for line in verified.out.splitlines() if line.startswith("  included in ")]
+    assert " at index " in included
     # The session dropped events: not authoritative, and the policy says so with the verifier's exit status.
     strict = cli(local_stack, "verify", sealed.session_id, "--trusted-key", sealed.key_id, "--require-authoritative")
     assert strict.status == 1

@@ -29,12 +29,15 @@ from urllib.parse import parse_qs, urlsplit
 
 from agentops_verify import (
     KeyFormatError,
+    LogChecks,
+    MalformedJSONError,
     Policy,
     PublicKey,
     Report,
     TrustStore,
     is_canonical_uuid,
     is_key_id,
+    loads,
     parse_key_file,
     verify_file,
 )
@@ -168,9 +171,12 @@ def verify_command(evidence: Evidence) -> str:
 
 @dataclass(frozen=True)
 class Trust:
-    """The trust store to verify with, and what the auditor should be told about it."""
+    """The trust store to verify with, the keys it trusts (the auditor's key files and the published keys whose ids
+    the auditor pinned: the sealing key also signs the evidence log's checkpoints), and what the auditor should be
+    told about it."""
 
     store: TrustStore
+    keys: tuple[PublicKey, ...]
     notes: tuple[str, ...]
 
 
@@ -178,6 +184,7 @@ def trust_from(trusted_keys: Sequence[str], published_keys: Path) -> Trust:
     """``--trusted-key`` values (key files, or ``sha256:`` ids pinning keys of the fetched key set) as a trust
     store. The fetched keys themselves are trusted only through a pin."""
     store = TrustStore()
+    given: list[PublicKey] = []
     for key in trusted_keys:
         if key.startswith("sha256:"):
             if not is_key_id(key):
@@ -192,9 +199,11 @@ def trust_from(trusted_keys: Sequence[str], published_keys: Path) -> Trust:
             raise CommandError(f"bad key file {key}: {error}") from None
         for public_key in keys:
             store.add(public_key)
+            given.append(public_key)
     if not trusted_keys:
         return Trust(
             store,
+            (),
             (
                 "no --trusted-key given: the key set fetched from the service is not a trust anchor, so the seal's "
                 "key is not trusted and the evidence cannot be AUTHORITATIVE_EVIDENCE. Pin the key id your "
@@ -206,7 +215,8 @@ def trust_from(trusted_keys: Sequence[str], published_keys: Path) -> Trust:
         f"pinned key {key_id} is not among the keys the service published"
         for key_id in sorted(store.pinned_ids - {key.key_id for key in published})
     )
-    return Trust(store.with_document_keys(published), notes)
+    pinned = [key for key in published if key.key_id in store.pinned_ids]
+    return Trust(store.with_document_keys(published), (*given, *pinned), notes)
 
 
 def _published(path: Path) -> list[PublicKey]:
@@ -216,15 +226,31 @@ def _published(path: Path) -> list[PublicKey]:
         raise CommandError(f"the key set the service published is malformed: {error}") from None
 
 
-def verify_evidence(evidence: Evidence, trust: TrustStore, require_authoritative: bool) -> Report:
-    """The verifier library over the archived chain; ``source`` is the chain's file name."""
+def log_checks(evidence: Evidence, trust: Trust) -> LogChecks | None:
+    """The session's inclusion in the evidence log, checked from the fetched log proof under the keys the auditor
+    trusts (a checkpoint counts only under a trusted key): None when no proof was fetched or no key is trusted."""
+    if not evidence.has("log_proof") or not trust.keys:
+        return None
+    path = evidence.path("log_proof")
+    try:
+        proof = loads(path.read_bytes())
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
+    except MalformedJSONError as error:
+        raise CommandError(f"the log proof the service gave is not JSON: {error}") from None
+    return LogChecks(keys=trust.keys, proof=proof)
+
+
+def verify_evidence(evidence: Evidence, trust: Trust, policy: Policy) -> Report:
+    """The verifier library over the archived chain, and over the log proof when ``log_checks`` gives one."""
     chain = evidence.path("chain")
     try:
         return verify_file(
             chain,
-            trust=trust,
-            policy=Policy(require_authoritative=require_authoritative),
+            trust=trust.store,
+            policy=policy,
             workers=min(4, os.cpu_count() or 1),
+            log=log_checks(evidence, trust),
         )
     except OSError as error:
         raise CommandError(f"cannot read {chain}: {error.strerror or error}") from None

@@ -2,7 +2,8 @@
 
 Exit status (``verify`` uses those of ``agentops-verify``):
 
-- 0: done (``verify``: the session passed, and met ``--require-authoritative`` when given);
+- 0: done (``verify``: the session passed, and met ``--require-authoritative`` and ``--require-log-inclusion``
+  when given);
 - 1: the evidence did not check out: ``verify`` found a violation or the policy failed, ``show`` was refused because
   the chain does not verify (422 VERIFICATION_FAILED), or a download did not have the SHA-256 the service published;
 - 2: the command could not run: bad arguments, no endpoint or credentials, the network, or an error answer from the
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
+
+from agentops_verify import Policy
 
 from agentops_replay._version import VERSION
 
@@ -212,7 +215,10 @@ def _verify_into(
 ) -> int:
     evidence = fetch_evidence(client, session_id, folder)
     trust = trust_from(arguments.trusted_key, evidence.path("keys"))
-    report = verify_evidence(evidence, trust.store, arguments.require_authoritative)
+    policy = Policy(
+        require_authoritative=arguments.require_authoritative, require_log_inclusion=arguments.require_log_inclusion
+    )
+    report = verify_evidence(evidence, trust, policy)
     if arguments.format == "json":
         output.line(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -221,6 +227,8 @@ def _verify_into(
             output.line(line)
     for note in trust.notes:
         output.note(note)
+    if evidence.has("log_proof") and not trust.keys:
+        output.note("the log proof was not checked: it counts only under a key you trust (--trusted-key)")
     if not arguments.trusted_key and report.seal_key_id is not None:
         output.note(f"the seal names key {report.seal_key_id}; pin it only if that is the key you recorded")
     return EXIT_OK if report.passed else EXIT_EVIDENCE
@@ -325,6 +333,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument(
         "--require-authoritative", action="store_true", help="fail anything that is not AUTHORITATIVE_EVIDENCE"
+    )
+    verify.add_argument(
+        "--require-log-inclusion",
+        action="store_true",
+        help="fail a session whose inclusion in the evidence log was not verified (it needs a log proof from the "
+        "service and a trusted key)",
     )
     verify.add_argument("--out", metavar="DIR", help="keep the fetched evidence in DIR (default: a temporary folder)")
     verify.add_argument("--format", choices=("text", "json"), default="text", help="report format")

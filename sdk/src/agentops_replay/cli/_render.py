@@ -283,6 +283,10 @@ def report_lines(report: Report, style: Style, source: str) -> list[str]:
     elif report.sealed:
         lines.append("  seal unsigned (legacy)")
     lines.append(f"  session end {'present' if report.complete else 'missing'}, {report.total_drops} events dropped")
+    if report.log is not None:
+        log = report.log
+        included = f"included in {log['origin']} at index {log['leaf_index']} of tree size {log['tree_size']}"
+        lines.append(f"  {printable(included)}")
     for finding, label in [*((v, "violation") for v in report.violations), *((w, "warning") for w in report.warnings)]:
         where = finding.location()
         lines.append(f"  {label} {finding.type}{' ' + where if where else ''}: {printable(finding.message)}")

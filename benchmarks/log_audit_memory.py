@@ -40,8 +40,8 @@ wall = time.perf_counter() - start
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"wall": wall, "returncode": completed.returncode, "maxrss_kib": usage.ru_maxrss}))
 """
-AUDIT_SCRIPT = "import sys; from agentops_verify._logaudit import main; sys.exit(main())"
-BASELINE_SCRIPT = "import agentops_verify._logaudit"
+AUDIT_SCRIPT = "import sys; from agentops_verify._logaudit_cli import main; sys.exit(main())"
+BASELINE_SCRIPT = "import agentops_verify._logaudit_cli"
 
 
 def _leaf(index: int) -> bytes:

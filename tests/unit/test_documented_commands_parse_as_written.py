@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 from agentops_replay.cli._main import _parser as replay_parser
 from agentops_verify._cli import _argument_parser as verify_parser
-from agentops_verify._logaudit import _argument_parser as log_audit_parser
+from agentops_verify._logaudit_cli import _argument_parser as log_audit_parser
 
 from tests.support.paths import REPO_ROOT
 

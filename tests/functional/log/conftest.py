@@ -25,7 +25,7 @@ from agentops_server.memory import InMemoryChainStore
 from agentops_server.sealing import DEFAULT_SEAL_LIMIT, Sealer
 from agentops_server.signing import Signer
 from agentops_verify import Checkpoint, PublicKey, load_pem_public_key, verify_checkpoint
-from agentops_verify._logaudit import main as log_audit
+from agentops_verify._logaudit_cli import main as log_audit
 
 from infra.resources import create_seal_key
 from tests.functional.conftest import BUCKET, REGION

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from agentops_verify import Checkpoint, tile_path
-from agentops_verify._logaudit import main
+from agentops_verify._logaudit_cli import main
 
 from tests.support.chains import build_chain, to_jsonl
 from tests.support.evidence_log import PublishedLog, leaf_for, sign_note

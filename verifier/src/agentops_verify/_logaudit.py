@@ -6,8 +6,7 @@ the tree it rebuilt had the earlier checkpoint's root at the earlier size. With 
 bucket's ``sessions/``) it checks each leaf's archive ``<session_id>.jsonl``: present, SHA-256 equal to the leaf's
 ``archive_sha256``, a sealed chain that verifies under the trusted keys and matches the leaf; then it lists the
 archives no leaf names. One tab-separated line per finding (subject, status, detail), in the style of
-``agentops-verify``, then ``N/M logged sessions present and intact``. Exit status 0 when everything holds, 1 when
-anything does not, 2 when the audit could not run.
+``agentops-verify``, then ``N/M logged sessions present and intact``. The command line is ``_logaudit_cli``.
 
 Memory does not grow with the number of sessions: entry bundles are streamed, the tree is kept as its right edge
 (``TileBuilder``: at most 255 hashes per level and one bundle), each archive is streamed through the chain verifier,
@@ -18,32 +17,28 @@ entry bundle is read past the size it can have, however large the file in the co
 
 from __future__ import annotations
 
-import argparse
 import base64
 import errno
 import hashlib
 import io
-import json
 import os
 import re
-import sqlite3
 import stat
-import sys
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from . import _rules as rules
 from ._chain import ChainVerifier
-from ._ecdsa import KeyFormatError, PublicKey
+from ._ecdsa import PublicKey
 from ._errors import EvidenceLogError, MalformedJSONError
 from ._json import loads
-from ._keys import TrustStore, parse_key_file
+from ._keys import TrustStore
 from ._leaf import LogLeaf, SealedChainFacts
 from ._logindex import SessionIndex
 from ._merkle import HASH_SIZE
-from ._note import MAX_NOTE_SIZE, Checkpoint, verify_checkpoint
+from ._note import Checkpoint, verify_checkpoint
 from ._tiles import (
     MAX_ENTRY_SIZE,
     TILE_WIDTH,
@@ -55,11 +50,6 @@ from ._tiles import (
     tile_path,
 )
 
-PROG = "agentops-log-audit"
-EXIT_PASS = 0
-EXIT_FAIL = 1
-EXIT_USAGE = 2
-
 OK = "OK"
 MISSING = "MISSING"
 MODIFIED = "MODIFIED"
@@ -70,10 +60,6 @@ ARCHIVE_SUFFIX = ".jsonl"
 _ARCHIVE_NAME = re.compile(rf"({rules.UUID.pattern}){re.escape(ARCHIVE_SUFFIX)}")
 _WIDTH = re.compile(r"[1-9][0-9]{0,2}")
 _ESCAPE_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
-
-
-class AuditUsageError(Exception):
-    """The audit cannot run as asked (a missing checkpoint file, an unreadable key or directory)."""
 
 
 @dataclass(frozen=True)
@@ -294,7 +280,7 @@ class LogAudit:
         verifier = ChainVerifier(self.trust)
         last_event = b""
         try:
-            with _open_regular_file(archives / name) as stream:
+            with open_regular_file(archives / name) as stream:
                 # Hashed in chunks first: the lines of a file that is not the archived one (a copy can hold one line
                 # of any length) are never read; a second digest, over the lines verified, must agree.
                 digest = hashlib.file_digest(stream, "sha256").hexdigest()
@@ -347,7 +333,7 @@ class LogAudit:
         """The object at ``path``, or its first ``size + 1`` bytes when it is longer than the ``size`` it can have
         (a copy may hold a file of any length; what is read stays bounded)."""
         try:
-            with _open_regular_file(self._log_path(path)) as stored:
+            with open_regular_file(self._log_path(path)) as stored:
                 return stored.read(size + 1), ""
         except OSError as error:
             return None, f"cannot be read: {error.strerror or error}"
@@ -373,105 +359,7 @@ def _seal_payload(line: bytes) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else {}
 
 
-# --- Command line ------------------------------------------------------------------------------------------------
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    arguments = _argument_parser().parse_args(argv)  # exits with status 2 on bad arguments
-    try:
-        audit = _audit_from(arguments)
-    except AuditUsageError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(errors="backslashreplace")
-    try:
-        if arguments.format == "json":
-            _print_json(audit, sys.stdout)
-        else:
-            _print_text(audit, sys.stdout)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except sqlite3.Error as error:
-        print(f"{PROG}: error: the temporary session index failed: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    return EXIT_PASS if audit.totals.passed else EXIT_FAIL
-
-
-def _argument_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Audit a downloaded copy of the evidence log (the bucket's log/ prefix) and, with --archives, "
-        "the sealed sessions it lists. Exit status: 0 all holds, 1 anything does not, 2 the audit could not run.",
-    )
-    parser.add_argument(
-        "--log-key",
-        metavar="KEY",
-        action="append",
-        required=True,
-        help="a PEM public key file or a GET /v1/keys JSON file whose keys may sign checkpoints; repeatable",
-    )
-    parser.add_argument(
-        "--previous-checkpoint",
-        metavar="FILE",
-        help="an earlier checkpoint: the log must extend it (same origin, its root at its size)",
-    )
-    parser.add_argument(
-        "--archives",
-        metavar="DIR",
-        help="a downloaded copy of the bucket's sessions/ prefix: check every logged session's archive and list "
-        "archives no leaf names",
-    )
-    parser.add_argument(
-        "--trusted-key",
-        metavar="KEY",
-        action="append",
-        default=[],
-        help="a PEM or GET /v1/keys JSON file of seal keys for the archives (default: the --log-key keys); repeatable",
-    )
-    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
-    parser.add_argument("log_dir", metavar="LOG_DIR", help="a downloaded copy of the bucket's log/ prefix")
-    return parser
-
-
-def _audit_from(arguments: argparse.Namespace) -> LogAudit:
-    log_keys = [key for path in arguments.log_key for key in _read_keys(path)]
-    seal_keys = [key for path in arguments.trusted_key for key in _read_keys(path)]
-    log_dir = Path(arguments.log_dir)
-    archives = Path(arguments.archives) if arguments.archives is not None else None
-    if archives is not None and not archives.is_dir():
-        raise AuditUsageError(f"--archives {archives}: not a directory")
-    previous = None
-    if arguments.previous_checkpoint is not None:
-        previous = _read_file(Path(arguments.previous_checkpoint), "previous checkpoint", MAX_NOTE_SIZE)
-    return LogAudit(
-        log_dir=log_dir,
-        checkpoint=_read_file(log_dir / "checkpoint", "checkpoint", MAX_NOTE_SIZE),
-        log_keys=log_keys,
-        trust=TrustStore(seal_keys or log_keys),
-        previous_checkpoint=previous,
-        archives=archives,
-    )
-
-
-def _read_keys(path: str) -> list[PublicKey]:
-    try:
-        return parse_key_file(_read_file(Path(path), "key file"))
-    except KeyFormatError as error:
-        raise AuditUsageError(f"bad key file {path}: {error}") from None
-
-
-def _read_file(path: Path, what: str, size: int | None = None) -> bytes:
-    """The file's bytes; with ``size``, at most its first ``size + 1`` (more than any valid such file holds)."""
-    try:
-        with _open_regular_file(path) as file:
-            return file.read() if size is None else file.read(size + 1)
-    except OSError as error:
-        raise AuditUsageError(f"cannot read {what} {path}: {error.strerror or error}") from None
-
-
-def _open_regular_file(path: Path) -> io.BufferedReader:
+def open_regular_file(path: Path) -> io.BufferedReader:
     """``path`` opened for reading, or ``OSError`` when it is not a regular file: in a copy anyone could have made, a
     FIFO named like an archive or a tile would make the audit wait for a writer for ever, and a device such as
     /dev/zero never ends. Opened without blocking, so that a FIFO is seen for what it is before anything waits."""
@@ -486,25 +374,3 @@ def _open_regular_file(path: Path) -> io.BufferedReader:
     except BaseException:
         os.close(descriptor)
         raise
-
-
-def _print_text(audit: LogAudit, out: TextIO) -> None:
-    for line in audit.lines():
-        out.write(line.text() + "\n")
-    out.write(audit.totals.summary() + "\n")
-
-
-def _print_json(audit: LogAudit, out: TextIO) -> None:
-    # Written as the audit goes, so output of any length needs no memory.
-    out.write('{"results": [')
-    for count, line in enumerate(audit.lines()):
-        out.write(("\n  " if count == 0 else ",\n  ") + json.dumps(line.to_dict(), ensure_ascii=False))
-    totals = audit.totals
-    summary = {
-        "logged_sessions": totals.logged,
-        "intact_sessions": totals.intact if totals.archives_checked else None,
-        "unlogged_archives": totals.unlogged,
-        "summary": totals.summary(),
-        "passed": totals.passed,
-    }
-    out.write("\n], " + json.dumps(summary, ensure_ascii=False)[1:] + "\n")

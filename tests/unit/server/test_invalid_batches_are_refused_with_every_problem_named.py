@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from agentops_server.errors import ApiError
 from agentops_server.validation import validate_batch
+from agentops_verify import canonicalize
 
 SESSION = "0f076f86-63df-44ea-9eeb-11ffd6a808be"
 
@@ -265,3 +266,37 @@ def test_nesting_too_deep_outranks_every_other_problem_of_the_batch(events: list
 def test_a_leap_second_is_a_valid_timestamp_as_rfc_3339_and_the_verifier_say() -> None:
     batch = validate_batch(json.dumps({"events": [_event(4, timestamp_wall="2016-12-31T23:59:60.5Z")]}), SESSION)
     assert batch.events[0]["timestamp_wall"] == "2016-12-31T23:59:60.5Z"
+
+
+def test_payloads_with_and_without_whole_number_floats_keep_their_canonical_bytes() -> None:
+    # Each payload is written on its own: 1.0 as 1 where it is a number, "1.0," untouched where it is text, and an
+    # astral member name (sorted by UTF-16, not code point) in one payload only.
+    payloads = [
+        {"tool_name": "search", "args": {"top_p": 1.0, "prices": [180.0, 180.5]}},
+        {"tool_name": "search", "args": {"note": "version 1.0, final"}},
+        {"tool_name": "search", "args": {"\U0001f600": 2.0, "\ue000": -0.0}},
+        {"tool_name": "search"},
+    ]
+    events = [_event(4 + index, payload=payload) for index, payload in enumerate(payloads)]
+    batch = validate_batch(json.dumps({"events": events}), SESSION)
+    assert list(batch.payloads) == [canonicalize(payload) for payload in payloads]
+    assert batch.payloads[0] == b'{"args":{"prices":[180,180.5],"top_p":1},"tool_name":"search"}'
+    assert batch.payloads[1] == b'{"args":{"note":"version 1.0, final"},"tool_name":"search"}'
+
+
+@pytest.mark.parametrize("whole_float_elsewhere", [False, True])
+def test_an_integer_of_2_to_the_53_in_one_payload_is_invalid_json(whole_float_elsewhere: bool) -> None:
+    events = [
+        _with_payload_value(4, 1.0 if whole_float_elsewhere else 1),
+        _with_payload_value(5, {"n": 2**53}),
+    ]
+    assert _rejected(events).code == "INVALID_JSON"
+
+
+@pytest.mark.parametrize("whole_float_elsewhere", [False, True])
+def test_nesting_is_bounded_at_64_levels_whatever_floats_the_batch_holds(whole_float_elsewhere: bool) -> None:
+    neighbour = _with_payload_value(4, [1.0] if whole_float_elsewhere else [1])
+    batch = validate_batch(json.dumps({"events": [neighbour, _with_payload_value(5, _nested_lists(60))]}), SESSION)
+    assert batch.payloads[0] == b'{"args":[1],"tool_name":"search"}'
+    error = _rejected([neighbour, _with_payload_value(5, _nested_lists(61))])
+    assert (error.code, error.details["problem"]) == ("INVALID_JSON", "nesting deeper than 64")

@@ -12,7 +12,8 @@ encoder, and the pure-Python exact code runs only when the parse says it is need
   the C encoder writes differently (``1.0``, where RFC 8785 writes ``1``). ``parse_event`` then reads the line a
   second time, with whole-number floats read as integers, and writes that copy's payload with the C encoder: a
   second C parse costs less than the pure-Python writer. The event it returns keeps the floats, so the envelope
-  checks still see ``5.0`` as a float.
+  checks still see ``5.0`` as a float. A service writing each payload of a batch (``parse_for_hashing``) has the
+  parse count whole-number floats instead, and drops their ".0" from the C writer's text (``canonical_parts``).
 - The I-JSON checks that the C scanner cannot do while parsing (nesting depth, lone surrogates) need work only when
   the raw text has more than 64 brackets or a ``\\uD8xx``-``\\uDFxx`` escape; without those neither problem can
   exist. For an event line a lone surrogate in the payload shows when its canonical text is encoded as UTF-8, which
@@ -164,15 +165,16 @@ class EventLineParser:
 
     def _parse_float(self, text: str) -> float:
         value = float(text)
-        if not float_prints_as_jcs(value):
+        if float_prints_as_jcs(value):
+            return value
+        if prints_as_integer(value):  # within +-(2**53 - 1), so finite and safe: checked_float would pass it
+            self._whole = True
+            self._whole_floats += 1
+            if value == 0 and math.copysign(1.0, value) < 0:
+                self._negative_zero = True
+        else:
             checked_float(text, value)
-            if prints_as_integer(value):
-                self._whole = True
-                self._whole_floats += 1
-                if math.copysign(1.0, value) < 0 and value == 0:
-                    self._negative_zero = True
-            else:
-                self._exact = True
+            self._exact = True
         return value
 
     def _object_checking_names(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -374,7 +374,7 @@ def test_payloads_with_whole_number_floats_are_stored_in_their_canonical_form(
     service: IngestService, store: InMemoryChainStore
 ) -> None:
     session_id = str(uuid.uuid4())
-    payloads = [{"tool_name": "search", "args": {"top_p": 1.0}}, {"tool_name": "search", "args": {"note": "1.0,"}}]
+    payloads = [{"tool_name": "search", "args": {"top_p": 1.0}}, {"tool_name": "search", "args": {"note": "x:1.0,"}}]
     service.append(session_id, OWNER, _body([_event(0), *(_event(1 + i, payload=p) for i, p in enumerate(payloads))]))
     stored = [loads(line)["payload"] for line in list(store.iter_lines(session_id))[1:]]
     assert [canonicalize(payload) for payload in stored] == [canonicalize(payload) for payload in payloads]

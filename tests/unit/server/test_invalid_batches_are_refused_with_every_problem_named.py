@@ -275,7 +275,7 @@ def test_payloads_with_and_without_whole_number_floats_keep_their_canonical_byte
     # astral member name (sorted by UTF-16, not code point) in one payload only.
     payloads = [
         {"tool_name": "search", "args": {"top_p": 1.0, "prices": [180.0, 180.5]}},
-        {"tool_name": "search", "args": {"note": "version 1.0, final"}},
+        {"tool_name": "search", "args": {"note": "version 1.0, final", "ratio": "x:2.0,"}},
         {"tool_name": "search", "args": {"\U0001f600": 2.0, "\ue000": -0.0}},
         {"tool_name": "search"},
     ]
@@ -283,7 +283,7 @@ def test_payloads_with_and_without_whole_number_floats_keep_their_canonical_byte
     batch = validate_batch(json.dumps({"events": events}), SESSION)
     assert list(batch.payloads) == [canonicalize(payload) for payload in payloads]
     assert batch.payloads[0] == b'{"args":{"prices":[180,180.5],"top_p":1},"tool_name":"search"}'
-    assert batch.payloads[1] == b'{"args":{"note":"version 1.0, final"},"tool_name":"search"}'
+    assert batch.payloads[1] == b'{"args":{"note":"version 1.0, final","ratio":"x:2.0,"},"tool_name":"search"}'
 
 
 @pytest.mark.parametrize("whole_float_elsewhere", [False, True])

@@ -16,7 +16,9 @@ from tests.unit.verifier.test_the_fast_canonical_path_equals_the_reference impor
 
 # Strings that read like the fast writer's whole-number floats (".0" then a delimiter), and whole-number floats
 # themselves, so the count that decides between the two writers meets both.
-_look_alikes = st.sampled_from(["1.0,", "x.0}", ".0]", "2.0", '.0"', "-0.0,", "1.0, 2.0]"])
+_look_alikes = st.sampled_from(
+    ["1.0,", "x.0}", ".0]", "2.0", '.0"', "-0.0,", "1.0, 2.0]", ":1.0,", "[2.0]", "a,3.0}", "x:-4.0]", "[1.0,2.0]"]
+)
 _whole_floats = st.sampled_from([0.0, -0.0, 1.0, -1.0, 512.0, 9007199254740991.0, -9007199254740991.0])
 _names = _text | _look_alikes | st.sampled_from(["\U0001f600", "\ue000", "a\U0001f600b"])
 _scalars = (
@@ -46,8 +48,9 @@ def _parts_written(document: dict[str, Any]) -> tuple[list[bytes], list[bytes]]:
 
 @settings(max_examples=400)
 @given(st.lists(_payloads, min_size=1, max_size=5))
-@example([{"top_p": 1.0}, {"note": "version 1.0, final"}])  # the ending count alone would not tell them apart
-@example([{"top_p": 1.0, "note": "1.0,"}, {"x": 2.0}])
+@example([{"top_p": 1.0}, {"note": "version 1.0, final"}])
+@example([{"top_p": 1.0}, {"note": "ratio:1.0,"}])  # the count of numbers alone would not tell them apart
+@example([{"top_p": 1.0, "note": "[1.0]"}, {"x": 2.0}])
 @example([{"a": -0.0}, {"b": 1.0}])  # RFC 8785 writes -0.0 as 0
 @example([{"\U0001f600": 1.0}, {"\ue000": 2.0}])  # an astral name in one payload only
 def test_each_payload_is_written_as_the_reference_writes_it(payloads: list[dict[str, Any]]) -> None:
@@ -58,8 +61,9 @@ def test_each_payload_is_written_as_the_reference_writes_it(payloads: list[dict[
     "payloads",
     [
         [{"top_p": 1.0}, {"content": "plain"}, {"price": [180.0, 180.5]}],  # some payloads with whole floats, some not
-        [{"note": "1.0, 2.0]"}, {"top_p": 1.0}],  # a look-alike string and a number: each payload judged on its own
-        [{"text": "x.0}"}, {"text": ".0]"}],  # look-alikes without any whole float
+        [{"note": "1.0, 2.0]"}, {"top_p": 1.0}],  # text that reads like numbers only after a space
+        [{"note": "x:1.0,"}, {"top_p": 1.0}],  # text that reads like a number, and a number: each payload on its own
+        [{"text": "[1.0]"}, {"text": ",2.0}"}],  # look-alikes without any whole float
         [{"max": 9007199254740991.0, "min": -9007199254740991.0}],
         [{"deep": [[[[1.0]]]], "flat": {"a": 0.0}}],
     ],

@@ -597,11 +597,11 @@ def _verifier_share(handler: Any, api_events: list[dict[str, Any]]) -> float:
         return wrapper
 
     originals = {
-        (validation_module, "canonical_bytes"): agentops_verify.canonical_bytes,
+        (agentops_verify.HashableDocument, "canonical_parts"): agentops_verify.HashableDocument.canonical_parts,
         (ingest_module, "canonicalize"): agentops_verify.canonicalize,
         (ingest_module, "event_hash_of_members"): agentops_verify.event_hash_of_members,
         (ingest_module, "sha256_hex"): agentops_verify.sha256_hex,
-        (validation_module, "loads_for_hashing"): agentops_verify.loads_for_hashing,
+        (validation_module, "parse_for_hashing"): agentops_verify.parse_for_hashing,
         (agentops_verify.ObjectTemplate, "fill"): agentops_verify.ObjectTemplate.fill,
     }
     store = InMemoryChainStore()

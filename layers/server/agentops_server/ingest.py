@@ -310,11 +310,12 @@ def _chain(
     """ELS sections 2 and 4: link each event to the previous one and return the canonical lines and hashes."""
     lines = []
     hashes = []
+    previous_member = canonicalize(previous_hash)  # each event's prev_event_hash is the previous event's event_hash
     for index, members in enumerate(prepared):  # prepared for this one call: completed in place
-        members["prev_event_hash"] = canonicalize(previous_hash)
+        members["prev_event_hash"] = previous_member
         members.update(authority_members)
         previous_hash = event_hash_of_members(members)
-        members["event_hash"] = canonicalize(previous_hash)
+        members["event_hash"] = previous_member = canonicalize(previous_hash)
         line = _LINE.fill(members)
         if len(line) > MAX_EVENT_BYTES:
             raise ApiError(

@@ -35,11 +35,11 @@ from agentops_verify import (
     PRODUCER_EVENT_TYPES,
     SESSION_END,
     SESSION_START,
+    HashableDocument,
     MalformedJSONError,
-    canonical_bytes,
     check_depth,
     is_canonical_uuid,
-    loads_for_hashing,
+    parse_for_hashing,
 )
 from pydantic import ValidationError
 
@@ -87,18 +87,18 @@ def validate_batch(body: bytes | str, path_session_id: str) -> ValidatedBatch:
         )
     try:
         # The nesting depth is bounded more cheaply below (_canonical_payloads); every other I-JSON rule holds here.
-        document, exact_canonical = loads_for_hashing(body, caller_bounds_depth=True)
+        parsed = parse_for_hashing(body, caller_bounds_depth=True)
     except MalformedJSONError as exc:
         raise _invalid_json(exc) from exc
     try:
-        return _checked_batch(document, exact_canonical, path_session_id)
+        return _checked_batch(parsed, path_session_id)
     except ApiError:
-        _check_nesting(document)  # a body nested too deep is INVALID_JSON, whatever else is wrong with it
+        _check_nesting(parsed.value)  # a body nested too deep is INVALID_JSON, whatever else is wrong with it
         raise
 
 
-def _checked_batch(document: Any, exact_canonical: bool, path_session_id: str) -> ValidatedBatch:
-    events = _events_of(document)
+def _checked_batch(parsed: HashableDocument, path_session_id: str) -> ValidatedBatch:
+    events = _events_of(parsed.value)
     _reject_authority_fields(events)
     _reject_event_types(events)
     try:
@@ -116,7 +116,7 @@ def _checked_batch(document: Any, exact_canonical: bool, path_session_id: str) -
     return ValidatedBatch(
         session_id=path_session_id,
         events=events,
-        payloads=_canonical_payloads(document, events, exact_canonical),
+        payloads=_canonical_payloads(parsed, events),
         first_sequence=events[0]["sequence_number"],
         ends_session=any(event["event_type"] == SESSION_END for event in events),
     )
@@ -129,19 +129,14 @@ _PAYLOAD_LEVEL = 3
 _BRACKETS_WITHOUT_WALK = MAX_DEPTH - _PAYLOAD_LEVEL
 
 
-def _canonical_payloads(document: Any, events: list[Any], exact_canonical: bool) -> tuple[bytes, ...]:
-    payloads = []
-    bounded = True
+def _canonical_payloads(parsed: HashableDocument, events: list[Any]) -> tuple[bytes, ...]:
     try:
-        for event in events:
-            payload = canonical_bytes(event["payload"], exact=exact_canonical)
-            if payload.count(b"{") + payload.count(b"[") > _BRACKETS_WITHOUT_WALK:
-                bounded = False
-            payloads.append(payload)
+        # Valid events hold floats in their payloads only: every other envelope value is a string or an integer.
+        payloads = parsed.canonical_parts([event["payload"] for event in events])
     except MalformedJSONError as exc:  # deeper than the interpreter's recursion limit
         raise _invalid_json(exc) from exc
-    if not bounded:
-        _check_nesting(document)
+    if any(payload.count(b"{") + payload.count(b"[") > _BRACKETS_WITHOUT_WALK for payload in payloads):
+        _check_nesting(parsed.value)
     return tuple(payloads)
 
 

@@ -347,3 +347,39 @@ def test_a_leap_second_is_accepted_and_the_chain_verifies(service: IngestService
     report = verify_lines(store.iter_lines(session_id))
     assert report.passed
     assert [finding.type for finding in report.warnings] == []  # no TIMESTAMP_ANOMALY either
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        ({"tool_name": "search", "args": {"n": 2**53}}, "outside"),
+        ({"tool_name": "search", "args": json.loads("[" * 61 + "]" * 61)}, "nesting deeper than 64"),
+    ],
+)
+def test_a_refused_payload_next_to_whole_number_floats_writes_nothing(
+    service: IngestService, store: InMemoryChainStore, payload: dict[str, Any], problem: str
+) -> None:
+    session_id = str(uuid.uuid4())
+    service.append(session_id, OWNER, _body([_event(0)]))
+    before = list(store.iter_lines(session_id))
+    body = _body([_event(1, payload={"tool_name": "search", "args": {"top_p": 1.0}}), _event(2, payload=payload)])
+    with pytest.raises(ApiError) as raised:
+        service.append(session_id, OWNER, body)
+    assert raised.value.code == "INVALID_JSON"
+    assert problem in raised.value.details["problem"]
+    assert list(store.iter_lines(session_id)) == before
+
+
+def test_payloads_with_whole_number_floats_are_stored_in_their_canonical_form(
+    service: IngestService, store: InMemoryChainStore
+) -> None:
+    session_id = str(uuid.uuid4())
+    payloads = [{"tool_name": "search", "args": {"top_p": 1.0}}, {"tool_name": "search", "args": {"note": "x:1.0,"}}]
+    service.append(session_id, OWNER, _body([_event(0), *(_event(1 + i, payload=p) for i, p in enumerate(payloads))]))
+    stored = [loads(line)["payload"] for line in list(store.iter_lines(session_id))[1:]]
+    assert [canonicalize(payload) for payload in stored] == [canonicalize(payload) for payload in payloads]
+    assert all(
+        loads(line)["payload_hash"] == payload_hash(p)
+        for line, p in zip(list(store.iter_lines(session_id))[1:], payloads, strict=True)
+    )
+    assert verify_lines(store.iter_lines(session_id)).passed

@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 from agentops_server.errors import ApiError
 from agentops_server.validation import validate_batch
+from agentops_verify import MalformedJSONError, canonicalize, loads
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 SESSION = "0f076f86-63df-44ea-9eeb-11ffd6a808be"
 
@@ -265,3 +268,121 @@ def test_nesting_too_deep_outranks_every_other_problem_of_the_batch(events: list
 def test_a_leap_second_is_a_valid_timestamp_as_rfc_3339_and_the_verifier_say() -> None:
     batch = validate_batch(json.dumps({"events": [_event(4, timestamp_wall="2016-12-31T23:59:60.5Z")]}), SESSION)
     assert batch.events[0]["timestamp_wall"] == "2016-12-31T23:59:60.5Z"
+
+
+def test_payloads_with_and_without_whole_number_floats_keep_their_canonical_bytes() -> None:
+    # Each payload is written on its own: 1.0 as 1 where it is a number, "1.0," untouched where it is text, and an
+    # astral member name (sorted by UTF-16, not code point) in one payload only.
+    payloads = [
+        {"tool_name": "search", "args": {"top_p": 1.0, "prices": [180.0, 180.5]}},
+        {"tool_name": "search", "args": {"note": "version 1.0, final", "ratio": "x:2.0,"}},
+        {"tool_name": "search", "args": {"\U0001f600": 2.0, "\ue000": -0.0}},
+        {"tool_name": "search"},
+    ]
+    events = [_event(4 + index, payload=payload) for index, payload in enumerate(payloads)]
+    batch = validate_batch(json.dumps({"events": events}), SESSION)
+    assert list(batch.payloads) == [canonicalize(payload) for payload in payloads]
+    assert batch.payloads[0] == b'{"args":{"prices":[180,180.5],"top_p":1},"tool_name":"search"}'
+    assert batch.payloads[1] == b'{"args":{"note":"version 1.0, final","ratio":"x:2.0,"},"tool_name":"search"}'
+
+
+@pytest.mark.parametrize("whole_float_elsewhere", [False, True])
+def test_an_integer_of_2_to_the_53_in_one_payload_is_invalid_json(whole_float_elsewhere: bool) -> None:
+    events = [
+        _with_payload_value(4, 1.0 if whole_float_elsewhere else 1),
+        _with_payload_value(5, {"n": 2**53}),
+    ]
+    assert _rejected(events).code == "INVALID_JSON"
+
+
+@pytest.mark.parametrize("whole_float_elsewhere", [False, True])
+def test_nesting_is_bounded_at_64_levels_whatever_floats_the_batch_holds(whole_float_elsewhere: bool) -> None:
+    neighbour = _with_payload_value(4, [1.0] if whole_float_elsewhere else [1])
+    batch = validate_batch(json.dumps({"events": [neighbour, _with_payload_value(5, _nested_lists(60))]}), SESSION)
+    assert batch.payloads[0] == b'{"args":[1],"tool_name":"search"}'
+    error = _rejected([neighbour, _with_payload_value(5, _nested_lists(61))])
+    assert (error.code, error.details["problem"]) == ("INVALID_JSON", "nesting deeper than 64")
+
+
+_colon_texts = st.sampled_from(["", ":", "a:b", "\\u003a", "::", "x.0,"]) | st.text(max_size=8)
+_payload_members = st.dictionaries(
+    _colon_texts.filter(lambda name: name != "tool_name"),
+    st.recursive(
+        st.none() | st.integers(-9, 9) | st.just(1.0) | _colon_texts,
+        lambda children: st.lists(children, max_size=3) | st.dictionaries(_colon_texts, children, max_size=3),
+        max_leaves=8,
+    ),
+    max_size=4,
+)
+
+
+def _strict_problem(body: str) -> str:
+    with pytest.raises(MalformedJSONError) as raised:
+        loads(body)
+    return str(raised.value)
+
+
+def _event_text(sequence: int, payload_text: str, **fields: Any) -> str:
+    envelope = json.dumps(_event(sequence, payload={}, **fields))
+    return envelope.replace('"payload": {}', f'"payload": {payload_text}')
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a repeated name in a payload of an otherwise valid batch
+        '{"events": [' + _event_text(4, '{"tool_name": "search", "args": {"q": 1, "q": 1}}') + "]}",
+        '{"events": [' + _event_text(4, '{"tool_name": "search", "tool_name": "search"}') + "]}",
+        # in the envelope, with the same value twice, and with a ':' in the value the copy drops
+        '{"events": ['
+        + _event_text(4, '{"tool_name": "a"}').replace('"event_type"', '"event_type": "TOOL_CALL", "event_type"')
+        + "]}",
+        '{"events": ['
+        + _event_text(4, '{"tool_name": "a"}').replace(
+            '"timestamp_wall"', '"timestamp_wall": "2026-01-01T12:00:00Z", "timestamp_wall"'
+        )
+        + "]}",
+        # a \\u003a escape elsewhere cannot hide the lost member from the count
+        '{"events": [' + _event_text(4, '{"tool_name": "a", "n": "\\u003a", "x": "b:", "x": "b"}') + "]}",
+        # with other problems in the batch, found later in the order of checks or earlier in the text
+        '{"events": ['
+        + _event_text(4, '{"tool_name": "a", "x": 1, "x": 2}')
+        + ", "
+        + _event_text(9, '{"tool_name": "a"}')
+        + "]}",
+        '{"events": [' + _event_text(4, '{"tool_name": "a", "x": 1, "x": 2}', event_hash="a" * 64) + "]}",
+        '{"events": ['
+        + _event_text(4, '{"tool_name": "a", "x": 1, "x": 2}')
+        + ", "
+        + _event_text(5, '{"n": 9007199254740992}')
+        + "]}",
+        '{"events": [' + _event_text(4, '{"tool_name": "a", "x": 1, "x": 2, "d": ' + "[" * 70 + "]" * 70 + "}") + "]}",
+    ],
+)
+def test_a_repeated_member_name_is_invalid_json_named_as_the_strict_parser_names_it(body: str) -> None:
+    error = _rejected(body)
+    assert (error.code, error.details["problem"]) == ("INVALID_JSON", _strict_problem(body))
+
+
+@pytest.mark.parametrize("text", ["a\\u003ab", "\\u003A", "x:y", "\\\\u003a"])
+def test_escaped_and_literal_colons_in_a_valid_batch_keep_it_valid(text: str) -> None:
+    body = '{"events": [' + _event_text(4, '{"tool_name": "' + text + '", "' + text + '": 1.0}') + "]}"
+    batch = validate_batch(body, SESSION)
+    assert batch.payloads == (canonicalize(loads(body)["events"][0]["payload"]),)
+
+
+@settings(max_examples=200)
+@given(_payload_members, st.booleans(), st.integers(0, 10))
+def test_any_repeated_payload_name_is_found_and_any_other_payload_accepted(
+    members: dict[str, Any], repeat: bool, position: int
+) -> None:
+    names = ["tool_name", *members]
+    texts = [f"{json.dumps(name)}: {json.dumps(value)}" for name, value in {"tool_name": "a", **members}.items()]
+    if repeat:
+        texts.insert(position % (len(texts) + 1), f"{json.dumps(names[position % len(names)])}: {json.dumps('x:')}")
+    body = '{"events": [' + _event_text(4, "{" + ", ".join(texts) + "}") + "]}"
+    if repeat:
+        error = _rejected(body)
+        assert (error.code, error.details["problem"]) == ("INVALID_JSON", _strict_problem(body))
+    else:
+        assert validate_batch(body, SESSION).payloads == (canonicalize(loads(body)["events"][0]["payload"]),)

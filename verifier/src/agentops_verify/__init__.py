@@ -65,7 +65,7 @@ from ._ecdsa import (
     verify_signature,
 )
 from ._errors import CanonicalizationError, EvidenceLogError, MalformedJSONError, VerifierError
-from ._eventline import canonical_bytes, loads_for_hashing
+from ._eventline import HashableDocument, canonical_bytes, loads_for_hashing, parse_for_hashing
 from ._exports import verify_export
 from ._files import verify_file, verify_stream
 from ._hashing import (
@@ -242,6 +242,7 @@ __all__ = [
     "Checkpoint",
     "EvidenceLogError",
     "Finding",
+    "HashableDocument",
     "KeyFormatError",
     "KeyLookup",
     "LeafError",
@@ -300,6 +301,7 @@ __all__ = [
     "low_s_signature",
     "node_hash",
     "note_key_id",
+    "parse_for_hashing",
     "parse_key_entry",
     "parse_key_file",
     "payload_hash",

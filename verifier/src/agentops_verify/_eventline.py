@@ -12,7 +12,8 @@ encoder, and the pure-Python exact code runs only when the parse says it is need
   the C encoder writes differently (``1.0``, where RFC 8785 writes ``1``). ``parse_event`` then reads the line a
   second time, with whole-number floats read as integers, and writes that copy's payload with the C encoder: a
   second C parse costs less than the pure-Python writer. The event it returns keeps the floats, so the envelope
-  checks still see ``5.0`` as a float.
+  checks still see ``5.0`` as a float. A service writing each payload of a batch (``parse_for_hashing``) has the
+  parse count whole-number floats instead, and drops their ".0" from the C writer's text (``canonical_parts``).
 - The I-JSON checks that the C scanner cannot do while parsing (nesting depth, lone surrogates) need work only when
   the raw text has more than 64 brackets or a ``\\uD8xx``-``\\uDFxx`` escape; without those neither problem can
   exist. For an event line a lone surrogate in the payload shows when its canonical text is encoded as UTF-8, which
@@ -26,7 +27,9 @@ encoder, and the pure-Python exact code runs only when the parse says it is need
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ._errors import CanonicalizationError, MalformedJSONError
@@ -94,6 +97,46 @@ def _may_hold_a_long_integer(shape: bytes) -> bool:
     return shape.startswith(_SIXTEEN_DIGITS) or any(shape.find(start) >= 0 for start in _LONG_INTEGERS)
 
 
+@dataclass(frozen=True)
+class HashableDocument:
+    """A document parsed strictly as I-JSON (``parse_for_hashing``) and what its parse learned about writing it:
+    ``exact`` when a float or member name needs the exact writer, else how many whole-number floats it holds
+    (``1.0``), the one thing the fast writer writes differently from RFC 8785 then."""
+
+    value: Any
+    exact: bool
+    whole_floats: int
+
+    def canonical_parts(self, parts: Sequence[Any]) -> list[bytes]:
+        """RFC 8785 bytes of each of ``parts``: objects or arrays within ``value`` that together hold every float of
+        the document (a service that has checked that the rest holds none). Raises ``MalformedJSONError``.
+
+        Each part is written by the fast writer. Where whole-number floats exist, its text writes each one as its
+        integer followed by ".0" (repr) and a delimiter (a number inside an object or array is always followed by
+        one), where RFC 8785 writes the integer alone; a string may hold the same three characters too; when the parts
+        hold exactly as many such endings as the document holds whole-number floats, every ending is a number and
+        dropping its ".0" gives RFC 8785 (-0.0, which RFC 8785 writes as 0, takes the exact writer). Otherwise the
+        parts with an ending take the exact writer."""
+        if self.exact or any(type(part) is not dict and type(part) is not list for part in parts):
+            return [canonical_bytes(part, exact=True) for part in parts]
+        written = [canonical_bytes(part, exact=False) for part in parts]
+        if not self.whole_floats:
+            return written
+        fixed = [_without_whole_float_endings(text) for text in written]
+        if sum(len(text) - len(fixed_text) for text, fixed_text in zip(written, fixed, strict=True)) == 2 * (
+            self.whole_floats
+        ):
+            return fixed
+        return [
+            canonical_bytes(part, exact=True) if len(text) != len(fixed_text) else text
+            for part, text, fixed_text in zip(parts, written, fixed, strict=True)
+        ]
+
+
+def _without_whole_float_endings(text: bytes) -> bytes:
+    return text.replace(b".0,", b",").replace(b".0}", b"}").replace(b".0]", b"]")
+
+
 class EventLineParser:
     """Parses lines one at a time; not thread-safe (one per verifier)."""
 
@@ -102,6 +145,9 @@ class EventLineParser:
         # whole-number float, which a copy read with ``_scan_whole_numbers_as_ints`` writes exactly (``_whole``).
         self._exact = False
         self._whole = False
+        # For ``parse``: how many whole-number floats the line holds, and whether one is -0.0 (``HashableDocument``).
+        self._whole_floats = 0
+        self._negative_zero = False
         # A scanner for each kind of line, by (might it hold a character outside the BMP, might it hold an integer
         # too long): member names are checked for such characters, and integers range-checked, only where they can
         # be (a hook costs more than the rest of the parse of an ordinary event's objects and integers). Built when
@@ -121,12 +167,16 @@ class EventLineParser:
 
     def _parse_float(self, text: str) -> float:
         value = float(text)
-        if not float_prints_as_jcs(value):
+        if float_prints_as_jcs(value):
+            return value
+        if prints_as_integer(value):  # within +-(2**53 - 1), so finite and safe: checked_float would pass it
+            self._whole = True
+            self._whole_floats += 1
+            if value == 0 and math.copysign(1.0, value) < 0:
+                self._negative_zero = True
+        else:
             checked_float(text, value)
-            if prints_as_integer(value):
-                self._whole = True
-            else:
-                self._exact = True
+            self._exact = True
         return value
 
     def _object_checking_names(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -169,9 +219,16 @@ class EventLineParser:
         canonical form needs the exact (slow) canonicalizer rather than ``fast_canonical_text``. With
         ``caller_bounds_depth`` the nesting depth is left unchecked (``check_depth``) for a caller that can bound it
         more cheaply; everything else is checked."""
+        document = self.parse_for_hashing(line, caller_bounds_depth=caller_bounds_depth)
+        return document.value, document.exact or document.whole_floats > 0
+
+    def parse_for_hashing(self, line: bytes, *, caller_bounds_depth: bool = False) -> HashableDocument:
+        """``parse``, returning what ``HashableDocument.canonical_parts`` needs to write parts of the value."""
+        self._whole_floats = 0
+        self._negative_zero = False
         _, value, brackets, surrogates = self._read(line, count_brackets=not caller_bounds_depth)
         check_value(value, surrogate_escapes=surrogates, many_brackets=brackets > MAX_DEPTH)
-        return value, self._exact or self._whole
+        return HashableDocument(value, self._exact or self._negative_zero, self._whole_floats)
 
     def parse_event(self, line: bytes) -> tuple[Any, bytes | None]:
         """Parse one line (without surrounding whitespace) strictly as I-JSON, like ``parse``, and return the value
@@ -229,8 +286,16 @@ def loads_for_hashing(data: bytes | str, *, caller_bounds_depth: bool = False) -
     """Parse one JSON document strictly as I-JSON, like ``loads``, and say whether its parts need the exact writer:
     pass the flag to ``canonical_bytes`` for any part of the value. For services that hash what they parse.
     ``caller_bounds_depth`` leaves the nesting depth to the caller, as ``EventLineParser.parse`` explains."""
+    document = parse_for_hashing(data, caller_bounds_depth=caller_bounds_depth)
+    return document.value, document.exact or document.whole_floats > 0
+
+
+def parse_for_hashing(data: bytes | str, *, caller_bounds_depth: bool = False) -> HashableDocument:
+    """``loads_for_hashing`` for a service that writes several parts of the document (``canonical_parts``)."""
     try:
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     except UnicodeEncodeError:
         raise MalformedJSONError(_LONE_SURROGATE) from None
-    return EventLineParser().parse(raw.strip(JSON_WHITESPACE.encode()), caller_bounds_depth=caller_bounds_depth)
+    return EventLineParser().parse_for_hashing(
+        raw.strip(JSON_WHITESPACE.encode()), caller_bounds_depth=caller_bounds_depth
+    )

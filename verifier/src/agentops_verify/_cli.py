@@ -80,19 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{PROG}: error: {message}", file=sys.stderr)
             reports.append(input_failure(Violation(codes.LOAD_ERROR, message), policy, source=path))
             unreadable += 1
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        # Evidence may quote any character; a terminal that cannot show one must not turn a verdict into a crash.
-        sys.stdout.reconfigure(errors="backslashreplace")
-    try:
-        if arguments.format == "json":
-            _print_json(reports, sys.stdout)
-        else:
-            _print_text(reports, sys.stdout)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # The reader (e.g. `| head`) went away; the verdict is still the exit status. Point stdout at /dev/null so
-        # the interpreter's final flush does not fail again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    write_to_stdout(lambda out: (_print_json if arguments.format == "json" else _print_text)(reports, out))
     if unreadable:
         return EXIT_USAGE
     return EXIT_PASS if all(report.passed for report in reports) else EXIT_FAIL
@@ -309,6 +297,20 @@ def _shown(value: object) -> str:
         return f"({len(value)} entries)"
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 100 else text[:97] + "..."
+
+
+def write_to_stdout(write: Callable[[TextIO], None]) -> None:
+    """Run ``write`` on standard output, as both commands print their results: a character the terminal cannot show
+    is escaped (evidence may quote any character, and that must not turn a verdict into a crash), and a reader that
+    went away (``| head``) ends the output quietly, since the verdict is the exit status. Stdout then points at
+    /dev/null, so the interpreter's final flush does not fail again."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
+    try:
+        write(sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _print_text(reports: Sequence[Report], out: TextIO) -> None:

@@ -5,15 +5,14 @@ run."""
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import os
 import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from ._cli import write_to_stdout
 from ._ecdsa import KeyFormatError, PublicKey
 from ._keys import TrustStore, parse_key_file
 from ._logaudit import LogAudit, open_regular_file
@@ -36,16 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuditUsageError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(errors="backslashreplace")
     try:
-        if arguments.format == "json":
-            _print_json(audit, sys.stdout)
-        else:
-            _print_text(audit, sys.stdout)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        write_to_stdout(lambda out: (_print_json if arguments.format == "json" else _print_text)(audit, out))
     except sqlite3.Error as error:
         print(f"{PROG}: error: the temporary session index failed: {error}", file=sys.stderr)
         return EXIT_USAGE

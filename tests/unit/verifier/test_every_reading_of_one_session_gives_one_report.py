@@ -28,6 +28,7 @@ from agentops_verify import (
     Report,
     _files,
     _parallel,
+    canonicalize,
     verify_bytes,
     verify_events,
     verify_file,
@@ -124,14 +125,20 @@ _SHORT_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r
 class _Writer:
     """Writes JSON text with choices drawn from ``rng``: spacing (no LF inside a JSON Lines line), member order,
     escapes, and, below a member named ``args``, other spellings of each number (``5`` as ``5.0`` or ``5E0``,
-    ``0.25`` as ``25e-2``). ``inject`` puts raw text as the first member of the object it names (by identity)."""
+    ``0.25`` as ``25e-2``). ``inject`` puts raw text as the first member of the object it names (by identity).
 
-    def __init__(self, rng: random.Random, *, newlines: bool = False) -> None:
+    Half the writers write RFC 8785 text instead, as the archive does (``inject`` still puts its text first): the
+    line reader reads such a line by its envelope's text and parses only the payload (``read_event``)."""
+
+    def __init__(self, rng: random.Random, *, newlines: bool = False, canonical: bool | None = None) -> None:
         self._rng = rng
         self._spaces = [" ", "\t", "\r", "  "] + (["\n", "\r\n"] if newlines else [])
         self.inject: tuple[dict[str, Any], str] | None = None
+        self._canonical = rng.random() < 0.5 if canonical is None else canonical
 
     def write(self, value: Any, *, free_numbers: bool = False) -> str:
+        if self._canonical and not isinstance(value, (dict, list)):
+            return canonicalize(value).decode("utf-8")
         if value is None or value is True or value is False:
             return {None: "null", True: "true", False: "false"}[value]
         if isinstance(value, int):
@@ -144,7 +151,10 @@ class _Writer:
             items = [self._space() + self.write(item, free_numbers=free_numbers) + self._space() for item in value]
             return "[" + ",".join(items) + "]" if items else "[" + self._space() + "]"
         members = list(value.items())
-        self._rng.shuffle(members)
+        if self._canonical:  # RFC 8785 section 3.2.3: by the names' UTF-16 code units
+            members.sort(key=lambda member: member[0].encode("utf-16-be"))
+        else:
+            self._rng.shuffle(members)
         written = [
             self._space()
             + self._string(name)
@@ -160,9 +170,11 @@ class _Writer:
         return "{" + ",".join(written) + "}" if written else "{" + self._space() + "}"
 
     def _space(self) -> str:
-        return "" if self._rng.random() < 0.7 else self._rng.choice(self._spaces)
+        return "" if self._canonical or self._rng.random() < 0.7 else self._rng.choice(self._spaces)
 
     def _string(self, text: str) -> str:
+        if self._canonical:
+            return canonicalize(text).decode("utf-8")
         out = ['"']
         for character in text:
             code = ord(character)
@@ -380,7 +392,7 @@ def test_the_line_reader_gives_the_exact_writers_payload_bytes_however_the_line_
     rng = random.Random(seed)
     # The payload's numbers are respelled too (it sits under "args"): the canonical bytes depend on the values only.
     event = {"event_id": "e-1", "sequence_number": 7.0, "payload": {"args": payload}}
-    line = _Writer(rng).write(event).encode("utf-8")
+    line = _Writer(rng, canonical=False).write(event).encode("utf-8")
     parsed, payload_jcs = EventLineParser().parse_event(line)
     assert payload_jcs == exact_canonical({"args": payload})
     assert type(parsed["sequence_number"]) is float  # the envelope keeps what was written, for its type checks

@@ -1,7 +1,8 @@
 """Streaming verification of one session (ELS section 7).
 
-``ChainVerifier`` takes events one at a time, as raw JSON Lines or as parsed objects, runs the per-event checks
-(``_checks``) over one ``ChainState``, stops checking at the first violation while still counting events, and turns
+``ChainVerifier`` takes events one at a time, as raw JSON Lines or as parsed objects, reads each one's envelope
+(check 1, ``_envelope``; a line as the archive writes it is read from its text), runs the other per-event checks
+(``_checks``) over one ``ChainState`` (``_state``), stops checking at the first violation while still counting events, and turns
 what it saw into a ``Report`` (``_policy``). No I/O: the caller reads the bytes and passes the trust anchor in.
 """
 
@@ -11,9 +12,10 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from ._checks import ChainOutcome, ChainState, CheckOptions, Stop, check_event
+from ._checks import check_envelope
 from ._describe import json_kind
 from ._ecdsa import PublicKey
+from ._envelope import Envelope, read_envelope
 from ._errors import MalformedJSONError
 from ._eventline import JSON_WHITESPACE, EventLineParser, canonical_bytes
 from ._json import check_tree
@@ -21,6 +23,7 @@ from ._keys import KeyLookup
 from ._policy import Policy, build_report
 from ._report import VERIFIER_VERSION, Report
 from ._segments import SegmentResult, can_take_over, segment_result, start_segment, take_over
+from ._state import ChainOutcome, ChainState, CheckOptions, Stop
 
 __all__ = ["VERIFIER_VERSION", "ChainVerifier", "KeyLookup", "SegmentResult"]
 
@@ -42,7 +45,9 @@ class ChainVerifier:
         allow_withheld_payloads: bool = False,
     ) -> None:
         self._policy = policy
-        self._parse = EventLineParser().parse_event
+        parser = EventLineParser()
+        self._read = parser.read_event
+        self._parse = parser.parse_event
         # Events of an export document (ELS section 9) may carry "payload_withheld": true instead of a payload.
         self._options = CheckOptions(trust=trust, allow_withheld=allow_withheld_payloads)
         self._state = ChainState()
@@ -60,13 +65,13 @@ class ChainVerifier:
             state.count += 1
             return
         try:
-            event, payload_jcs = self._parse(stripped)
-            if type(event) is not dict:
+            envelope, event, payload_jcs = self._read(stripped)
+            if envelope is None and type(event) is not dict:
                 raise MalformedJSONError(f"an event must be a JSON object, not {json_kind(event)}")
         except MalformedJSONError as exc:
             state.malformed(str(exc))
             return
-        self._check(event, payload_jcs)
+        self._check(envelope or event, payload_jcs)
 
     def add_event(self, event: Any) -> None:
         """One event that is already parsed (a dict as ``json.loads`` gives it)."""
@@ -86,12 +91,14 @@ class ChainVerifier:
             return
         self._check(event, payload_jcs)
 
-    def _check(self, event: dict[str, Any], payload_jcs: bytes | None) -> None:
+    def _check(self, event: Envelope | dict[str, Any], payload_jcs: bytes | None) -> None:
+        """Checks 1 to 7 for an event object, or 2 to 7 for the envelope of a canonical line (check 1 done)."""
         state = self._state
         index = state.count
         state.count += 1
         try:
-            check_event(state, self._options, event, payload_jcs, index)
+            envelope = read_envelope(state, self._options, event, index) if isinstance(event, dict) else event
+            check_envelope(state, self._options, envelope, payload_jcs, index)
         except Stop:
             return
 

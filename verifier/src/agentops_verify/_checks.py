@@ -1,212 +1,49 @@
-"""The per-event checks of ELS section 7, in the order the spec gives, over the state one session's chain has built.
+"""Checks 2 to 7 of ELS section 7, in the order the spec gives, over the state one session's chain has built.
 
-``ChainState`` is everything the next check needs (previous hash, expected sequence number, a few flags, the event ids
-seen, the seal's state) and everything found so far; ``check_event`` checks one parsed event against it and advances
-it. A violation is recorded in the state and ends checking (``Stop``). No I/O and no parsing: ``ChainVerifier`` reads
-the input and calls these.
+``check_envelope`` checks one event whose envelope passed check 1 (``_envelope``) against the chain's state
+(``_state``) and advances it. A violation is recorded in the state and ends checking (``Stop``). No I/O and no
+parsing: ``ChainVerifier`` reads the input and calls these.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 from typing import Any
 
 from . import _codes as codes
 from . import _rules as rules
-from ._describe import describe
-from ._ecdsa import PublicKey
-from ._jcs import MAX_SAFE_INTEGER
-from ._keys import KeyLookup
+from ._envelope import Envelope
 from ._redaction import find_unbacked_redaction
-from ._report import Finding, Violation
-from ._seal import UNSEALED, SealEvent, SealProblem, SealState, check_seal
+from ._seal import SealEvent, SealProblem, check_seal
+from ._state import ChainState, CheckOptions
 
-_FIELDS = frozenset(rules.ENVELOPE_FIELDS)
-_FIELDS_WITH_AUTHORITY_ID = _FIELDS | frozenset(rules.OPTIONAL_FIELDS)
-_KNOWN_FIELDS = _FIELDS_WITH_AUTHORITY_ID | {rules.WITHHELD_MARK}
 _ORDER_SENSITIVE_TYPES = frozenset({rules.SESSION_START, rules.SESSION_END, rules.CHAIN_SEAL})
 _REDACTED_JSON = b'"' + rules.REDACTED.encode("ascii") + b'"'
-# Warnings of one kind beyond this many are counted, not listed, so memory stays flat on long chains.
-MAX_WARNINGS_PER_TYPE = 100
+_REQUIRED_PAYLOAD_KEYS = rules.REQUIRED_PAYLOAD_KEYS
 
-_uuid = rules.UUID.fullmatch
 _sha256 = hashlib.sha256
-_timestamp = rules.TIMESTAMP.fullmatch
 
 
-# A LOG_DROP's counts as a segment worker leaves them to the main process: the event's sequence number and id, its
-# dropped_count and cumulative_drops, and how many warnings the worker had listed before it (its own warnings go
-# there, so the main process lists them where a serial run does, before the event's TIMESTAMP_ANOMALY).
-DeferredDrop = tuple[int, str, Any, Any, int]
-
-
-class Stop(Exception):  # noqa: N818 - control flow between the checks and ChainVerifier, never escapes the package
-    """Raised by a check after it has recorded a violation."""
-
-
-@dataclass(frozen=True)
-class CheckOptions:
-    """What the checks take from outside the chain: the trusted keys, an export document's listed keys (used only to
-    recompute what the document may claim, ELS section 9), and whether events may withhold their payload."""
-
-    trust: KeyLookup | None = None
-    document_keys: Mapping[str, PublicKey] = field(default_factory=dict)
-    allow_withheld: bool = False
-
-
-@dataclass(frozen=True)
-class ChainOutcome:
-    """What the per-event checks established, before classification and policy."""
-
-    violation: Violation | None
-    warnings: tuple[Finding, ...]
-    session_id: str | None
-    authority: str | None
-    event_count: int
-    first_event_hash: str | None
-    final_event_hash: str | None
-    seal: SealState
-    complete: bool
-    has_log_drop: bool
-    total_drops: int
-
-
-@dataclass(slots=True)
-class ChainState:
-    """One session's chain as checked so far. ``count`` counts events, also after the first violation."""
-
-    count: int = 0
-    line_number: int = 0
-    violation: Violation | None = None
-    warnings: list[Finding] = field(default_factory=list)
-    warning_counts: dict[str, int] = field(default_factory=dict)
-    session_id: str | None = None
-    authority: str | None = None
-    first_hash: str | None = None
-    last_hash: str | None = None
-    seen_ids: set[int] = field(default_factory=set)
-    last_time: str | None = None
-    has_end: bool = False
-    seal: SealState = UNSEALED
-    has_log_drop: bool = False
-    total_drops: int = 0
-    excessive_drops_reported: bool = False
-    legacy_schema_reported: bool = False
-    withheld: list[int] = field(default_factory=list)
-    # Set only in a segment worker of parallel verification (see _segments): the ids it saw, and the LOG_DROP counts
-    # whose running total lives in the main process.
-    segment_ids: list[int] | None = None
-    deferred_drops: list[DeferredDrop] | None = None
-
-    def fail(self, code: str, message: str, index: int | None, event_id: Any, **context: Any) -> Stop:
-        self.violation = Violation(
-            code, message, event_sequence=index, event_id=event_id if type(event_id) is str else None, context=context
-        )
-        return Stop()
-
-    def invalid_field(self, name: str, expected: str, value: Any, index: int, event_id: Any) -> Stop:
-        return self.fail(
-            codes.INVALID_FIELD, f"{name} must be {expected}, found {describe(value)}", index, event_id, field=name
-        )
-
-    def malformed(self, message: str) -> None:
-        """The line or value at the current position is not an I-JSON object: MALFORMED_JSON, counted as an event."""
-        self.violation = Violation(
-            codes.MALFORMED_JSON, message, event_sequence=self.count, context={"line": self.line_number}
-        )
-        self.count += 1
-
-    def warn(self, code: str, message: str, index: int | None, event_id: str | None, **context: Any) -> None:
-        count = self.warning_counts.get(code, 0) + 1
-        self.warning_counts[code] = count
-        if count <= MAX_WARNINGS_PER_TYPE:
-            self.warnings.append(Finding(code, message, event_sequence=index, event_id=event_id, context=context))
-
-    def outcome(self) -> ChainOutcome:
-        violation = self.violation
-        if violation is None and self.count == 0:
-            violation = Violation(codes.EMPTY_LOG, "the input holds no events")
-        warnings = list(self.warnings)
-        if self.withheld:
-            warnings.append(
-                Finding(
-                    codes.PAYLOAD_WITHHELD,
-                    f"{len(self.withheld)} payload(s) withheld from this export; their hashes still chain",
-                    context={"sequences": list(self.withheld)},
-                )
-            )
-        for code, count in self.warning_counts.items():
-            if count > MAX_WARNINGS_PER_TYPE:
-                warnings.append(Finding(code, f"{count - MAX_WARNINGS_PER_TYPE} more {code} warnings not listed"))
-        return ChainOutcome(
-            violation=violation,
-            warnings=tuple(warnings),
-            session_id=self.session_id,
-            authority=self.authority,
-            event_count=self.count,
-            first_event_hash=self.first_hash,
-            final_event_hash=self.last_hash,
-            seal=self.seal,
-            complete=self.has_end,
-            has_log_drop=self.has_log_drop,
-            total_drops=self.total_drops,
-        )
-
-
-def check_event(
-    state: ChainState, options: CheckOptions, event: dict[str, Any], payload_jcs: bytes | None, index: int
+def check_envelope(
+    state: ChainState, options: CheckOptions, envelope: Envelope, payload_jcs: bytes | None, index: int
 ) -> None:
-    """ELS section 7 for the event at position ``index``; ``payload_jcs`` is its payload's canonical bytes (None
-    when the payload is not an object). Raises ``Stop`` after recording the first violation."""
-    keys = event.keys()
-    withheld = False
-    if keys not in (_FIELDS, _FIELDS_WITH_AUTHORITY_ID):
-        withheld = _check_field_set(state, options, event, index)
-
-    # 1. fields well-typed (table order of ELS section 1)
-    event_id = event["event_id"]
-    if type(event_id) is not str or not _uuid(event_id):
-        raise state.invalid_field("event_id", "a canonical lowercase UUID", event_id, index, event_id)
-    session_id = event["session_id"]
-    if session_id != state.session_id and (type(session_id) is not str or not _uuid(session_id)):
-        raise state.invalid_field("session_id", "a canonical lowercase UUID", session_id, index, event_id)
-    sequence_number = event["sequence_number"]
-    if type(sequence_number) is not int or not 0 <= sequence_number <= MAX_SAFE_INTEGER:
-        raise state.invalid_field("sequence_number", "a non-negative integer", sequence_number, index, event_id)
-    timestamp_wall = event["timestamp_wall"]
-    if type(timestamp_wall) is not str or not _timestamp(timestamp_wall):
-        raise state.invalid_field("timestamp_wall", "an RFC 3339 UTC time ending in Z", timestamp_wall, index, event_id)
-    monotonic = event["timestamp_monotonic"]
-    if type(monotonic) is not int or not 0 <= monotonic <= MAX_SAFE_INTEGER:
-        raise state.invalid_field("timestamp_monotonic", "a non-negative integer", monotonic, index, event_id)
-    event_type = event["event_type"]
-    if type(event_type) is not str:
-        raise state.invalid_field("event_type", "a string", event_type, index, event_id)
-    if type(event["source_sdk_ver"]) is not str:
-        raise state.invalid_field("source_sdk_ver", "a string", event["source_sdk_ver"], index, event_id)
-    schema_ver = event["schema_ver"]
-    if schema_ver != rules.SCHEMA_VERSION:
-        _check_schema_version(state, schema_ver, index, event_id)
-    payload = None if withheld else event["payload"]
-    if not withheld and type(payload) is not dict:
-        raise state.invalid_field("payload", "a JSON object", payload, index, event_id)
-    claimed_payload_hash = event["payload_hash"]
-    if type(claimed_payload_hash) is not str:
-        raise state.invalid_field("payload_hash", "a string", claimed_payload_hash, index, event_id)
-    prev_event_hash = event["prev_event_hash"]
-    if prev_event_hash is not None and type(prev_event_hash) is not str:
-        raise state.invalid_field("prev_event_hash", "a string or null", prev_event_hash, index, event_id)
-    claimed_event_hash = event["event_hash"]
-    if type(claimed_event_hash) is not str:
-        raise state.invalid_field("event_hash", "a string", claimed_event_hash, index, event_id)
-    authority = event["chain_authority"]
-    if authority not in rules.AUTHORITIES or type(authority) is not str:
-        raise state.invalid_field("chain_authority", '"server" or "sdk"', authority, index, event_id)
-    if "authority_id" in event and type(event["authority_id"]) is not str:
-        raise state.invalid_field("authority_id", "a string", event["authority_id"], index, event_id)
+    """Checks 2 to 7 of ELS section 7 for the event at position ``index``, whose envelope passed check 1
+    (``_envelope``); ``payload_jcs`` is its payload's canonical bytes (None when withheld). Raises ``Stop`` after
+    recording the first violation."""
+    (
+        event_id,
+        session_id,
+        sequence_number,
+        timestamp_wall,
+        event_type,
+        payload,
+        claimed_payload_hash,
+        prev_event_hash,
+        claimed_event_hash,
+        authority,
+    ) = envelope
+    withheld = payload is None
 
     # 2. session id
     if index == 0:
@@ -269,12 +106,17 @@ def check_event(
         )
 
     # 6. event hash. The seven hashed values are validated above (UUIDs, integer, timestamp) or equal to a
-    # computed hex digest, so only event_type (and a withheld event's unchecked payload_hash) need escaping.
-    type_json = f'"{event_type}"' if event_type in rules.REQUIRED_PAYLOAD_KEYS else encode_basestring(event_type)
-    payload_hash_json = encode_basestring(claimed_payload_hash) if withheld else f'"{claimed_payload_hash}"'
+    # computed hex digest, so only an unknown event_type and a withheld event's unchecked payload_hash need escaping.
+    if withheld or event_type not in _REQUIRED_PAYLOAD_KEYS:
+        type_text, payload_hash_text = (
+            encode_basestring(event_type)[1:-1],
+            encode_basestring(claimed_payload_hash)[1:-1],
+        )
+    else:
+        type_text, payload_hash_text = event_type, claimed_payload_hash
     prev_json = "null" if prev_event_hash is None else f'"{prev_event_hash}"'
     hashed_text = (
-        f'{{"event_id":"{event_id}","event_type":{type_json},"payload_hash":{payload_hash_json},'
+        f'{{"event_id":"{event_id}","event_type":"{type_text}","payload_hash":"{payload_hash_text}",'
         f'"prev_event_hash":{prev_json},"sequence_number":{sequence_number},"session_id":"{session_id}",'
         f'"timestamp_wall":"{timestamp_wall}"}}'
     )
@@ -301,7 +143,7 @@ def check_event(
         state.segment_ids.append(id_number)
 
     # 7. type, order, authority and seal rules
-    required = rules.REQUIRED_PAYLOAD_KEYS.get(event_type)
+    required = _REQUIRED_PAYLOAD_KEYS.get(event_type)
     if required is None:
         raise state.fail(
             codes.UNKNOWN_EVENT_TYPE, f"event_type {event_type!r} is not an ELS event type", index, event_id
@@ -316,7 +158,7 @@ def check_event(
                     event_id,
                     field=f"payload.{key}",
                 )
-    if index == 0 or state.has_end or state.seal.sealed or event_type in _ORDER_SENSITIVE_TYPES:
+    if event_type in _ORDER_SENSITIVE_TYPES or index == 0 or state.has_end or state.seal.sealed:
         _check_order(state, event_type, index, event_id)
     if index == 0:
         state.authority = authority
@@ -405,53 +247,6 @@ def _report_excessive_drops(state: ChainState, dropped: int, index: int, event_i
             event_id,
             dropped=dropped,
         )
-
-
-def _check_field_set(state: ChainState, options: CheckOptions, event: dict[str, Any], index: int) -> bool:
-    """Missing, then unknown fields; returns whether the payload is withheld (export documents only)."""
-    event_id = event.get("event_id")
-    if rules.WITHHELD_MARK in event and not options.allow_withheld:
-        raise state.fail(
-            codes.UNKNOWN_FIELD,
-            f"{rules.WITHHELD_MARK!r} is only allowed in an export document",
-            index,
-            event_id,
-            field=rules.WITHHELD_MARK,
-        )
-    withheld = rules.WITHHELD_MARK in event
-    if withheld:
-        if event[rules.WITHHELD_MARK] is not True:
-            raise state.invalid_field(rules.WITHHELD_MARK, "true", event[rules.WITHHELD_MARK], index, event_id)
-        if "payload" in event:
-            raise state.fail(
-                codes.INVALID_FIELD,
-                "an event marked payload_withheld must not carry a payload",
-                index,
-                event_id,
-                field="payload",
-            )
-    for name in rules.ENVELOPE_FIELDS:
-        if name not in event and not (withheld and name == "payload"):
-            raise state.fail(codes.MISSING_FIELD, f"missing field {name!r}", index, event_id, field=name)
-    for name in event:
-        if name not in _KNOWN_FIELDS:
-            raise state.fail(codes.UNKNOWN_FIELD, f"unknown field {name!r}", index, event_id, field=name)
-    return withheld
-
-
-def _check_schema_version(state: ChainState, schema_ver: Any, index: int, event_id: str) -> None:
-    if schema_ver == rules.LEGACY_SCHEMA_VERSION:
-        if not state.legacy_schema_reported:
-            state.legacy_schema_reported = True
-            state.warn(codes.LEGACY_SCHEMA_VERSION, "schema_ver v0.5 read as legacy v0.6", index, event_id)
-        return
-    raise state.fail(
-        codes.SCHEMA_VERSION_MISMATCH,
-        f"schema_ver is {describe(schema_ver)}, expected {rules.SCHEMA_VERSION!r}",
-        index,
-        event_id,
-        found=schema_ver if type(schema_ver) is str else None,
-    )
 
 
 def _check_order(state: ChainState, event_type: str, index: int, event_id: str) -> None:

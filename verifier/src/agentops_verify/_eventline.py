@@ -19,6 +19,10 @@ encoder, and the pure-Python exact code runs only when the parse says it is need
   exist. For an event line a lone surrogate in the payload shows when its canonical text is encoded as UTF-8, which
   happens anyway, so only the envelope's other members are walked. Duplicate keys and NaN/Infinity are refused
   during the parse.
+- A line as the archive writes it (RFC 8785, envelope strings in plain ASCII) is read by ``read_event`` without the
+  hook that refuses repeated member names: the patterns of ``_envelope`` read the envelope from the text, only the
+  payload is parsed, and the payload's text must equal the C encoder's text for the value parsed from it, which
+  lists every member once. Its bytes in the line are then its RFC 8785 bytes. Any other line is parsed whole.
 - An integer outside +-(2**53 - 1) has 16 digits or more. A hook that range-checks each integer costs more than the
   rest of the parse of an ordinary event's half-dozen integers, so it runs only for lines where one pass over the
   bytes finds such a run of digits in a place an integer can start.
@@ -28,17 +32,20 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._envelope import CANONICAL_HEAD, CANONICAL_TAIL, Envelope, canonical_envelope
 from ._errors import CanonicalizationError, MalformedJSONError
 from ._jcs import (
     ASTRAL_CHARACTER,
+    FAST_FLOAT_MAX,
+    FAST_FLOAT_MIN,
     MAX_DEPTH,
     canonicalize,
     fast_canonical_text,
-    float_prints_as_jcs,
     prints_as_integer,
 )
 from ._json import (
@@ -92,8 +99,10 @@ def _holds_astral_characters(line: bytes) -> bool:
 def _may_hold_a_long_integer(shape: bytes) -> bool:
     """Whether the text might hold an integer literal of 16 digits or more (a float or a string with such a run
     counts too: this only decides whether each integer is range-checked while parsing)."""
-    if shape.find(_SIXTEEN_DIGITS) < 0:
-        return False
+    return shape.find(_SIXTEEN_DIGITS) >= 0 and _long_integer_starts(shape)
+
+
+def _long_integer_starts(shape: bytes) -> bool:
     return shape.startswith(_SIXTEEN_DIGITS) or any(shape.find(start) >= 0 for start in _LONG_INTEGERS)
 
 
@@ -137,6 +146,11 @@ def _without_whole_float_endings(text: bytes) -> bytes:
     return text.replace(b".0,", b",").replace(b".0}", b"}").replace(b".0]", b"]")
 
 
+# How a scanner treats member names: refuse repeats; refuse repeats and note names outside the BMP; or leave them
+# unchecked, for a canonical line, whose payload proves it has no repeats by equalling its RFC 8785 text.
+_NAMES_UNIQUE, _NAMES_ASTRAL, _NAMES_UNCHECKED = "unique", "astral", "unchecked"
+
+
 class EventLineParser:
     """Parses lines one at a time; not thread-safe (one per verifier)."""
 
@@ -148,26 +162,30 @@ class EventLineParser:
         # For ``parse``: how many whole-number floats the line holds, and whether one is -0.0 (``HashableDocument``).
         self._whole_floats = 0
         self._negative_zero = False
-        # A scanner for each kind of line, by (might it hold a character outside the BMP, might it hold an integer
-        # too long): member names are checked for such characters, and integers range-checked, only where they can
-        # be (a hook costs more than the rest of the parse of an ordinary event's objects and integers). Built when
-        # first needed: a service parses one document per parser.
-        self._scanners: dict[tuple[bool, bool], Callable[[str, int], tuple[Any, int]]] = {}
+        # A scanner for each kind of line, by how it treats member names (``_NAMES``) and whether the line might hold
+        # an integer too long: names are checked for characters outside the BMP, and integers range-checked, only
+        # where they can be (a hook costs more than the rest of the parse of an ordinary event's objects and
+        # integers). Built when first needed: a service parses one document per parser.
+        self._scanners: dict[tuple[str, bool], Callable[[str, int], tuple[Any, int]]] = {}
 
-    def _scanner_for(self, astral: bool, long_integers: bool) -> Callable[[str, int], tuple[Any, int]]:
-        scan = self._scanners.get((astral, long_integers))
+    def _scanner_for(self, names: str, long_integers: bool) -> Callable[[str, int], tuple[Any, int]]:
+        scan = self._scanners.get((names, long_integers))
         if scan is None:
-            scan = self._scanners[astral, long_integers] = _scanner(
-                object_pairs_hook=self._object_checking_names if astral else _unique_object,
+            hooks: dict[str, Any] = {}
+            if names != _NAMES_UNCHECKED:
+                hooks["object_pairs_hook"] = self._object_checking_names if names == _NAMES_ASTRAL else _unique_object
+            scan = self._scanners[names, long_integers] = _scanner(
                 parse_float=self._parse_float,
                 parse_int=_checked_int if long_integers else None,
                 parse_constant=_reject_constant,
+                **hooks,
             )
         return scan
 
     def _parse_float(self, text: str) -> float:
         value = float(text)
-        if float_prints_as_jcs(value):
+        # float_prints_as_jcs, written out: this runs for every float of every line.
+        if FAST_FLOAT_MIN <= abs(value) < FAST_FLOAT_MAX and not value.is_integer():
             return value
         if prints_as_integer(value):  # within +-(2**53 - 1), so finite and safe: checked_float would pass it
             self._whole = True
@@ -193,15 +211,25 @@ class EventLineParser:
         """The line's text and value, how many brackets it has (0 unless ``count_brackets``), and whether it holds a
         surrogate escape. Counting brackets comes with the pass over the bytes that decides whether integers need
         range-checking; without it every integer is checked, which costs less than that pass alone."""
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MalformedJSONError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+        text = _decoded(line)
+        scan, brackets, surrogates = self._prepare(line, text, count_brackets=count_brackets)
+        return text, self._scan_whole(scan, text), brackets, surrogates
+
+    def _prepare(
+        self, line: bytes, text: str, *, count_brackets: bool = True
+    ) -> tuple[Callable[[str, int], tuple[Any, int]], int, bool]:
+        """The scanner the line needs, how many brackets it has (0 unless ``count_brackets``) and whether it holds a
+        surrogate escape; resets what the float and name hooks learn."""
         shape = line.translate(_SHAPE, _BRACKETS) if count_brackets else b""
         surrogates = line.find(b"\\") >= 0 and SURROGATE_ESCAPE.search(text) is not None
         astral = surrogates or (not line.isascii() and _holds_astral_characters(line))
-        scan = self._scanner_for(astral, not count_brackets or _may_hold_a_long_integer(shape))
+        names = _NAMES_ASTRAL if astral else _NAMES_UNIQUE
+        scan = self._scanner_for(names, not count_brackets or _may_hold_a_long_integer(shape))
         self._exact = self._whole = False
+        return scan, len(line) - len(shape) if count_brackets else 0, surrogates
+
+    @staticmethod
+    def _scan_whole(scan: Callable[[str, int], tuple[Any, int]], text: str) -> Any:
         try:
             value, end = scan(text, 0)
         except StopIteration as stop:
@@ -212,7 +240,7 @@ class EventLineParser:
             raise MalformedJSONError(str(exc)) from None
         if end != len(text):
             raise MalformedJSONError(f"extra data after the JSON value at character {end}")
-        return text, value, len(line) - len(shape) if count_brackets else 0, surrogates
+        return value
 
     def parse(self, line: bytes, *, caller_bounds_depth: bool = False) -> tuple[Any, bool]:
         """Parse one line (without surrounding whitespace) strictly as I-JSON. Returns the value and whether its
@@ -230,11 +258,62 @@ class EventLineParser:
         check_value(value, surrogate_escapes=surrogates, many_brackets=brackets > MAX_DEPTH)
         return HashableDocument(value, self._exact or self._negative_zero, self._whole_floats)
 
+    def read_event(self, line: bytes) -> tuple[Envelope | None, Any, bytes | None]:
+        """Read one event line (without surrounding whitespace) strictly as I-JSON. A line written as the archive
+        writes it (``_envelope``) gives its envelope, already through check 1, its payload and the payload's RFC
+        8785 bytes; any other line gives None, the parsed value and the payload's bytes, as ``parse_event``. Raises
+        ``MalformedJSONError`` for anything that is not I-JSON."""
+        text = _decoded(line)
+        head = CANONICAL_HEAD.match(text)
+        if head is not None:
+            canonical = self._read_canonical(line, text, head)
+            if canonical is not None:
+                return canonical
+        value, payload_jcs = self._parse_event(line, text)
+        return None, value, payload_jcs
+
+    def _read_canonical(
+        self, line: bytes, text: str, head: re.Match[str]
+    ) -> tuple[Envelope, dict[str, Any], bytes] | None:
+        """``read_event`` for a line whose envelope begins as the archive writes it: None when anything about it
+        leaves a doubt (the general reading then decides, and words any error the same way for every line).
+
+        The payload is parsed without the hook that refuses repeated member names, which costs more than the rest of
+        the parse: a payload whose text is the fast writer's text for the value parsed from it repeats no name, since
+        that text lists each member of each object once. The fast writer's text is RFC 8785 when no float needs the
+        exact writer and no object's names sort differently by UTF-16 code units (then a name holds a character
+        outside the BMP and another one from U+E000 to U+FFFF: a line without both has no such pair). The envelope
+        members around the payload are read by ``CANONICAL_HEAD`` and ``CANONICAL_TAIL``."""
+        shape = line.translate(_SHAPE, _BRACKETS)
+        if len(line) - len(shape) > MAX_DEPTH:
+            return None
+        if not line.isascii() and _holds_astral_characters(line) and (b"\xee" in line or b"\xef" in line):
+            return None
+        long_integers = shape.find(_SIXTEEN_DIGITS) >= 0 and _long_integer_starts(shape)
+        scan = self._scanner_for(_NAMES_UNCHECKED, long_integers)
+        self._exact = self._whole = False
+        start = head.end()
+        try:
+            payload, end = scan(text, start)
+        except (StopIteration, ValueError, RecursionError):  # MalformedJSONError is a ValueError
+            return None
+        if self._exact or self._whole:
+            return None
+        tail = CANONICAL_TAIL.fullmatch(text, end)
+        if tail is None or fast_canonical_text(payload) != text[start:end]:
+            return None
+        # Both patterns read ASCII only, so the payload's bytes in the line are the UTF-8 of its text.
+        return canonical_envelope(head, payload, tail), payload, line[start : end + len(line) - len(text)]
+
     def parse_event(self, line: bytes) -> tuple[Any, bytes | None]:
         """Parse one line (without surrounding whitespace) strictly as I-JSON, like ``parse``, and return the value
         with the RFC 8785 bytes of its ``payload`` member: None unless the value is an object whose payload is an
         object. Raises ``MalformedJSONError`` for anything that is not I-JSON, in the payload or elsewhere."""
-        text, value, brackets, surrogates = self._read(line)
+        return self._parse_event(line, _decoded(line))
+
+    def _parse_event(self, line: bytes, text: str) -> tuple[Any, bytes | None]:
+        scan, brackets, surrogates = self._prepare(line, text)
+        value = self._scan_whole(scan, text)
         if brackets > MAX_DEPTH:
             check_depth(value)
         payload = value.get("payload") if type(value) is dict else None
@@ -244,16 +323,31 @@ class EventLineParser:
             return value, None
         if surrogates:
             _check_envelope_strings(value)
+        return value, self._payload_bytes(payload, text, None, surrogates=surrogates)
+
+    def _payload_bytes(self, payload: dict[str, Any], text: str, start: int | None, *, surrogates: bool) -> bytes:
+        """RFC 8785 bytes of a payload object just parsed from ``text`` (at ``start``, or as the ``payload`` member
+        of the value there when None)."""
         if self._exact:
             if surrogates:
                 check_tree(payload)
-            return value, canonical_bytes(payload, exact=True)
+            return canonical_bytes(payload, exact=True)
         if self._whole:
-            payload = _scan_whole_numbers_as_ints(text, 0)[0]["payload"]
+            if start is None:
+                payload = _scan_whole_numbers_as_ints(text, 0)[0]["payload"]
+            else:
+                payload = _scan_whole_numbers_as_ints(text, start)[0]
         try:
-            return value, fast_canonical_text(payload).encode("utf-8")
+            return fast_canonical_text(payload).encode("utf-8")
         except UnicodeEncodeError:
             raise MalformedJSONError(_LONE_SURROGATE) from None
+
+
+def _decoded(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedJSONError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
 
 
 def _check_envelope_strings(event: dict[str, Any]) -> None:

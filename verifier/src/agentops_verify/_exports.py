@@ -16,7 +16,6 @@ from typing import Any
 from . import _codes as codes
 from . import _rules as rules
 from ._chain import ChainVerifier
-from ._checks import ChainOutcome
 from ._describe import json_kind
 from ._ecdsa import KeyFormatError, PublicKey
 from ._errors import MalformedJSONError
@@ -26,6 +25,7 @@ from ._keys import TrustStore, parse_key_entry
 from ._logchecks import LogChecks, report_with_log_checks
 from ._policy import Policy, build_report, classify, input_failure
 from ._report import Report, Violation
+from ._state import ChainOutcome
 
 _MEMBERS = frozenset(rules.EXPORT_REQUIRED_MEMBERS) | frozenset(rules.EXPORT_OPTIONAL_MEMBERS)
 _VERIFICATION_KEYS = frozenset(rules.EXPORT_VERIFICATION_KEYS)

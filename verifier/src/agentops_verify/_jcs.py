@@ -59,8 +59,8 @@ _SHORT_ESCAPES = {
 _ESCAPE_TABLE = {code: f"\\u{code:04x}" for code in range(0x20)} | _SHORT_ESCAPES
 
 # Above 1e16 repr() switches to exponent notation; below 1e-4 too (ES6 only below 1e-6).
-_FAST_FLOAT_MIN = 1e-4
-_FAST_FLOAT_MAX = 1e16
+FAST_FLOAT_MIN = 1e-4
+FAST_FLOAT_MAX = 1e16
 ASTRAL_CHARACTER = re.compile("[\U00010000-\U0010ffff]")
 
 
@@ -91,7 +91,7 @@ def float_prints_as_jcs(value: float) -> bool:
     """Whether ``repr(value)`` is already the RFC 8785 form of ``value``: for a non-integral double with
     ``1e-4 <= |v| < 1e16`` both write the shortest round-trip digits in plain decimal notation."""
     magnitude = abs(value)
-    return _FAST_FLOAT_MIN <= magnitude < _FAST_FLOAT_MAX and not value.is_integer()
+    return FAST_FLOAT_MIN <= magnitude < FAST_FLOAT_MAX and not value.is_integer()
 
 
 class _ExactWriterNeededError(Exception):

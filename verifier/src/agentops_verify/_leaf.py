@@ -30,7 +30,7 @@ LEAF_KEYS = (
     "signer_key_id",
     "archive_sha256",
 )
-_HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
+_HEX_SHA256 = re.compile(rules.HEX_DIGEST_PATTERN)
 
 
 class LeafError(EvidenceLogError):

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._checks import ChainOutcome
 from ._codes import LOG_PROOF_INVALID
 from ._ecdsa import PublicKey
 from ._errors import MalformedJSONError
@@ -25,6 +24,7 @@ from ._logproof import verify_log_proof
 from ._policy import Policy, build_report
 from ._receipts import check_receipts
 from ._report import Report, Violation
+from ._state import ChainOutcome
 
 
 @dataclass(frozen=True)

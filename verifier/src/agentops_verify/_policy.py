@@ -10,8 +10,8 @@ from typing import Any
 
 from . import _codes as codes
 from . import _rules as rules
-from ._checks import ChainOutcome, ChainState
 from ._report import VERIFIER_VERSION, Report, Violation
+from ._state import ChainOutcome, ChainState
 
 # What ``--require-log-inclusion`` reports missing when the caller does not say more.
 NO_LOG_PROOF_CHECKED = "no log proof was checked"

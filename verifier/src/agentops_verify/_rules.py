@@ -52,8 +52,10 @@ def is_canonical_uuid(value: object) -> bool:
 TIMESTAMP: Final = re.compile(
     r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?Z"
 )
+# ELS section 2: a SHA-256 digest as the chain writes it (payload_hash, event_hash), 64 lowercase hex digits.
+HEX_DIGEST_PATTERN: Final = "[0-9a-f]{64}"
 # ELS section 5: signer_key_id, "sha256:" + 64 lowercase hex digits.
-KEY_ID: Final = re.compile(r"sha256:[0-9a-f]{64}")
+KEY_ID: Final = re.compile("sha256:" + HEX_DIGEST_PATTERN)
 
 SESSION_START: Final = "SESSION_START"
 SESSION_END: Final = "SESSION_END"

@@ -13,9 +13,10 @@ from typing import Any
 
 from . import _codes as codes
 from . import _rules as rules
-from ._checks import MAX_WARNINGS_PER_TYPE, ChainState, DeferredDrop, check_drop_counts
+from ._checks import check_drop_counts
 from ._report import Finding, Violation
 from ._seal import UNSEALED, SealState
+from ._state import MAX_WARNINGS_PER_TYPE, ChainState, DeferredDrop
 
 _uuid = rules.UUID.fullmatch
 _timestamp = rules.TIMESTAMP.fullmatch

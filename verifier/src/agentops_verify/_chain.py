@@ -2,8 +2,9 @@
 
 ``ChainVerifier`` takes events one at a time, as raw JSON Lines or as parsed objects, reads each one's envelope
 (check 1, ``_envelope``; a line as the archive writes it is read from its text), runs the other per-event checks
-(``_checks``) over one ``ChainState`` (``_state``), stops checking at the first violation while still counting events, and turns
-what it saw into a ``Report`` (``_policy``). No I/O: the caller reads the bytes and passes the trust anchor in.
+(``_checks``) over one ``ChainState`` (``_state``), stops checking at the first violation while still counting
+events, and turns what it saw into a ``Report`` (``_policy``). No I/O: the caller reads the bytes and passes the
+trust anchor in.
 """
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ def check_envelope(
         _check_seal(state, options, seal)
 
     # redaction (ELS section 3); the canonical bytes show every "[REDACTED]" string literally
-    if payload is not None and payload_jcs is not None and _REDACTED_JSON in payload_jcs:
+    if payload is not None and payload_jcs is not None and payload_jcs.find(_REDACTED_JSON) >= 0:
         unbacked = find_unbacked_redaction(payload)
         if unbacked is not None:
             raise state.fail(

@@ -93,7 +93,9 @@ _LONG_INTEGERS = tuple(before + _SIXTEEN_DIGITS for before in (b":", b",", b"-",
 
 def _holds_astral_characters(line: bytes) -> bool:
     # F0 to F4 start the UTF-8 sequence of a character outside the BMP, and nothing else.
-    return b"\xf0" in line or b"\xf1" in line or b"\xf2" in line or b"\xf3" in line or b"\xf4" in line
+    # Byte values, not one-byte strings: "b'x' in data" first tries the operand as an integer and formats an
+    # exception before it searches, which costs ten times the search.
+    return 0xF0 in line or 0xF1 in line or 0xF2 in line or 0xF3 in line or 0xF4 in line
 
 
 def _may_hold_a_long_integer(shape: bytes) -> bool:
@@ -287,7 +289,7 @@ class EventLineParser:
         shape = line.translate(_SHAPE, _BRACKETS)
         if len(line) - len(shape) > MAX_DEPTH:
             return None
-        if not line.isascii() and _holds_astral_characters(line) and (b"\xee" in line or b"\xef" in line):
+        if not line.isascii() and _holds_astral_characters(line) and (0xEE in line or 0xEF in line):
             return None
         long_integers = shape.find(_SIXTEEN_DIGITS) >= 0 and _long_integer_starts(shape)
         scan = self._scanner_for(_NAMES_UNCHECKED, long_integers)

@@ -67,6 +67,15 @@ def _lines_with_payload_text(events: list[Event], payload_text: bytes, *, hash_t
     return lines
 
 
+def _assert_read_as_another_spelling(events: list[Event], text: bytes) -> None:
+    """``text`` is another spelling of the payload of event ``TARGET``: the session passes when its payload_hash is
+    taken over RFC 8785's bytes, and fails at that event when taken over ``text``, on both readings."""
+    for hash_the_text, verdict in ((False, []), (True, [(PAYLOAD_HASH_MISMATCH, TARGET)])):
+        as_given, general = _reports(_lines_with_payload_text(events, text, hash_the_text=hash_the_text))
+        assert as_given == general
+        assert [(found["type"], found["event_sequence"]) for found in as_given["violations"]] == verdict
+
+
 def _tool_call(payload: dict[str, Any]) -> list[Event]:
     return build_chain(5, payload_factory=lambda _: ("TOOL_CALL", {"tool_name": "t", **payload}))
 
@@ -93,15 +102,19 @@ def test_a_repeated_payload_member_hidden_under_a_matching_hash_is_malformed() -
     assert [(found["type"], found["event_sequence"]) for found in as_given["violations"]] == [(MALFORMED_JSON, TARGET)]
 
 
+def test_payload_names_out_of_order_are_hashed_in_order() -> None:
+    # The same members and the same length as RFC 8785's text, in another order.
+    events = _tool_call({"a": 1})
+    text = b'{"tool_name":"t","a":1}'
+    _assert_read_as_another_spelling(events, text)
+
+
 def test_payload_names_in_code_point_order_are_not_taken_for_rfc_8785() -> None:
     # RFC 8785 sorts by UTF-16 code units: the emoji (D83D DE00) before U+E000; by code points it comes after.
     events = _tool_call({"\ue000": 1, "\U0001f600": 2})
     text = '{"tool_name":"t","\ue000":1,"\U0001f600":2}'.encode()
     assert canonicalize(events[TARGET]["payload"]) != text
-    for hash_the_text, verdict in ((False, []), (True, [(PAYLOAD_HASH_MISMATCH, TARGET)])):
-        as_given, general = _reports(_lines_with_payload_text(events, text, hash_the_text=hash_the_text))
-        assert as_given == general
-        assert [(found["type"], found["event_sequence"]) for found in as_given["violations"]] == verdict
+    _assert_read_as_another_spelling(events, text)
 
 
 @pytest.mark.parametrize(("value", "spelled"), [(1.0, b"1.0"), (1e-7, b"1e-07")], ids=["1.0", "1e-07"])
@@ -111,10 +124,7 @@ def test_floats_the_fast_writer_spells_its_own_way_are_hashed_as_rfc_8785_writes
     # Python writes these floats as they are spelled here; RFC 8785 writes 1 and 1e-7.
     events = _tool_call({"n": value})
     text = b'{"n":' + spelled + b',"tool_name":"t"}'
-    for hash_the_text, verdict in ((False, []), (True, [(PAYLOAD_HASH_MISMATCH, TARGET)])):
-        as_given, general = _reports(_lines_with_payload_text(events, text, hash_the_text=hash_the_text))
-        assert as_given == general
-        assert [(found["type"], found["event_sequence"]) for found in as_given["violations"]] == verdict
+    _assert_read_as_another_spelling(events, text)
 
 
 @pytest.mark.parametrize(

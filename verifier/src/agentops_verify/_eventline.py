@@ -302,7 +302,11 @@ class EventLineParser:
         if self._exact or self._whole:
             return None
         tail = CANONICAL_TAIL.fullmatch(text, end)
-        if tail is None or fast_canonical_text(payload) != text[start:end]:
+        if tail is None:
+            return None
+        # Compared in place rather than copied out. Equal when it starts there: a JSON object's text ends where its
+        # braces balance, so the payload's text cannot go on past a written text it starts with.
+        if not text.startswith(fast_canonical_text(payload), start):
             return None
         # Both patterns read ASCII only, so the payload's bytes in the line are the UTF-8 of its text.
         return canonical_envelope(head, payload, tail), payload, line[start : end + len(line) - len(text)]

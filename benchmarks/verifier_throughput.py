@@ -13,6 +13,9 @@ arrays, about 1.1 KB per event. It writes the session twice:
   ``,``, members in insertion order, ``1.0`` and ``0.0`` as written, non-ASCII escaped as ``\\uXXXX`` (an emoji as
   a surrogate pair).
 
+The verifier reads a canonical line by its envelope's text and parses only its payload; a producer's line is parsed
+whole, with the hook that refuses repeated member names (``agentops_verify._eventline``).
+
 For each file it times, in fresh subprocesses of the same Python, rounds of (one after another, so each round's
 programs see the same load on a shared machine):
 

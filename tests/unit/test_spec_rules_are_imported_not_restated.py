@@ -38,6 +38,8 @@ def _restatements(path: Path) -> Iterator[str]:
                 yield f"line {node.lineno}: the signature algorithm (import SIGNATURE_ALGORITHM)"
             if UUID_FRAGMENT in node.value:
                 yield f"line {node.lineno}: the UUID form (import is_canonical_uuid or UUID_PATTERN)"
+            if els.HEX_DIGEST_PATTERN in node.value:
+                yield f"line {node.lineno}: the hex digest form (import HEX_DIGEST_PATTERN)"
         elif (
             isinstance(node, ast.BinOp)
             and isinstance(node.op, ast.Pow)

@@ -21,11 +21,13 @@ import os
 import re
 from typing import Any
 
+from agentops_verify import HEX_DIGEST_PATTERN
+
 from ._batch import Batch
 
 logger = logging.getLogger("agentops_replay")
 
-_EVENT_HASH = re.compile(r"[0-9a-f]{64}")  # ELS section 2: 64 lowercase hex digits
+_EVENT_HASH = re.compile(HEX_DIGEST_PATTERN)
 
 
 class ReceiptsFile:
